@@ -1,0 +1,29 @@
+"""What error text means: the phrasings real systems (Go, Java, Python, Node, Envoy, PostgreSQL,
+Kubernetes) use for each failure family. The heuristic classifies log templates and span errors with
+these, so it keys on what the telemetry says, not on any one generator's wording."""
+from __future__ import annotations
+
+import re
+
+FAMILIES: dict[str, re.Pattern[str]] = {name: re.compile(rx, re.I) for name, rx in {
+    "tls": r"x509|certificate (has )?expired|certificate verify failed|CERTIFICATE_VERIFY_FAILED|"
+           r"(tls|ssl) handshake|bad certificate|certificate is not yet valid|PKIX path|expired certificate|"
+           r"certificate_expired|SSLHandshakeException",
+    "dns": r"no such host|NXDOMAIN|SERVFAIL|name or service not known|temporary failure in name resolution|"
+           r"could not resolve|UnknownHostException|getaddrinfo|dns (lookup|resolution|query)|EAI_AGAIN|"
+           r"name resolution|resolve host",
+    "rate_limit": r"\b429\b|too many requests|rate[ _-]?limit|throttl|RESOURCE_EXHAUSTED|quota exceeded|SlowDown",
+    "oom": r"OOMKill|out of memory|OutOfMemoryError|\bOOM\b|memory limit|Cannot allocate memory|MemoryError|"
+           r"heap space|exit code 137",
+    "disk": r"no space left on device|ENOSPC|disk (is )?full|disk quota exceeded|filesystem full",
+    "db_pool": r"remaining connection slots|too many (connections|clients)|connection pool|acquir\w* connection|"
+               r"could not obtain connection|pool exhausted|max_connections|lock wait timeout|statement timeout|"
+               r"slow query",
+    "conn_refused": r"connection refused|ECONNREFUSED|no route to host|EHOSTUNREACH|connection reset|"
+                    r"no healthy upstream|upstream connect error|host unreachable|network is unreachable",
+    "timeout": r"timed? ?out|deadline exceeded|DEADLINE_EXCEEDED|ETIMEDOUT|context canceled",
+}.items()}
+
+
+def families(text: str) -> set[str]:
+    return {name for name, rx in FAMILIES.items() if rx.search(text or "")}

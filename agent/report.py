@@ -1,0 +1,110 @@
+"""The report a model submits: a root cause, the cited chain of whys, ranked hypotheses.
+
+Pydantic validates the shape; `check_citations` validates it against the run's evidence
+ledger. Both kinds of problem go back to the model, word for word, to fix.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from agent.evidence import EvidenceLedger
+
+KINDS: dict[str, str] = {
+    "deploy_regression": "code", "config_change": "code", "memory_leak": "code",
+    "failed_scale_up": "environment", "resource_saturation": "environment", "cert_expired": "environment",
+    "registry_misroute": "environment", "network_partition": "environment", "dns_failure": "environment",
+    "disk_full": "environment", "dependency_outage": "dependency", "database_saturation": "dependency",
+    "rate_limited": "dependency",
+}
+Kind = Literal["deploy_regression", "config_change", "memory_leak", "failed_scale_up", "resource_saturation",
+               "cert_expired", "registry_misroute", "network_partition", "dns_failure", "disk_full",
+               "dependency_outage", "database_saturation", "rate_limited"]
+Category = Literal["code", "environment", "dependency"]
+
+
+class RootCause(BaseModel):
+    service: str = Field(description="where the fix belongs: the deepest cause, not the loudest symptom")
+    kind: Kind = Field(description="root-cause kind from the taxonomy")
+    category: Category | None = Field(None, description="code, environment or dependency; implied by kind")
+    onset: datetime | None = Field(None, description="when the cause began (RFC 3339)")
+    summary: str = Field(description="one or two sentences: what happened and why")
+    confidence: float = Field(ge=0, le=1, description="0..1")
+
+    @model_validator(mode="after")
+    def _category_follows_kind(self):
+        want = KINDS[self.kind]
+        if self.category not in (None, want):
+            raise ValueError(f"category of kind {self.kind} is {want}, not {self.category}")
+        self.category = want
+        return self
+
+
+class Why(BaseModel):
+    """One link of the causal chain, from the symptom (first) down to the root cause (last)."""
+    claim: str = Field(description="what is true at this link, and why it causes the link above")
+    service: str | None = None
+    evidence: list[str] = Field(description="evidence ids (E1, E2, ...) that support the claim")
+
+
+class Hypothesis(BaseModel):
+    service: str
+    kind: Kind
+    status: Literal["confirmed", "ruled_out", "open"]
+    reason: str = Field(description="what supports it, or what ruled it out")
+    evidence: list[str] = Field(default_factory=list)
+
+
+class Report(BaseModel):
+    """The investigation's answer. Set inconclusive=true (root_cause may then be null) rather than guess."""
+    inconclusive: bool = False
+    root_cause: RootCause | None = None
+    chain: list[Why] = Field(default_factory=list, description="the whys, symptom first, root cause last")
+    hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked, most likely first")
+    next_checks: list[str] = Field(default_factory=list)
+    remediation: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _conclusive_needs_cause(self):
+        if not self.inconclusive and (self.root_cause is None or not self.chain):
+            raise ValueError("a conclusive report needs root_cause and a non-empty chain; "
+                             "otherwise set inconclusive=true")
+        return self
+
+    def cited(self) -> list[str]:
+        ids = [e for w in self.chain for e in w.evidence] + [e for h in self.hypotheses for e in h.evidence]
+        return list(dict.fromkeys(ids))
+
+
+def parse_report(arguments: Any, ledger: EvidenceLedger) -> tuple[Report | None, list[str]]:
+    """Validate a submitted report. Returns (report, []) or (None, precise problems for the model)."""
+    if not isinstance(arguments, dict):
+        return None, ["the report must be a JSON object with the fields of submit_report"]
+    try:
+        report = Report.model_validate(arguments)
+    except ValidationError as e:
+        return None, [f"{'.'.join(map(str, err['loc'])) or 'report'}: {err['msg']}" for err in e.errors()]
+    problems = check_citations(report, ledger)
+    return (None, problems) if problems else (report, [])
+
+
+def check_citations(report: Report, ledger: EvidenceLedger) -> list[str]:
+    problems = []
+    for i, why in enumerate(report.chain):
+        if not why.evidence:
+            problems.append(f"chain[{i}] ({why.claim[:60]!r}) cites no evidence: cite the ids that support it")
+        for e in why.evidence:
+            if e not in ledger:
+                problems.append(f"chain[{i}] cites {e}, which does not exist (evidence so far: "
+                                f"E1..E{len(ledger)})")
+    for i, h in enumerate(report.hypotheses):
+        for e in h.evidence:
+            if e not in ledger:
+                problems.append(f"hypotheses[{i}] cites {e}, which does not exist (evidence so far: E1..E{len(ledger)})")
+    return problems
+
+
+def inconclusive(reason: str, next_checks: list[str] | None = None) -> Report:
+    return Report(inconclusive=True, next_checks=next_checks or [reason])

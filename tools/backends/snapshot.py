@@ -1,0 +1,327 @@
+"""The embedded default backend: an incident snapshot directory read in place with DuckDB.
+
+Each telemetry file is scanned once by DuckDB into a typed, in-memory columnar table
+(never into Python objects); every primitive of the Telemetry protocol is then one
+parameterised SQL query. Malformed records are dropped and counted, never fatal.
+"""
+from __future__ import annotations
+
+import codecs
+import gzip
+import json
+import re
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+from pydantic import ValidationError
+
+from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, Coverage, Filter, Incident, Source,
+                   TelemetryError)
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+JSON_FIELDS = {"attributes", "labels", "changes"}
+NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
+                  "desired_count": "INTEGER", "actual_count": "INTEGER"}
+TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
+MAX_RECORD_BYTES = 64 * 1024 * 1024   # a single log record may be several MB; beyond this it is skipped
+LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
+                 "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
+
+
+class SnapshotError(TelemetryError):
+    """The snapshot cannot be used at all (missing directory, bad incident.yaml, ...)."""
+
+
+def load_incident(path: Path) -> Incident:
+    """Parse incident.yaml with a one-line error for every way it can be wrong."""
+    if not path.exists():
+        raise SnapshotError(f"{path}: no such incident snapshot directory")
+    if not path.is_dir():
+        raise SnapshotError(f"{path}: not a directory (an incident snapshot is a directory with incident.yaml)")
+    f = path / "incident.yaml"
+    if not f.exists():
+        raise SnapshotError(f"{f}: missing (every snapshot needs incident.yaml)")
+    try:
+        data = yaml.safe_load(f.read_bytes().decode("utf-8", errors="replace"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SnapshotError(f"{f}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{f}: expected a mapping with id, window and alert")
+    if data.get("format", 1) != 1:
+        raise SnapshotError(f"{f}: format {data.get('format')!r} is not supported (this reader knows format 1)")
+    try:
+        inc = Incident.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise SnapshotError(f"{f}: {problems}") from None
+    if inc.window.start >= inc.window.end:
+        raise SnapshotError(f"{f}: window.start must be before window.end")
+    return inc
+
+
+def source_files(path: Path, source: str) -> list[Path]:
+    return [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").is_file()]
+
+
+def _sanitized_copy(src: Path, tmpdir: Path) -> Path:
+    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD), line by line."""
+    dst = tmpdir / (src.name.removesuffix(".gz"))
+    opener = gzip.open if src.name.endswith(".gz") else open
+    with opener(src, "rb") as fin, open(dst, "w", encoding="utf-8") as fout:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            fout.write(decoder.decode(chunk))
+        fout.write(decoder.decode(b"", final=True))
+    return dst
+
+
+class SnapshotTelemetry:
+    """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.incident = load_incident(self.path)
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone='UTC'")
+        self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
+        self._coverage: dict[str, Coverage] = {}
+        for source in SOURCES:
+            self._coverage[source] = self._load(source)
+        self._services = {r[0] for r in self.con.execute(" UNION ".join(
+            f"SELECT DISTINCT service FROM {s}" for s in SOURCES if self._coverage[s].present) or
+            "SELECT NULL WHERE false").fetchall() if r[0]}
+
+    # ---- loading -------------------------------------------------------------------------
+    def _raw_relation(self, f: Path, source: str) -> str:
+        if f.suffix == ".parquet":
+            return f"read_parquet('{_sql_path(f)}')"
+        cols = ", ".join(f"'{c}': '{'JSON' if c in JSON_FIELDS else 'VARCHAR'}'" for c in FIELDS[source])
+        return (f"read_json('{_sql_path(f)}', format='newline_delimited', ignore_errors=true, "
+                f"maximum_object_size={MAX_RECORD_BYTES}, columns={{{cols}}})")
+
+    def _normalise(self, raw: str, source: str) -> str:
+        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
+        sel = []
+        for c in FIELDS[source]:
+            if c not in have:
+                typ = "TIMESTAMPTZ" if c in ("time", "not_after", "not_before") else (
+                    "JSON" if c in JSON_FIELDS else NUMERIC_FIELDS.get(c, "VARCHAR"))
+                sel.append(f"CAST(NULL AS {typ}) AS {c}")
+            elif c in ("time", "not_after", "not_before"):
+                sel.append(f"TRY_CAST({c} AS TIMESTAMPTZ) AS {c}")
+            elif c in JSON_FIELDS:
+                sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
+            elif c in NUMERIC_FIELDS:
+                sel.append(f"TRY_CAST({c} AS {NUMERIC_FIELDS[c]}) AS {c}")
+            elif c == "level":
+                cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in LEVEL_ALIASES.items())
+                sel.append(f"CASE lower(CAST(level AS VARCHAR)) {cases} ELSE lower(CAST(level AS VARCHAR)) END AS level")
+            else:
+                sel.append(f"CAST({c} AS VARCHAR) AS {c}")
+        return ", ".join(sel)
+
+    def _load(self, source: str) -> Coverage:
+        files = source_files(self.path, source)
+        if not files:
+            self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
+            return Coverage(present=False)
+        required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
+        parts, skipped = [], 0
+        for f in files:
+            try:
+                raw = self._raw_relation(f, source)
+                total, nulls = self.con.execute(
+                    f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(f'{c} IS NULL' for c in REQUIRED[source])}) FROM {raw}").fetchone()
+                if nulls and f.suffix != ".parquet":
+                    # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
+                    # copy recovers the latter with their bad bytes replaced, instead of losing them.
+                    raw = self._raw_relation(_sanitized_copy(f, Path(self._tmp.name)), source)
+                    total = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
+                view = f"_{source}_{len(parts)}"
+                self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
+                kept = self.con.execute(f"SELECT count(*) FROM {view} WHERE {required}").fetchone()[0]
+                skipped += total - kept
+                parts.append(view)
+            except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
+                raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
+        union = " UNION ALL ".join(f"SELECT * FROM {v} WHERE {required}" for v in parts)
+        t = TIME_OF[source]
+        self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")
+        rows, first, last = self.con.execute(f"SELECT count(*), min({t}), max({t}) FROM {source}").fetchone()
+        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped,
+                        files=[f.name for f in files])
+
+    def _empty_columns(self, source: str) -> str:
+        out = []
+        for c in FIELDS[source]:
+            typ = "TIMESTAMPTZ" if c in ("time", "not_after", "not_before") else (
+                "JSON" if c in JSON_FIELDS else NUMERIC_FIELDS.get(c, "VARCHAR"))
+            out.append(f"CAST(NULL AS {typ}) AS {c}")
+        return ", ".join(out)
+
+    # ---- the Telemetry protocol ------------------------------------------------------------
+    def coverage(self, source: Source) -> Coverage:
+        return self._coverage[source]
+
+    @property
+    def services(self) -> set[str]:
+        """Services that emit telemetry of their own (a peer seen only in spans is not one)."""
+        return self._services
+
+    def count(self, source, where, by=(), bucket_s=None, error_only=False, limit=10_000):
+        cols = [_field(source, b) for b in by]
+        if bucket_s:
+            cols.append(f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket")
+        cond, params = self._where(source, where)
+        err = _error_condition(source)
+        having = f"HAVING count(*) FILTER (WHERE {err}) > 0" if error_only else ""
+        group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(cols)))}" if cols else ""
+        order = f"ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}" if cols else ""
+        sql = (f"SELECT {', '.join(cols + [''])} count(*) AS n, count(*) FILTER (WHERE {err}) AS errors "
+               f"FROM {source} WHERE {cond} {group} {having} {order} LIMIT {int(limit)}")
+        return self._rows(sql.replace(",  count", " count"), params)
+
+    def sample(self, source, where, limit=20, order="time"):
+        cond, params = self._where(source, where)
+        t = TIME_OF[source]
+        if order == "spread":   # a deterministic pseudo-random sample, shown in time order
+            sql = (f"SELECT * FROM (SELECT * FROM {source} WHERE {cond} ORDER BY hash({t}, rowid) "
+                   f"LIMIT {int(limit)}) ORDER BY {t}")
+        else:
+            sql = f"SELECT * FROM {source} WHERE {cond} ORDER BY {t} {'DESC' if order == '-time' else ''} LIMIT {int(limit)}"
+        return self._rows(sql, params)
+
+    def metric_series(self, where, by=(), step_s=60, agg="avg"):
+        if agg not in ("avg", "max", "sum", "min"):
+            raise TelemetryError(f"unknown aggregation {agg!r}")
+        cols = [_field("metrics", b) for b in by]
+        cond, params = self._where("metrics", where)
+        keys = ", ".join(cols + ["bucket"])
+        sql = (f"SELECT {', '.join(cols + [''])} time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket, "
+               f"{agg}(value) AS value FROM metrics WHERE {cond} AND value IS NOT NULL AND isfinite(value) "
+               f"GROUP BY {keys} ORDER BY {keys}")
+        return self._rows(sql.replace(",  time_bucket", " time_bucket"), params)
+
+    def metric_names(self, where):
+        cond, params = self._where("metrics", where)
+        return self._rows(f"SELECT service, name, count(*) AS n FROM metrics WHERE {cond} "
+                          f"GROUP BY service, name ORDER BY service, name", params)
+
+    def span_edges(self, where, limit=500):
+        cond, params = self._where("spans", where, alias="c")
+        # A client span names its callee; otherwise a child span in another service is the callee.
+        sql = f"""
+            WITH e AS (
+              SELECT c.service AS caller, c.peer_service AS callee, c.status, c.duration_ms
+                FROM spans c WHERE {cond} AND c.kind = 'client' AND c.peer_service IS NOT NULL
+              UNION ALL
+              SELECT p.service, c.service, c.status, c.duration_ms
+                FROM spans c JOIN spans p ON c.parent_span_id = p.span_id AND c.trace_id = p.trace_id
+               WHERE {cond} AND p.service <> c.service
+                 AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL))
+            SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
+                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
+              FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
+        rows = self._rows(sql, params + params)
+        for r in rows:
+            r["external"] = r["callee"] not in self._services
+        return rows
+
+    def events(self, source, where, limit=200):
+        if source not in EVENT_SOURCES:
+            raise TelemetryError(f"{source} is not an event source")
+        cond, params = self._where(source, where)
+        return self._rows(f"SELECT * FROM {source} WHERE {cond} ORDER BY {TIME_OF[source]} LIMIT {int(limit)}", params)
+
+    def distinct(self, source, field, where, limit=1000):
+        col = _field(source, field)
+        cond, params = self._where(source, where)
+        return self._rows(f"SELECT {col} AS value, count(*) AS n FROM {source} WHERE {cond} AND {col} IS NOT NULL "
+                          f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}", params)
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
+
+    # ---- SQL helpers ----------------------------------------------------------------------
+    def _where(self, source: str, f: Filter, alias: str = "") -> tuple[str, list[Any]]:
+        a = f"{alias}." if alias else ""
+        cond, params = ["true"], []
+        t = TIME_OF[source]
+        if source != "certificates":
+            if f.start is not None:
+                cond.append(f"{a}{t} >= ?"); params.append(f.start)
+            if f.end is not None:
+                cond.append(f"{a}{t} < ?"); params.append(f.end)
+        simple = {"services": "service", "levels": "level", "kinds": "kind", "trace_ids": "trace_id"}
+        for attr, col in simple.items():
+            vals = getattr(f, attr)
+            if vals is not None and col in FIELDS[source]:
+                cond.append(f"{a}{col} IN ({', '.join('?' * len(vals)) or 'NULL'})"); params.extend(vals)
+        for attr in ("name", "status", "peer_service", "zone", "instance"):
+            val = getattr(f, attr)
+            if val is not None and attr in FIELDS[source]:
+                cond.append(f"{a}{attr} = ?"); params.append(val)
+        if f.text:
+            target = {"logs": "message", "scaling": "message", "deployments": "description"}.get(
+                source, "CAST(attributes AS VARCHAR)" if "attributes" in FIELDS[source] else "service")
+            target = f"{a}{target}" if not target.startswith("CAST") else f"CAST({a}attributes AS VARCHAR)"
+            if f.regex:
+                try:
+                    re.compile(f.text)
+                except re.error as e:
+                    raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
+                cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
+            else:
+                cond.append(f"contains(lower({target}), lower(?))"); params.append(f.text)
+        return " AND ".join(cond), params
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        try:
+            cur = self.con.execute(sql, params)
+        except duckdb.Error as e:
+            raise TelemetryError(f"query failed: {_first_line(e)}") from None
+        names = [d[0] for d in cur.description]
+        out = []
+        for row in cur.fetchall():
+            rec = dict(zip(names, row))
+            for k in JSON_FIELDS & rec.keys():
+                if isinstance(rec[k], str):
+                    try:
+                        rec[k] = json.loads(rec[k])
+                    except ValueError:
+                        pass
+            out.append(rec)
+        return out
+
+
+def _field(source: str, name: str) -> str:
+    if name not in FIELDS[source]:
+        raise TelemetryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
+    return name
+
+
+def _error_condition(source: str) -> str:
+    return {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'",
+            "scaling": "status = 'failed'", "deployments": "status = 'failed'"}.get(source, "false")
+
+
+def _sql_path(p: Path) -> str:
+    return str(p).replace("'", "''")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+def parse_time(value: str) -> datetime:
+    """RFC 3339 (a trailing Z included) → aware datetime; naive times are taken as UTC."""
+    from datetime import timezone
+    dt = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)

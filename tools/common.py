@@ -1,0 +1,61 @@
+"""What several tools need: the time range a call covers and the table text they print."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from tools.backends.base import Filter
+from tools.toolset import ToolContext, fmt_time
+
+
+def time_range(ctx: ToolContext, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """Defaults to the incident window; naive times are UTC; start after end is swapped."""
+    w = ctx.incident.window
+    s = _utc(start) if start else w.start
+    e = _utc(end) if end else w.end
+    return (e, s) if s > e else (s, e)
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def base_filter(ctx: ToolContext, start: datetime | None, end: datetime | None,
+                service: str | None = None, **kw: Any) -> Filter:
+    s, e = time_range(ctx, start, end)
+    return Filter(start=s, end=e, services=(service,) if service else None, **kw)
+
+
+def no_data(ctx: ToolContext, source: str) -> str | None:
+    """The sentence a tool returns when a source is absent: 'no data', never 'nothing happened'."""
+    if ctx.telemetry.coverage(source).present:
+        return None
+    return (f"NO DATA: this incident has no {source} source, so nothing can be concluded from {source} "
+            f"(absence of data is not absence of problems).")
+
+
+def table(rows: Iterable[dict[str, Any]], cols: list[str], limit: int = 30) -> str:
+    rows = list(rows)
+    shown = rows[:limit]
+    out = [" | ".join(cols)]
+    for r in shown:
+        out.append(" | ".join(_cell(r.get(c)) for c in cols))
+    if len(rows) > limit:
+        out.append(f"… {len(rows) - limit} more rows left out")
+    return "\n".join(out)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, datetime):
+        return fmt_time(v)
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    s = str(v).replace("\n", " ")
+    return s if len(s) <= 160 else s[:157] + "…"
+
+
+def clip(text: str | None, n: int = 300) -> str:
+    s = (text or "").replace("\n", "\\n")
+    return s if len(s) <= n else s[: n - 1] + f"… (+{len(s) - n + 1} chars)"

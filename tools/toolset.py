@@ -1,0 +1,114 @@
+"""Tools are plain typed functions; their JSON schema comes from the signature and docstring.
+
+The first parameter is the injected `ToolContext` (telemetry backend, evidence ledger,
+limits), which the model never sees. Everything here is read-only by construction:
+a tool only has the Telemetry protocol's query primitives to call.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, get_type_hints
+
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from agent.evidence import EvidenceLedger
+from tools.backends.base import Telemetry, TelemetryError
+
+MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
+
+
+@dataclass
+class ToolContext:
+    telemetry: Telemetry
+    ledger: EvidenceLedger
+    max_result_chars: int = MAX_RESULT_CHARS
+    cache: dict[str, Any] = field(default_factory=dict)   # per-run memo (e.g. computed onsets)
+
+    @property
+    def incident(self):
+        return self.telemetry.incident
+
+
+@dataclass
+class ToolResult:
+    text: str                                   # compact rendering for the model
+    evidence_ids: list[str] = field(default_factory=list)
+    data: Any = None                            # structured result (for the heuristic and tests)
+    error: bool = False
+
+
+class ToolArgumentError(ValueError):
+    """Arguments from the model did not validate; the message goes back to the model."""
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    fn: Callable[..., ToolResult]
+    args_model: type[BaseModel]
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """JSON schema of the parameters (provider-neutral)."""
+        s = self.args_model.model_json_schema()
+        s.pop("title", None)
+        for p in s.get("properties", {}).values():
+            p.pop("title", None)
+        return s
+
+    def validate(self, arguments: dict[str, Any] | None) -> dict[str, Any]:
+        try:
+            return dict(self.args_model.model_validate(arguments or {}))
+        except ValidationError as e:
+            raise ToolArgumentError("; ".join(
+                f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors())) from None
+
+    def __call__(self, ctx: ToolContext, arguments: dict[str, Any] | None = None) -> ToolResult:
+        """Validate, run, and bound the output. Backend failures become an error result, not a crash."""
+        try:
+            result = self.fn(ctx, **self.validate(arguments))
+        except ToolArgumentError as e:
+            return ToolResult(text=f"invalid arguments for {self.name}: {e}", error=True)
+        except TelemetryError as e:
+            return ToolResult(text=f"{self.name} failed: {e}", error=True)
+        if len(result.text) > ctx.max_result_chars:
+            cut = len(result.text) - ctx.max_result_chars
+            result.text = result.text[: ctx.max_result_chars] + f"\n… [{cut} more characters left out; narrow the query]"
+        return result
+
+
+TOOLS: dict[str, Tool] = {}
+
+
+def tool(fn: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
+    """Register a typed function as a tool. The one extension hook for new data sources."""
+    doc = docstring_parser.parse(inspect.getdoc(fn) or "")
+    param_docs = {p.arg_name: p.description for p in doc.params}
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    for name, p in list(inspect.signature(fn).parameters.items())[1:]:   # skip the injected context
+        default = ... if p.default is inspect.Parameter.empty else p.default
+        fields[name] = (hints[name], Field(default, description=param_docs.get(name)))
+    model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
+    description = "\n\n".join(x for x in (doc.short_description, doc.long_description) if x)
+    TOOLS[fn.__name__] = Tool(fn.__name__, description, fn, model)
+    return fn
+
+
+def fmt_time(t: datetime | None) -> str:
+    return t.strftime("%H:%M:%S") if t and (t.second or t.microsecond) else (t.strftime("%H:%M") if t else "-")
+
+
+def fmt_span(start: datetime | None, end: datetime | None) -> str:
+    if not start or not end:
+        return "-"
+    day = start.strftime("%Y-%m-%d ")
+    return f"{day}{fmt_time(start)}–{fmt_time(end)}Z"
+
+
+def minutes(td: timedelta) -> float:
+    return td.total_seconds() / 60

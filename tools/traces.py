@@ -1,0 +1,64 @@
+"""Failing spans by edge, with what the errors said."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from tools.common import base_filter, clip, no_data, table
+from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
+
+MESSAGE_KEYS = ("exception.message", "error.message", "message", "error", "error.type", "http.status_code",
+                "http.response.status_code", "rpc.grpc.status_code", "db.system")
+
+
+def _what(span: dict) -> str:
+    attrs = span.get("attributes") if isinstance(span.get("attributes"), dict) else {}
+    parts = [f"{k}={attrs[k]}" for k in MESSAGE_KEYS if attrs.get(k) not in (None, "")]
+    return clip("; ".join(parts) or span.get("operation") or "", 200)
+
+
+@tool
+def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str | None = None,
+                 start: datetime | None = None, end: datetime | None = None) -> ToolResult:
+    """Failing spans grouped by edge (service → peer or operation): how many, from when, and sample error
+    messages from span attributes and from the logs of the same traces.
+
+    Args:
+        service: only spans of this service.
+        peer_service: only client spans calling this peer.
+        start: from this time; default the window's start.
+        end: until this time; default the window's end.
+    """
+    if (nd := no_data(ctx, "spans")):
+        return ToolResult(text=nd + " Use search_logs for error messages instead.")
+    f = base_filter(ctx, start, end, service, status="error", peer_service=peer_service)
+    counts = ctx.telemetry.count("spans", f, by=("service", "peer_service", "kind"), limit=200)
+    counts.sort(key=lambda r: -r["n"])
+    samples = ctx.telemetry.sample("spans", f, limit=300, order="spread")
+    ids, rows = [], []
+    for c in counts[:15]:
+        mine = [s for s in samples if s["service"] == c["service"] and s.get("peer_service") == c["peer_service"]
+                and s.get("kind") == c["kind"]]
+        first = ctx.telemetry.sample("spans", f.but(services=(c["service"],), peer_service=c["peer_service"],
+                                                    kinds=(c["kind"],) if c["kind"] else None), limit=1)
+        what = sorted({_what(s) for s in mine if _what(s)})[:3]
+        logs = []
+        if ctx.telemetry.coverage("logs").present and mine:
+            tids = tuple({s["trace_id"] for s in mine[:20]})
+            logs = [clip(r["message"], 200) for r in ctx.telemetry.sample(
+                "logs", base_filter(ctx, start, end, c["service"], trace_ids=tids, levels=("warn", "error", "fatal")),
+                limit=3)]
+        row = {"service": c["service"], "peer_service": c["peer_service"], "kind": c["kind"], "errors": c["n"],
+               "first": first[0]["time"] if first else None, "what": " | ".join(what), "logs": " | ".join(logs)}
+        edge = f"{c['service']}→{c['peer_service']}" if c["peer_service"] else f"{c['service']} ({c['kind'] or 'span'})"
+        ev = ctx.ledger.add(source="spans", tool="trace_errors", service=c["service"], start=row["first"], end=f.end,
+                            filters={"service": service, "peer_service": peer_service, "status": "error"},
+                            attributes={"peer_service": c["peer_service"], "status": "error", "kind": c["kind"]},
+                            summary=f"{c['n']} failing spans {edge} from {fmt_time(row['first'])}: {row['what'][:160]}",
+                            rows=[row] + mine[:10])
+        row["evidence"] = ev.id
+        ids.append(ev.id)
+        rows.append(row)
+    head = f"failing spans {fmt_span(f.start, f.end)}: {sum(c['n'] for c in counts)} in {len(counts)} edges"
+    text = head + "\n" + (table(rows, ["evidence", "service", "peer_service", "kind", "errors", "first", "what",
+                                       "logs"]) if rows else "no failing spans")
+    return ToolResult(text=text, evidence_ids=ids, data=rows)
