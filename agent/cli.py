@@ -1,0 +1,134 @@
+"""The `fivewhys` command line."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from agent.config import Budgets
+from agent.evidence import EvidenceLedger
+from agent.loop import Investigation, RunResult
+from agent.models import ModelError, load_model
+from agent.progress import LiveProgress
+from agent.render import report_markdown, result_json
+from agent.transcript import Transcript, default_transcript_path
+from tools import ToolContext
+from tools.backends.base import TelemetryError
+from tools.backends.snapshot import SnapshotTelemetry
+
+app = typer.Typer(help="fivewhys: find the root cause of a production incident, with cited evidence.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+snapshot_app = typer.Typer(help="Incident snapshots: validate (and, with live backends, capture and import).",
+                           no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+err = Console(stderr=True)
+DEMO_ID = "search-token-peak"
+
+
+def demo_path() -> Path:
+    return Path(str(resources.files("evals") / "incidents" / DEMO_ID))
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def run_investigation(path: Path, model_spec: Optional[str], base_url: Optional[str], question: Optional[str],
+                      transcript: Optional[Path], keep_transcript: bool, quiet: bool,
+                      budgets: Budgets) -> tuple[RunResult, SnapshotTelemetry, Optional[Path]]:
+    try:
+        telemetry = SnapshotTelemetry(path)
+        model = load_model(model_spec, base_url=base_url)
+    except (TelemetryError, ModelError) as e:
+        fail(str(e))
+    for source in ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"):
+        c = telemetry.coverage(source)
+        if c.skipped_lines and not quiet:
+            err.print(f"[yellow]warning:[/] {source}: skipped {c.skipped_lines} malformed records "
+                      f"(run `fivewhys snapshot validate {path}` for details)", highlight=False)
+    tpath = (transcript or default_transcript_path(telemetry.incident.id)) if keep_transcript else None
+    header = {"incident": telemetry.incident.id, "snapshot": str(path), "model": model.name,
+              "budgets": budgets.model_dump()}
+    progress = LiveProgress(quiet=quiet)
+    tr = Transcript(tpath, header)
+    try:
+        inv = Investigation(model, ToolContext(telemetry, EvidenceLedger()), budgets, tr, progress)
+        result = inv.run(question)
+    except ModelError as e:
+        fail(str(e), 1)
+    finally:
+        progress.close()
+        tr.close()
+    return result, telemetry, tpath
+
+
+@app.command()
+def investigate(
+    incident: Path = typer.Argument(..., help="incident snapshot directory"),
+    json_out: bool = typer.Option(False, "--json", help="print the report as JSON on stdout, nothing else"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name, e.g. heuristic, "
+                                        "anthropic:claude-sonnet-4-5, openai:gpt-5.1"),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
+    question: Optional[str] = typer.Option(None, "--question", "-q", help="what you want to know"),
+    transcript: Optional[Path] = typer.Option(None, "--transcript", help="where to write the JSONL transcript"),
+    no_transcript: bool = typer.Option(False, "--no-transcript", help="keep no transcript"),
+    max_steps: int = typer.Option(Budgets().max_steps, "--max-steps", help="model turns before giving up"),
+    quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run"),
+) -> None:
+    """Investigate an incident snapshot and print the cited causal chain."""
+    result, telemetry, tpath = run_investigation(incident, model, base_url, question, transcript, not no_transcript,
+                                                 quiet, Budgets(max_steps=max_steps))
+    if json_out:
+        sys.stdout.write(json.dumps(result_json(result, incident=telemetry.incident.id,
+                                                transcript=str(tpath) if tpath else None), indent=2) + "\n")
+    else:
+        Console().print(Markdown(report_markdown(result.report, result.ledger, result.usage)))
+        if tpath:
+            err.print(f"[dim]transcript: {tpath}[/]", highlight=False)
+    telemetry.close()
+
+
+@app.command()
+def demo(json_out: bool = typer.Option(False, "--json", help="print the report as JSON on stdout"),
+         model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name (default: heuristic)"),
+         quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run")) -> None:
+    """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak."""
+    investigate(demo_path(), json_out=json_out, model=model, base_url=None, question=None, transcript=None,
+                no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet)
+
+
+@snapshot_app.command("validate")
+def snapshot_validate(path: Path = typer.Argument(..., help="incident snapshot directory"),
+                      strict: bool = typer.Option(False, "--strict", help="exit non-zero on any problem")) -> None:
+    """Check a snapshot against the format: every problem with file and line; non-zero exit if unusable."""
+    from tools.backends.validate import validate_snapshot
+    rep = validate_snapshot(path)
+    for p in rep.problems:
+        err.print(str(p), highlight=False, markup=False)
+    counts = ", ".join(f"{k} {v}" for k, v in rep.records.items()) or "no telemetry"
+    verdict = "usable" if rep.usable else "NOT usable"
+    Console().print(f"{path}: {verdict}; records: {counts}; {len(rep.problems)} problem(s)", highlight=False)
+    if not rep.usable or (strict and rep.problems):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: no traceback reaches the user unless FIVEWHYS_DEBUG is set."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence for bad input
+        if os.environ.get("FIVEWHYS_DEBUG"):
+            raise
+        err.print(f"[red]error:[/] {type(e).__name__}: {e} (set FIVEWHYS_DEBUG=1 for the traceback)", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,198 @@
+"""`fivewhys snapshot validate`: every problem in a snapshot, with file and line.
+
+JSONL is checked by streaming it line by line (never whole in memory); Parquet by its schema
+and by DuckDB queries for null required fields and unparseable times.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from .base import FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS
+from .snapshot import LEVEL_ALIASES, SnapshotError, load_incident, source_files
+
+MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
+ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"): {"server", "client", "internal",
+         "producer", "consumer"}, ("spans", "status"): {"ok", "error", "unset"},
+         ("deployments", "kind"): {"deploy", "rollback", "config"},
+         ("deployments", "status"): {"succeeded", "failed", "in_progress"},
+         ("scaling", "action"): {"scale_up", "scale_down"}, ("scaling", "status"): {"succeeded", "failed"},
+         ("certificates", "purpose"): {"client", "server"},
+         ("registry", "event"): {"register", "deregister", "healthy", "unhealthy", "update"}}
+NUMBERS = {"value", "duration_ms", "from_count", "desired_count", "actual_count"}
+OBJECTS = {"attributes", "labels", "changes"}
+
+
+@dataclass
+class Problem:
+    file: str
+    line: int | None
+    message: str
+    fatal: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.file}{f':{self.line}' if self.line else ''}: {'error' if self.fatal else 'warning'}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem] = field(default_factory=list)
+    records: Counter = field(default_factory=Counter)
+    suppressed: Counter = field(default_factory=Counter)
+
+    @property
+    def usable(self) -> bool:
+        return not any(p.fatal for p in self.problems)
+
+
+def validate_snapshot(path: str | Path) -> ValidationReport:
+    path = Path(path)
+    rep = ValidationReport()
+    try:
+        load_incident(path)
+    except SnapshotError as e:
+        rep.problems.append(Problem(str(path / "incident.yaml") if path.is_dir() else str(path), None,
+                                    str(e).split(": ", 1)[-1], fatal=True))
+        if not path.is_dir():
+            return rep
+    for source in SOURCES:
+        for f in source_files(path, source):
+            if f.suffix == ".parquet":
+                _parquet(f, source, rep)
+            else:
+                _jsonl(f, source, rep)
+    extra = sorted(p.name for p in path.iterdir() if p.is_file() and p.name not in ("incident.yaml", "truth.yaml")
+                   and not any(p.name == f"{s}{x}" for s in SOURCES for x in (".jsonl", ".jsonl.gz", ".parquet")))
+    for name in extra:
+        rep.problems.append(Problem(str(path / name), None, "not part of the snapshot format; ignored"))
+    return rep
+
+
+def _add(rep: ValidationReport, f: Path, line: int | None, msg: str, key: str, fatal: bool = False) -> None:
+    k = (str(f), key)
+    rep.suppressed[k] += 1
+    if rep.suppressed[k] <= MAX_PER_PROBLEM:
+        rep.problems.append(Problem(str(f), line, msg, fatal))
+
+
+def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
+    ok = 0
+    try:
+        opener = gzip.open if f.name.endswith(".gz") else open
+        with opener(f, "rb") as fh:
+            for n, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    _add(rep, f, n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                                    f"read with the bad bytes replaced", "utf8")
+                    text = raw.decode("utf-8", errors="replace")
+                try:
+                    rec = json.loads(text)
+                except ValueError as e:
+                    what = "truncated record" if not text.rstrip().endswith("}") else f"not valid JSON ({e.msg})"
+                    _add(rep, f, n, f"{what}; skipped", "json")
+                    continue
+                if not isinstance(rec, dict):
+                    _add(rep, f, n, f"expected a JSON object, got {type(rec).__name__}; skipped", "object")
+                    continue
+                if _record(rec, source, f, n, rep):
+                    ok += 1
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+        _add(rep, f, None, f"cannot be read to the end ({e}); records after the break are lost", "io", fatal=ok == 0)
+    rep.records[source] += ok
+    for (file, key), count in rep.suppressed.items():
+        if file == str(f) and count > MAX_PER_PROBLEM:
+            rep.problems.append(Problem(file, None, f"… and {count - MAX_PER_PROBLEM} more lines with the same problem"))
+    if ok == 0:
+        rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
+
+
+def _record(rec: dict, source: str, f: Path, n: int, rep: ValidationReport) -> bool:
+    usable = True
+    for k in REQUIRED[source]:
+        if rec.get(k) in (None, ""):
+            _add(rep, f, n, f"missing required field {k!r}; skipped", f"missing:{k}")
+            usable = False
+    for k in TIME_FIELDS & rec.keys():
+        v = rec[k]
+        if v is not None and not _is_time(v):
+            _add(rep, f, n, f"{k} {str(v)[:40]!r} is not an RFC 3339 time" + ("; skipped" if k in REQUIRED[source]
+                                                                             else ""), f"time:{k}")
+            usable = usable and k not in REQUIRED[source]
+    for k in NUMBERS & rec.keys():
+        v = rec[k]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) and not _is_number(v)):
+            _add(rep, f, n, f"{k} should be a number, got {str(v)[:40]!r}", f"num:{k}")
+            usable = usable and k not in REQUIRED[source]
+    for k in OBJECTS & rec.keys():
+        if rec[k] is not None and not isinstance(rec[k], dict):
+            _add(rep, f, n, f"{k} should be an object, got {type(rec[k]).__name__}", f"obj:{k}")
+    for (src, k), allowed in ENUMS.items():
+        if src == source and rec.get(k) is not None and str(rec[k]).lower() not in allowed:
+            _add(rep, f, n, f"unknown {k} {str(rec[k])[:30]!r} (expected one of {', '.join(sorted(allowed)[:8])})",
+                 f"enum:{k}")
+    for k in ("service", "message", "name"):
+        if k in rec and rec[k] is not None and not isinstance(rec[k], str):
+            _add(rep, f, n, f"{k} should be a string, got {type(rec[k]).__name__}", f"str:{k}")
+    return usable
+
+
+def _is_time(v) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v.strip())
+        return "T" in v or " " in v.strip()
+    except ValueError:
+        return False
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _parquet(f: Path, source: str, rep: ValidationReport) -> None:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        rel = f"read_parquet('{str(f).replace(chr(39), chr(39) * 2)}')"
+        cols = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
+        missing = [c for c in REQUIRED[source] if c not in cols]
+        if missing:
+            rep.problems.append(Problem(str(f), None, f"missing required column(s) {', '.join(missing)}", fatal=True))
+            return
+        total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+        bad = 0
+        for c in REQUIRED[source]:
+            cond = f"{c} IS NULL" + (f" OR TRY_CAST({c} AS TIMESTAMPTZ) IS NULL" if c in TIME_FIELDS else "")
+            rows = con.execute(f"SELECT row_number FROM (SELECT row_number() OVER () AS row_number, * FROM {rel}) "
+                               f"WHERE {cond} LIMIT {MAX_PER_PROBLEM + 1}").fetchall()
+            for (rn,) in rows[:MAX_PER_PROBLEM]:
+                rep.problems.append(Problem(str(f), rn, f"row {rn}: {c} is missing or not a time; skipped"))
+            bad += len(rows)
+        if source == "logs" and "level" in cols:
+            for lvl, cnt in con.execute(f"SELECT lower(CAST(level AS VARCHAR)), count(*) FROM {rel} GROUP BY 1").fetchall():
+                if lvl is not None and lvl not in ENUMS[("logs", "level")]:
+                    rep.problems.append(Problem(str(f), None, f"unknown level {lvl!r} in {cnt} rows"))
+        rep.records[source] += total - bad
+        if total - bad <= 0:
+            rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
+    except duckdb.Error as e:
+        rep.problems.append(Problem(str(f), None, f"not a readable Parquet file ({str(e).splitlines()[0][:200]})",
+                                    fatal=True))
+    finally:
+        con.close()
