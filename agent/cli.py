@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 
 from agent.config import Budgets
 from agent.evidence import EvidenceLedger
@@ -37,7 +38,7 @@ def demo_path() -> Path:
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -53,7 +54,8 @@ def run_investigation(path: Path, model_spec: Optional[str], base_url: Optional[
         c = telemetry.coverage(source)
         if c.skipped_lines and not quiet:
             err.print(f"[yellow]warning:[/] {source}: skipped {c.skipped_lines} malformed records "
-                      f"(run `fivewhys snapshot validate {path}` for details)", highlight=False)
+                      f"(run `fivewhys snapshot validate {escape(str(path))}` for details)", highlight=False,
+                      soft_wrap=True)
     tpath = (transcript or default_transcript_path(telemetry.incident.id)) if keep_transcript else None
     header = {"incident": telemetry.incident.id, "snapshot": str(path), "model": model.name,
               "budgets": budgets.model_dump()}
@@ -112,10 +114,11 @@ def snapshot_validate(path: Path = typer.Argument(..., help="incident snapshot d
     from tools.backends.validate import validate_snapshot
     rep = validate_snapshot(path)
     for p in rep.problems:
-        err.print(str(p), highlight=False, markup=False)
+        err.print(str(p), highlight=False, markup=False, soft_wrap=True)
     counts = ", ".join(f"{k} {v}" for k, v in rep.records.items()) or "no telemetry"
     verdict = "usable" if rep.usable else "NOT usable"
-    Console().print(f"{path}: {verdict}; records: {counts}; {len(rep.problems)} problem(s)", highlight=False)
+    Console().print(f"{path}: {verdict}; records: {counts}; {len(rep.problems)} problem(s)", highlight=False,
+                  markup=False, soft_wrap=True)
     if not rep.usable or (strict and rep.problems):
         raise typer.Exit(1)
 

@@ -71,6 +71,7 @@ class Investigation:
                     idle += 1
                     if idle >= self.budgets.max_text_turns:
                         stop = "no_tool_calls"
+                        break
                     self._record(Message(role="user", content=render("no_tool_call.j2", submit_tool=SUBMIT)))
                     continue
                 idle = 0

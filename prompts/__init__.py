@@ -18,5 +18,5 @@ def _env() -> jinja2.Environment:
         autoescape=False)
 
 
-def render(name: str, **variables: Any) -> str:
-    return _env().get_template(name).render(**variables).strip()
+def render(template: str, **variables: Any) -> str:
+    return _env().get_template(template).render(**variables).strip()

@@ -98,7 +98,7 @@ def error_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) ->
                 continue
             # Errors per minute, counted only where they are a real share of the traffic,
             # so a traffic peak with the usual background errors is not an onset.
-            shift = detect_shift(((t, e) for t, e, _ in rows), b_end, min_delta=3.0)
+            shift = detect_shift(((t, e) for t, e, _ in rows), b_end, min_delta=1.0)
             ratio = detect_shift(((t, e / n if n else 0.0) for t, e, n in rows), b_end, min_delta=0.02)
             if shift.onset and ratio.onset:
                 onset = max(shift.onset, ratio.onset)

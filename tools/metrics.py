@@ -90,9 +90,9 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
     s, e = time_range(ctx, start, end)
     onsets = [o.onset for o in (ctx.cache.get("onsets") or []) if not service or o.service == service]
     split = split_at or (onsets[0] if onsets else alert_time(ctx.incident))
-    source = next((x for x in ("spans", "logs") if ctx.telemetry.coverage(x).present), None)
-    if source is None:
-        return ToolResult(text=no_data(ctx, "logs") + " " + no_data(ctx, "spans"))
+    source = "logs"   # the format gives zones to logs, metrics and registry, not to spans
+    if (nd := no_data(ctx, source)):
+        return ToolResult(text=nd + " Zones cannot be compared without logs.")
     rows = {}
     for side, (a, b) in (("before", (s, split)), ("after", (split, e))):
         for r in ctx.telemetry.count(source, base_filter(ctx, a, b, service), by=("zone",)):

@@ -110,6 +110,10 @@ class Investigator:
             min(self.onsets.values(), key=lambda o: o.onset).service if self.onsets else self.alert_service)
         if not start:
             return []
+        if not self.edges and self.onsets:
+            # No call graph (no spans): the earliest failing service stands in for the chain's end.
+            first = min(self.onsets.values(), key=lambda o: o.onset).service
+            return [start] if first == start else [start, first]
         path = [start]
         while True:
             cur = path[-1]

@@ -180,12 +180,12 @@ class SnapshotTelemetry:
             cols.append(f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket")
         cond, params = self._where(source, where)
         err = _error_condition(source)
-        having = f"HAVING count(*) FILTER (WHERE {err}) > 0" if error_only else ""
-        group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(cols)))}" if cols else ""
-        order = f"ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}" if cols else ""
-        sql = (f"SELECT {', '.join(cols + [''])} count(*) AS n, count(*) FILTER (WHERE {err}) AS errors "
-               f"FROM {source} WHERE {cond} {group} {having} {order} LIMIT {int(limit)}")
-        return self._rows(sql.replace(",  count", " count"), params)
+        keys = ", ".join(str(i + 1) for i in range(len(cols)))
+        sql = (f"SELECT {', '.join(cols + ['count(*) AS n', f'count(*) FILTER (WHERE {err}) AS errors'])} "
+               f"FROM {source} WHERE {cond} {f'GROUP BY {keys}' if cols else ''} "
+               f"{f'HAVING count(*) FILTER (WHERE {err}) > 0' if error_only else ''} "
+               f"{f'ORDER BY {keys}' if cols else ''} LIMIT {int(limit)}")
+        return self._rows(sql, params)
 
     def sample(self, source, where, limit=20, order="time"):
         cond, params = self._where(source, where)
@@ -200,13 +200,12 @@ class SnapshotTelemetry:
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
         if agg not in ("avg", "max", "sum", "min"):
             raise TelemetryError(f"unknown aggregation {agg!r}")
-        cols = [_field("metrics", b) for b in by]
+        cols = [_field("metrics", b) for b in by] + [f"time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket"]
         cond, params = self._where("metrics", where)
-        keys = ", ".join(cols + ["bucket"])
-        sql = (f"SELECT {', '.join(cols + [''])} time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket, "
-               f"{agg}(value) AS value FROM metrics WHERE {cond} AND value IS NOT NULL AND isfinite(value) "
-               f"GROUP BY {keys} ORDER BY {keys}")
-        return self._rows(sql.replace(",  time_bucket", " time_bucket"), params)
+        keys = ", ".join(str(i + 1) for i in range(len(cols)))
+        sql = (f"SELECT {', '.join(cols)}, {agg}(value) AS value FROM metrics "
+               f"WHERE {cond} AND value IS NOT NULL AND isfinite(value) GROUP BY {keys} ORDER BY {keys}")
+        return self._rows(sql, params)
 
     def metric_names(self, where):
         cond, params = self._where("metrics", where)

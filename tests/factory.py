@@ -1,0 +1,100 @@
+"""A small, fully controlled incident for unit tests (the demo and the corpus test the rest).
+
+api → search → {token, index}; search → geo-api (external). search fails to scale up at 11:10,
+its CPU saturates, its calls to token time out from 11:13, api's errors follow at 11:15.
+Red herrings: a deploy of index at 11:05; token's certificate expiring in 20 days.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+T0 = datetime(2026, 3, 6, 10, 0, tzinfo=timezone.utc)
+ZONES = ("z-a", "z-b")
+
+
+def ts(minute: float) -> str:
+    return (T0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+
+
+def write_jsonl(path: Path, rows: list[dict], gz: bool = False) -> None:
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+
+
+def incident_yaml(ident: str = "mini", service: str = "api") -> dict:
+    return {"format": 1, "id": ident, "title": "api errors", "window": {"start": ts(0), "end": ts(120)},
+            "alert": {"at": ts(90), "service": service, "summary": "api 5xx above 2%", "labels": {"severity": "page"}},
+            "question": None}
+
+
+def build(root: Path, *, spans: bool = True, gz: bool = False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump(incident_yaml(), sort_keys=False))
+    logs, metrics, span_rows = [], [], []
+    for m in range(120):
+        for svc, n in (("api", 4), ("search", 4), ("token", 3), ("index", 2)):
+            for i in range(n):
+                zone = ZONES[i % 2]
+                logs.append({"time": ts(m + i / 10), "service": svc, "level": "info", "instance": f"{svc}-{zone}",
+                             "zone": zone, "message": f"GET /{svc} 200 {12 + i}ms"})
+        if m >= 73:
+            logs.append({"time": ts(m + 0.5), "service": "search", "level": "error", "instance": "search-z-a",
+                         "zone": "z-a", "message": "connect to token:8443 timed out after 1000ms",
+                         "trace_id": f"t{m}"})
+            logs.append({"time": ts(m + 0.6), "service": "search", "level": "error", "instance": "search-z-b",
+                         "zone": "z-b", "message": "connect to token:8443 timed out after 1000ms"})
+        if m >= 75:
+            for k in range(3):
+                logs.append({"time": ts(m + 0.7 + k / 10), "service": "api", "level": "error", "instance": "api-z-a",
+                             "zone": "z-a", "message": "upstream search returned 503"})
+        if m % 30 == 7:
+            logs.append({"time": ts(m), "service": "index", "level": "error", "message": "cache miss storm", "zone": "z-a"})
+        for svc in ("api", "search", "token", "index"):
+            cpu = 0.97 if (svc == "search" and m >= 72) else 0.35 + 0.01 * (m % 5)
+            metrics.append({"time": ts(m), "name": "cpu_utilization", "value": cpu, "service": svc})
+            metrics.append({"time": ts(m), "name": "instance_count", "value": 4, "service": svc})
+            metrics.append({"time": ts(m), "name": "memory_utilization", "value": 0.5, "service": svc})
+        if spans:
+            tid = f"t{m}"
+            err = m >= 73
+            span_rows += [
+                {"time": ts(m), "trace_id": tid, "span_id": f"{m}a", "service": "api", "duration_ms": 40,
+                 "kind": "server", "status": "error" if m >= 75 else "ok", "operation": "GET /search", "zone": "z-a"},
+                {"time": ts(m), "trace_id": tid, "span_id": f"{m}b", "parent_span_id": f"{m}a", "service": "search",
+                 "duration_ms": 30, "kind": "server", "status": "error" if err else "ok", "operation": "search"},
+                {"time": ts(m), "trace_id": tid, "span_id": f"{m}c", "parent_span_id": f"{m}b", "service": "search",
+                 "duration_ms": 1000 if err else 5, "kind": "client", "peer_service": "token",
+                 "status": "error" if err else "ok",
+                 "attributes": {"error.type": "timeout", "exception.message": "connect timed out"} if err else {}},
+                {"time": ts(m), "trace_id": tid, "span_id": f"{m}e", "parent_span_id": f"{m}b", "service": "search",
+                 "duration_ms": 80, "kind": "client", "peer_service": "geo-api", "status": "ok"},
+                {"time": ts(m), "trace_id": tid, "span_id": f"{m}f", "parent_span_id": f"{m}b", "service": "index",
+                 "duration_ms": 3, "kind": "server", "status": "ok"},
+            ]
+            if not err:
+                span_rows.append({"time": ts(m), "trace_id": tid, "span_id": f"{m}d", "parent_span_id": f"{m}c",
+                                  "service": "token", "duration_ms": 2, "kind": "server", "status": "ok"})
+    sfx = ".jsonl.gz" if gz else ".jsonl"
+    write_jsonl(root / f"logs{sfx}", logs, gz)
+    write_jsonl(root / f"metrics{sfx}", metrics, gz)
+    if spans:
+        write_jsonl(root / f"spans{sfx}", span_rows, gz)
+    write_jsonl(root / f"deployments{sfx}", [
+        {"time": ts(65), "service": "index", "version": "v42", "previous_version": "v41", "kind": "deploy",
+         "actor": "ci", "status": "succeeded", "changes": {"image": {"from": "index:v41", "to": "index:v42"}}}], gz)
+    write_jsonl(root / f"scaling{sfx}", [
+        {"time": ts(70 + k), "service": "search", "action": "scale_up", "from_count": 4, "desired_count": 8,
+         "actual_count": 4, "status": "failed", "message": "0/12 nodes are available: 12 Insufficient cpu"}
+        for k in range(3)], gz)
+    write_jsonl(root / f"certificates{sfx}", [
+        {"service": "token", "not_after": "2026-03-26T00:00:00Z", "name": "token-server", "purpose": "server"},
+        {"service": "api", "not_after": "2027-01-01T00:00:00Z", "name": "api-server", "purpose": "server"}], gz)
+    write_jsonl(root / f"registry{sfx}", [
+        {"time": ts(0), "service": svc, "instance": f"{svc}-{z}", "event": "register", "address": f"10.0.{i}.{j}:8080",
+         "zone": z} for i, svc in enumerate(("api", "search", "token", "index")) for j, z in enumerate(ZONES)], gz)
+    return root

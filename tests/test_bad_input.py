@@ -1,0 +1,141 @@
+"""Bad input: a clear one-line message (and a non-zero exit where unusable), never a traceback."""
+import gzip
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from factory import build, ts
+from tools.backends.snapshot import SnapshotTelemetry
+from tools.backends.validate import validate_snapshot
+
+runner = CliRunner()
+
+
+def run(*args):
+    res = runner.invoke(app, list(map(str, args)))
+    assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit), \
+        res.output
+    return res
+
+
+def test_missing_directory(tmp_path):
+    res = run("investigate", tmp_path / "nope", "--no-transcript")
+    assert res.exit_code == 2 and "no such incident snapshot directory" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_missing_and_broken_incident_yaml(tmp_path):
+    d = tmp_path / "inc"
+    d.mkdir()
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "incident.yaml: missing" in res.output
+    (d / "incident.yaml").write_text("id: [unclosed\n")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "not valid YAML" in res.output
+    (d / "incident.yaml").write_text("id: x\nwindow: {start: yesterday, end: 2026-01-01T00:00:00Z}\n")
+    res = run("snapshot", "validate", d)
+    assert res.exit_code == 1 and "window.start" in res.output
+
+
+def test_empty_and_truncated_files_degrade_to_no_data(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "registry.jsonl").write_text("")
+    raw = (d / "scaling.jsonl").read_bytes()
+    (d / "scaling.jsonl").write_bytes(raw[: len(raw) // 2])            # cut mid-record
+    t = SnapshotTelemetry(d)
+    assert t.coverage("registry").rows == 0
+    assert t.coverage("scaling").rows == 1 and t.coverage("scaling").skipped_lines == 1
+    t.close()
+    rep = validate_snapshot(d)
+    msgs = [str(p) for p in rep.problems]
+    assert any("scaling.jsonl:2" in m and "truncated" in m for m in msgs)
+    assert any("registry.jsonl" in m and "no usable registry records" in m for m in msgs)
+    res = run("investigate", d, "--no-transcript", "--json", "--quiet")
+    assert res.exit_code == 0 and json.loads(res.stdout)["root_cause"]["service"] == "search"
+
+
+def test_truncated_gzip_keeps_what_was_recorded(tmp_path):
+    d = build(tmp_path / "inc", gz=True)
+    raw = (d / "logs.jsonl.gz").read_bytes()
+    (d / "logs.jsonl.gz").write_bytes(raw[: len(raw) - 200])
+    rep = validate_snapshot(d)
+    assert any("cannot be read to the end" in str(p) for p in rep.problems)
+    assert rep.records["logs"] > 1000
+
+
+def test_wrong_types_unknown_levels_and_bad_times_are_reported_with_lines(tmp_path):
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(json.dumps({"time": "not a time", "service": "api", "message": "x"}) + "\n")
+        f.write(json.dumps({"time": ts(5), "service": 42, "message": ["a"], "level": "loud"}) + "\n")
+        f.write(json.dumps(["not", "an", "object"]) + "\n")
+        f.write(json.dumps({"time": ts(5), "message": "no service"}) + "\n")
+    with open(d / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(5), "name": "cpu_utilization", "value": "high", "service": "api"}) + "\n")
+    n = sum(1 for _ in open(d / "logs.jsonl"))
+    msgs = "\n".join(map(str, validate_snapshot(d).problems))
+    assert f"logs.jsonl:{n - 3}: warning: time 'not a time' is not an RFC 3339 time" in msgs
+    assert f"logs.jsonl:{n - 2}" in msgs and "unknown level 'loud'" in msgs and "service should be a string" in msgs
+    assert f"logs.jsonl:{n - 1}: warning: expected a JSON object" in msgs
+    assert f"logs.jsonl:{n}: warning: missing required field 'service'" in msgs
+    assert "value should be a number" in msgs
+    t = SnapshotTelemetry(d)                      # the loader keeps going, dropping what it cannot use
+    assert t.coverage("logs").skipped_lines == 3
+    assert t.coverage("metrics").skipped_lines == 1
+    t.close()
+
+
+def test_huge_lines_and_non_utf8_are_read_not_lost(tmp_path):
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "ab") as f:
+        f.write(json.dumps({"time": ts(100), "service": "api", "level": "error",
+                            "message": "stack " + "x" * 5_000_000}).encode() + b"\n")
+        f.write(b'{"time": "' + ts(101).encode() + b'", "service": "api", "level": "error", '
+                b'"message": "bad bytes \xff\xfe here"}\n')
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    assert t.count("logs", Filter(text="bad bytes"))[0]["n"] == 1
+    assert t.count("logs", Filter(text="stack xxx"))[0]["n"] == 1
+    t.close()
+    msgs = "\n".join(map(str, validate_snapshot(d).problems))
+    assert "not valid UTF-8 (byte 0xff" in msgs
+    res = run("investigate", d, "--no-transcript", "--quiet")
+    assert res.exit_code == 0
+
+
+def test_huge_log_line_is_bounded_in_tool_output(tmp_path):
+    from agent.evidence import EvidenceLedger
+    from tools import TOOLS, ToolContext
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(100), "service": "api", "level": "fatal", "message": "y" * 3_000_000}) + "\n")
+    ctx = ToolContext(SnapshotTelemetry(d), EvidenceLedger())
+    res = TOOLS["search_logs"](ctx, {"level": "fatal"})
+    assert len(res.text) < 2000 and "yyy…" in res.text
+
+
+def test_no_spans_snapshot_investigates_with_no_data_notes(tmp_path):
+    d = build(tmp_path / "inc", spans=False)
+    res = run("investigate", d, "--no-transcript", "--json", "--quiet")
+    assert res.exit_code == 0
+    out = json.loads(res.stdout)
+    assert out["root_cause"]["service"] == "search"
+
+
+def test_corrupt_parquet_is_a_clear_error(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "spans.jsonl").unlink()
+    (d / "spans.parquet").write_bytes(b"PAR1 this is not parquet")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "spans.parquet: cannot be read" in res.output
+    res = run("snapshot", "validate", d)
+    assert res.exit_code == 1 and "not a readable Parquet file" in res.output
+
+
+def test_incident_dir_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    res = run("snapshot", "validate", f)
+    assert res.exit_code == 1 and "not a directory" in res.output
