@@ -248,21 +248,21 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
 
 
 def _registry_vs_telemetry(ctx: ToolContext, state: dict, service: str | None, end: datetime) -> list[dict]:
-    source = next((x for x in ("metrics", "logs", "spans") if ctx.telemetry.coverage(x).present), None)
-    if source is None:
-        return []
+    """Instances the registry calls live vs. instances that emitted logs or metrics in the last 15 minutes."""
     recent = base_filter(ctx, end - timedelta(minutes=15), end, service)
     seen: dict[str, set[str]] = {}
-    for r in ctx.telemetry.count(source, recent, by=("service", "instance"), limit=20_000):
-        if r["instance"]:
-            seen.setdefault(r["service"], set()).add(r["instance"])
+    for source in ("logs", "metrics"):
+        if ctx.telemetry.coverage(source).present:
+            for r in ctx.telemetry.count(source, recent, by=("service", "instance"), limit=20_000):
+                if r["instance"]:
+                    seen.setdefault(r["service"], set()).add(r["instance"])
     out = []
     for svc in sorted({k[0] for k in state}):
-        live = {i for (s, i), st in state.items() if s == svc and st["registered"] and st["healthy"]}
         if svc not in seen:
-            continue
+            continue   # no per-instance telemetry for it: nothing to compare against
+        live = {i for (s, i), st in state.items() if s == svc and st["registered"] and st["healthy"]}
         silent = sorted(live - seen[svc])
-        unregistered = sorted(seen[svc] - {i for (s, i) in state if s == svc})
+        unregistered = sorted(seen[svc] - live)      # serving, but deregistered/unhealthy/unknown
         if silent or unregistered:
             out.append({"service": svc, "registered_silent": ", ".join(silent[:6]),
                         "serving_unregistered": ", ".join(unregistered[:6])})
