@@ -249,7 +249,8 @@ class Investigator:
                 out.append(Hypothesis(svc, "dns_failure", 0.85, self.onset_of(svc), text_ids[:2],
                                       f"name resolution failed for {svc}'s outgoing calls"))
             out += self.db_hypotheses(svc, fam, text_ids)
-            out += self.zone_hypotheses(svc)
+            if svc not in self.chain[:-1]:   # a caller's errors are explained by the next hop, not its zone
+                out += self.zone_hypotheses(svc)
         out += self.cert_hypotheses()
         out += self.registry_hypotheses()
         return out

@@ -1,0 +1,106 @@
+"""The no-LLM investigator, through the same loop, on the demo and on controlled variations."""
+import json
+import shutil
+
+import pytest
+
+from agent.evidence import EvidenceLedger
+from agent.loop import Investigation
+from agent.models.heuristic import HeuristicModel
+from factory import build, write_jsonl, ts
+from tools import ToolContext
+from tools.backends.snapshot import SnapshotTelemetry
+
+
+def investigate(path):
+    tel = SnapshotTelemetry(path)
+    res = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run()
+    tel.close()
+    return res
+
+
+def assert_cited(res):
+    for link in res.report.chain:
+        assert link.evidence and all(e in res.ledger for e in link.evidence)
+    for h in res.report.hypotheses:
+        assert all(e in res.ledger for e in h.evidence)
+
+
+def test_demo_is_search_failed_scale_up_with_valid_citations(demo_dir):
+    res = investigate(demo_dir)
+    rc = res.report.root_cause
+    assert res.stop_reason == "submitted" and not res.report.inconclusive
+    assert (rc.service, rc.kind, rc.category) == ("search", "failed_scale_up", "environment")
+    assert_cited(res)
+    cited = {e for link in res.report.chain for e in link.evidence}
+    items = [res.ledger.get(e) for e in cited]
+    assert any(i.matches("scaling", {"service": "search", "status": "failed"}) for i in items)
+    assert any(i.matches("metrics", {"service": "search", "name": "cpu_utilization"}) for i in items)
+    # token, the loudest symptom's target, and the red herrings are not blamed
+    blamed = {(h.service, h.kind) for h in res.report.hypotheses if h.status == "confirmed"}
+    assert blamed == {("search", "failed_scale_up")}
+    ruled_out = {h.service for h in res.report.hypotheses if h.status == "ruled_out"}
+    assert "token" in ruled_out
+
+
+def test_mini_fixture_walks_past_the_loud_symptom(tmp_path):
+    res = investigate(build(tmp_path / "mini"))
+    rc = res.report.root_cause
+    assert (rc.service, rc.kind) == ("search", "failed_scale_up")
+    assert_cited(res)
+    claims = " ".join(link.claim for link in res.report.chain)
+    assert "token itself shows no rise in errors" in claims
+
+
+def test_without_the_scaling_failure_it_is_saturation(tmp_path):
+    d = build(tmp_path / "mini")
+    (d / "scaling.jsonl").unlink()
+    res = investigate(d)
+    assert (res.report.root_cause.service, res.report.root_cause.kind) == ("search", "resource_saturation")
+
+
+def test_a_deploy_that_caused_the_errors_is_blamed(tmp_path):
+    d = build(tmp_path / "mini")
+    (d / "scaling.jsonl").unlink()
+    metrics = [json.loads(l) for l in open(d / "metrics.jsonl")]
+    for m in metrics:                                  # no saturation: the deploy is the change
+        if m["name"] == "cpu_utilization":
+            m["value"] = 0.4
+    write_jsonl(d / "metrics.jsonl", metrics)
+    write_jsonl(d / "deployments.jsonl", [
+        {"time": ts(70), "service": "search", "version": "v8", "previous_version": "v7", "kind": "deploy",
+         "status": "succeeded"},
+        {"time": ts(65), "service": "index", "version": "v42", "previous_version": "v41", "kind": "deploy",
+         "status": "succeeded"}])
+    res = investigate(d)
+    assert (res.report.root_cause.service, res.report.root_cause.kind) == ("search", "deploy_regression")
+    index = [h for h in res.report.hypotheses if h.service == "index"]
+    assert index and index[0].status == "ruled_out"
+
+
+def test_abstains_when_nothing_stands_out(tmp_path):
+    d = build(tmp_path / "mini")
+    for f in ("scaling.jsonl", "deployments.jsonl"):
+        (d / f).unlink()
+    metrics = [json.loads(l) for l in open(d / "metrics.jsonl")]
+    write_jsonl(d / "metrics.jsonl", [m for m in metrics if m["name"] != "cpu_utilization"])
+    res = investigate(d)
+    assert res.report.inconclusive and res.report.root_cause is None
+    assert res.report.next_checks
+
+
+def test_expired_certificate_on_the_failing_connection(tmp_path):
+    d = build(tmp_path / "mini")
+    (d / "scaling.jsonl").unlink()
+    metrics = [json.loads(l) for l in open(d / "metrics.jsonl")]
+    write_jsonl(d / "metrics.jsonl", [m for m in metrics if m["name"] != "cpu_utilization"])
+    logs = [json.loads(l) for l in open(d / "logs.jsonl")]
+    for l in logs:
+        if "timed out" in l["message"]:
+            l["message"] = "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
+    write_jsonl(d / "logs.jsonl", logs)
+    write_jsonl(d / "certificates.jsonl", [
+        {"service": "token", "not_after": ts(72), "name": "token-server", "purpose": "server"}])
+    res = investigate(d)
+    assert (res.report.root_cause.service, res.report.root_cause.kind) == ("token", "cert_expired")
+    assert_cited(res)
