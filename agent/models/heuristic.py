@@ -24,7 +24,7 @@ MIN = timedelta(minutes=1)
 RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
                     "instance_count", "request_rate", "latency_p99_ms")
 CONCLUDE_AT = 0.4          # below this best score, the report is inconclusive
-MAX_CANDIDATES = 4
+MAX_CANDIDATES = 5
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Investigator:
         cands = self.candidates()
         yield from self.ask([(  "query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS]
                             + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
-                            + [("zone_breakdown", {"service": s}) for s in cands[:2]])
+                            + [("zone_breakdown", {"service": s}) for s in cands[:3]])
         return self.conclude()
 
     def ask(self, calls: list[tuple[str, dict]]) -> Generator[list[ToolCall], list[Message], None]:
@@ -133,7 +133,11 @@ class Investigator:
 
     def candidates(self) -> list[str]:
         """Services worth a closer look: the chain's end first, then the earliest failing others."""
-        out = list(reversed(self.chain))
+        out = list(reversed(self.chain))[:1]
+        end = self.chain[-1] if self.chain else None
+        # the callees the chain's end fails to reach: healthy-looking targets of the loudest errors
+        out += [r["peer_service"] for r in self.data("trace_errors") or [] if r["service"] == end and r["peer_service"]]
+        out += list(reversed(self.chain))[1:]
         out += [o.service for o in sorted(self.onsets.values(), key=lambda o: o.onset)]
         if self.alert_service:
             out.append(self.alert_service)
