@@ -217,7 +217,8 @@ class Investigator:
         for g in self.data("scaling_events") and self.data("scaling_events")["groups"] or []:
             if g["status"] == "failed" and g["action"] in ("scale_up", "-"):
                 cpu, cpu_id = self.metric(g["service"], "cpu_utilization")
-                mech = [(f"{g['service']}'s CPU saturated (max {cpu['max']:.2f} at {_t(cpu['max_at'])})", [cpu_id])] \
+                mech = [(f"{g['service']}'s CPU saturated from {_t(cpu['shift_at'] or cpu['max_at'])} (max {cpu['max']:.2f}): "
+                         f"without the new instances it could not serve the load", [cpu_id])] \
                     if cpu and cpu["max"] >= 0.85 else []
                 out.append(Hypothesis(g["service"], "failed_scale_up", 0.95 if mech else 0.8, g["first"],
                                       [g["evidence"]], f"autoscaling of {g['service']} failed {g['events']}× from "
