@@ -202,9 +202,9 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
             st["address"] = r["address"]
         else:
             moved = False
-        if r["time"] < s or (ev_name == "register" and prev is None and r["time"] <= ctx.incident.window.start
+        if r["time"] < s or (ev_name in ("register", "healthy") and r["time"] <= ctx.incident.window.start
                              + timedelta(minutes=5)):
-            continue   # outside the range, or the routine initial registration
+            continue   # outside the range, or the state at the start of the window (initial registration)
         g = groups.setdefault((r["service"], ev_name), {"service": r["service"], "event": ev_name, "events": 0,
                                                          "first": r["time"], "last": r["time"], "instances": set(),
                                                          "addresses": set(), "moved": 0})

@@ -15,7 +15,11 @@ def metric_summary(points: list[tuple[datetime, float]], base_end: datetime) -> 
     down = detect_shift(points, base_end, min_delta=0.0, rel=1.25, direction=-1)
     shift, direction = (up, "up") if (up.onset and (not down.onset or up.onset <= down.onset)) else (down, "down")
     vals = [v for _, v in points]
-    return {"baseline": up.baseline, "after": shift.after if shift.onset else (vals[-1] if vals else None),
+    top = max(vals) if vals else None
+    # when it first came (and stayed) within 5% of its peak: "saturated from", "full from"
+    near_at = next((t for i, (t, v) in enumerate(points) if top is not None and v >= 0.95 * top and t >= base_end
+                    and sum(w >= 0.95 * top for _, w in points[i:i + 5]) >= min(3, len(points) - i)), None)
+    return {"baseline": up.baseline, "near_peak_at": near_at, "after": shift.after if shift.onset else (vals[-1] if vals else None),
             "max": max(vals) if vals else None, "max_at": max(points, key=lambda p: p[1])[0] if points else None,
             "min": min(vals) if vals else None, "last": vals[-1] if vals else None,
             "shift": direction if shift.onset else None, "shift_at": shift.onset,

@@ -217,7 +217,7 @@ class Investigator:
         for g in self.data("scaling_events") and self.data("scaling_events")["groups"] or []:
             if g["status"] == "failed" and g["action"] in ("scale_up", "-"):
                 cpu, cpu_id = self.metric(g["service"], "cpu_utilization")
-                mech = [(f"{g['service']}'s CPU saturated from {_t(cpu['shift_at'] or cpu['max_at'])} (max {cpu['max']:.2f}): "
+                mech = [(f"{g['service']}'s CPU saturated from {_t(cpu['near_peak_at'] or cpu['max_at'])} (max {cpu['max']:.2f}): "
                          f"without the new instances it could not serve the load", [cpu_id])] \
                     if cpu and cpu["max"] >= 0.85 else []
                 out.append(Hypothesis(g["service"], "failed_scale_up", 0.95 if mech else 0.8, g["first"],
@@ -233,7 +233,7 @@ class Investigator:
                 rate, rate_id = self.metric(svc, "request_rate")
                 surge = rate and rate["shift"] == "up" and (rate["change_pct"] or 0) > 30
                 out.append(Hypothesis(svc, "resource_saturation", 0.75, cpu["shift_at"], [cpu_id] + ([rate_id] if surge else []),
-                                      f"{svc}'s CPU saturated at {cpu['max']:.2f} from {_t(cpu['shift_at'])}"
+                                      f"{svc}'s CPU saturated at {cpu['max']:.2f} from {_t(cpu['near_peak_at'] or cpu['shift_at'])}"
                                       + (f" under a traffic surge (+{rate['change_pct']}% requests)" if surge else
                                          " with no failed scaling")))
             mem, mem_id = self.metric(svc, "memory_utilization")
