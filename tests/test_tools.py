@@ -156,3 +156,11 @@ def test_result_text_is_bounded(ctx):
 def test_backend_failure_becomes_an_error_result(ctx):
     res = TOOLS["search_logs"](ctx, {"text": "(", "regex": True})
     assert res.error and "invalid regex" in res.text
+
+
+def test_an_unexpected_failure_costs_one_call_not_the_run(ctx, monkeypatch):
+    def boom(*a, **k):
+        raise KeyError("weird record")
+    monkeypatch.setattr(ctx.telemetry, "events", boom)
+    res = TOOLS["list_deployments"](ctx, {})
+    assert res.error and "failed unexpectedly (KeyError" in res.text

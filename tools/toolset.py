@@ -75,6 +75,9 @@ class Tool:
             return ToolResult(text=f"invalid arguments for {self.name}: {e}", error=True)
         except TelemetryError as e:
             return ToolResult(text=f"{self.name} failed: {e}", error=True)
+        except Exception as e:  # noqa: BLE001 - odd data must cost one tool call, not the investigation
+            return ToolResult(text=f"{self.name} failed unexpectedly ({type(e).__name__}: {e}); "
+                                   f"try other arguments or another tool", error=True)
         if len(result.text) > ctx.max_result_chars:
             cut = len(result.text) - ctx.max_result_chars
             result.text = result.text[: ctx.max_result_chars] + f"\n… [{cut} more characters left out; narrow the query]"
