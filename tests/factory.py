@@ -98,3 +98,71 @@ def build(root: Path, *, spans: bool = True, gz: bool = False) -> Path:
         {"time": ts(0), "service": svc, "instance": f"{svc}-{z}", "event": "register", "address": f"10.0.{i}.{j}:8080",
          "zone": z} for i, svc in enumerate(("api", "search", "token", "index")) for j, z in enumerate(ZONES)], gz)
     return root
+
+
+def _rewrite(path: Path, fn) -> None:
+    rows = [json.loads(l) for l in open(path)] if path.exists() else []
+    write_jsonl(path, [r for r in (fn(r) for r in rows) if r is not None])
+
+
+def variant(root: Path, kind: str) -> Path:
+    """The mini incident with search's failure caused by `kind` instead of a failed scale-up.
+
+    search's errors (its calls to token failing from 11:13) stay; what changes is the evidence of why."""
+    d = build(root)
+    (d / "scaling.jsonl").unlink()
+    _rewrite(d / "metrics.jsonl", lambda m: {**m, "value": 0.4} if m["name"] == "cpu_utilization" else m)
+
+    def errors_say(text: str, service: str = "search"):
+        _rewrite(d / "logs.jsonl", lambda l: {**l, "message": text} if l["service"] == service and
+                 l["level"] == "error" else l)
+        _rewrite(d / "spans.jsonl", lambda s: {**s, "attributes": {"exception.message": text}}
+                 if s["service"] == service and s.get("kind") == "client" and s["status"] == "error" else s)
+
+    def metric(service: str, name: str, f):
+        rows = [json.loads(l) for l in open(d / "metrics.jsonl")]
+        rows += [{"time": ts(m), "name": name, "value": f(m), "service": service, "instance": f"{service}-{z}"}
+                 for m in range(120) for z in ZONES]
+        write_jsonl(d / "metrics.jsonl", rows)
+
+    if kind == "memory_leak":
+        metric("search", "memory_utilization", lambda m: min(0.99, 0.45 + max(0, m - 30) * 0.012))
+        errors_say("container search killed: OOMKilled (exit code 137)")
+    elif kind == "disk_full":
+        metric("search", "disk_utilization", lambda m: min(1.0, 0.6 + max(0, m - 40) * 0.012))
+        errors_say("write /var/lib/search/segments/0042: no space left on device")
+    elif kind == "dns_failure":
+        errors_say("dial tcp: lookup token.svc.cluster.local on 10.96.0.10:53: no such host")
+    elif kind == "config_change":
+        write_jsonl(d / "deployments.jsonl", [
+            {"time": ts(71), "service": "search", "kind": "config", "status": "succeeded", "actor": "ops",
+             "changes": {"token.client.timeout_ms": {"from": 2000, "to": 50}}}])
+        errors_say("call to token failed: context deadline exceeded (timeout 50ms)")
+    elif kind == "registry_misroute":
+        with open(d / "registry.jsonl", "a") as f:
+            for i, z in enumerate(ZONES):
+                f.write(json.dumps({"time": ts(72), "service": "token", "instance": f"token-{z}", "event": "update",
+                                    "address": f"10.99.0.{i}:8443"}) + "\n")
+        errors_say("dial tcp 10.99.0.1:8443: connect: connection refused")
+    elif kind == "rate_limited":
+        errors_say("POST https://geo-api/v1/lookup returned 429 Too Many Requests")
+        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "geo-api",
+                                               "attributes": {"http.status_code": 429}}
+                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
+    elif kind == "dependency_outage":
+        errors_say("POST https://geo-api/v1/lookup: 503 Service Unavailable")
+        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "geo-api",
+                                               "attributes": {"http.status_code": 503}}
+                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
+    elif kind == "database_saturation":
+        metric("search", "db_connections_in_use", lambda m: 100.0 if m >= 72 else 30.0 + m % 7)
+        errors_say("timeout acquiring connection from pool after 5000ms (100/100 in use)")
+    elif kind == "database_saturation_db":           # the database is a service of its own, called by search
+        metric("search-db", "db_connections_in_use", lambda m: 200.0 if m >= 72 else 60.0 + m % 9)
+        errors_say("FATAL: remaining connection slots are reserved for non-replication superuser connections")
+        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "search-db",
+                                               "attributes": {**s.get("attributes", {}), "db.system": "postgresql"}}
+                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
+    else:
+        raise ValueError(kind)
+    return d

@@ -104,3 +104,16 @@ def test_expired_certificate_on_the_failing_connection(tmp_path):
     res = investigate(d)
     assert (res.report.root_cause.service, res.report.root_cause.kind) == ("token", "cert_expired")
     assert_cited(res)
+
+
+@pytest.mark.parametrize("kind,service", [
+    ("memory_leak", "search"), ("disk_full", "search"), ("dns_failure", "search"), ("config_change", "search"),
+    ("registry_misroute", "token"), ("rate_limited", "geo-api"), ("dependency_outage", "geo-api"),
+    ("database_saturation", "search"), ("database_saturation_db", "search-db")])
+def test_each_kind_of_cause_on_the_same_symptom(tmp_path, kind, service):
+    from factory import variant
+    res = investigate(variant(tmp_path / kind, kind))
+    rc = res.report.root_cause
+    assert rc is not None, res.report.next_checks
+    assert (rc.service, rc.kind) == (service, kind.removesuffix("_db"))
+    assert_cited(res)

@@ -266,10 +266,11 @@ class Investigator:
             db["last"] >= 0.9 * db["max"]
         if not (saturated or "db_pool" in fam):
             return []
-        # The fix belongs to the database when the pressure shows at a leaf the service calls.
-        leaf = [c for c in self.callees(svc) if not self.callees(c) and c in self.known]
-        target = svc if not self.callees(svc) else (min(leaf, key=lambda c: self.onset_of(c) or self.t0)
-                                                   if leaf else svc)
+        # The fix belongs to the database: a callee whose client spans carry OpenTelemetry's db.system,
+        # or the service itself when it is the one reporting its connections.
+        dbs = [r["peer_service"] for r in self.data("trace_errors") or []
+               if r["service"] == svc and r["peer_service"] and "db.system=" in r["what"]]
+        target = dbs[0] if dbs else svc
         ids = ([db_id] if saturated else []) + (text_ids[:1] if "db_pool" in fam else [])
         return [Hypothesis(target, "database_saturation", 0.85 if saturated else 0.7,
                            db["shift_at"] if saturated else self.onset_of(svc), ids,
