@@ -50,9 +50,10 @@ def build(root: Path, *, spans: bool = True, gz: bool = False) -> Path:
                          "zone": "z-b", "message": "connect to token:8443 timed out after 1000ms"})
         if m >= 75:
             for k in range(3):
-                logs.append({"time": ts(m + 0.7 + k / 10), "service": "api", "level": "error", "instance": "api-z-a",
-                             "zone": "z-a", "message": "upstream search returned 503"})
-        if m % 30 == 7:
+                z = ZONES[(m + k) % 2]
+                logs.append({"time": ts(m + 0.7 + k / 10), "service": "api", "level": "error", "instance": f"api-{z}",
+                             "zone": z, "message": "upstream search returned 503"})
+        if m % 6 == 1:
             logs.append({"time": ts(m), "service": "index", "level": "error", "message": "cache miss storm", "zone": "z-a"})
         for svc in ("api", "search", "token", "index"):
             cpu = 0.97 if (svc == "search" and m >= 72) else 0.35 + 0.01 * (m % 5)
@@ -157,6 +158,15 @@ def variant(root: Path, kind: str) -> Path:
     elif kind == "database_saturation":
         metric("search", "db_connections_in_use", lambda m: 100.0 if m >= 72 else 30.0 + m % 7)
         errors_say("timeout acquiring connection from pool after 5000ms (100/100 in use)")
+    elif kind == "network_partition":              # search's instances in z-b become unreachable at 11:12
+        cut = ts(72)
+        _rewrite(d / "logs.jsonl", lambda l: None if l["service"] == "search" and l.get("zone") == "z-b"
+                 and l["time"] >= cut else ({**l, "level": "info", "message": "GET /search 200 14ms"}
+                                            if l["service"] == "search" and l["level"] == "error" else l))
+        _rewrite(d / "spans.jsonl", lambda s: {**s, "status": "ok", "attributes": {}}
+                 if s["service"] == "search" else s)
+        _rewrite(d / "logs.jsonl", lambda l: {**l, "message": "dial tcp 10.1.1.7:8080 (search, us-b): i/o timeout"}
+                 if l["service"] == "api" and l["level"] == "error" else l)
     elif kind == "database_saturation_db":           # the database is a service of its own, called by search
         metric("search-db", "db_connections_in_use", lambda m: 200.0 if m >= 72 else 60.0 + m % 9)
         errors_say("FATAL: remaining connection slots are reserved for non-replication superuser connections")

@@ -109,7 +109,7 @@ def test_expired_certificate_on_the_failing_connection(tmp_path):
 @pytest.mark.parametrize("kind,service", [
     ("memory_leak", "search"), ("disk_full", "search"), ("dns_failure", "search"), ("config_change", "search"),
     ("registry_misroute", "token"), ("rate_limited", "geo-api"), ("dependency_outage", "geo-api"),
-    ("database_saturation", "search"), ("database_saturation_db", "search-db")])
+    ("database_saturation", "search"), ("database_saturation_db", "search-db"), ("network_partition", "search")])
 def test_each_kind_of_cause_on_the_same_symptom(tmp_path, kind, service):
     from factory import variant
     res = investigate(variant(tmp_path / kind, kind))

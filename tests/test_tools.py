@@ -126,10 +126,10 @@ def test_registry_changes_and_mismatch(snap, tmp_path):
 
 
 def test_zone_breakdown(ctx):
-    res = run(ctx, "zone_breakdown", service="api", split_at="2026-03-06T11:00:00Z")
-    assert res.data["concentrated"] and res.data["top"]["zone"] == "z-a"
+    res = run(ctx, "zone_breakdown", service="index", split_at="2026-03-06T11:00:00Z")
+    assert res.data["concentrated"] and res.data["top"]["zone"] == "z-a"      # index's errors are all in z-a
     even = run(ctx, "zone_breakdown", service="search", split_at="2026-03-06T11:00:00Z")
-    assert not even.data["concentrated"]
+    assert not even.data["concentrated"] and not even.data["dropped"]
 
 
 def test_trace_errors_by_edge_with_messages(ctx):

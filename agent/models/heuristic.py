@@ -137,6 +137,7 @@ class Investigator:
         end = self.chain[-1] if self.chain else None
         # the callees the chain's end fails to reach: healthy-looking targets of the loudest errors
         out += [r["peer_service"] for r in self.data("trace_errors") or [] if r["service"] == end and r["peer_service"]]
+        out += [c for c in self.callees(end) if c in self.known] if end else []
         out += list(reversed(self.chain))[1:]
         out += [o.service for o in sorted(self.onsets.values(), key=lambda o: o.onset)]
         if self.alert_service:
@@ -281,9 +282,13 @@ class Investigator:
     def zone_hypotheses(self, svc: str) -> list[Hypothesis]:
         for a, m in self.results.get("zone_breakdown", []):
             if a.get("service") == svc and m.data and (m.data["concentrated"] or m.data["dropped"]):
-                zone = m.data["top"]["zone"] if m.data["concentrated"] else m.data["dropped"][0]
-                return [Hypothesis(svc, "network_partition", 0.7, self.onset_of(svc), m.evidence_ids,
-                                   f"{svc}'s failures are confined to zone {zone}: connectivity to it was lost")]
+                if m.data["concentrated"]:
+                    claim = f"{svc}'s failures are confined to zone {m.data['top']['zone']}: connectivity there was lost"
+                else:
+                    claim = (f"{svc}'s instances in zone {m.data['dropped'][0]} stopped receiving traffic while "
+                             f"its callers failed: that zone became unreachable")
+                return [Hypothesis(svc, "network_partition", 0.7, self.onset_of(svc) or self.t0, m.evidence_ids,
+                                   claim)]
         return []
 
     def cert_hypotheses(self) -> list[Hypothesis]:
