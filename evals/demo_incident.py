@@ -55,7 +55,6 @@ def instances(svc: str, rng: random.Random) -> list[tuple[str, str]]:
 
 def write(out: Path, seed: int = 20260306) -> Path:
     rng = random.Random(seed)
-    out.mkdir(parents=True, exist_ok=True)
     inst = {s: instances(s, rng) for s in INSTANCES}
     logs, metrics, spans = [], [], []
     failing = lambda m: m >= ONSET + 1                                      # noqa: E731
@@ -194,21 +193,13 @@ def write(out: Path, seed: int = 20260306) -> Path:
                              "address": f"10.{ZONES.index(zone)}.{list(INSTANCES).index(svc)}.{10 + i}:{PORTS.get(svc, 8080)}",
                              "zone": zone})
             registry.append({"time": ts(at(0.5)), "service": svc, "instance": name, "event": "healthy", "zone": zone})
-    for name, rows in (("logs", logs), ("metrics", metrics), ("spans", spans), ("deployments", deployments),
-                       ("scaling", scaling), ("certificates", certificates), ("registry", registry)):
-        rows.sort(key=lambda r: r.get("time") or r.get("not_after"))
-        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
-        with open(out / f"{name}.jsonl.gz", "wb") as f:
-            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
-                gz.write(data)
-    (out / "incident.yaml").write_text(yaml.safe_dump({
+    return write_snapshot(out, {
         "format": 1, "id": "search-token-peak", "title": "SearchService cannot connect to TokenService",
         "window": {"start": "2026-03-06T15:00:00Z", "end": "2026-03-06T18:00:00Z"},
         "alert": {"at": "2026-03-06T17:05:00Z", "service": "search",
                   "summary": "Connection errors from search to token above 5% for 5m",
                   "labels": {"severity": "page", "team": "search"}},
-        "question": None}, sort_keys=False))
-    (out / "truth.yaml").write_text(yaml.safe_dump({
+        "question": None}, {
         "root_cause": {"service": "search", "kind": "failed_scale_up", "onset": "2026-03-06T16:58:00Z",
                        "summary": "search failed to scale up into the Friday peak (no CPU left in the cluster); "
                                   "its CPU saturated and its connects to token timed out"},
@@ -217,7 +208,23 @@ def write(out: Path, seed: int = 20260306) -> Path:
                          {"source": "metrics", "where": {"service": "search", "name": "cpu_utilization"}}],
         "red_herrings": [{"source": "deployments", "where": {"service": "catalog"}},
                          {"source": "certificates", "where": {"service": "token"}}],
-        "difficulty": "medium"}, sort_keys=False))
+        "difficulty": "medium"}, {
+        "logs": logs, "metrics": metrics, "spans": spans, "deployments": deployments, "scaling": scaling,
+        "certificates": certificates, "registry": registry})
+
+
+def write_snapshot(out: Path, incident: dict, truth: dict | None, tables: dict[str, list[dict]]) -> Path:
+    """Write a v1 snapshot: sorted JSONL, gzip with no name and mtime 0, so the bytes are reproducible."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        rows.sort(key=lambda r: (r.get("time") or r.get("not_after"), r.get("service") or ""))
+        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
+        with open(out / f"{name}.jsonl.gz", "wb") as f:
+            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
+                gz.write(data)
+    (out / "incident.yaml").write_text(yaml.safe_dump(incident, sort_keys=False))
+    if truth is not None:
+        (out / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
     return out
 
 
