@@ -123,6 +123,11 @@ def snapshot_validate(path: Path = typer.Argument(..., help="incident snapshot d
         raise typer.Exit(1)
 
 
+from agent.cli_eval import register as _register_eval  # noqa: E402
+
+_register_eval(app)
+
+
 def main() -> None:
     """Entry point: no traceback reaches the user unless FIVEWHYS_DEBUG is set."""
     try:

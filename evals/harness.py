@@ -1,0 +1,164 @@
+"""Replay incidents against models: bounded concurrency, resumable, one transcript per case.
+
+A result row is cached under (case content, model, trial, prompt version), so an interrupted run of a
+paid model continues where it stopped and a rerun costs nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from agent.config import Budgets
+from agent.evidence import EvidenceLedger
+from agent.loop import Investigation
+from agent.models import load_model
+from agent.transcript import Transcript
+from evals.scorers import ScoreContext, load_truth, score
+from prompts import PROMPT_VERSION
+from tools import ToolContext
+from tools.backends.snapshot import SnapshotTelemetry
+
+RESULTS_VERSION = 1
+
+
+def find_cases(root: Path) -> list[Path]:
+    if (root / "truth.yaml").exists():
+        return [root]
+    return sorted(p for p in root.iterdir() if (p / "truth.yaml").exists() and (p / "incident.yaml").exists())
+
+
+def case_hash(case: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(case.iterdir()):
+        if f.is_file():
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_CODE_VERSION: list[str] = []
+
+
+def code_version() -> str:
+    """The investigator's code (tools, loop, heuristic): a change to it invalidates cached results."""
+    if not _CODE_VERSION:
+        root = Path(__file__).resolve().parent.parent
+        h = hashlib.sha256()
+        for f in sorted([*root.glob("agent/**/*.py"), *root.glob("tools/**/*.py"), *root.glob("prompts/*.j2")]):
+            h.update(f.read_bytes())
+        _CODE_VERSION.append(h.hexdigest()[:12])
+    return _CODE_VERSION[0]
+
+
+def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcript: Path | None,
+             make_model: Callable[[str], Any] = load_model) -> dict[str, Any]:
+    """One investigation, scored. A crash or timeout is a wrong answer with its error recorded."""
+    truth = load_truth(case)
+    row: dict[str, Any] = {"case": case.name, "kind": truth.kind, "difficulty": truth.difficulty,
+                           "model": model_spec, "trial": trial, "error": None, "stop_reason": None,
+                           "steps": 0, "tool_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
+                           "wall_s": 0.0, "transcript": str(transcript) if transcript else None}
+    ledger, report, tel, tr = EvidenceLedger(), None, None, None
+    try:
+        tel = SnapshotTelemetry(case)
+        tr = Transcript(transcript, {"incident": case.name, "model": model_spec, "trial": trial,
+                                     "prompt_version": PROMPT_VERSION})
+        res = Investigation(make_model(model_spec), ToolContext(tel, ledger), budgets, tr).run()
+        report = res.report
+        row.update(stop_reason=res.stop_reason, **{k: getattr(res.usage, k) for k in
+                   ("steps", "tool_calls", "input_tokens", "output_tokens", "cost_usd", "wall_s")})
+        if res.stop_reason.startswith(("budget_wall", "model_error")):
+            row["error"] = res.stop_reason
+    except Exception as e:  # noqa: BLE001 - one broken case must not stop the run
+        row["error"] = f"{type(e).__name__}: {e}"[:500]
+    finally:
+        if tr is not None:
+            tr.close()
+        if tel is not None:
+            tel.close()
+    row.update(score(ScoreContext(truth, report, ledger)))
+    if row["error"] and report is None:
+        row["ac1"] = row["ac3"] = False
+    return row
+
+
+def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency: int = 2,
+             out_dir: Path | None = None, use_cache: bool = True, budgets: Budgets | None = None,
+             on_done: Callable[[dict], None] | None = None,
+             make_model: Callable[[str], Any] = load_model) -> dict[str, Any]:
+    budgets = budgets or Budgets()
+    out_dir = Path(out_dir or "eval-out")
+    cache = out_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(c, m, t) for m in models for c in cases for t in range(1, trials + 1)]
+    rows: list[dict] = []
+
+    def job(c: Path, m: str, t: int) -> dict:
+        key = hashlib.sha256(f"{case_hash(c)}|{m}|{t}|{PROMPT_VERSION}|{code_version()}".encode()).hexdigest()[:24]
+        hit = cache / f"{key}.json"
+        if use_cache and hit.exists():
+            return {**json.loads(hit.read_text()), "cached": True}
+        safe = m.replace(":", "_").replace("/", "_")
+        row = run_case(c, m, t, budgets, out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", make_model)
+        if not str(row["error"] or "").startswith(("model_error", "budget_wall")):
+            hit.write_text(json.dumps(row, default=str))    # provider outages are retried next run, not cached
+        return {**row, "cached": False}
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = [pool.submit(job, *j) for j in jobs]
+        for f in as_completed(futures):
+            row = f.result()
+            rows.append(row)
+            if on_done:
+                on_done(row)
+    rows.sort(key=lambda r: (r["model"], r["case"], r["trial"]))
+    return {"version": RESULTS_VERSION, "created": datetime.now(timezone.utc).isoformat(),
+            "prompt_version": PROMPT_VERSION, "cases": len(cases), "trials": trials,
+            "summary": {m: summarise([r for r in rows if r["model"] == m]) for m in models}, "rows": rows}
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def _mean(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return round(statistics.fmean(xs), 4) if xs else None
+
+
+def summarise(rows: list[dict]) -> dict[str, Any]:
+    n = len(rows)
+    k = sum(bool(r["ac1"]) for r in rows)
+    lo, hi = wilson(k, n)
+    out = {"n": n, "ac1": round(k / n, 4) if n else None, "ac1_ci95": [round(lo, 4), round(hi, 4)],
+           "ac3": _mean([float(r["ac3"]) for r in rows]),
+           "service_accuracy": _mean([float(r["service_ok"]) for r in rows]),
+           "kind_accuracy": _mean([float(r["kind_ok"]) for r in rows]),
+           "abstention_rate": _mean([float(r["abstained"]) for r in rows]),
+           "citation_validity": _mean([r["citation_validity"] for r in rows]),
+           "key_evidence_recall": _mean([r["key_evidence_recall"] for r in rows]),
+           "red_herring_blame_rate": _mean([float(r["red_herring_blamed"]) for r in rows]),
+           "errors": sum(1 for r in rows if r["error"]),
+           "steps": _mean([r["steps"] for r in rows]), "tool_calls": _mean([r["tool_calls"] for r in rows]),
+           "input_tokens": _mean([r["input_tokens"] for r in rows]),
+           "output_tokens": _mean([r["output_tokens"] for r in rows]),
+           "cost_per_investigation_usd": _mean([r["cost_usd"] for r in rows]),
+           "wall_s_p50": round(statistics.median([r["wall_s"] for r in rows]), 3) if rows else None}
+    for group in ("kind", "difficulty"):
+        out[f"by_{group}"] = {g: {"n": len(rs), "ac1": _mean([float(r["ac1"]) for r in rs]),
+                                  "ac3": _mean([float(r["ac3"]) for r in rs])}
+                              for g in sorted({r[group] for r in rows})
+                              for rs in [[r for r in rows if r[group] == g]]}
+    return out
