@@ -27,6 +27,8 @@ def eval_command(
     no_cache: bool = typer.Option(False, "--no-cache", help="rerun every case"),
     max_steps: int = typer.Option(Budgets().max_steps, "--max-steps"),
     timeout: float = typer.Option(600.0, "--timeout", help="wall-clock seconds per investigation"),
+    judge: Optional[str] = typer.Option(None, "--judge", help="grade each chain's reasoning with this model "
+                                        "(LLM-as-judge; off by default)"),
 ) -> None:
     """Replay incidents against one or more models and score them (AC@1, AC@3, citations, cost, …)."""
     from evals.compare import compare, render
@@ -58,7 +60,7 @@ def eval_command(
             mark = "✓" if row["ac1"] else ("!" if row["error"] else "✗")
             bar.update(task, advance=1, description=f"{mark} {row['model']} {row['case']}")
         results = run_eval(cases, model, trials, concurrency, out_dir, not no_cache,
-                           Budgets(max_steps=max_steps, max_wall_s=timeout), done)
+                           Budgets(max_steps=max_steps, max_wall_s=timeout), done, judge_spec=judge)
     md = markdown(results)
     if json_out:
         json_out.write_text(json.dumps(results, indent=1, default=str))

@@ -57,7 +57,7 @@ def code_version() -> str:
 
 
 def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcript: Path | None,
-             make_model: Callable[[str], Any] = load_model) -> dict[str, Any]:
+             make_model: Callable[[str], Any] = load_model, judge_model: Any = None) -> dict[str, Any]:
     """One investigation, scored. A crash or timeout is a wrong answer with its error recorded."""
     truth = load_truth(case)
     row: dict[str, Any] = {"case": case.name, "kind": truth.kind, "difficulty": truth.difficulty,
@@ -83,6 +83,12 @@ def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcri
         if tel is not None:
             tel.close()
     row.update(score(ScoreContext(truth, report, ledger)))
+    if judge_model is not None:
+        from evals.judge import judge
+        try:
+            row.update(judge(judge_model, truth, report))
+        except Exception as e:  # noqa: BLE001 - the judge is optional; its failure is not the case's
+            row.update(judge_score=None, judge_rationale=f"judge failed: {e}"[:300])
     if row["error"] and report is None:
         row["ac1"] = row["ac3"] = False
     return row
@@ -91,7 +97,7 @@ def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcri
 def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency: int = 2,
              out_dir: Path | None = None, use_cache: bool = True, budgets: Budgets | None = None,
              on_done: Callable[[dict], None] | None = None,
-             make_model: Callable[[str], Any] = load_model) -> dict[str, Any]:
+             make_model: Callable[[str], Any] = load_model, judge_spec: str | None = None) -> dict[str, Any]:
     budgets = budgets or Budgets()
     out_dir = Path(out_dir or "eval-out")
     cache = out_dir / "cache"
@@ -100,12 +106,14 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     rows: list[dict] = []
 
     def job(c: Path, m: str, t: int) -> dict:
-        key = hashlib.sha256(f"{case_hash(c)}|{m}|{t}|{PROMPT_VERSION}|{code_version()}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{case_hash(c)}|{m}|{t}|{PROMPT_VERSION}|{code_version()}|{judge_spec}".encode()
+                             ).hexdigest()[:24]
         hit = cache / f"{key}.json"
         if use_cache and hit.exists():
             return {**json.loads(hit.read_text()), "cached": True}
         safe = m.replace(":", "_").replace("/", "_")
-        row = run_case(c, m, t, budgets, out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", make_model)
+        row = run_case(c, m, t, budgets, out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", make_model,
+                       make_model(judge_spec) if judge_spec else None)
         if not str(row["error"] or "").startswith(("model_error", "budget_wall")):
             hit.write_text(json.dumps(row, default=str))    # provider outages are retried next run, not cached
         return {**row, "cached": False}
@@ -155,7 +163,8 @@ def summarise(rows: list[dict]) -> dict[str, Any]:
            "input_tokens": _mean([r["input_tokens"] for r in rows]),
            "output_tokens": _mean([r["output_tokens"] for r in rows]),
            "cost_per_investigation_usd": _mean([r["cost_usd"] for r in rows]),
-           "wall_s_p50": round(statistics.median([r["wall_s"] for r in rows]), 3) if rows else None}
+           "wall_s_p50": round(statistics.median([r["wall_s"] for r in rows]), 3) if rows else None,
+           "judge_score": _mean([r.get("judge_score") for r in rows])}
     for group in ("kind", "difficulty"):
         out[f"by_{group}"] = {g: {"n": len(rs), "ac1": _mean([float(r["ac1"]) for r in rs]),
                                   "ac3": _mean([float(r["ac3"]) for r in rs])}

@@ -146,3 +146,19 @@ def test_cli_simulate(tmp_path):
     assert r.exit_code == 0 and (tmp_path / "x" / "truth.yaml").exists()
     r = CliRunner().invoke(app, ["simulate", "--kind", "gremlins", "--out", str(tmp_path / "y")])
     assert r.exit_code == 2 and "unknown kind" in r.output
+
+
+def test_llm_judge_with_the_scripted_model():
+    from agent.models.base import ToolCall, Turn
+    from agent.models.scripted import ScriptedModel
+    from evals.judge import judge
+    model = ScriptedModel([Turn(tool_calls=[ToolCall(id="g0", name="grade", arguments={"score": 7})]),
+                           Turn(tool_calls=[ToolCall(id="g1", name="grade",
+                                                     arguments={"score": 0.5, "rationale": "right service"})])])
+    out = judge(model, TRUTH, report())
+    assert out == {"judge_score": 0.5, "judge_rationale": "right service"}
+    asked = model.seen[0][0].content
+    assert "search / failed_scale_up" in asked and "1. symptom [E1]" in asked
+    assert "not valid" in model.seen[1][0].content
+    model.assert_complete()
+    assert judge(ScriptedModel([]), TRUTH, report(inconclusive=True))["judge_score"] is None
