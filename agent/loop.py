@@ -97,8 +97,11 @@ class Investigation:
         finally:
             usage.wall_s = round(time.monotonic() - t0, 3)
             final = report or inconclusive(f"stopped before a valid report ({stop or 'interrupted'})")
+            redactor = getattr(self.model, "redact", None)
             self.transcript.write("result", stop_reason="submitted" if report else stop, report=final,
-                                  usage=usage.__dict__, evidence=self.ctx.ledger.items)
+                                  usage=usage.__dict__, evidence=self.ctx.ledger.items,
+                                  redactions=dict(getattr(redactor, "counts", {})),
+                                  compacted_tool_results=getattr(self.model, "compacted", 0))
         return RunResult(final, self.ctx.ledger, usage, "submitted" if report else str(stop), self.messages)
 
     def _over_budget(self, usage: RunUsage, t0: float) -> str | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,24 @@ def need_binary(name: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path, monkeypatch):
-    """Transcripts, chat history and caches go to a per-test directory, never the user's."""
+    """Transcripts, chat history and caches go to a per-test directory, never the user's; no keys leak in."""
     monkeypatch.setenv("FIVEWHYS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FIVEWHYS_CONFIG", str(tmp_path / "no-config.toml"))
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Real model requests (or any traffic off this machine) are impossible in tests."""
+    real = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and "/" not in host:
+            raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return real(self, address)
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

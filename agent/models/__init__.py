@@ -7,14 +7,29 @@ __all__ = ["Message", "Model", "ModelError", "ToolCall", "ToolSpec", "Turn", "Us
 
 
 def default_model_spec() -> str:
-    """The model used when none is given: the built-in heuristic unless an LLM is configured."""
-    return "heuristic"
+    from agent.settings import default_model_spec as spec
+    return spec()
 
 
 def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
+    """heuristic | scripted is test-only | openai:NAME | anthropic:NAME (base_url for compatible servers)."""
+    from agent.redact import Redactor
+    from agent.settings import load_settings
+    settings = load_settings()
     spec = spec or default_model_spec()
     provider, _, name = spec.partition(":")
     if provider == "heuristic":
         from agent.models.heuristic import HeuristicModel
         return HeuristicModel()
+    if provider in ("openai", "anthropic"):
+        if not name:
+            raise ModelError(f"give a model name: {provider}:NAME")
+        p = getattr(settings, provider)
+        kwargs = dict(base_url=base_url or p.base_url, api_key=settings.api_key(provider), stream=p.stream,
+                      redactor=Redactor(emails=settings.redact_emails))
+        if provider == "openai":
+            from agent.models.openai_provider import OpenAIModel
+            return OpenAIModel(name, **kwargs)
+        from agent.models.anthropic_provider import AnthropicModel
+        return AnthropicModel(name, **kwargs)
     raise ModelError(f"unknown model {spec!r}: use heuristic, openai:NAME or anthropic:NAME")
