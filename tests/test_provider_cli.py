@@ -1,0 +1,66 @@
+"""`fivewhys investigate --model openai:NAME --base-url URL` end to end against a local Chat Completions
+server (a real HTTP server on loopback that plays a scripted model), as a user would run it."""
+import json
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from providers_fixtures import evidence_ids, report_args
+
+
+class FakeChatCompletions(BaseHTTPRequestHandler):
+    requests: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"])).decode()
+        FakeChatCompletions.requests.append(json.loads(body))
+        if len(FakeChatCompletions.requests) == 1:
+            calls = [("describe_incident", {}), ("scaling_events", {"service": "search"}),
+                     ("query_metric", {"name": "cpu_utilization", "service": "search"})]
+        else:
+            class R:
+                content = body.encode()
+            calls = [("submit_report", report_args(evidence_ids(R)))]
+        stream = json.loads(body).get("stream")
+        chunks = [{"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "local",
+                   "choices": [{"index": 0, "delta": {"tool_calls": [
+                       {"index": i, "id": f"call_{i}", "type": "function",
+                        "function": {"name": n, "arguments": json.dumps(a)}}]}, "finish_reason": None}]}
+                  for i, (n, a) in enumerate(calls)]
+        if stream:
+            out = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            ctype = "text/event-stream"
+        else:
+            out = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": "local", "choices": [
+                {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None,
+                 "tool_calls": [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks]}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+            ctype = "application/json"
+        data = out.encode()
+        self.send_response(200)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_investigate_against_a_local_openai_compatible_server(demo_dir, tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    FakeChatCompletions.requests = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        res = subprocess.run([sys.executable, "-m", "agent", "investigate", str(demo_dir), "--model",
+                              "openai:qwen3-32b", "--base-url", url, "--json", "--no-transcript"],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["stop_reason"] == "submitted" and out["root_cause"]["service"] == "search"
+    assert len(FakeChatCompletions.requests) == 2 and FakeChatCompletions.requests[0]["model"] == "qwen3-32b"
+    assert "→ scaling_events" in res.stderr
