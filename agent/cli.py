@@ -5,6 +5,7 @@ import json
 import os
 import sys
 from importlib import resources
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +23,7 @@ from agent.render import report_markdown, result_json
 from agent.transcript import Transcript, default_transcript_path
 from tools import ToolContext
 from tools.backends.base import TelemetryError
+from tools.backends.config import open_telemetry
 from tools.backends.snapshot import SnapshotTelemetry
 
 app = typer.Typer(help="fivewhys: find the root cause of a production incident, with cited evidence.",
@@ -42,11 +44,12 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def run_investigation(path: Path, model_spec: Optional[str], base_url: Optional[str], question: Optional[str],
-                      transcript: Optional[Path], keep_transcript: bool, quiet: bool,
-                      budgets: Budgets) -> tuple[RunResult, SnapshotTelemetry, Optional[Path]]:
+def run_investigation(path: Optional[Path], model_spec: Optional[str], base_url: Optional[str],
+                      question: Optional[str], transcript: Optional[Path], keep_transcript: bool, quiet: bool,
+                      budgets: Budgets, config: Optional[Path] = None, service: Optional[str] = None,
+                      at: Optional[datetime] = None) -> tuple[RunResult, SnapshotTelemetry, Optional[Path]]:
     try:
-        telemetry = SnapshotTelemetry(path)
+        telemetry = open_telemetry(path, config, service, at)
         model = load_model(model_spec, base_url=base_url)
     except (TelemetryError, ModelError) as e:
         fail(str(e))
@@ -74,7 +77,7 @@ def run_investigation(path: Path, model_spec: Optional[str], base_url: Optional[
 
 @app.command()
 def investigate(
-    incident: Path = typer.Argument(..., help="incident snapshot directory"),
+    incident: Optional[Path] = typer.Argument(None, help="incident snapshot directory"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON on stdout, nothing else"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name, e.g. heuristic, "
                                         "anthropic:claude-sonnet-4-5, openai:gpt-5.1"),
@@ -84,10 +87,13 @@ def investigate(
     no_transcript: bool = typer.Option(False, "--no-transcript", help="keep no transcript"),
     max_steps: int = typer.Option(Budgets().max_steps, "--max-steps", help="model turns before giving up"),
     quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML mapping sources to live backends"),
+    service: Optional[str] = typer.Option(None, "--service", help="with --config and no snapshot: the paged service"),
+    at: Optional[datetime] = typer.Option(None, "--at", help="with --config and no snapshot: when it was paged (UTC)"),
 ) -> None:
-    """Investigate an incident snapshot and print the cited causal chain."""
+    """Investigate an incident (a snapshot, or live backends from --config) and print the cited causal chain."""
     result, telemetry, tpath = run_investigation(incident, model, base_url, question, transcript, not no_transcript,
-                                                 quiet, Budgets(max_steps=max_steps))
+                                                 quiet, Budgets(max_steps=max_steps), config, service, at)
     if json_out:
         sys.stdout.write(json.dumps(result_json(result, incident=telemetry.incident.id,
                                                 transcript=str(tpath) if tpath else None), indent=2) + "\n")
@@ -104,7 +110,7 @@ def demo(json_out: bool = typer.Option(False, "--json", help="print the report a
          quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run")) -> None:
     """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak."""
     investigate(demo_path(), json_out=json_out, model=model, base_url=None, question=None, transcript=None,
-                no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet)
+                no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet, config=None, service=None, at=None)
 
 
 @snapshot_app.command("validate")

@@ -1,0 +1,73 @@
+"""One Telemetry over several backends: each source is answered by the backend configured for it."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import EVENT_SOURCES, SOURCES, Coverage, Filter, Incident, Source
+
+
+class CompositeTelemetry:
+    def __init__(self, incident: Incident, routes: dict[str, Any]):
+        """routes: source → backend object answering the Telemetry primitives for that source."""
+        self.incident = incident
+        self.routes = routes
+
+    def _for(self, source: str):
+        return self.routes.get(source)
+
+    def coverage(self, source: Source) -> Coverage:
+        b = self._for(source)
+        return b.coverage(source) if b is not None else Coverage(present=False)
+
+    @property
+    def services(self) -> set[str]:
+        out: set[str] = set()
+        w = self.incident.window
+        for source, b in self.routes.items():
+            s = getattr(b, "services", None)
+            if callable(s):
+                out |= s(w.start, w.end)
+            elif s:
+                out |= set(s)
+        return out
+
+    def count(self, source, where: Filter, by=(), bucket_s=None, error_only=False, limit=10_000):
+        b = self._for(source)
+        return b.count(source, where, by, bucket_s, error_only, limit) if b is not None else []
+
+    def sample(self, source, where, limit=20, order="time"):
+        b = self._for(source)
+        return b.sample(source, where, limit, order) if b is not None else []
+
+    def metric_series(self, where, by=(), step_s=60, agg="avg"):
+        b = self._for("metrics")
+        return b.metric_series(where, by, step_s, agg) if b is not None else []
+
+    def metric_names(self, where):
+        b = self._for("metrics")
+        return b.metric_names(where) if b is not None else []
+
+    def span_edges(self, where, limit=500):
+        b = self._for("spans")
+        if b is None:
+            return []
+        edges = b.span_edges(where, limit)
+        known = self.services
+        for e in edges:
+            e["external"] = e["callee"] not in known
+        return edges
+
+    def events(self, source, where, limit=200):
+        b = self._for(source)
+        return b.events(source, where, limit) if b is not None and source in EVENT_SOURCES else []
+
+    def distinct(self, source, field, where, limit=1000):
+        b = self._for(source)
+        return b.distinct(source, field, where, limit) if b is not None else []
+
+    def close(self) -> None:
+        for b in {id(b): b for b in self.routes.values()}.values():
+            b.close()
+
+
+__all__ = ["CompositeTelemetry", "SOURCES"]
