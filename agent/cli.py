@@ -132,6 +132,9 @@ def snapshot_validate(path: Path = typer.Argument(..., help="incident snapshot d
 from agent.cli_eval import register as _register_eval  # noqa: E402
 
 _register_eval(app)
+from agent.cli_snapshot import register as _register_snapshot  # noqa: E402
+
+_register_snapshot(snapshot_app)
 
 
 def main() -> None:

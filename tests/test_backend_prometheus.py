@@ -120,3 +120,22 @@ def test_prometheus_api_error_body():
     t = datetime(2026, 3, 6, 16, tzinfo=timezone.utc)
     with pytest.raises(TelemetryError, match="bad_data: exceeded maximum resolution"):
         PrometheusMetrics("http://prom.test").metric_series(Filter(start=t, end=t.replace(hour=17), name="up"))
+
+
+def test_capture_from_prometheus_gives_a_valid_snapshot(prometheus, tmp_path):
+    from typer.testing import CliRunner
+    from agent.cli import app
+    cfg = tmp_path / "fivewhys.toml"
+    cfg.write_text(f'[sources.metrics]\nbackend = "prometheus"\nurl = "{prometheus}"\n\n'
+                   f'[sources.scaling]\nbackend = "snapshot"\npath = "{DEMO}"\n')
+    out = tmp_path / "captured"
+    r = CliRunner().invoke(app, ["snapshot", "capture", "--config", str(cfg), "--window",
+                                 "2026-03-06T15:00:00Z/2026-03-06T18:00:00Z", "--alert-service", "search",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    v = CliRunner().invoke(app, ["snapshot", "validate", str(out)])
+    assert v.exit_code == 0 and "usable" in v.output, v.output
+    tel = SnapshotTelemetry(out)
+    assert tel.coverage("metrics").rows > 10_000 and tel.coverage("scaling").rows == 6
+    f = Filter(name="cpu_utilization", services=("search",))
+    assert max(r["value"] for r in tel.metric_series(f, step_s=600)) > 0.9

@@ -1,0 +1,41 @@
+"""`fivewhys snapshot capture`: a live incident from the configured backends, written as a snapshot."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapping sources to backends"),
+                    window: str = typer.Option(..., "--window", help="START/END in RFC 3339 (UTC)"),
+                    service: Optional[List[str]] = typer.Option(None, "--service", help="only these services"),
+                    alert_service: Optional[str] = typer.Option(None, "--alert-service", help="the paged service"),
+                    out: Path = typer.Option(..., "--out", help="directory to write")) -> None:
+    """Write a v1 snapshot from live backends (bounded; keeps every error and event)."""
+    from tools.backends.base import TelemetryError
+    from tools.backends.capture import capture
+    from tools.backends.config import incident_for, open_telemetry
+    try:
+        a, b = (datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in window.split("/"))
+    except ValueError:
+        err.print("[red]error:[/] --window must be START/END, e.g. 2026-03-06T15:00Z/2026-03-06T18:00Z", soft_wrap=True)
+        raise typer.Exit(2)
+    svc = alert_service or (service[0] if service else "unknown")
+    inc = incident_for(svc, b, before=b - a, after=b - b)
+    try:
+        tel = open_telemetry(None, config, svc, b)
+        tel.incident = inc
+        counts = capture(tel, inc, out, tuple(service) if service else None)
+    except TelemetryError as e:
+        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(2)
+    print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def register(snapshot_app: typer.Typer) -> None:
+    snapshot_app.command("capture")(capture_command)
