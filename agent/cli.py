@@ -135,6 +135,9 @@ _register_eval(app)
 from agent.cli_snapshot import register as _register_snapshot  # noqa: E402
 
 _register_snapshot(snapshot_app)
+from agent.cli_chat import register as _register_chat  # noqa: E402
+
+_register_chat(app)
 
 
 def main() -> None:

@@ -21,6 +21,9 @@ def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
     if provider == "heuristic":
         from agent.models.heuristic import HeuristicModel
         return HeuristicModel()
+    if provider == "scripted":
+        from agent.models.scripted import load_script
+        return load_script(name)
     if provider in ("openai", "anthropic"):
         if not name:
             raise ModelError(f"give a model name: {provider}:NAME")

@@ -43,3 +43,25 @@ class ScriptedModel:
 
     def assert_complete(self) -> None:
         assert self.played == len(self.steps), f"played {self.played} of {len(self.steps)} scripted turns"
+
+
+def load_script(path: str) -> ScriptedModel:
+    """`--model scripted:FILE`: a JSON list of turns, each {"text", "tool_calls": [{"name", "arguments"}],
+    "sleep_s"}; for demos and for driving the CLI in tests without an LLM."""
+    import json
+    import time
+    from pathlib import Path
+
+    from agent.models.base import ModelError
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"scripted model {path}: {e}") from None
+
+    def step(t: dict) -> Step:
+        def play(messages: list[Message]) -> Turn:
+            time.sleep(float(t.get("sleep_s", 0)))
+            return Turn(text=t.get("text", ""), tool_calls=[call(c["name"], **(c.get("arguments") or {}))
+                                                             for c in t.get("tool_calls", [])])
+        return play
+    return ScriptedModel([step(t) for t in raw])

@@ -1,0 +1,203 @@
+"""`fivewhys chat`: an interactive investigation. Follow-ups keep the conversation and the evidence
+ledger (ids stay stable); conversations are saved after every turn and resumable with --continue."""
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.table import Table
+
+from agent.evidence import Evidence, EvidenceLedger
+from agent.loop import Investigation, RunResult
+from agent.models import ModelError, load_model
+from agent.models.base import Message
+from agent.progress import LiveProgress
+from agent.render import report_markdown
+from agent.report import Report
+from agent.transcript import state_dir
+from tools import ToolContext
+
+HELP = """commands:
+  /evidence ID      the evidence item: the query that produced it and its rows
+  /report           the last report again
+  /save FILE        write the last report as Markdown
+  /timeline FILE    draw the incident's timeline (PNG)
+  /model SPEC       switch model (heuristic, anthropic:NAME, openai:NAME)
+  /reset            forget the conversation and the evidence
+  /help, /quit      (Ctrl-D quits too; Ctrl-C cancels a running turn)
+Esc then Enter inserts a newline."""
+NEEDS_LLM = ("The built-in heuristic answers one question: the investigation above. Free-form follow-up "
+             "questions need an LLM: set ANTHROPIC_API_KEY or OPENAI_API_KEY (or use --model, see "
+             "docs/providers.md), or type /evidence ID to look at any evidence.")
+
+
+def chats_dir() -> Path:
+    return state_dir() / "chats"
+
+
+class ChatSession:
+    def __init__(self, telemetry, snapshot: Path | None, model_spec: str | None, console: Console,
+                 path: Path | None = None):
+        self.telemetry, self.snapshot, self.console = telemetry, snapshot, console
+        self.model = load_model(model_spec)
+        self.path = path or chats_dir() / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{telemetry.incident.id}.json"
+        self.last: Report | None = None
+        self._new_investigation(EvidenceLedger())
+
+    def _new_investigation(self, ledger: EvidenceLedger, messages: list[Message] | None = None) -> None:
+        self.inv = Investigation(self.model, ToolContext(self.telemetry, ledger),
+                                 on_event=LiveProgress(self.console))
+        self.inv.messages = messages or []
+
+    # ---- a question ---------------------------------------------------------------------------------------
+    def ask(self, question: str) -> RunResult | None:
+        if self.model.name == "heuristic" and self.last is not None:
+            self.console.print(NEEDS_LLM)
+            return None
+        mark = len(self.inv.messages)
+        try:
+            res = self.inv.run(question)
+        except KeyboardInterrupt:
+            del self.inv.messages[mark:]        # a half-finished turn would leave tool calls unanswered
+            self.inv.on_event.close()
+            self.console.print("[yellow]cancelled[/]; the conversation is as it was before that question")
+            return None
+        except ModelError as e:
+            del self.inv.messages[mark:]
+            self.console.print(f"[red]model error:[/] {e}")
+            return None
+        finally:
+            self.inv.on_event.close()
+        self.last = res.report
+        self.console.print(Markdown(report_markdown(res.report, res.ledger, res.usage)))
+        self.save()
+        return res
+
+    # ---- commands -----------------------------------------------------------------------------------------
+    def command(self, line: str) -> bool:
+        """Run a /command; False means quit."""
+        try:
+            name, *args = shlex.split(line)
+        except ValueError:
+            name, args = line.split()[0], []
+        if name in ("/quit", "/exit", "/q"):
+            return False
+        if name == "/help":
+            self.console.print(HELP)
+        elif name == "/evidence":
+            self.show_evidence(args[0] if args else "")
+        elif name == "/report":
+            self.console.print(Markdown(report_markdown(self.last, self.inv.ctx.ledger)) if self.last
+                               else "no report yet: ask a question first")
+        elif name == "/save" and args:
+            if not self.last:
+                self.console.print("no report yet")
+            else:
+                Path(args[0]).write_text(report_markdown(self.last, self.inv.ctx.ledger) + "\n")
+                self.console.print(f"saved {args[0]}")
+        elif name == "/timeline" and args:
+            self.timeline(Path(args[0]))
+        elif name == "/model" and args:
+            try:
+                self.model = load_model(args[0])
+                self._new_investigation(self.inv.ctx.ledger, self.inv.messages)
+                self.console.print(f"model: {self.model.name}")
+            except ModelError as e:
+                self.console.print(f"[red]error:[/] {e}")
+        elif name == "/reset":
+            self.last = None
+            self._new_investigation(EvidenceLedger())
+            self.console.print("conversation and evidence cleared")
+        else:
+            self.console.print(f"unknown command {name}; /help lists them")
+        return True
+
+    def show_evidence(self, evidence_id: str) -> None:
+        ev = self.inv.ctx.ledger.get(evidence_id)
+        if ev is None:
+            self.console.print(f"no evidence {evidence_id or '(give an id, e.g. /evidence E2)'}; "
+                               f"there are {len(self.inv.ctx.ledger)} items")
+            return
+        self.console.print(f"[bold]{ev.id}[/] · {ev.source} · {ev.tool} · {ev.service or '-'}\n{escape(ev.summary)}",
+                           highlight=False)
+        self.console.print(f"query: {ev.tool}({', '.join(f'{k}={v!r}' for k, v in ev.filters.items())}) "
+                           f"{ev.start.isoformat() if ev.start else ''} → {ev.end.isoformat() if ev.end else ''}",
+                           highlight=False, markup=False)
+        if ev.rows:
+            cols = list(dict.fromkeys(k for r in ev.rows[:20] for k in r))[:8]
+            t = Table(*cols, show_lines=False)
+            for r in ev.rows[:20]:
+                t.add_row(*[str(r.get(c, ""))[:60] for c in cols])
+            self.console.print(t)
+
+    def timeline(self, out: Path) -> None:
+        try:
+            from agent.timeline import draw_timeline
+        except ImportError as e:
+            self.console.print(f"[red]timeline unavailable:[/] {e}")
+            return
+        rc = self.last.root_cause if self.last else None
+        draw_timeline(self.telemetry, out, root_service=rc.service if rc else None,
+                      onset=rc.onset if rc else None)
+        self.console.print(f"timeline written to {out}")
+
+    # ---- persistence --------------------------------------------------------------------------------------
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name,
+               "messages": [m.model_dump(mode="json") for m in self.inv.messages],
+               "evidence": [e.model_dump(mode="json") for e in self.inv.ctx.ledger.items],
+               "report": self.last.model_dump(mode="json") if self.last else None}
+        self.path.write_text(json.dumps(doc))
+
+    @classmethod
+    def resume(cls, path: Path, console: Console, model_spec: str | None = None) -> "ChatSession":
+        from tools.backends.snapshot import SnapshotTelemetry
+        doc = json.loads(path.read_text())
+        snapshot = Path(doc["snapshot"])
+        s = cls(SnapshotTelemetry(snapshot), snapshot, model_spec or doc["model"], console, path)
+        ledger = EvidenceLedger(Evidence.model_validate(e) for e in doc["evidence"])
+        s._new_investigation(ledger, [Message.model_validate(m) for m in doc["messages"]])
+        s.last = Report.model_validate(doc["report"]) if doc.get("report") else None
+        return s
+
+
+def latest_chat() -> Path | None:
+    files = sorted(chats_dir().glob("*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def repl(session: ChatSession) -> int:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
+
+    keys = KeyBindings()
+
+    @keys.add("escape", "enter")
+    def _newline(event):
+        event.current_buffer.insert_text("\n")
+    chats_dir().mkdir(parents=True, exist_ok=True)
+    prompt = PromptSession(history=FileHistory(str(state_dir() / "chat_history")), key_bindings=keys)
+    inc = session.telemetry.incident
+    session.console.print(f"[bold]fivewhys chat[/] · {escape(inc.id)}: {escape(inc.title)} · model "
+                          f"{session.model.name} · /help for commands", highlight=False)
+    while True:
+        try:
+            line = prompt.prompt("> ").strip()
+        except KeyboardInterrupt:
+            continue                      # Ctrl-C at the prompt clears the line
+        except EOFError:
+            return 0
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not session.command(line):
+                return 0
+            continue
+        session.ask(line)

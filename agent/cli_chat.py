@@ -1,0 +1,82 @@
+"""`fivewhys chat`, `fivewhys ask`, `fivewhys timeline`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[red]error:[/] {msg}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def chat_command(incident: Optional[Path] = typer.Argument(None, help="incident snapshot directory"),
+                 model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name"),
+                 resume: bool = typer.Option(False, "--continue", help="resume the last conversation")) -> None:
+    """Interactive investigation: ask, follow up, look at evidence, draw the timeline."""
+    from agent.chat import ChatSession, latest_chat, repl
+    from agent.models import ModelError
+    from tools.backends.base import TelemetryError
+    from tools.backends.snapshot import SnapshotTelemetry
+    console = Console()
+    try:
+        if resume:
+            last = latest_chat()
+            if last is None:
+                _fail("no conversation to continue")
+            session = ChatSession.resume(last, console, model)
+            console.print(f"resumed {last.name}: {len(session.inv.ctx.ledger)} evidence items")
+        else:
+            if incident is None:
+                _fail("give an incident snapshot directory (or --continue)")
+            session = ChatSession(SnapshotTelemetry(incident), incident, model, console)
+    except (TelemetryError, ModelError, OSError, ValueError) as e:
+        _fail(str(e))
+    raise typer.Exit(repl(session))
+
+
+def ask_command(question: str = typer.Argument(..., help="what you want to know"),
+                snapshot: Path = typer.Option(..., "--snapshot", help="incident snapshot directory"),
+                model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name"),
+                json_out: bool = typer.Option(False, "--json", help="the report as JSON on stdout")) -> None:
+    """One question, one answer: scriptable."""
+    from agent.cli import investigate
+    investigate(snapshot, json_out=json_out, model=model, base_url=None, question=question, transcript=None,
+                no_transcript=False, max_steps=30, quiet=json_out, config=None, service=None, at=None)
+
+
+def timeline_command(incident: Path = typer.Argument(..., help="incident snapshot directory"),
+                     out: Path = typer.Option(Path("timeline.png"), "--out", help="PNG to write"),
+                     root_service: Optional[str] = typer.Option(None, "--root-service",
+                                                                help="highlight this service (default: investigate)")) -> None:
+    """Draw the incident's timeline: errors per service, onset, deploys, scaling, certificates, registry."""
+    from agent.evidence import EvidenceLedger
+    from agent.loop import Investigation
+    from agent.models.heuristic import HeuristicModel
+    from agent.timeline import draw_timeline
+    from tools import ToolContext
+    from tools.backends.base import TelemetryError
+    from tools.backends.snapshot import SnapshotTelemetry
+    try:
+        tel = SnapshotTelemetry(incident)
+    except TelemetryError as e:
+        _fail(str(e))
+    onset = None
+    if root_service is None:
+        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
+        root_service, onset = (rc.service, rc.onset) if rc else (None, None)
+    draw_timeline(tel, out, root_service=root_service, onset=onset)
+    print(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("chat")(chat_command)
+    app.command("ask")(ask_command)
+    app.command("timeline")(timeline_command)
