@@ -90,6 +90,7 @@ def investigate(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML mapping sources to live backends"),
     service: Optional[str] = typer.Option(None, "--service", help="with --config and no snapshot: the paged service"),
     at: Optional[datetime] = typer.Option(None, "--at", help="with --config and no snapshot: when it was paged (UTC)"),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="also write an HTML report with the timeline"),
 ) -> None:
     """Investigate an incident (a snapshot, or live backends from --config) and print the cited causal chain."""
     result, telemetry, tpath = run_investigation(incident, model, base_url, question, transcript, not no_transcript,
@@ -101,6 +102,10 @@ def investigate(
         Console().print(Markdown(report_markdown(result.report, result.ledger, result.usage)))
         if tpath:
             err.print(f"[dim]transcript: {tpath}[/]", highlight=False)
+    if html_out:
+        from agent.html_report import html_report
+        html_out.write_text(html_report(result.report, result.ledger, telemetry, result.usage))
+        err.print(f"[dim]HTML report: {escape(str(html_out))}[/]", highlight=False)
     telemetry.close()
 
 
@@ -110,7 +115,8 @@ def demo(json_out: bool = typer.Option(False, "--json", help="print the report a
          quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run")) -> None:
     """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak."""
     investigate(demo_path(), json_out=json_out, model=model, base_url=None, question=None, transcript=None,
-                no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet, config=None, service=None, at=None)
+                no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet, config=None, service=None, at=None,
+                html_out=None)
 
 
 @snapshot_app.command("validate")

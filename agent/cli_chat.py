@@ -49,7 +49,7 @@ def ask_command(question: str = typer.Argument(..., help="what you want to know"
     """One question, one answer: scriptable."""
     from agent.cli import investigate
     investigate(snapshot, json_out=json_out, model=model, base_url=None, question=question, transcript=None,
-                no_transcript=False, max_steps=30, quiet=json_out, config=None, service=None, at=None)
+                no_transcript=False, max_steps=30, quiet=json_out, config=None, service=None, at=None, html_out=None)
 
 
 def timeline_command(incident: Path = typer.Argument(..., help="incident snapshot directory"),

@@ -118,3 +118,12 @@ def test_timeline_command(tmp_path):
                        env=dict(os.environ, FIVEWHYS_STATE_DIR=str(tmp_path)))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "x.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_html_report_embeds_the_timeline(tmp_path):
+    from typer.testing import CliRunner
+    from agent.cli import app
+    r = CliRunner().invoke(app, ["investigate", str(DEMO), "--quiet", "--html", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "r.html").read_text()
+    assert "data:image/png;base64," in page and "Root cause: search" in page and "<table>" in page
