@@ -76,7 +76,20 @@ def timeline_command(incident: Path = typer.Argument(..., help="incident snapsho
     print(out)
 
 
+def mcp_command(snapshot: Path = typer.Option(..., "--snapshot", help="incident snapshot directory")) -> None:
+    """Serve the read-only tools over the Model Context Protocol on stdio."""
+    from agent.mcp_server import serve_stdio
+    from tools.backends.base import TelemetryError
+    from tools.backends.snapshot import SnapshotTelemetry
+    try:
+        tel = SnapshotTelemetry(snapshot)
+    except TelemetryError as e:
+        _fail(str(e))
+    serve_stdio(tel)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("mcp")(mcp_command)
     app.command("chat")(chat_command)
     app.command("ask")(ask_command)
     app.command("timeline")(timeline_command)
