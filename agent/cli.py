@@ -144,6 +144,9 @@ _register_snapshot(snapshot_app)
 from agent.cli_chat import register as _register_chat  # noqa: E402
 
 _register_chat(app)
+from agent.cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(app)
 
 
 def main() -> None:
