@@ -1,8 +1,6 @@
 """`fivewhys chat`, `fivewhys ask`, `fivewhys timeline`."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 

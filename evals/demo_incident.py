@@ -58,7 +58,6 @@ def write(out: Path, seed: int = 20260306) -> Path:
     inst = {s: instances(s, rng) for s in INSTANCES}
     logs, metrics, spans = [], [], []
     failing = lambda m: m >= ONSET + 1                                      # noqa: E731
-    ids = iter(range(10**9))
 
     def span_id() -> str:
         return f"{rng.getrandbits(64):016x}"

@@ -12,7 +12,7 @@ from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usa
 from agent.models.context import compact, window_of
 from agent.models.openai_provider import parse_arguments
 from agent.models.prices import with_cost
-from agent.models.retry import call_with_retries
+from agent.models.retry import call_provider
 from agent.redact import Redactor
 
 
@@ -38,19 +38,8 @@ class AnthropicModel:
         body = {"model": self.model, "max_tokens": self.max_tokens, "system": system,
                 "messages": self._messages([m for m in msgs if m.role != "system"]),
                 "tools": [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools]}
-        try:
-            fn = (lambda: self._streamed(body, on_text)) if self.stream else (lambda: self._plain(body))
-            turn = call_with_retries(fn, self.attempts, self.sleep)
-        except anthropic.AuthenticationError as e:
-            raise ModelError(f"{self.name}: authentication failed (401): check ANTHROPIC_API_KEY ({e.message})") from None
-        except anthropic.PermissionDeniedError as e:
-            raise ModelError(f"{self.name}: permission denied (403): {e.message}") from None
-        except anthropic.NotFoundError as e:
-            raise ModelError(f"{self.name}: model or endpoint not found (404): {e.message}") from None
-        except anthropic.APIStatusError as e:
-            raise ModelError(f"{self.name}: HTTP {e.status_code}: {e.message}") from None
-        except anthropic.APIConnectionError as e:
-            raise ModelError(f"{self.name}: cannot reach the server ({e})") from None
+        fn = (lambda: self._streamed(body, on_text)) if self.stream else (lambda: self._plain(body))
+        turn = call_provider(fn, self.name, "ANTHROPIC_API_KEY", self.attempts, self.sleep)
         turn.usage = with_cost(self.model, turn.usage)
         return turn
 

@@ -12,7 +12,7 @@ import openai
 from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage
 from agent.models.context import compact, window_of
 from agent.models.prices import with_cost
-from agent.models.retry import call_with_retries
+from agent.models.retry import call_provider
 from agent.redact import Redactor
 
 TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>|^\s*(\{\s*\"name\".*\})\s*$", re.S)
@@ -68,21 +68,8 @@ class OpenAIModel:
         body = {"model": self.model, "messages": [self._message(m) for m in msgs],
                 "tools": [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                             "parameters": t.parameters}} for t in tools]}
-        try:
-            if self.stream:
-                turn = call_with_retries(lambda: self._streamed(body, on_text), self.attempts, self.sleep)
-            else:
-                turn = call_with_retries(lambda: self._plain(body), self.attempts, self.sleep)
-        except openai.AuthenticationError as e:
-            raise ModelError(f"{self.name}: authentication failed (401): check OPENAI_API_KEY ({_msg(e)})") from None
-        except openai.PermissionDeniedError as e:
-            raise ModelError(f"{self.name}: permission denied (403): {_msg(e)}") from None
-        except openai.NotFoundError as e:
-            raise ModelError(f"{self.name}: model or endpoint not found (404): {_msg(e)}") from None
-        except openai.APIStatusError as e:
-            raise ModelError(f"{self.name}: HTTP {e.status_code}: {_msg(e)}") from None
-        except openai.APIConnectionError as e:
-            raise ModelError(f"{self.name}: cannot reach the server ({e})") from None
+        fn = (lambda: self._streamed(body, on_text)) if self.stream else (lambda: self._plain(body))
+        turn = call_provider(fn, self.name, "OPENAI_API_KEY", self.attempts, self.sleep)
         if not turn.tool_calls and turn.text:
             turn.tool_calls = calls_in_text(turn.text, {t.name for t in tools})
         turn.usage = with_cost(self.model, turn.usage)
@@ -135,11 +122,3 @@ class OpenAIModel:
             calls.append(ToolCall(id=p["id"] or f"call_{i}", name=p["name"], arguments=args, raw_arguments=raw))
         return Turn(text="".join(text), tool_calls=calls, usage=usage)
 
-
-def _msg(e: Exception) -> str:
-    body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])[:200]
-    return str(e)[:200]

@@ -44,3 +44,33 @@ def call_with_retries(fn: Callable[[], Any], attempts: int = 6, sleep: Callable[
         return w
     return Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(attempts), wait=wait,
                     sleep=sleep, reraise=True)(fn)
+
+
+def error_message(e: BaseException) -> str:
+    """The provider's own words: OpenAI and Anthropic both put them in body.error.message."""
+    body = getattr(e, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(err, dict) and err.get("message"):
+        return str(err["message"])[:200]
+    return str(getattr(e, "message", None) or e)[:200]
+
+
+def call_provider(fn: Callable[[], Any], who: str, key_env: str, attempts: int,
+                  sleep: Callable[[float], None]) -> Any:
+    """Retries, then one clear ModelError for what retrying could not fix."""
+    from agent.models.base import ModelError
+    try:
+        return call_with_retries(fn, attempts, sleep)
+    except Exception as e:
+        status = getattr(e, "status_code", None)
+        if status == 401:
+            raise ModelError(f"{who}: authentication failed (401): check {key_env} ({error_message(e)})") from None
+        if status == 403:
+            raise ModelError(f"{who}: permission denied (403): {error_message(e)}") from None
+        if status == 404:
+            raise ModelError(f"{who}: model or endpoint not found (404): {error_message(e)}") from None
+        if status is not None:
+            raise ModelError(f"{who}: HTTP {status}: {error_message(e)}") from None
+        if transient(e):
+            raise ModelError(f"{who}: cannot reach the server ({e})") from None
+        raise

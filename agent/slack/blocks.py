@@ -13,7 +13,7 @@ def _section(text: str) -> dict:
 
 def report_blocks(report: Report, ledger: EvidenceLedger, key: str) -> list[dict]:
     rc = report.root_cause
-    head = (f"*Inconclusive*: the evidence does not single out a cause." if report.inconclusive or rc is None else
+    head = ("*Inconclusive*: the evidence does not single out a cause." if report.inconclusive or rc is None else
             f"*Root cause: {rc.service} — {rc.kind}* ({rc.category}, confidence {rc.confidence:.2f})\n{rc.summary}")
     blocks = [_section(head)]
     if report.chain:

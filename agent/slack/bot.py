@@ -5,7 +5,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ from agent.slack.blocks import report_blocks
 from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
 from tools import ToolContext
-from tools.backends.base import Alert, TimeWindow
+from tools.backends.base import Alert
 from tools.backends.snapshot import SnapshotTelemetry
 
 STATUS_EVERY_S = 2.0          # chat.update at most this often

@@ -88,7 +88,7 @@ class PrometheusMetrics:
             data = self._get("/api/v1/series", params)
             pairs = {(s.get(self.labels["service"]), s["__name__"]) for s in data}
             return [{"service": s, "name": n, "n": None} for s, n in sorted(pairs, key=str)]
-        names = self._get(f"/api/v1/label/__name__/values", params)
+        names = self._get("/api/v1/label/__name__/values", params)
         return [{"service": None, "name": n, "n": None} for n in names]
 
     def services(self, start: datetime, end: datetime) -> set[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from .base import FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS
+from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
 from .snapshot import LEVEL_ALIASES, SnapshotError, load_incident, source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
