@@ -14,7 +14,7 @@ err = Console(stderr=True)
 
 def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
                   snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="answer pages from this snapshot"),
-                  config: Optional[Path] = typer.Option(None, "--config", help="TOML with [slack.routes]"),
+                  config: Optional[Path] = typer.Option(None, "--config", help="TOML: [slack.routes], [sources.*]"),
                   model: Optional[str] = typer.Option(None, "--model", "-m"),
                   workers: int = typer.Option(2, "--workers", help="investigations at once"),
                   socket_mode: bool = typer.Option(False, "--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")) -> None:
@@ -31,7 +31,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
             raise typer.Exit(2)
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"),
                       base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
-    bot = Bot(slack, snapshot, routes, model=model, workers=workers)
+    bot = Bot(slack, snapshot, routes, model=model, workers=workers,
+              config=config if config and "sources" in tomllib.loads(config.read_text()) else None)
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         if not os.environ.get("SLACK_APP_TOKEN") or not os.environ.get("SLACK_SIGNING_SECRET"):

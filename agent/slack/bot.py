@@ -19,7 +19,7 @@ from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
 from tools import ToolContext
 from tools.backends.base import Alert
-from tools.backends.snapshot import SnapshotTelemetry
+from tools.backends.config import open_telemetry
 
 STATUS_EVERY_S = 2.0          # chat.update at most this often
 
@@ -35,9 +35,9 @@ class Thread:
 
 class Bot:
     def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, str] | None = None,
-                 channel: str | None = None, model: str | None = None, workers: int = 2,
+                 channel: str | None = None, model: str | None = None, workers: int = 2, config: Path | None = None,
                  investigate: Callable[[Page, Callable[[str], None]], tuple[Any, EvidenceLedger]] | None = None):
-        self.slack, self.snapshot, self.routes = slack, snapshot, routes or {}
+        self.slack, self.snapshot, self.config, self.routes = slack, snapshot, config, routes or {}
         self.channel = channel or os.environ.get("FIVEWHYS_SLACK_CHANNEL")
         self.model = model
         self.threads: dict[str, Thread] = {}
@@ -75,14 +75,14 @@ class Bot:
                                     blocks=report_blocks(report, ledger, page.key))
 
     def _investigate(self, page: Page, progress: Callable[[str], None]):
-        if self.snapshot is None:
+        if self.snapshot is None and self.config is None:
             raise RuntimeError("no telemetry configured (use --snapshot or --config)")
-        tel = SnapshotTelemetry(self.snapshot)
+        tel = open_telemetry(self.snapshot, self.config, page.service or None, page.at)
         inc = tel.incident
-        if page.service:            # the page's service and time replace the snapshot's own
-            tel.incident = inc.model_copy(update={"alert": Alert(at=page.at if inc.window.start <= page.at <= inc.window.end
-                                                                 else inc.alert.at, service=page.service,
-                                                                 summary=page.summary, labels=page.labels)})
+        if self.snapshot is not None and page.service:   # the page's service and time replace the snapshot's
+            at = page.at if inc.window.start <= page.at <= inc.window.end else inc.alert.at
+            tel.incident = inc.model_copy(update={"alert": Alert(at=at, service=page.service, summary=page.summary,
+                                                                 labels=page.labels)})
         on_event = lambda kind, p: progress(p["call"].name) if kind == "tool_end" else None  # noqa: E731
         res = Investigation(load_model(self.model), ToolContext(tel, EvidenceLedger()), on_event=on_event).run()
         tel.close()
