@@ -26,7 +26,7 @@ from .snapshot import SnapshotTelemetry
 
 
 class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus"] = Field(description="Which store answers this source.")
+    backend: Literal["snapshot", "prometheus", "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
@@ -34,6 +34,8 @@ class SourceConfig(BaseModel):
     instance_label: str = Field("instance", description="Label that names the instance (prometheus).")
     zone_label: str = Field("zone", description="Label that names the zone (prometheus).")
     timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
+    endpoints: list[dict] = Field(default_factory=list, description="tls_probe: [{service, host, port, purpose, "
+                                                                    "peer_service}] to connect to.")
 
 
 class BackendsConfig(BaseModel):
@@ -57,7 +59,12 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
     key = (c.backend, c.url, c.path)
     if key in cache:
         return cache[key]
-    if c.backend == "snapshot":
+    if c.backend == "tls_probe":
+        from .tls_probe import TLSProbe
+        if not c.endpoints:
+            raise TelemetryError("a tls_probe source needs endpoints = [{service, host, port}]")
+        b = TLSProbe(c.endpoints, c.timeout_s)
+    elif c.backend == "snapshot":
         if not c.path:
             raise TelemetryError("a snapshot source needs path = \"DIR\"")
         b = SnapshotTelemetry(c.path)

@@ -1,0 +1,59 @@
+"""The certificates source from live endpoints: connect with TLS and read the served chain's expiry.
+
+Verification is off on purpose: an expired or self-signed certificate is exactly what we want to see."""
+from __future__ import annotations
+
+import socket
+import ssl
+from datetime import datetime, timezone
+
+from cryptography import x509
+
+from .base import Coverage, Filter, TelemetryError
+
+
+def probe(host: str, port: int = 443, timeout: float = 5.0, server_name: str | None = None) -> dict:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            with ctx.wrap_socket(sock, server_hostname=server_name or host) as tls:
+                der = tls.getpeercert(binary_form=True)
+    except (OSError, ssl.SSLError) as e:
+        raise TelemetryError(f"TLS probe of {host}:{port} failed: {e}") from None
+    cert = x509.load_der_x509_certificate(der)
+    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "not_before": cert.not_valid_before_utc, "not_after": cert.not_valid_after_utc}
+
+
+class TLSProbe:
+    """`certificates` for configured endpoints: {service, host, port, purpose, peer_service}."""
+
+    def __init__(self, endpoints: list[dict], timeout: float = 5.0):
+        self.endpoints, self.timeout = endpoints, timeout
+        self._rows: list[dict] | None = None
+
+    def _probe_all(self) -> list[dict]:
+        if self._rows is None:
+            rows = []
+            for e in self.endpoints:
+                c = probe(e["host"], int(e.get("port", 443)), self.timeout, e.get("server_name"))
+                rows.append({"service": e["service"], "name": f"{e['host']}:{e.get('port', 443)}",
+                             "purpose": e.get("purpose", "server"), "peer_service": e.get("peer_service"), **c})
+            self._rows = rows
+        return self._rows
+
+    def coverage(self, source: str) -> Coverage:
+        return Coverage(present=source == "certificates", rows=len(self.endpoints))
+
+    def events(self, source: str, where: Filter, limit: int = 200) -> list[dict]:
+        rows = [r for r in self._probe_all() if not where.services or r["service"] in where.services]
+        return sorted(rows, key=lambda r: r["not_after"])[:limit]
+
+    def close(self) -> None:
+        pass
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
