@@ -26,13 +26,14 @@ from .snapshot import SnapshotTelemetry
 
 
 class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus", "tls_probe"] = Field(description="Which store answers this source.")
+    backend: Literal["snapshot", "prometheus", "loki", "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
     service_label: str = Field("service", description="Label that names the service (prometheus).")
     instance_label: str = Field("instance", description="Label that names the instance (prometheus).")
-    zone_label: str = Field("zone", description="Label that names the zone (prometheus).")
+    zone_label: str = Field("zone", description="Label that names the zone (prometheus, loki).")
+    level_label: str = Field("level", description="Label that holds the log level (loki).")
     timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
     endpoints: list[dict] = Field(default_factory=list, description="tls_probe: [{service, host, port, purpose, "
                                                                     "peer_service}] to connect to.")
@@ -64,6 +65,13 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
         if not c.endpoints:
             raise TelemetryError("a tls_probe source needs endpoints = [{service, host, port}]")
         b = TLSProbe(c.endpoints, c.timeout_s)
+    elif c.backend == "loki":
+        from .loki import LokiLogs
+        if not c.url:
+            raise TelemetryError("a loki source needs url = \"http://…\"")
+        token = os.environ.get(c.token_env) if c.token_env else None
+        b = LokiLogs(c.url, c.service_label, c.level_label, c.instance_label, c.zone_label, c.timeout_s,
+                     headers={"Authorization": f"Bearer {token}"} if token else None)
     elif c.backend == "snapshot":
         if not c.path:
             raise TelemetryError("a snapshot source needs path = \"DIR\"")
