@@ -26,7 +26,7 @@ from .snapshot import SnapshotTelemetry
 
 
 class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus", "loki", "tls_probe"] = Field(description="Which store answers this source.")
+    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
@@ -34,6 +34,9 @@ class SourceConfig(BaseModel):
     instance_label: str = Field("instance", description="Label that names the instance (prometheus).")
     zone_label: str = Field("zone", description="Label that names the zone (prometheus, loki).")
     level_label: str = Field("level", description="Label that holds the log level (loki).")
+    index: str = Field("logs-*", description="Index pattern (elasticsearch, opensearch).")
+    fields: dict[str, str] = Field(default_factory=dict, description="Field names when not ECS (elasticsearch): "
+                                                                     "time, service, level, message, instance, zone.")
     timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
     endpoints: list[dict] = Field(default_factory=list, description="tls_probe: [{service, host, port, purpose, "
                                                                     "peer_service}] to connect to.")
@@ -72,6 +75,13 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
         token = os.environ.get(c.token_env) if c.token_env else None
         b = LokiLogs(c.url, c.service_label, c.level_label, c.instance_label, c.zone_label, c.timeout_s,
                      headers={"Authorization": f"Bearer {token}"} if token else None)
+    elif c.backend in ("elasticsearch", "opensearch"):
+        from .elasticsearch import ElasticsearchLogs
+        if not c.url:
+            raise TelemetryError(f"an {c.backend} source needs url = \"http://…\"")
+        token = os.environ.get(c.token_env) if c.token_env else None
+        b = ElasticsearchLogs(c.url, c.index, c.fields, c.timeout_s,
+                              headers={"Authorization": f"Bearer {token}"} if token else None)
     elif c.backend == "snapshot":
         if not c.path:
             raise TelemetryError("a snapshot source needs path = \"DIR\"")
