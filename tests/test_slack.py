@@ -27,11 +27,17 @@ class StandInSlack:
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
                 body = json.loads(raw) if raw.startswith("{") else {k: v[0] for k, v in parse_qs(raw).items()}
+                method = self.path.rsplit("/", 1)[-1]
                 with outer.lock:
                     n[0] += 1
                     ts = body.get("ts") or f"1772816{n[0]:03d}.000100"
-                    outer.calls.append((self.path.rsplit("/", 1)[-1], body))
-                out = json.dumps({"ok": True, "channel": body.get("channel", "C1"), "ts": ts}).encode()
+                    outer.calls.append((method, body if method != "upload" else {"bytes": raw}))
+                reply = {"ok": True, "channel": body.get("channel", "C1"), "ts": ts}
+                if method == "files.getUploadURLExternal":
+                    reply.update(upload_url=f"{outer.url}upload", file_id="F0001")
+                elif method == "files.completeUploadExternal":
+                    reply.update(files=[{"id": "F0001", "title": "report"}])
+                out = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(out)))
@@ -105,6 +111,9 @@ def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, monkeypatch):
     blocks = json.loads(report["blocks"]) if isinstance(report["blocks"], str) else report["blocks"]
     assert "Root cause: search — failed_scale_up" in blocks[0]["text"]["text"] and len(blocks) <= 50
     assert slack.of("chat.update")
+    done = slack.of("files.completeUploadExternal")           # the full report is longer than a section
+    assert done and done[0]["thread_ts"] == "1772816001.000100"
+    assert "Root cause: search" in slack.of("upload")[0]["bytes"]
     resolved = pd_body(kind="incident.resolved")
     httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers={"X-PagerDuty-Signature": sign(resolved, "old-secret")})
     wait_for(lambda: any("resolved" in p.get("text", "") for p in slack.of("chat.postMessage")))

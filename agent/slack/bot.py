@@ -71,8 +71,13 @@ class Bot:
         report, ledger = self.investigate(page, progress)
         t.evidence = ledger
         self.slack.chat_update(channel=t.channel, ts=status["ts"], text=f"done: {len(ledger)} evidence items")
-        self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=report_markdown(report, ledger)[:3000],
+        full = report_markdown(report, ledger)
+        self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=full[:3000],
                                     blocks=report_blocks(report, ledger, page.key))
+        if len(full) > 3000:      # the blocks are a summary; the whole report goes along as a file
+            self.slack.files_upload_v2(channel=t.channel, thread_ts=t.ts, content=full,
+                                       filename=f"fivewhys-{page.key.replace(':', '-')}.md",
+                                       title="fivewhys report (full)")
 
     def _investigate(self, page: Page, progress: Callable[[str], None]):
         if self.snapshot is None and self.config is None:
