@@ -26,7 +26,7 @@ from .snapshot import SnapshotTelemetry
 
 
 class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "tls_probe"] = Field(description="Which store answers this source.")
+    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "consul", "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
@@ -82,6 +82,12 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
         token = os.environ.get(c.token_env) if c.token_env else None
         b = ElasticsearchLogs(c.url, c.index, c.fields, c.timeout_s,
                               headers={"Authorization": f"Bearer {token}"} if token else None)
+    elif c.backend == "consul":
+        from .consul import ConsulRegistry
+        if not c.url:
+            raise TelemetryError("a consul source needs url = \"http://…\"")
+        token = os.environ.get(c.token_env) if c.token_env else None
+        b = ConsulRegistry(c.url, c.timeout_s, headers={"X-Consul-Token": token} if token else None)
     elif c.backend == "snapshot":
         if not c.path:
             raise TelemetryError("a snapshot source needs path = \"DIR\"")
