@@ -40,17 +40,18 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
 def import_command(logs: Optional[List[Path]] = typer.Option(None, "--logs", help="a log file (repeatable): JSON lines, "
                                                                "logfmt or text lines with a timestamp; the file name is the service"),
                    k8s_events: Optional[List[Path]] = typer.Option(None, "--k8s-events", help="kubectl get events -o json"),
+                   otlp: Optional[List[Path]] = typer.Option(None, "--otlp", help="OTLP JSON trace export (spans)"),
                    out: Path = typer.Option(..., "--out", help="directory to write")) -> None:
     """Convert plain log files and Kubernetes event dumps into a v1 snapshot."""
     from tools.backends.importers import write_import
-    missing = [p for p in (logs or []) + (k8s_events or []) if not p.is_file()]
-    if missing or not (logs or k8s_events):
-        err.print(f"[red]error:[/] {'no such file: ' + str(missing[0]) if missing else 'give --logs or --k8s-events'}",
+    missing = [p for p in (logs or []) + (k8s_events or []) + (otlp or []) if not p.is_file()]
+    if missing or not (logs or k8s_events or otlp):
+        err.print(f"[red]error:[/] {'no such file: ' + str(missing[0]) if missing else 'give --logs, --k8s-events or --otlp'}",
                   soft_wrap=True)
         raise typer.Exit(2)
     try:
-        counts = write_import(out, logs or [], k8s_events or [])
-    except (ValueError, OSError) as e:
+        counts = write_import(out, logs or [], k8s_events or [], otlp=otlp or [])
+    except (ValueError, OSError, KeyError, TypeError) as e:
         err.print(f"[red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(2)
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

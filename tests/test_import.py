@@ -40,3 +40,25 @@ def test_import_command_writes_a_valid_snapshot(tmp_path):
     assert tel.incident.alert.service == "search"
     bad = CliRunner().invoke(app, ["snapshot", "import", "--logs", str(tmp_path / "nope.log"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such file" in bad.output
+
+
+def test_otlp_json_traces_become_spans_with_edges(tmp_path):
+    def span(tid, sid, parent, name, kind, start_s, dur_ms, code=1, attrs=()):
+        ns = int((1772816400 + start_s) * 1e9)
+        return {"traceId": tid, "spanId": sid, "parentSpanId": parent, "name": name, "kind": kind,
+                "startTimeUnixNano": str(ns), "endTimeUnixNano": str(ns + int(dur_ms * 1e6)),
+                "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs],
+                "status": {"code": code, **({"message": "connect timed out"} if code == 2 else {})}}
+    doc = {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "search"}}]},
+         "scopeSpans": [{"scope": {"name": "otel"}, "spans": [
+             span("t1", "a", "", "GET /search", 2, 0, 1200, 2),
+             span("t1", "b", "a", "POST /introspect", 3, 0.1, 1000, 2, [("peer.service", "token")])]}]}]}
+    (tmp_path / "traces.json").write_text(json.dumps(doc))
+    out = tmp_path / "snap"
+    r = CliRunner().invoke(app, ["snapshot", "import", "--otlp", str(tmp_path / "traces.json"), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    tel = SnapshotTelemetry(out)
+    from tools.backends.base import Filter
+    edges = tel.span_edges(Filter())
+    assert [(e["caller"], e["callee"], e["errors"], e["external"]) for e in edges] == [("search", "token", 1, True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -95,25 +95,67 @@ def import_k8s_events(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-def write_import(out: Path, logs: list[Path], k8s_events: list[Path], incident_id: str | None = None) -> dict:
+OTLP_KINDS = {1: "internal", 2: "server", 3: "client", 4: "client", 5: "server"}
+
+
+def _otlp_value(v: dict):
+    for k in ("stringValue", "intValue", "doubleValue", "boolValue"):
+        if k in v:
+            return int(v[k]) if k == "intValue" else v[k]
+    return None
+
+
+def import_otlp(path: Path) -> list[dict]:
+    """OTLP JSON trace export (resourceSpans → scopeSpans → spans) into v1 span records."""
+    doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    rows = []
+    for rs in doc.get("resourceSpans", []):
+        res = {a["key"]: _otlp_value(a.get("value", {})) for a in rs.get("resource", {}).get("attributes", [])}
+        service = res.get("service.name") or "unknown"
+        for ss in rs.get("scopeSpans", rs.get("instrumentationLibrarySpans", [])):
+            for sp in ss.get("spans", []):
+                attrs = {a["key"]: _otlp_value(a.get("value", {})) for a in sp.get("attributes", [])}
+                start, end = int(sp["startTimeUnixNano"]), int(sp.get("endTimeUnixNano", sp["startTimeUnixNano"]))
+                kind = OTLP_KINDS.get(sp.get("kind") if isinstance(sp.get("kind"), int) else 0, "internal")
+                status = sp.get("status", {})
+                if status.get("message"):
+                    attrs.setdefault("exception.message", status["message"])
+                peer = attrs.get("peer.service") or attrs.get("server.address") or attrs.get("net.peer.name")
+                rows.append({"time": datetime.fromtimestamp(start / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z"),
+                             "trace_id": sp["traceId"], "span_id": sp["spanId"],
+                             **({"parent_span_id": sp["parentSpanId"]} if sp.get("parentSpanId") else {}),
+                             "service": service, "operation": sp.get("name"), "kind": kind,
+                             "status": "error" if status.get("code") in (2, "STATUS_CODE_ERROR") else "ok",
+                             "duration_ms": (end - start) / 1e6,
+                             **({"peer_service": peer} if peer and kind == "client" else {}), "attributes": attrs})
+    return rows
+
+
+def write_import(out: Path, logs: list[Path], k8s_events: list[Path], incident_id: str | None = None,
+                 otlp: list[Path] | None = None) -> dict:
     from evals.demo_incident import write_snapshot
     rows, skipped = import_logs(logs)
     tables: dict[str, list[dict]] = {"logs": rows}
     for p in k8s_events:
         for k, v in import_k8s_events(p).items():
             tables.setdefault(k, []).extend(v)
+    for p in otlp or []:
+        tables.setdefault("spans", []).extend(import_otlp(p))
     tables = {k: v for k, v in tables.items() if v}
-    times = sorted(r["time"] for v in tables.values() for r in v)
+    times = sorted(datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for v in tables.values() for r in v)
     if not times:
         raise ValueError("nothing to import: no line had a readable timestamp")
-    errors = [r for r in tables.get("logs", []) if r["level"] in ("error", "fatal")]
+    iso = lambda t: t.isoformat().replace("+00:00", "Z")  # noqa: E731
+    window = {"start": iso(times[0]), "end": iso(max(times[-1], times[0] + timedelta(minutes=1)))}
+    errors = sorted((r for r in tables.get("logs", []) if r["level"] in ("error", "fatal")), key=lambda r: r["time"][:19])
     first = errors[0] if errors else None
-    incident = {"format": 1, "id": incident_id or out.name, "title": f"imported from {len(logs) + len(k8s_events)} file(s)",
-                "window": {"start": times[0], "end": times[-1]},
-                "alert": {"at": first["time"] if first else times[-1], "service": first["service"] if first else None,
+    n_files = len(logs) + len(k8s_events) + len(otlp or [])
+    incident = {"format": 1, "id": incident_id or out.name, "title": f"imported from {n_files} file(s)",
+                "window": window,
+                "alert": {"at": first["time"] if first else window["end"], "service": first["service"] if first else None,
                           "summary": first["message"][:200] if first else "imported logs"}, "question": None}
     write_snapshot(out, incident, None, tables)
     return {"skipped_lines": skipped, **{k: len(v) for k, v in tables.items()}}
 
 
-__all__ = ["parse_line", "import_logs", "import_k8s_events", "write_import"]
+__all__ = ["parse_line", "import_logs", "import_k8s_events", "import_otlp", "write_import"]
