@@ -26,7 +26,8 @@ from .snapshot import SnapshotTelemetry
 
 
 class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "consul", "tls_probe"] = Field(description="Which store answers this source.")
+    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "consul", "kubernetes",
+                     "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
@@ -35,6 +36,7 @@ class SourceConfig(BaseModel):
     zone_label: str = Field("zone", description="Label that names the zone (prometheus, loki).")
     level_label: str = Field("level", description="Label that holds the log level (loki).")
     index: str = Field("logs-*", description="Index pattern (elasticsearch, opensearch).")
+    namespace: str = Field("default", description="Namespace (kubernetes).")
     fields: dict[str, str] = Field(default_factory=dict, description="Field names when not ECS (elasticsearch): "
                                                                      "time, service, level, message, instance, zone.")
     timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
@@ -82,6 +84,11 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
         token = os.environ.get(c.token_env) if c.token_env else None
         b = ElasticsearchLogs(c.url, c.index, c.fields, c.timeout_s,
                               headers={"Authorization": f"Bearer {token}"} if token else None)
+    elif c.backend == "kubernetes":
+        from .kubernetes import KubernetesTelemetry
+        if not c.url:
+            raise TelemetryError("a kubernetes source needs url = \"https://API-SERVER\"")
+        b = KubernetesTelemetry(c.url, c.namespace, os.environ.get(c.token_env) if c.token_env else None, c.timeout_s)
     elif c.backend == "consul":
         from .consul import ConsulRegistry
         if not c.url:

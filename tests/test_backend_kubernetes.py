@@ -1,0 +1,74 @@
+"""The Kubernetes backend at the HTTP layer (respx), bodies shaped like the Kubernetes API reference,
+including `continue` pagination, a missing CRD (404) and an error."""
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+import respx
+
+from tools.backends.base import Filter, TelemetryError
+from tools.backends.kubernetes import KubernetesTelemetry
+
+API = "https://k8s.test:6443"
+W = Filter(start=datetime(2026, 3, 6, 15, tzinfo=timezone.utc), end=datetime(2026, 3, 6, 18, tzinfo=timezone.utc))
+
+
+def rs(rev, image, created, timeout="2000"):
+    return {"metadata": {"name": f"search-{rev}abc", "creationTimestamp": created, "labels": {"app": "search"},
+                         "annotations": {"deployment.kubernetes.io/revision": str(rev)},
+                         "ownerReferences": [{"kind": "Deployment", "name": "search"}]},
+            "spec": {"replicas": 4, "template": {"spec": {"containers": [
+                {"name": "search", "image": image, "env": [{"name": "TOKEN_TIMEOUT_MS", "value": timeout}]}]}}},
+            "status": {"replicas": 4, "readyReplicas": 4}}
+
+
+@respx.mock
+def test_replicasets_become_deployments_with_diffs_across_pages():
+    route = respx.get(f"{API}/apis/apps/v1/namespaces/default/replicasets").mock(side_effect=[
+        httpx.Response(200, json={"kind": "ReplicaSetList", "apiVersion": "apps/v1",
+                                  "metadata": {"continue": "tok1"}, "items": [rs(1, "search:v1", "2026-03-01T10:00:00Z")]}),
+        httpx.Response(200, json={"kind": "ReplicaSetList", "apiVersion": "apps/v1", "metadata": {},
+                                  "items": [rs(2, "search:v1", "2026-03-06T16:55:00Z", timeout="200")]})])
+    rows = KubernetesTelemetry(API).events("deployments", W)
+    assert route.calls[1].request.url.params["continue"] == "tok1"
+    assert len(rows) == 1 and rows[0]["kind"] == "config" and rows[0]["service"] == "search"
+    assert rows[0]["changes"] == {"env.TOKEN_TIMEOUT_MS": {"from": "2000", "to": "200"}}
+
+
+@respx.mock
+def test_hpa_and_scheduling_events_endpoints_and_missing_cert_manager():
+    respx.get(f"{API}/api/v1/namespaces/default/events").mock(return_value=httpx.Response(200, json={
+        "kind": "EventList", "metadata": {}, "items": [
+            {"type": "Warning", "reason": "FailedScheduling", "message": "0/12 nodes are available: 12 Insufficient cpu.",
+             "lastTimestamp": "2026-03-06T16:56:00Z", "involvedObject": {"kind": "Pod", "name": "search-7f9c4d8b6c-x2x9z"}},
+            {"type": "Normal", "reason": "SuccessfulRescale", "message": "New size: 8; reason: cpu resource utilization above target",
+             "lastTimestamp": "2026-03-06T16:55:00Z", "involvedObject": {"kind": "HorizontalPodAutoscaler", "name": "search"}},
+            {"type": "Normal", "reason": "Pulled", "message": "image pulled", "lastTimestamp": "2026-03-06T16:00:00Z",
+             "involvedObject": {"kind": "Pod", "name": "web-1"}}]}))
+    respx.get(f"{API}/apis/discovery.k8s.io/v1/namespaces/default/endpointslices").mock(return_value=httpx.Response(
+        200, json={"kind": "EndpointSliceList", "metadata": {}, "items": [{
+            "metadata": {"name": "token-abc", "creationTimestamp": "2026-03-06T16:50:00Z",
+                         "labels": {"kubernetes.io/service-name": "token"}},
+            "addressType": "IPv4", "ports": [{"port": 8443}],
+            "endpoints": [{"addresses": ["10.0.2.5"], "conditions": {"ready": True}, "zone": "us-east-1a",
+                           "targetRef": {"kind": "Pod", "name": "token-1"}},
+                          {"addresses": ["10.0.2.6"], "conditions": {"ready": False}, "zone": "us-east-1b",
+                           "targetRef": {"kind": "Pod", "name": "token-2"}}]}]}))
+    respx.get(f"{API}/apis/cert-manager.io/v1/namespaces/default/certificates").mock(
+        return_value=httpx.Response(404, json={"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}))
+    k = KubernetesTelemetry(API)
+    scaling = k.events("scaling", W)
+    assert [(r["service"], r["status"]) for r in scaling] == [("search", "succeeded"), ("search", "failed")]
+    reg = k.events("registry", W)
+    assert [(r["instance"], r["event"], r["address"]) for r in reg] == [("token-1", "healthy", "10.0.2.5:8443"),
+                                                                        ("token-2", "unhealthy", "10.0.2.6:8443")]
+    assert k.events("certificates", Filter()) == []
+
+
+@respx.mock
+def test_api_errors_are_clear():
+    respx.get(f"{API}/apis/apps/v1/namespaces/default/replicasets").mock(return_value=httpx.Response(403, json={
+        "kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": 'replicasets.apps is forbidden: User "system:serviceaccount:default:fivewhys" cannot list'}))
+    with pytest.raises(TelemetryError, match="HTTP 403: replicasets.apps is forbidden"):
+        KubernetesTelemetry(API).events("deployments", W)

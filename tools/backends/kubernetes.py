@@ -1,0 +1,141 @@
+"""Deployments, scaling, registry and certificates from the Kubernetes API server.
+
+- deployments: ReplicaSets (one per rollout revision: creation time, image, env changes vs. the previous);
+- scaling: Events about HorizontalPodAutoscalers and scheduling (SuccessfulRescale, FailedScheduling, …);
+- registry: EndpointSlices (ready / not ready endpoints, with zone);
+- certificates: cert-manager Certificates (status.notAfter).
+Lists are paginated with `limit`/`continue`; shapes follow the Kubernetes API reference."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import httpx
+
+from .base import Coverage, Filter, TelemetryError
+
+SOURCES = ("deployments", "scaling", "registry", "certificates")
+
+
+def _t(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")) if s else None
+
+
+class KubernetesTelemetry:
+    def __init__(self, url: str, namespace: str = "default", token: str | None = None, timeout: float = 15.0,
+                 client: httpx.Client | None = None, service_label: str = "app.kubernetes.io/name", page: int = 500):
+        self.url, self.ns, self.label, self.page = url.rstrip("/"), namespace, service_label, page
+        self.http = client or httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def _list(self, path: str) -> Iterator[dict]:
+        cont = None
+        while True:
+            params: dict[str, Any] = {"limit": self.page}
+            if cont:
+                params["continue"] = cont
+            try:
+                r = self.http.get(f"{self.url}{path}", params=params)
+            except httpx.HTTPError as e:
+                raise TelemetryError(f"kubernetes at {self.url}: {type(e).__name__}: {e}") from None
+            if r.status_code == 404:
+                return                                   # the resource (e.g. cert-manager) is not installed
+            if r.status_code != 200:
+                try:
+                    msg = r.json().get("message", r.text[:200])
+                except ValueError:
+                    msg = r.text[:200]
+                raise TelemetryError(f"kubernetes at {self.url}: HTTP {r.status_code}: {msg}")
+            body = r.json()
+            yield from body.get("items", [])
+            cont = body.get("metadata", {}).get("continue")
+            if not cont:
+                return
+
+    def _service(self, meta: dict) -> str:
+        labels = meta.get("labels") or {}
+        return labels.get(self.label) or labels.get("app") or meta.get("name", "")
+
+    def coverage(self, source: str) -> Coverage:
+        return Coverage(present=source in SOURCES, files=[self.url])
+
+    def events(self, source: str, where: Filter, limit: int = 200) -> list[dict]:
+        rows = {"deployments": self._deployments, "scaling": self._scaling, "registry": self._registry,
+                "certificates": self._certificates}[source]()
+        if where.services:
+            rows = [r for r in rows if r["service"] in where.services]
+        if source != "certificates":
+            rows = [r for r in rows if r["time"] and (where.start is None or r["time"] >= where.start)
+                    and (where.end is None or r["time"] < where.end)]
+        return sorted(rows, key=lambda r: r.get("time") or r.get("not_after"))[:limit]
+
+    def _deployments(self) -> list[dict]:
+        by_owner: dict[str, list[dict]] = {}
+        for rs in self._list(f"/apis/apps/v1/namespaces/{self.ns}/replicasets"):
+            owner = next((o["name"] for o in rs["metadata"].get("ownerReferences", [])), rs["metadata"]["name"])
+            by_owner.setdefault(owner, []).append(rs)
+        out = []
+        for owner, sets in by_owner.items():
+            sets.sort(key=lambda rs: int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0)))
+            prev = None
+            for rs in sets:
+                c = rs["spec"]["template"]["spec"]["containers"][0]
+                env = {e["name"]: e.get("value") for e in c.get("env", []) if "value" in e}
+                changes = {}
+                if prev:
+                    pc = prev["spec"]["template"]["spec"]["containers"][0]
+                    penv = {e["name"]: e.get("value") for e in pc.get("env", []) if "value" in e}
+                    if pc.get("image") != c.get("image"):
+                        changes["image"] = {"from": pc.get("image"), "to": c.get("image")}
+                    for k in sorted(set(env) | set(penv)):
+                        if env.get(k) != penv.get(k):
+                            changes[f"env.{k}"] = {"from": penv.get(k), "to": env.get(k)}
+                out.append({"time": _t(rs["metadata"]["creationTimestamp"]), "service": self._service(rs["metadata"]) or owner,
+                            "version": c.get("image", "").rsplit(":", 1)[-1],
+                            "previous_version": (prev["spec"]["template"]["spec"]["containers"][0].get("image", "")
+                                                 .rsplit(":", 1)[-1] if prev else None),
+                            "kind": "config" if changes and "image" not in changes else "deploy",
+                            "status": "succeeded" if rs.get("status", {}).get("readyReplicas") == rs["spec"].get("replicas")
+                            else "in_progress", "changes": changes or None,
+                            "description": f"ReplicaSet {rs['metadata']['name']}"})
+                prev = rs
+        return [r for r in out if r["previous_version"] is not None]     # the first revision is not a change
+
+    def _scaling(self) -> list[dict]:
+        out = []
+        for e in self._list(f"/api/v1/namespaces/{self.ns}/events"):
+            obj, reason = e.get("involvedObject", {}), e.get("reason", "")
+            if obj.get("kind") != "HorizontalPodAutoscaler" and reason not in ("FailedScheduling", "FailedCreate"):
+                continue
+            name = obj.get("name", "")
+            out.append({"time": _t(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp")),
+                        "service": name.rsplit("-", 2)[0] if obj.get("kind") == "Pod" else name,
+                        "action": "scale_up", "status": "failed" if e.get("type") == "Warning" else "succeeded",
+                        "message": f"{reason}: {e.get('message', '')}"})
+        return out
+
+    def _registry(self) -> list[dict]:
+        out = []
+        for s in self._list(f"/apis/discovery.k8s.io/v1/namespaces/{self.ns}/endpointslices"):
+            svc = (s["metadata"].get("labels") or {}).get("kubernetes.io/service-name", s["metadata"]["name"])
+            port = (s.get("ports") or [{}])[0].get("port")
+            t = _t(s["metadata"].get("creationTimestamp"))
+            for ep in s.get("endpoints") or []:
+                ready = (ep.get("conditions") or {}).get("ready", True)
+                out.append({"time": t, "service": svc, "instance": (ep.get("targetRef") or {}).get("name")
+                            or ep["addresses"][0], "event": "healthy" if ready else "unhealthy",
+                            "address": f"{ep['addresses'][0]}:{port}", "zone": ep.get("zone")})
+        return out
+
+    def _certificates(self) -> list[dict]:
+        out = []
+        for c in self._list(f"/apis/cert-manager.io/v1/namespaces/{self.ns}/certificates"):
+            na = _t((c.get("status") or {}).get("notAfter"))
+            if na:
+                out.append({"service": self._service(c["metadata"]), "name": c["metadata"]["name"],
+                            "not_after": na, "not_before": _t((c.get("status") or {}).get("notBefore")),
+                            "subject": (c.get("spec") or {}).get("commonName"), "purpose": "server",
+                            "issuer": ((c.get("spec") or {}).get("issuerRef") or {}).get("name")})
+        return out
+
+    def close(self) -> None:
+        self.http.close()
