@@ -27,7 +27,7 @@ from .snapshot import SnapshotTelemetry
 
 class SourceConfig(BaseModel):
     backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "consul", "kubernetes",
-                     "tls_probe"] = Field(description="Which store answers this source.")
+                     "jaeger", "tempo", "tls_probe"] = Field(description="Which store answers this source.")
     url: str | None = Field(None, description="Base URL of the store (prometheus).")
     path: str | None = Field(None, description="Snapshot directory (snapshot).")
     token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
@@ -61,7 +61,7 @@ def load_backends(path: Path) -> BackendsConfig:
     return cfg
 
 
-def _backend(c: SourceConfig, cache: dict) -> Any:
+def _backend(c: SourceConfig, cache: dict, incident: Incident | None = None) -> Any:
     key = (c.backend, c.url, c.path)
     if key in cache:
         return cache[key]
@@ -84,6 +84,12 @@ def _backend(c: SourceConfig, cache: dict) -> Any:
         token = os.environ.get(c.token_env) if c.token_env else None
         b = ElasticsearchLogs(c.url, c.index, c.fields, c.timeout_s,
                               headers={"Authorization": f"Bearer {token}"} if token else None)
+    elif c.backend in ("jaeger", "tempo"):
+        from .jaeger import JaegerSpans
+        if not c.url or incident is None:
+            raise TelemetryError(f"a {c.backend} source needs url = \"http://…\"")
+        token = os.environ.get(c.token_env) if c.token_env else None
+        b = JaegerSpans(c.url, incident, timeout=c.timeout_s, headers={"Authorization": f"Bearer {token}"} if token else None)
     elif c.backend == "kubernetes":
         from .kubernetes import KubernetesTelemetry
         if not c.url:
@@ -136,5 +142,5 @@ def open_telemetry(snapshot: Path | None, config: Path | None, service: str | No
         raise TelemetryError("without a snapshot, --service and --at say what to investigate")
     routes = {s: base for s in SOURCES if base is not None and base.coverage(s).present}
     for source, c in cfg.sources.items():
-        routes[source] = _backend(c, cache)
+        routes[source] = _backend(c, cache, incident)
     return CompositeTelemetry(incident, routes)
