@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
+from .http import request
 from .base import Coverage, Filter, TelemetryError
 
 
@@ -20,10 +21,7 @@ class ConsulRegistry:
         self.max_services = max_services
 
     def _get(self, path: str):
-        try:
-            r = self.http.get(f"{self.url}{path}")
-        except httpx.HTTPError as e:
-            raise TelemetryError(f"consul at {self.url}: {type(e).__name__}: {e}") from None
+        r = request(self.http, "GET", f"{self.url}{path}", f"consul at {self.url}")
         if r.status_code != 200:
             raise TelemetryError(f"consul at {self.url}: HTTP {r.status_code}: {r.text[:200]}")
         return r.json()

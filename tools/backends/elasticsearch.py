@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from .http import request
 from .base import Coverage, Filter, TelemetryError
 
 ECS = {"time": "@timestamp", "service": "service.name", "level": "log.level", "message": "message",
@@ -26,10 +27,7 @@ class ElasticsearchLogs:
         self.http = client or httpx.Client(timeout=timeout, headers=headers or {})
 
     def _search(self, body: dict) -> dict:
-        try:
-            r = self.http.post(f"{self.url}/{self.index}/_search", json=body)
-        except httpx.HTTPError as e:
-            raise TelemetryError(f"elasticsearch at {self.url}: {type(e).__name__}: {e}") from None
+        r = request(self.http, "POST", f"{self.url}/{self.index}/_search", f"elasticsearch at {self.url}", json=body)
         if r.status_code != 200:
             try:
                 reason = r.json()["error"]["root_cause"][0]["reason"]

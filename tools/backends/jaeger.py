@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from .http import request
 from .base import Coverage, Incident, TelemetryError
 
 
@@ -26,10 +27,7 @@ class JaegerSpans:
         self._tmp: tempfile.TemporaryDirectory | None = None
 
     def _get(self, path: str, params: dict | None = None):
-        try:
-            r = self.http.get(f"{self.url}{path}", params=params or {})
-        except httpx.HTTPError as e:
-            raise TelemetryError(f"jaeger at {self.url}: {type(e).__name__}: {e}") from None
+        r = request(self.http, "GET", f"{self.url}{path}", f"jaeger at {self.url}", params=params or {})
         if r.status_code != 200:
             raise TelemetryError(f"jaeger at {self.url}: HTTP {r.status_code}: {r.text[:200]}")
         body = r.json()

@@ -7,11 +7,12 @@
 Lists are paginated with `limit`/`continue`; shapes follow the Kubernetes API reference."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterator
 
 import httpx
 
+from .http import request
 from .base import Coverage, Filter, TelemetryError
 
 SOURCES = ("deployments", "scaling", "registry", "certificates")
@@ -33,10 +34,7 @@ class KubernetesTelemetry:
             params: dict[str, Any] = {"limit": self.page}
             if cont:
                 params["continue"] = cont
-            try:
-                r = self.http.get(f"{self.url}{path}", params=params)
-            except httpx.HTTPError as e:
-                raise TelemetryError(f"kubernetes at {self.url}: {type(e).__name__}: {e}") from None
+            r = request(self.http, "GET", f"{self.url}{path}", f"kubernetes at {self.url}", params=params)
             if r.status_code == 404:
                 return                                   # the resource (e.g. cert-manager) is not installed
             if r.status_code != 200:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from .http import request
 from .base import Coverage, Filter, TelemetryError
 
 PAGE = 5000                      # Loki's default max_entries_limit_per_query
@@ -26,10 +27,7 @@ class LokiLogs:
         self.http = client or httpx.Client(timeout=timeout, headers=headers or {})
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        try:
-            r = self.http.get(f"{self.url}{path}", params=params)
-        except httpx.HTTPError as e:
-            raise TelemetryError(f"loki at {self.url}: {type(e).__name__}: {e}") from None
+        r = request(self.http, "GET", f"{self.url}{path}", f"loki at {self.url}", params=params)
         if r.status_code != 200:
             raise TelemetryError(f"loki at {self.url}: HTTP {r.status_code}: {r.text[:200]}")
         try:

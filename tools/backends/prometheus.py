@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from .http import request
 from .base import Coverage, Filter, TelemetryError
 
 LABEL_VALUE = re.compile(r'["\\\n]')
@@ -28,10 +29,7 @@ class PrometheusMetrics:
 
     # ---- HTTP --------------------------------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, Any]) -> Any:
-        try:
-            r = self.http.get(f"{self.url}{path}", params=params)
-        except httpx.HTTPError as e:
-            raise TelemetryError(f"prometheus at {self.url}: {type(e).__name__}: {e}") from None
+        r = request(self.http, "GET", f"{self.url}{path}", f"prometheus at {self.url}", params=params)
         try:
             body = r.json()
         except ValueError:
