@@ -56,13 +56,43 @@ def test_hpa_and_scheduling_events_endpoints_and_missing_cert_manager():
                            "targetRef": {"kind": "Pod", "name": "token-2"}}]}]}))
     respx.get(f"{API}/apis/cert-manager.io/v1/namespaces/default/certificates").mock(
         return_value=httpx.Response(404, json={"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}))
+    respx.get(f"{API}/api/v1/namespaces/default/secrets").mock(return_value=httpx.Response(200, json={
+        "kind": "SecretList", "metadata": {}, "items": [{"type": "kubernetes.io/tls", "metadata": {
+            "name": "token-tls", "labels": {"app": "token"}}, "data": {"tls.crt": _cert_b64(), "tls.key": "c2VjcmV0"}}]}))
+    respx.get(f"{API}/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers").mock(return_value=httpx.Response(
+        200, json={"kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": [{
+            "metadata": {"name": "search"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "search"},
+                                                     "maxReplicas": 8},
+            "status": {"currentReplicas": 4, "desiredReplicas": 8, "conditions": [
+                {"type": "AbleToScale", "status": "False", "reason": "FailedUpdateScale",
+                 "message": "the HPA controller was unable to update the target scale",
+                 "lastTransitionTime": "2026-03-06T16:57:00Z"}]}}]}))
     k = KubernetesTelemetry(API)
     scaling = k.events("scaling", W)
-    assert [(r["service"], r["status"]) for r in scaling] == [("search", "succeeded"), ("search", "failed")]
+    assert [(r["service"], r["status"]) for r in scaling] == [("search", "succeeded"), ("search", "failed"),
+                                                               ("search", "failed")]
+    assert scaling[2]["desired_count"] == 8 and "FailedUpdateScale" in scaling[2]["message"]
     reg = k.events("registry", W)
     assert [(r["instance"], r["event"], r["address"]) for r in reg] == [("token-1", "healthy", "10.0.2.5:8443"),
                                                                         ("token-2", "unhealthy", "10.0.2.6:8443")]
-    assert k.events("certificates", Filter()) == []
+    certs = k.events("certificates", Filter())
+    assert [(c["service"], c["name"]) for c in certs] == [("token", "token-tls")]
+    assert certs[0]["not_after"] == datetime(2026, 3, 6, 16, 58, tzinfo=timezone.utc)
+
+
+def _cert_b64():
+    import base64
+    import datetime as dt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token.internal")])
+    end = dt.datetime(2026, 3, 6, 16, 58, tzinfo=dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(end - dt.timedelta(days=90)).not_valid_after(end).sign(key, hashes.SHA256()))
+    return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
 
 
 @respx.mock

@@ -109,6 +109,24 @@ class KubernetesTelemetry:
                         "service": name.rsplit("-", 2)[0] if obj.get("kind") == "Pod" else name,
                         "action": "scale_up", "status": "failed" if e.get("type") == "Warning" else "succeeded",
                         "message": f"{reason}: {e.get('message', '')}"})
+        return out + self._hpa_status()
+
+    def _hpa_status(self) -> list[dict]:
+        """HPAs that want more replicas than they have, or whose conditions say they cannot scale."""
+        out = []
+        for h in self._list(f"/apis/autoscaling/v2/namespaces/{self.ns}/horizontalpodautoscalers"):
+            st = h.get("status") or {}
+            cur, want = st.get("currentReplicas"), st.get("desiredReplicas")
+            bad = [c for c in st.get("conditions", []) if c.get("status") == "False"
+                   and c.get("type") in ("AbleToScale", "ScalingActive")]
+            limited = [c for c in st.get("conditions", []) if c.get("type") == "ScalingLimited" and c.get("status") == "True"]
+            if bad or limited or (cur is not None and want is not None and want > cur):
+                c = (bad or limited or [{}])[0]
+                t = _t(c.get("lastTransitionTime") or st.get("lastScaleTime"))
+                out.append({"time": t, "service": (h["spec"].get("scaleTargetRef") or {}).get("name", h["metadata"]["name"]),
+                            "action": "scale_up", "from_count": cur, "desired_count": want, "actual_count": cur,
+                            "status": "failed" if bad or limited else "in_progress",
+                            "message": f"HPA {c.get('type', 'status')}: {c.get('reason', '')} {c.get('message', '')}".strip()})
         return out
 
     def _registry(self) -> list[dict]:
@@ -125,7 +143,7 @@ class KubernetesTelemetry:
         return out
 
     def _certificates(self) -> list[dict]:
-        out = []
+        out = self._tls_secrets()
         for c in self._list(f"/apis/cert-manager.io/v1/namespaces/{self.ns}/certificates"):
             na = _t((c.get("status") or {}).get("notAfter"))
             if na:
@@ -133,6 +151,25 @@ class KubernetesTelemetry:
                             "not_after": na, "not_before": _t((c.get("status") or {}).get("notBefore")),
                             "subject": (c.get("spec") or {}).get("commonName"), "purpose": "server",
                             "issuer": ((c.get("spec") or {}).get("issuerRef") or {}).get("name")})
+        return out
+
+    def _tls_secrets(self) -> list[dict]:
+        """kubernetes.io/tls Secrets: the certificate in tls.crt, read with cryptography (keys are never read)."""
+        import base64
+        from cryptography import x509
+        out = []
+        for sec in self._list(f"/api/v1/namespaces/{self.ns}/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls"):
+            crt = (sec.get("data") or {}).get("tls.crt")
+            if sec.get("type") != "kubernetes.io/tls" or not crt:
+                continue
+            try:
+                cert = x509.load_pem_x509_certificate(base64.b64decode(crt))
+            except ValueError:
+                continue
+            out.append({"service": self._service(sec["metadata"]), "name": sec["metadata"]["name"],
+                        "not_after": cert.not_valid_after_utc, "not_before": cert.not_valid_before_utc,
+                        "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+                        "purpose": "server"})
         return out
 
     def close(self) -> None:
