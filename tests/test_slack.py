@@ -200,3 +200,26 @@ def test_slack_slash_command_signed_and_badly_signed(slack, monkeypatch):
     wait_for(lambda: bool(seen))
     assert seen[0].summary == "why is checkout failing?" and seen[0].labels["channel"] == "C9"
     srv.shutdown()
+
+
+def test_app_mention_replies_in_its_thread(slack, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
+    seen = []
+    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None,
+              investigate=lambda page, progress: (seen.append(page) or _report(), _ledger()))
+    srv, url = serve(bot)
+    body = json.dumps({"token": "v", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": "Ev1",
+                       "event_time": int(time.time()), "authorizations": [{"user_id": "UBOT", "is_bot": True}],
+                       "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> why is search failing?",
+                                 "ts": "1772816500.000200", "channel": "C9", "event_ts": "1772816500.000200"}})
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(b"slack-secret", f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    r = httpx.post(f"{url}/slack/events", content=body, headers={"X-Slack-Request-Timestamp": ts,
+                                                                 "X-Slack-Signature": sig, "Content-Type": "application/json"})
+    assert r.status_code == 200
+    wait_for(lambda: bot.queue.done >= 1)
+    assert seen[0].labels == {"channel": "C9", "thread_ts": "1772816500.000200"}
+    replies = [p for p in slack.of("chat.postMessage") if p.get("thread_ts") == "1772816500.000200"]
+    assert any("investigating" in p["text"].lower() for p in replies) and any(p.get("blocks") for p in replies)
+    assert not [p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]     # nothing top-level
+    srv.shutdown()
