@@ -21,6 +21,7 @@ class StandInSlack:
 
     def __init__(self):
         self.calls, self.lock, n = [], threading.Lock(), [0]
+        self.extra: dict = {}                      # method → extra fields of its answer
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -37,6 +38,7 @@ class StandInSlack:
                     reply.update(upload_url=f"{outer.url}upload", file_id="F0001")
                 elif method == "files.completeUploadExternal":
                     reply.update(files=[{"id": "F0001", "title": "report"}])
+                reply.update(outer.extra.get(method, {}))
                 out = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
