@@ -80,7 +80,7 @@ def investigate(
     incident: Optional[Path] = typer.Argument(None, help="incident snapshot directory"),
     json_out: bool = typer.Option(False, "--json", help="print the report as JSON on stdout, nothing else"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name, e.g. heuristic, "
-                                        "anthropic:claude-sonnet-4-5, openai:gpt-5.1"),
+                                        "anthropic:claude-sonnet-4-6, openai:gpt-5.1"),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
     question: Optional[str] = typer.Option(None, "--question", "-q", help="what you want to know"),
     transcript: Optional[Path] = typer.Option(None, "--transcript", help="where to write the JSONL transcript"),

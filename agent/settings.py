@@ -1,7 +1,7 @@
 """User configuration: keys and defaults from the environment or a TOML file.
 
     # ~/.config/fivewhys/config.toml (or FIVEWHYS_CONFIG=path, or --config path)
-    default_model = "anthropic:claude-sonnet-4-5"
+    default_model = "anthropic:claude-sonnet-4-6"
     redact_emails = false
     [openai]
     base_url = "http://localhost:8000/v1"     # any OpenAI-compatible server
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.models.base import ModelError
 
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-5.1"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-5.1"}
 
 
 class ProviderSettings(BaseModel):

@@ -47,14 +47,14 @@ def an_response(calls=(), text=None, usage=(200, 50)) -> httpx.Response:
     content = ([{"type": "text", "text": text}] if text else []) + [
         {"type": "tool_use", "id": f"toolu_{i:02d}", "name": name, "input": args} for i, (name, args) in enumerate(calls)]
     return httpx.Response(200, json={
-        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": content,
+        "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6", "content": content,
         "stop_reason": "tool_use" if calls else "end_turn", "stop_sequence": None,
         "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}})
 
 
 def an_stream(calls=(), text_parts=(), usage=(220, 60)) -> httpx.Response:
     ev = [("message_start", {"type": "message_start", "message": {
-        "id": "msg_s", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [],
+        "id": "msg_s", "type": "message", "role": "assistant", "model": "claude-sonnet-4-6", "content": [],
         "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": usage[0], "output_tokens": 1}}})]
     idx = 0
     if text_parts:

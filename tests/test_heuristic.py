@@ -43,6 +43,13 @@ def test_demo_is_search_failed_scale_up_with_valid_citations(demo_dir):
     assert "token" in ruled_out
 
 
+def test_asks_only_for_metrics_the_snapshot_has(demo_dir):
+    res = investigate(demo_dir)
+    asked = [m for m in res.messages if m.role == "tool" and m.name == "query_metric"]
+    assert asked, "the heuristic looks at resource metrics"
+    assert all(m.evidence_ids for m in asked), [m.content[:120] for m in asked if not m.evidence_ids]
+
+
 def test_mini_fixture_walks_past_the_loud_symptom(tmp_path):
     res = investigate(build(tmp_path / "mini"))
     rc = res.report.root_cause

@@ -107,7 +107,7 @@ def test_missing_key_is_a_clear_error():
     with pytest.raises(ModelError, match="OPENAI_API_KEY is not set"):
         load_model("openai:gpt-5.1")
     with pytest.raises(ModelError, match="ANTHROPIC_API_KEY is not set"):
-        load_model("anthropic:claude-sonnet-4-5")
+        load_model("anthropic:claude-sonnet-4-6")
     with pytest.raises(ModelError, match="unknown model"):
         load_model("gemini:pro")
 
@@ -183,7 +183,7 @@ def test_anthropic_full_streamed_investigation_of_the_demo(router, demo_dir):
     turns = iter([lambda r: an_stream(FIRST, text_parts=["Starting with ", "the page."]),
                   lambda r: an_stream([("submit_report", report_args(evidence_ids(r)))])])
     route = router.post(f"{ANTHROPIC}/v1/messages").mock(side_effect=lambda r: next(turns)(r))
-    model = AnthropicModel("claude-sonnet-4-5", base_url=ANTHROPIC, api_key="sk-ant-test", http_client=sdk_client(router))
+    model = AnthropicModel("claude-sonnet-4-6", base_url=ANTHROPIC, api_key="sk-ant-test", http_client=sdk_client(router))
     res = investigate(model, demo_dir)
     assert res.stop_reason == "submitted" and res.report.root_cause.kind == "failed_scale_up"
     first, second = bodies(route)
@@ -201,7 +201,7 @@ def test_anthropic_plain_response_429_then_success(router):
             "type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}),
         an_response([("describe_incident", {})], text="Let me look.")])
     waits, sleep = sleeps()
-    turn = AnthropicModel("claude-sonnet-4-5", base_url=ANTHROPIC, api_key="k", stream=False, sleep=sleep,
+    turn = AnthropicModel("claude-sonnet-4-6", base_url=ANTHROPIC, api_key="k", stream=False, sleep=sleep,
                            http_client=sdk_client(router)).turn(
         [Message(role="user", content="hi")], [ToolSpec(name="describe_incident", description="d", parameters={})])
     assert waits == [3.0] and route.call_count == 2
@@ -212,7 +212,7 @@ def test_anthropic_401_and_overloaded(router):
     router.post(f"{ANTHROPIC}/v1/messages").mock(return_value=httpx.Response(401, json={
         "type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}))
     with pytest.raises(ModelError, match="authentication failed"):
-        AnthropicModel("claude-sonnet-4-5", base_url=ANTHROPIC, api_key="k", http_client=sdk_client(router)).turn([Message(role="user", content="x")], [])
+        AnthropicModel("claude-sonnet-4-6", base_url=ANTHROPIC, api_key="k", http_client=sdk_client(router)).turn([Message(role="user", content="x")], [])
 
 
 def test_anthropic_overloaded_529_is_retried(router):
@@ -220,7 +220,7 @@ def test_anthropic_overloaded_529_is_retried(router):
         httpx.Response(529, json={"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
         an_response(text="fine")])
     waits, sleep = sleeps()
-    turn = AnthropicModel("claude-sonnet-4-5", base_url=ANTHROPIC, api_key="k", stream=False, sleep=sleep,
+    turn = AnthropicModel("claude-sonnet-4-6", base_url=ANTHROPIC, api_key="k", stream=False, sleep=sleep,
                            http_client=sdk_client(router)).turn(
         [Message(role="user", content="x")], [])
     assert turn.text == "fine" and route.call_count == 2 and waits == [0.5]
@@ -232,7 +232,7 @@ def test_default_model_follows_configured_keys(monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     assert default_model_spec() == "openai:gpt-5.1"
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-x")
-    assert default_model_spec() == "anthropic:claude-sonnet-4-5"
+    assert default_model_spec() == "anthropic:claude-sonnet-4-6"
     cfg = tmp_path / "c.toml"
     cfg.write_text('default_model = "openai:qwen3-32b"\n[openai]\nbase_url = "http://127.0.0.1:8000/v1"\n')
     monkeypatch.setenv("FIVEWHYS_CONFIG", str(cfg))

@@ -40,6 +40,9 @@ def test_describe_incident(ctx):
     res = run(ctx, "describe_incident")
     assert "alert: at 2026-03-06T11:30:00+00:00 on service api" in res.text
     assert ctx.ledger.get(res.evidence_ids[0]).source == "incident"
+    # the metric names present, so a model does not guess at series that are not there
+    assert "metric names (" in res.text and "cpu_utilization" in res.text
+    assert res.data["metrics"]["cpu_utilization"] >= {"search"}
 
 
 def test_service_map_edges_with_errors_and_external(ctx):

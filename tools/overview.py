@@ -31,12 +31,19 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     services = sorted(getattr(ctx.telemetry, "services", set()) or [])
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
+    # Which metric names exist (and for which services), so nobody asks for series that are not there.
+    metrics: dict[str, set[str]] = {}
+    if ctx.telemetry.coverage("metrics").present:
+        for r in ctx.telemetry.metric_names(base_filter(ctx, None, None)):
+            metrics.setdefault(r["name"], set()).update([r["service"]] if r.get("service") else [])
+    if metrics:
+        lines.append(f"metric names ({len(metrics)}): {', '.join(sorted(metrics)[:80])}")
     ev = ctx.ledger.add(source="incident", tool="describe_incident", service=inc.alert.service,
                         start=inc.window.start, end=inc.window.end,
                         summary=f"page: {inc.alert.summary or inc.title} (service {inc.alert.service or '-'})",
                         attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None}, rows=rows)
     return ToolResult(text="\n".join(lines), evidence_ids=[ev.id],
-                      data={"incident": inc, "services": services,
+                      data={"incident": inc, "services": services, "metrics": metrics,
                             "sources": {r["source"]: r["records"] for r in rows}})
 
 

@@ -63,7 +63,10 @@ class Investigator:
         self.t0 = self.onset_of(self.chain[-1]) if self.chain else None
         self.t0 = self.t0 or (min(o.onset for o in self.onsets.values()) if self.onsets else self.alert_at)
         cands = self.candidates()
-        yield from self.ask([(  "query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS]
+        # Only series that exist: a metric known for no particular service (some backends) may be anyone's.
+        have = desc.data.get("metrics") or {}
+        yield from self.ask([("query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS
+                             if m in have and (not have[m] or s in have[m])]
                             + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
                             + [("zone_breakdown", {"service": s}) for s in cands[:3]])
         return self.conclude()

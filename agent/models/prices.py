@@ -1,14 +1,16 @@
 """List prices per million tokens (input, output) in USD, as published by the providers.
 
-Dated: checked 2026-11-24. Unknown models cost 0 and say so in the eval summary's cost column."""
+Dated: checked 2026-11-25. Unknown models cost 0 and say so in the eval summary's cost column."""
 from __future__ import annotations
 
 from agent.models.base import Usage
 
-PRICES_AS_OF = "2026-11-24"
+PRICES_AS_OF = "2026-11-25"
 PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4-1": (15.0, 75.0),
+    "claude-opus-4-6": (5.0, 25.0),
     "claude-opus-4-5": (5.0, 25.0),
+    "claude-sonnet-4-6": (3.0, 15.0),
     "claude-sonnet-4-5": (3.0, 15.0),
     "claude-sonnet-4": (3.0, 15.0),
     "claude-haiku-4-5": (1.0, 5.0),
