@@ -20,27 +20,35 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
                   socket_mode: bool = typer.Option(False, "--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")) -> None:
     """Serve /webhooks/pagerduty, /webhooks/alertmanager, /slack/events and /healthz."""
     from slack_sdk import WebClient
-    from agent.slack.bot import Bot
+    from agent.slack.bot import Bot, parse_routes
     from agent.slack.server import make_server, slack_app
-    routes = {}
+    from agent.transcript import state_dir
+    cfg: dict = {}
     if config:
         try:
-            routes = tomllib.loads(config.read_text()).get("slack", {}).get("routes", {})
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            err.print(f"[red]error:[/] {config}: {e}", soft_wrap=True)
+            cfg = tomllib.loads(config.read_text())
+            routes = parse_routes(cfg.get("slack", {}).get("routes", {}))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, AttributeError) as e:
+            err.print(f"[red]error:[/] {config}: {e}", soft_wrap=True, highlight=False, markup=False)
             raise typer.Exit(2)
+    else:
+        routes = {}
+    if snapshot is None and "sources" not in cfg:
+        err.print("[red]error:[/] no telemetry: give --snapshot DIR, or --config with [sources.*] backends")
+        raise typer.Exit(2)
+    if socket_mode and not (os.environ.get("SLACK_APP_TOKEN") and os.environ.get("SLACK_BOT_TOKEN")):
+        err.print("[red]error:[/] Socket Mode needs SLACK_APP_TOKEN (xapp-…) and SLACK_BOT_TOKEN")
+        raise typer.Exit(2)
+    if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
+        err.print("[yellow]warning:[/] FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"),
                       base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
-    bot = Bot(slack, snapshot, routes, model=model, workers=workers,
-              config=config if config and "sources" in tomllib.loads(config.read_text()) else None)
+    bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
+              journal=state_dir() / "serve" / "pages.jsonl")
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
-        if not os.environ.get("SLACK_APP_TOKEN") or not os.environ.get("SLACK_SIGNING_SECRET"):
-            err.print("[red]error:[/] Socket Mode needs SLACK_APP_TOKEN, SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
-            raise typer.Exit(2)
-        app = slack_app(bot, os.environ["SLACK_SIGNING_SECRET"], os.environ.get("SLACK_BOT_TOKEN"))
-        SocketModeHandler(app, os.environ["SLACK_APP_TOKEN"]).connect()
-    server = make_server(bot, host, port)
+        SocketModeHandler(slack_app(bot, None, os.environ["SLACK_BOT_TOKEN"]), os.environ["SLACK_APP_TOKEN"]).connect()
+    server = make_server(bot, host, port, slack_events=not socket_mode)
     err.print(f"fivewhys serving on http://{host}:{port} (workers {workers})")
     try:
         server.serve_forever()

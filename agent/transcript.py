@@ -35,6 +35,13 @@ class Transcript:
         self.write("header", version=TRANSCRIPT_VERSION,
                    started=datetime.now(timezone.utc).isoformat(), **header)
 
+    @classmethod
+    def append(cls, path: Path) -> "Transcript":
+        """Reopen a finished transcript to add later events (feedback on its report), without a new header."""
+        t = cls.__new__(cls)
+        t.path, t._f = path, open(path, "a", encoding="utf-8")
+        return t
+
     def write(self, type_: str, **fields: Any) -> None:
         if self._f is None:
             return

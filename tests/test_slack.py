@@ -4,8 +4,10 @@ import hmac
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, quote
 
 import httpx
 import pytest
@@ -13,6 +15,7 @@ from slack_sdk import WebClient
 
 from agent.slack.bot import Bot
 from agent.slack.server import make_server
+from agent.slack.webhooks import Page
 from conftest import DEMO
 
 
@@ -22,6 +25,7 @@ class StandInSlack:
     def __init__(self):
         self.calls, self.lock, n = [], threading.Lock(), [0]
         self.extra: dict = {}                      # method → extra fields of its answer
+        self.missing_channels: set = set()         # posting there fails like Slack does (channel_not_found)
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -34,6 +38,8 @@ class StandInSlack:
                     ts = body.get("ts") or f"1772816{n[0]:03d}.000100"
                     outer.calls.append((method, body if method != "upload" else {"bytes": raw}))
                 reply = {"ok": True, "channel": body.get("channel", "C1"), "ts": ts}
+                if body.get("channel") in outer.missing_channels:
+                    reply = {"ok": False, "error": "channel_not_found"}
                 if method == "files.getUploadURLExternal":
                     reply.update(upload_url=f"{outer.url}upload", file_id="F0001")
                 elif method == "files.completeUploadExternal":
@@ -99,9 +105,13 @@ def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, monkeypatch):
     ok = httpx.post(f"{url}/webhooks/pagerduty", content=body,
                     headers={"X-PagerDuty-Signature": rotated, "X-Webhook-Id": "w1"})
     assert ok.status_code == 202
-    again = httpx.post(f"{url}/webhooks/pagerduty", content=body,
-                       headers={"X-PagerDuty-Signature": rotated, "X-Webhook-Id": "w1"})
+    other = pd_body("PREDELIVERED")              # a re-delivery is known by its webhook id alone
+    again = httpx.post(f"{url}/webhooks/pagerduty", content=other,
+                       headers={"X-PagerDuty-Signature": sign(other, "new-secret"), "X-Webhook-Id": "w1"})
     assert again.status_code == 202
+    same = httpx.post(f"{url}/webhooks/pagerduty", content=body,   # the same incident again, new delivery
+                      headers={"X-PagerDuty-Signature": sign(body, "new-secret"), "X-Webhook-Id": "w2"})
+    assert same.status_code == 202
     assert httpx.post(f"{url}/webhooks/pagerduty", content=b"{not json",
                       headers={"X-PagerDuty-Signature": sign(b"{not json", "new-secret")}).status_code == 400
     wait_for(lambda: any(b.get("blocks") for b in slack.of("chat.postMessage")))
@@ -113,36 +123,83 @@ def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, monkeypatch):
     blocks = json.loads(report["blocks"]) if isinstance(report["blocks"], str) else report["blocks"]
     assert "Root cause: search — failed_scale_up" in blocks[0]["text"]["text"] and len(blocks) <= 50
     assert slack.of("chat.update")
-    done = slack.of("files.completeUploadExternal")           # the full report is longer than a section
-    assert done and done[0]["thread_ts"] == "1772816001.000100"
+    wait_for(lambda: slack.of("files.completeUploadExternal"))   # the full report is longer than a section
+    done = slack.of("files.completeUploadExternal")
+    assert done[0]["thread_ts"] == "1772816001.000100"
     assert "Root cause: search" in slack.of("upload")[0]["bytes"]
     resolved = pd_body(kind="incident.resolved")
     httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers={"X-PagerDuty-Signature": sign(resolved, "old-secret")})
+    for _ in range(2):                                        # a repeated resolve is noted once
+        httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers={"X-PagerDuty-Signature": sign(resolved, "old-secret")})
     wait_for(lambda: any("resolved" in p.get("text", "") for p in slack.of("chat.postMessage")))
+    bot.queue.join()
+    assert len([p for p in slack.of("chat.postMessage") if ":white_check_mark:" in p.get("text", "")]) == 1
+    assert len([p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]) == 1   # PREDELIVERED: never
     srv.shutdown()
+
+
+def test_pagerduty_refused_without_a_secret_and_with_a_garbled_signature(slack, monkeypatch):
+    bot = Bot(WebClient(base_url=slack.url, token="x"), None, investigate=_never)
+    srv, url = serve(bot)
+    body = pd_body()
+    monkeypatch.delenv("FIVEWHYS_PAGERDUTY_SECRET", raising=False)
+    assert httpx.post(f"{url}/webhooks/pagerduty", content=body).status_code == 403      # fails closed
+    srv.shutdown()
+    monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
+    srv, url = serve(bot)
+    garbled = {"X-PagerDuty-Signature": "v1=é".encode() + b"0" * 62}                            # non-ASCII: 403, not a crash
+    assert httpx.post(f"{url}/webhooks/pagerduty", content=body, headers=garbled).status_code == 403
+    huge = b"{" + b" " * (2 << 20) + b"}"
+    assert httpx.post(f"{url}/webhooks/pagerduty", content=huge).status_code == 413
+    assert not bot.queue.state
+    srv.shutdown()
+
+
+def _never(page, progress, transcript):
+    raise AssertionError("nothing should be investigated")
+
+
+def am_alert(fingerprint, service, status="firing", starts="2026-03-06T17:05:00Z"):
+    return {"status": status, "labels": {"service": service, "severity": "page", "channel": "C-HIJACK"},
+            "annotations": {"summary": f"{service} 5xx <!channel>"}, "startsAt": starts,
+            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fingerprint}
+
+
+def am_body(*alerts):
+    return json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "fivewhys",
+                       "groupLabels": {}, "commonLabels": {"alertname": "HighErrorRate"}, "commonAnnotations": {},
+                       "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": list(alerts)})
 
 
 def test_alertmanager_bearer_and_one_investigation_per_fingerprint(slack, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_ALERTMANAGER_TOKEN", "am-token")
     seen = []
     bot = Bot(WebClient(base_url=slack.url, token="x"), None, channel="C-DEFAULT",
-              investigate=lambda page, progress: (seen.append(page) or _report(), _ledger()))
+              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
-    body = json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "fivewhys",
-                       "groupLabels": {}, "commonLabels": {"alertname": "HighErrorRate"}, "commonAnnotations": {},
-                       "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
-                       "alerts": [{"status": "firing", "labels": {"service": "checkout", "severity": "page"},
-                                   "annotations": {"summary": "checkout 5xx"}, "startsAt": "2026-03-06T17:05:00Z",
-                                   "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": "abc123"}]})
+    body = am_body(am_alert("abc123", "checkout"), am_alert("def456", "payments"))
     assert httpx.post(f"{url}/webhooks/alertmanager", content=body).status_code == 403
     h = {"Authorization": "Bearer am-token"}
     for _ in range(3):                                      # re-fires add nothing
         assert httpx.post(f"{url}/webhooks/alertmanager", content=body, headers=h).status_code == 202
     assert httpx.post(f"{url}/webhooks/alertmanager", content=b'{"version": "3"}', headers=h).status_code == 400
-    wait_for(lambda: bot.queue.done >= 1)
-    time.sleep(0.3)
-    assert len(seen) == 1 and seen[0].service == "checkout"
-    assert [p["channel"] for p in slack.of("chat.postMessage") if not p.get("thread_ts")] == ["C-DEFAULT"]
+    bot.queue.join()
+    assert sorted(p.service for p in seen) == ["checkout", "payments"]       # one per fingerprint
+    tops = [p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]
+    assert [p["channel"] for p in tops] == ["C-DEFAULT"] * 2                 # a label cannot pick the channel
+    assert all("<!channel>" not in p["text"] and "&lt;!channel&gt;" in p["text"] for p in tops)
+    resolved = am_body(am_alert("abc123", "checkout", status="resolved"))
+    for _ in range(2):
+        httpx.post(f"{url}/webhooks/alertmanager", content=resolved, headers=h)
+    bot.queue.join()
+    notes = [p for p in slack.of("chat.postMessage") if ":white_check_mark:" in p.get("text", "")]
+    assert len(notes) == 1 and notes[0]["thread_ts"] == bot.thread("am:abc123").ts
+    # the same alert firing again later (a new startsAt) is a new occurrence; a stale copy is not
+    httpx.post(f"{url}/webhooks/alertmanager", content=am_body(am_alert("abc123", "checkout")), headers=h)
+    httpx.post(f"{url}/webhooks/alertmanager", headers=h,
+               content=am_body(am_alert("abc123", "checkout", starts="2026-03-07T09:00:00Z")))
+    bot.queue.join()
+    assert [p.at.day for p in seen if p.service == "checkout"] == [6, 7]
     srv.shutdown()
 
 
@@ -158,22 +215,34 @@ def _ledger():
 
 def test_a_burst_of_200_pages_is_queued_not_lost_and_bounded(slack, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
+    lock, running, peak = threading.Lock(), [0], [0]
 
-    def slow(page, progress):
-        time.sleep(0.02)
-        if page.key.endswith("13"):
-            raise RuntimeError("backend down")
-        return _report(), _ledger()
+    def slow(page, progress, tr):                           # concurrency measured where the work happens
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.02)
+            if page.key.endswith("13"):
+                raise RuntimeError("backend down")
+            return _report(), _ledger()
+        finally:
+            with lock:
+                running[0] -= 1
     bot = Bot(WebClient(base_url=slack.url, token="x"), None, channel="C1", workers=3, investigate=slow)
     srv, url = serve(bot)
-    with httpx.Client() as c:
-        for i in range(200):
-            body = pd_body(f"P{i:03d}")
-            t = time.monotonic()
-            r = c.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "s")})
-            assert r.status_code == 202 and time.monotonic() - t < 5
+
+    def deliver(i):
+        body = pd_body(f"P{i:03d}")
+        t = time.monotonic()
+        r = httpx.post(f"{url}/webhooks/pagerduty", content=body, timeout=10,
+                       headers={"X-PagerDuty-Signature": sign(body, "s"), "X-Webhook-Id": f"w{i}"})
+        return r.status_code, time.monotonic() - t
+    with ThreadPoolExecutor(32) as pool:                    # the storm arrives at once, not one by one
+        answers = list(pool.map(deliver, range(200)))
+    assert all(code == 202 and took < 5 for code, took in answers)
     wait_for(lambda: bot.queue.done == 200)
-    assert bot.queue.max_active <= 3
+    assert 1 <= peak[0] <= 3
     assert len([p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]) == 200
     failed = [p for p in slack.of("chat.postMessage") if "investigation failed" in p.get("text", "")]
     assert len(failed) == 2                                 # P013 and P113, each in its own thread
@@ -184,7 +253,7 @@ def test_slack_slash_command_signed_and_badly_signed(slack, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     seen = []
     bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None,
-              investigate=lambda page, progress: (seen.append(page) or _report(), _ledger()))
+              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
     body = "command=%2Ffivewhys&text=why+is+checkout+failing%3F&channel_id=C9&user_id=U1&team_id=T1&trigger_id=1.2"
     ts = str(int(time.time()))
@@ -200,28 +269,121 @@ def test_slack_slash_command_signed_and_badly_signed(slack, monkeypatch):
     ok = httpx.post(f"{url}/slack/events", content=body, headers={**h, "X-Slack-Signature": sig})
     assert ok.status_code == 200 and time.monotonic() - t < 3 and "Investigating" in ok.text
     wait_for(lambda: bool(seen))
-    assert seen[0].summary == "why is checkout failing?" and seen[0].labels["channel"] == "C9"
+    assert seen[0].summary == "why is checkout failing?" and seen[0].reply_to[0] == "C9"
     srv.shutdown()
 
 
-def test_app_mention_replies_in_its_thread(slack, monkeypatch):
+def signed_slack(url, body, ctype="application/json", secret="slack-secret"):
+    ts = str(int(time.time()))
+    sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return httpx.post(f"{url}/slack/events", content=body, timeout=10,
+                      headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": ctype})
+
+
+def mention(text, ts, thread_ts=None, channel="C9", event_id="Ev1"):
+    event = {"type": "app_mention", "user": "U1", "text": text, "ts": ts, "channel": channel, "event_ts": ts}
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return json.dumps({"token": "v", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                       "event_id": event_id, "event_time": int(time.time()),
+                       "authorizations": [{"user_id": "UBOT", "is_bot": True}], "event": event})
+
+
+def test_app_mention_replies_in_its_thread_and_follow_ups_are_new_questions(slack, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     seen = []
     bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None,
-              investigate=lambda page, progress: (seen.append(page) or _report(), _ledger()))
+              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
-    body = json.dumps({"token": "v", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": "Ev1",
-                       "event_time": int(time.time()), "authorizations": [{"user_id": "UBOT", "is_bot": True}],
-                       "event": {"type": "app_mention", "user": "U1", "text": "<@UBOT> why is search failing?",
-                                 "ts": "1772816500.000200", "channel": "C9", "event_ts": "1772816500.000200"}})
-    ts = str(int(time.time()))
-    sig = "v0=" + hmac.new(b"slack-secret", f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    r = httpx.post(f"{url}/slack/events", content=body, headers={"X-Slack-Request-Timestamp": ts,
-                                                                 "X-Slack-Signature": sig, "Content-Type": "application/json"})
-    assert r.status_code == 200
-    wait_for(lambda: bot.queue.done >= 1)
-    assert seen[0].labels == {"channel": "C9", "thread_ts": "1772816500.000200"}
+    first = mention("<@UBOT> why is search failing?", "1772816500.000200")
+    assert signed_slack(url, first).status_code == 200
+    assert signed_slack(url, first).status_code == 200          # Slack's retry of the same event: nothing new
+    bot.queue.join()
+    assert len(seen) == 1 and seen[0].reply_to == ("C9", "1772816500.000200")
+    assert seen[0].summary == "why is search failing?"
+    follow = mention("<@UBOT> and what changed in token?", "1772816600.000300", thread_ts="1772816500.000200",
+                     event_id="Ev2")
+    assert signed_slack(url, follow).status_code == 200
+    bot.queue.join()
+    assert len(seen) == 2 and seen[1].reply_to == ("C9", "1772816500.000200")
     replies = [p for p in slack.of("chat.postMessage") if p.get("thread_ts") == "1772816500.000200"]
-    assert any("investigating" in p["text"].lower() for p in replies) and any(p.get("blocks") for p in replies)
+    assert len([p for p in replies if "On it" in p["text"]]) == 2 and len([p for p in replies if p.get("blocks")]) == 2
     assert not [p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]     # nothing top-level
     srv.shutdown()
+
+
+def test_a_question_in_a_page_thread_investigates_that_page(slack, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
+    monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
+    seen = []
+    routes = {"search": {"channel": "C-SEARCH", "pagerduty": ["PSVC"]}}
+    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None, routes,
+              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    srv, url = serve(bot)
+    body = pd_body().replace(b'"summary": "search"', b'"summary": "Search API (prod)"')   # a PagerDuty name
+    httpx.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "s")})
+    bot.queue.join()
+    assert seen[0].service == "search"                          # routed by the PagerDuty service id
+    t = bot.thread("pd:PABC123")
+    assert t.channel == "C-SEARCH"
+    signed_slack(url, mention("<@UBOT> why did it start?", "1772816700.000400", thread_ts=t.ts, channel=t.channel))
+    bot.queue.join()
+    assert (seen[1].service, seen[1].at) == ("search", seen[0].at)   # the thread's incident, not "now"
+    srv.shutdown()
+
+
+def test_report_buttons_record_feedback_and_show_evidence(slack, monkeypatch):
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
+    monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
+    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), DEMO, {"search": "C-SEARCH"})
+    srv, url = serve(bot)
+    body = pd_body()
+    httpx.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "s")})
+    bot.queue.join()
+    t = bot.thread("pd:PABC123")
+
+    def press(action_id):
+        payload = {"type": "block_actions", "user": {"id": "U42"}, "api_app_id": "A1", "token": "v",
+                   "team": {"id": "T1"}, "channel": {"id": t.channel}, "trigger_id": "1.2",
+                   "container": {"type": "message", "message_ts": "1", "channel_id": t.channel},
+                   "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": "pd:PABC123",
+                                "action_ts": str(time.time())}]}
+        return signed_slack(url, "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded")
+    assert press("feedback_down").status_code == 200
+    wait_for(lambda: slack.of("chat.postEphemeral"))
+    lines = [json.loads(x) for x in t.transcript.read_text().splitlines()]
+    assert lines[0]["type"] == "header" and lines[0]["incident"] == "pd:PABC123"
+    assert any(x["type"] == "tool_call" or x["type"] == "message" for x in lines)   # the run itself is there
+    assert [(x["vote"], x["user"]) for x in lines if x["type"] == "feedback"] == [("down", "U42")]
+    assert press("show_evidence").status_code == 200
+    wait_for(lambda: any(p.get("text", "").startswith("`E1`") for p in slack.of("chat.postMessage")))
+    shown = [p for p in slack.of("chat.postMessage") if p.get("text", "").startswith("`E1`")][0]
+    assert shown["thread_ts"] == t.ts and "scaling search" in shown["text"] and len(shown["text"]) <= 3000
+    srv.shutdown()
+
+
+def test_an_unpostable_channel_falls_back_to_the_default(slack):
+    seen = []
+    bot = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-GONE"}, channel="C-DEFAULT",
+              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    slack.missing_channels = {"C-GONE"}
+    bot.page(Page(key="am:1", source="alertmanager", service="search", at=datetime.now(timezone.utc), summary="x"))
+    bot.queue.join()
+    assert [p["channel"] for p in slack.of("chat.postMessage") if not p.get("thread_ts")] == ["C-GONE", "C-DEFAULT"]
+    assert seen and any(p.get("blocks") for p in slack.of("chat.postMessage"))
+
+
+def test_report_blocks_stay_within_block_kit_limits_and_escape_telemetry():
+    from agent.report import Hypothesis, Report, RootCause, Why
+    from agent.slack.blocks import report_blocks
+    hostile = "<!channel> see <https://evil.example|the runbook> & <@U0ADMIN>"
+    report = Report(root_cause=RootCause(service="search", kind="failed_scale_up", summary=hostile, confidence=0.9),
+                    chain=[Why(claim=f"link {i}: {hostile} " + "x" * 200, evidence=["E1"]) for i in range(300)],
+                    hypotheses=[Hypothesis(service="token", kind="cert_expired", status="ruled_out", reason=hostile)],
+                    remediation=[hostile] * 20)
+    blocks = report_blocks(report, _ledger(), "pd:P1")
+    assert len(blocks) <= 50 and blocks[-1]["type"] == "actions"
+    texts = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert all(len(x) <= 3000 for x in texts) and texts[1].endswith("…")
+    assert not any("<" in x or ">" in x for x in texts)
+    assert "&lt;!channel&gt;" in texts[0]

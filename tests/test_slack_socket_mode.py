@@ -35,9 +35,9 @@ def test_mention_over_socket_mode():
     slack.extra = {"apps.connections.open": {"url": ws_url}}
     seen = []
     client = WebClient(base_url=slack.url, token="xoxb-x")
-    bot = Bot(client, None, investigate=lambda page, progress: (seen.append(page) or _report(), _ledger()))
+    bot = Bot(client, None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-    handler = SocketModeHandler(slack_app(bot, "signing-secret", "xoxb-x"), "xapp-1-test", web_client=client)
+    handler = SocketModeHandler(slack_app(bot, None, "xoxb-x"), "xapp-1-test", web_client=client)
     handler.connect()
     try:
         wait_for(lambda: bot.queue.done >= 1, timeout=30)
@@ -46,5 +46,5 @@ def test_mention_over_socket_mode():
         handler.close()
         ws.shutdown()
         slack.server.shutdown()
-    assert seen[0].labels == {"channel": "C7", "thread_ts": "1772816600.000300"}
+    assert seen[0].reply_to == ("C7", "1772816600.000300") and seen[0].summary == "why is search failing?"
     assert any(p.get("thread_ts") == "1772816600.000300" and p.get("blocks") for p in slack.of("chat.postMessage"))

@@ -1,4 +1,7 @@
-"""The report as Block Kit within Slack's limits (50 blocks, 3,000 characters a section)."""
+"""The report as Block Kit within Slack's limits (50 blocks, 3,000 characters a section).
+
+Everything interpolated comes from telemetry or a model, so it is escaped for mrkdwn: a log line must not
+be able to ping @channel, mention users or forge links."""
 from __future__ import annotations
 
 from agent.evidence import EvidenceLedger
@@ -7,26 +10,43 @@ from agent.report import Report
 MAX_BLOCKS, MAX_TEXT = 50, 3000
 
 
+def mrkdwn_escape(text: str) -> str:
+    """Slack's three control characters; `<!channel>`, `<@U…>` and `<url|label>` all need `<`."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[: MAX_TEXT - 1] + ("…" if len(text) >= MAX_TEXT else "")}}
 
 
 def report_blocks(report: Report, ledger: EvidenceLedger, key: str) -> list[dict]:
+    e = mrkdwn_escape
     rc = report.root_cause
     head = ("*Inconclusive*: the evidence does not single out a cause." if report.inconclusive or rc is None else
-            f"*Root cause: {rc.service} — {rc.kind}* ({rc.category}, confidence {rc.confidence:.2f})\n{rc.summary}")
+            f"*Root cause: {e(rc.service)} — {e(rc.kind)}* ({e(rc.category)}, confidence {rc.confidence:.2f})\n"
+            f"{e(rc.summary)}")
     blocks = [_section(head)]
     if report.chain:
-        blocks.append(_section("*Why?*\n" + "\n".join(f"{i}. {w.claim} `{', '.join(w.evidence)}`"
+        blocks.append(_section("*Why?*\n" + "\n".join(f"{i}. {e(w.claim)} `{e(', '.join(w.evidence))}`"
                                                       for i, w in enumerate(report.chain, 1))))
     ruled = [h for h in report.hypotheses if h.status == "ruled_out"]
     if ruled:
-        blocks.append(_section("*Ruled out*\n" + "\n".join(f"• {h.service} / {h.kind}: {h.reason}" for h in ruled[:6])))
+        blocks.append(_section("*Ruled out*\n" + "\n".join(f"• {e(h.service)} / {e(h.kind)}: {e(h.reason)}"
+                                                           for h in ruled[:6])))
     if report.remediation or report.next_checks:
-        blocks.append(_section("*Next*\n" + "\n".join(f"• {x}" for x in (report.remediation + report.next_checks)[:8])))
-    blocks.append({"type": "actions", "elements": [
+        blocks.append(_section("*Next*\n" + "\n".join(f"• {e(x)}" for x in (report.remediation + report.next_checks)[:8])))
+    actions = {"type": "actions", "elements": [
         {"type": "button", "text": {"type": "plain_text", "text": "👍"}, "action_id": "feedback_up", "value": key},
         {"type": "button", "text": {"type": "plain_text", "text": "👎"}, "action_id": "feedback_down", "value": key},
         {"type": "button", "text": {"type": "plain_text", "text": "Show evidence"}, "action_id": "show_evidence",
-         "value": key}]})
-    return blocks[:MAX_BLOCKS]
+         "value": key}]}
+    return blocks[: MAX_BLOCKS - 1] + [actions]
+
+
+def evidence_text(ledger: EvidenceLedger, limit: int = 40) -> str:
+    """The evidence list for "Show evidence", within one message."""
+    lines = [f"`{x.id}` {x.source} {e}: {mrkdwn_escape(x.summary)}"
+             for x in ledger.items[:limit] for e in [mrkdwn_escape(x.service or "")]]
+    more = len(ledger.items) - limit
+    text = "\n".join(lines) + (f"\n… and {more} more (in the attached report)" if more > 0 else "")
+    return text[:MAX_TEXT]

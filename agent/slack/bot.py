@@ -1,27 +1,58 @@
 """Pages in, reports out: runs the investigation for a page and keeps its Slack thread up to date."""
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import re
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from agent.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models import load_model
 from agent.render import report_markdown
-from agent.slack.blocks import report_blocks
+from agent.slack.blocks import mrkdwn_escape, report_blocks
 from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
+from agent.transcript import Transcript, default_transcript_path
 from tools import ToolContext
 from tools.backends.base import Alert
-from tools.backends.config import open_telemetry
+from tools.backends.config import TelemetryError, open_telemetry
 
+log = logging.getLogger("fivewhys.slack")
 STATUS_EVERY_S = 2.0          # chat.update at most this often
+KEEP_THREADS = 500            # threads whose evidence stays in memory for "Show evidence"
+
+
+@dataclass
+class Route:
+    """One row of the routing table: a service, its channel, and the PagerDuty services that mean it."""
+    service: str
+    channel: str | None = None
+    pagerduty: tuple[str, ...] = ()
+
+
+def parse_routes(table: dict[str, Any]) -> dict[str, Route]:
+    """`[slack.routes]`: `service = "channel"`, or `[slack.routes.service]` with `channel` and `pagerduty`
+    (PagerDuty service ids or names that mean this service)."""
+    routes = {}
+    for service, v in (table or {}).items():
+        if isinstance(v, str):
+            routes[service] = Route(service, v)
+        elif isinstance(v, dict):
+            pd = v.get("pagerduty") or []
+            routes[service] = Route(service, v.get("channel"), tuple([pd] if isinstance(pd, str) else pd))
+        else:
+            raise ValueError(f"slack.routes.{service}: a channel name or a table with channel and pagerduty")
+    return routes
 
 
 @dataclass
@@ -29,77 +60,152 @@ class Thread:
     channel: str
     ts: str
     page: Page
-    feedback: list[str] = field(default_factory=list)
-    evidence: Any = None
+    evidence: EvidenceLedger | None = None
+    transcript: Path | None = None
 
 
 class Bot:
-    def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, str] | None = None,
+    def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, Any] | None = None,
                  channel: str | None = None, model: str | None = None, workers: int = 2, config: Path | None = None,
-                 investigate: Callable[[Page, Callable[[str], None]], tuple[Any, EvidenceLedger]] | None = None):
-        self.slack, self.snapshot, self.config, self.routes = slack, snapshot, config, routes or {}
+                 investigate: Callable[[Page, Callable[[str], None], Transcript], tuple[Any, EvidenceLedger]] | None = None,
+                 journal: Path | None = None, keep_transcripts: bool = True):
+        self.slack, self.snapshot, self.config = slack, snapshot, config
+        self.routes = {k: (v if isinstance(v, Route) else parse_routes({k: v})[k]) for k, v in (routes or {}).items()}
         self.channel = channel or os.environ.get("FIVEWHYS_SLACK_CHANNEL")
-        self.model = model
-        self.threads: dict[str, Thread] = {}
+        self.model, self.keep_transcripts = model, keep_transcripts
+        self.threads: OrderedDict[str, Thread] = OrderedDict()
         self.lock = threading.Lock()
         self.investigate = investigate or self._investigate
-        self.queue = InvestigationQueue(self._run, self._resolved, workers, self._failed)
+        self.queue = InvestigationQueue(self._run, self._resolved, workers, self._failed, journal)
 
     def page(self, page: Page, delivery_id: str | None = None) -> bool:
+        if page.source == "pagerduty":      # the PagerDuty service, named in the routing table, is ours
+            ids = {page.service, page.labels.get("pagerduty_service_id")} - {None}
+            mapped = next((r.service for r in self.routes.values() if ids & set(r.pagerduty)), None)
+            page = dataclasses.replace(page, service=mapped or page.service)
         return self.queue.submit(page, delivery_id)
 
     def channel_for(self, page: Page) -> str:
-        return self.routes.get(page.service or "", self.channel) or "#incidents"
+        route = self.routes.get(page.service or "")
+        return (route and route.channel) or self.channel or "#incidents"
+
+    def thread(self, key: str) -> Thread | None:
+        with self.lock:
+            return self.threads.get(key)
 
     # ---- the work, in a queue worker -----------------------------------------------------------------
     def _run(self, page: Page) -> None:
-        if page.labels.get("thread_ts"):       # asked in Slack: answer in that thread
-            t = Thread(page.labels["channel"], page.labels["thread_ts"], page)
+        if page.reply_to:                   # asked in Slack: answer in that thread
+            t = Thread(*page.reply_to, page)
         else:
-            top = self.slack.chat_postMessage(channel=self.channel_for(page), text=(
-                f":rotating_light: {page.summary} ({page.service or 'unknown service'}) — investigating…"))
-            t = Thread(top["channel"], top["ts"], page)
-        with self.lock:
-            self.threads[page.key] = t
+            t = self._open_thread(page)
+        self._keep(page.key, t)
         status = self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text="starting the investigation…")
         last = [0.0]
 
-        def progress(line: str) -> None:
+        def progress(line: str) -> None:    # best effort: a rate-limited update must not fail the run
             if time.monotonic() - last[0] >= STATUS_EVERY_S:
                 last[0] = time.monotonic()
-                self.slack.chat_update(channel=t.channel, ts=status["ts"], text=f"investigating: {line}")
-        report, ledger = self.investigate(page, progress)
+                self._quietly(self.slack.chat_update, channel=t.channel, ts=status["ts"],
+                              text=f"investigating: {mrkdwn_escape(line)}")
+        t.transcript = default_transcript_path(page.key) if self.keep_transcripts else None
+        tr = Transcript(t.transcript, {"incident": page.key, "page": dataclasses.asdict(page), "model": self.model})
+        try:
+            report, ledger = self.investigate(self._with_context(page), progress, tr)
+        finally:
+            tr.close()
         t.evidence = ledger
-        self.slack.chat_update(channel=t.channel, ts=status["ts"], text=f"done: {len(ledger)} evidence items")
+        self._quietly(self.slack.chat_update, channel=t.channel, ts=status["ts"],
+                      text=f"done: {len(ledger)} evidence items")
         full = report_markdown(report, ledger)
-        self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=full[:3000],
+        self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=mrkdwn_escape(full[:2900]),
                                     blocks=report_blocks(report, ledger, page.key))
         if len(full) > 3000:      # the blocks are a summary; the whole report goes along as a file
             self.slack.files_upload_v2(channel=t.channel, thread_ts=t.ts, content=full,
                                        filename=f"fivewhys-{page.key.replace(':', '-')}.md",
                                        title="fivewhys report (full)")
 
-    def _investigate(self, page: Page, progress: Callable[[str], None]):
+    def _open_thread(self, page: Page) -> Thread:
+        """The incident's top-level message, in its routed channel (the default channel if that fails)."""
+        text = (f":rotating_light: {mrkdwn_escape(page.summary)} ({mrkdwn_escape(page.service or 'unknown service')})"
+                " — investigating…")
+        channels = list(dict.fromkeys([self.channel_for(page), self.channel or self.channel_for(page)]))
+        for i, channel in enumerate(channels):
+            try:
+                top = self.slack.chat_postMessage(channel=channel, text=text)
+                return Thread(top["channel"], top["ts"], page)
+            except SlackApiError as e:
+                log.error("page %s: cannot post in %s: %s", page.key, channel, e.response.get("error"))
+                if i == len(channels) - 1:
+                    raise
+
+    def _investigate(self, page: Page, progress: Callable[[str], None], transcript: Transcript):
         if self.snapshot is None and self.config is None:
             raise RuntimeError("no telemetry configured (use --snapshot or --config)")
-        tel = open_telemetry(self.snapshot, self.config, page.service or None, page.at)
+        try:
+            tel = open_telemetry(self.snapshot, self.config, page.service or None, page.at)
+        except TelemetryError as e:
+            known = ", ".join(sorted(self.routes)) or "none in the routing table"
+            raise RuntimeError(f"{e}. Name the service in the question (known: {known}).") from None
         inc = tel.incident
         if self.snapshot is not None and page.service:   # the page's service and time replace the snapshot's
             at = page.at if inc.window.start <= page.at <= inc.window.end else inc.alert.at
             tel.incident = inc.model_copy(update={"alert": Alert(at=at, service=page.service, summary=page.summary,
                                                                  labels=page.labels)})
         on_event = lambda kind, p: progress(p["call"].name) if kind == "tool_end" else None  # noqa: E731
-        res = Investigation(load_model(self.model), ToolContext(tel, EvidenceLedger()), on_event=on_event).run()
-        tel.close()
+        try:
+            res = Investigation(load_model(self.model), ToolContext(tel, EvidenceLedger()), transcript=transcript,
+                                on_event=on_event).run(page.summary if page.source == "slack" else None)
+        finally:
+            tel.close()
         return res.report, res.ledger
 
+    def _with_context(self, page: Page) -> Page:
+        """A question asked in Slack takes its service and time from the incident thread it was asked in,
+        or from a routed service it names."""
+        if page.source != "slack" or page.service:
+            return page
+        with self.lock:
+            origin = next((t.page for t in self.threads.values()
+                           if page.reply_to and (t.channel, t.ts) == page.reply_to and t.page.source != "slack"), None)
+        if origin is not None:
+            return dataclasses.replace(page, service=origin.service, at=origin.at)
+        named = [s for s in self.routes if re.search(rf"\b{re.escape(s)}\b", page.summary, re.IGNORECASE)]
+        return dataclasses.replace(page, service=named[0]) if named else page
+
+    def _keep(self, key: str, t: Thread) -> None:
+        with self.lock:
+            self.threads[key] = t
+            self.threads.move_to_end(key)
+            while len(self.threads) > KEEP_THREADS:
+                self.threads.popitem(last=False)
+
+    def _quietly(self, call: Callable[..., Any], **kw: Any) -> None:
+        try:
+            call(**kw)
+        except SlackApiError as e:
+            log.warning("slack %s: %s", getattr(call, "__name__", "call"), e.response.get("error"))
+
     def _failed(self, page: Page, e: BaseException) -> None:
-        t = self.threads.get(page.key)
-        if t is not None:
-            self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts,
-                                        text=f":warning: the investigation failed: {type(e).__name__}: {e}")
+        t = self.thread(page.key)
+        if t is None:
+            log.error("page %s failed before its thread existed: %s: %s", page.key, type(e).__name__, e)
+            return
+        self._quietly(self.slack.chat_postMessage, channel=t.channel, thread_ts=t.ts,
+                      text=f":warning: the investigation failed: {type(e).__name__}: {mrkdwn_escape(str(e))[:2500]}")
 
     def _resolved(self, page: Page) -> None:
-        t = self.threads.get(page.key)
+        t = self.thread(page.key)
         if t is not None:
-            self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=":white_check_mark: resolved")
+            self._quietly(self.slack.chat_postMessage, channel=t.channel, thread_ts=t.ts,
+                          text=":white_check_mark: resolved")
+
+    def feedback(self, key: str, vote: str, user: str | None) -> bool:
+        """👍/👎 on a report, appended to the investigation's transcript."""
+        t = self.thread(key)
+        if t is None or t.transcript is None:
+            return False
+        tr = Transcript.append(t.transcript)
+        tr.write("feedback", vote=vote, user=user, at=time.time())
+        tr.close()
+        return True

@@ -5,60 +5,73 @@ pages, bolt's ack for Slack) and the work happens in the bot's bounded queue."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
 from agent.slack.webhooks import (BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty, verify_bearer,
                                   verify_pagerduty)
 
 
-def slack_app(bot: Bot, signing_secret: str, token: str | None):
-    """Mentions and the /fivewhys command, verified (v0 signature, 5-minute window) by bolt."""
+def slack_app(bot: Bot, signing_secret: str | None, token: str | None):
+    """Mentions, the /fivewhys command and the report's buttons. Over HTTP bolt verifies each request
+    (v0 signature, 5-minute window); in Socket Mode (no signing secret) the WebSocket is the trust."""
     from slack_bolt import App
-    app = App(token=token, signing_secret=signing_secret, client=bot.slack, token_verification_enabled=False)
+    app = App(token=token, signing_secret=signing_secret or "", client=bot.slack, token_verification_enabled=False,
+              request_verification_enabled=signing_secret is not None)
 
-    def start(channel: str, thread_ts: str, text: str) -> None:
-        bot.page(Page(key=f"slack:{channel}:{thread_ts}", source="slack", service=None,
-                      at=datetime.now(timezone.utc), summary=text, labels={"channel": channel, "thread_ts": thread_ts}))
+    def start(key: str, channel: str, thread_ts: str, text: str) -> bool:
+        return bot.page(Page(key=key, source="slack", service=None, at=datetime.now(timezone.utc), summary=text,
+                             reply_to=(channel, thread_ts)))
 
     @app.event("app_mention")
     def mention(event, say):
+        # One investigation per mention (Slack's retries of the same event share its ts): a follow-up
+        # question in the same thread is a new investigation, answered in that thread.
         thread = event.get("thread_ts") or event["ts"]
-        say(text="On it: investigating…", thread_ts=thread)
-        start(event["channel"], thread, event.get("text", ""))
+        question = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
+        if start(f"slack:{event['channel']}:{event['ts']}", event["channel"], thread, question):
+            say(text="On it: investigating…", thread_ts=thread)
 
     @app.command("/fivewhys")
     def command(ack, command, client):
-        ack(f"Investigating: {command.get('text') or 'the current page'}")
-        top = client.chat_postMessage(channel=command["channel_id"], text=f":mag: {command.get('text', '')}")
-        start(top["channel"], top["ts"], command.get("text", ""))
+        ack(f"Investigating: {mrkdwn_escape(command.get('text') or 'the current page')}")
+        top = client.chat_postMessage(channel=command["channel_id"], text=f":mag: {mrkdwn_escape(command.get('text', ''))}")
+        start(f"slack:{top['channel']}:{top['ts']}", top["channel"], top["ts"], command.get("text", ""))
 
     @app.action("feedback_up")
     @app.action("feedback_down")
-    def feedback(ack, body, action):
+    def feedback(ack, body, action, client):
         ack()
-        t = bot.threads.get(action["value"])
-        if t is not None:
-            t.feedback.append(action["action_id"])
+        vote = "up" if action["action_id"] == "feedback_up" else "down"
+        if bot.feedback(action["value"], vote, (body.get("user") or {}).get("id")):
+            t = bot.thread(action["value"])
+            client.chat_postEphemeral(channel=t.channel, thread_ts=t.ts, user=(body.get("user") or {}).get("id"),
+                                      text="Thanks: your vote is recorded with the investigation's transcript.")
 
     @app.action("show_evidence")
     def show_evidence(ack, action, client):
         ack()
-        t = bot.threads.get(action["value"])
+        t = bot.thread(action["value"])
         if t is not None and t.evidence is not None:
-            text = "\n".join(f"`{e.id}` {e.source} {e.service or ''}: {e.summary}" for e in t.evidence.items[:40])
-            client.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=text[:3000])
+            client.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=evidence_text(t.evidence))
     return app
 
 
-def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+MAX_BODY = 1 << 20          # webhooks and Slack events are a few KiB; refuse more before reading it
+
+
+def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_events: bool = True) -> ThreadingHTTPServer:
     pd_secrets = [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s]
     am_token = os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")
     signing = os.environ.get("SLACK_SIGNING_SECRET")
-    bolt = slack_app(bot, signing, os.environ.get("SLACK_BOT_TOKEN")) if signing else None
+    bolt = slack_app(bot, signing, os.environ.get("SLACK_BOT_TOKEN")) if signing and slack_events else None
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = 10                    # a client that stops sending does not hold a thread
+
         def _reply(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
             self.send_response(code)
             self.send_header("content-type", ctype)
@@ -70,7 +83,14 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080) -> Threadin
             self._reply(200, b"ok") if self.path == "/healthz" else self._reply(404)
 
         def do_POST(self):
-            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            try:
+                size = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                return self._reply(400, b"bad content-length")
+            if size > MAX_BODY:
+                self.close_connection = True
+                return self._reply(413, b"body too large")
+            raw = self.rfile.read(size)
             try:
                 if self.path == "/webhooks/pagerduty":
                     verify_pagerduty(raw, self.headers.get("X-PagerDuty-Signature"), pd_secrets)
@@ -85,7 +105,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080) -> Threadin
                     return self._reply(202, b"accepted")
                 if self.path == "/slack/events" and bolt is not None:
                     from slack_bolt.request import BoltRequest
-                    resp = bolt.dispatch(BoltRequest(body=raw.decode(), headers={k.lower(): v for k, v in self.headers.items()}))
+                    resp = bolt.dispatch(BoltRequest(body=raw.decode(errors="replace"), headers={k.lower(): v for k, v in self.headers.items()}))
                     return self._reply(resp.status, resp.body.encode(), resp.headers.get("content-type", ["text/plain"])[0])
                 return self._reply(404)
             except Forbidden as e:
@@ -95,4 +115,9 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080) -> Threadin
 
         def log_message(self, *a):
             pass
-    return ThreadingHTTPServer((host, port), Handler)
+    return PageServer((host, port), Handler)
+
+
+class PageServer(ThreadingHTTPServer):
+    request_queue_size = 256      # listen backlog: a page storm connects at once (the default 5 resets them)
+    daemon_threads = True

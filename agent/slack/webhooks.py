@@ -26,16 +26,17 @@ class Page:
     summary: str
     resolved: bool = False
     labels: dict[str, Any] = field(default_factory=dict)
+    reply_to: tuple[str, str] | None = None     # (channel, thread_ts) when asked in Slack; never from a label
 
 
 def verify_pagerduty(raw: bytes, header: str | None, secrets: list[str]) -> None:
     """X-PagerDuty-Signature: comma-separated `v1=<hex HMAC-SHA256 of the raw body>`; any secret in
-    rotation may match. Constant-time compare."""
+    rotation may match. Constant-time compare. Without a configured secret nothing is accepted."""
     if not secrets:
-        return
-    sigs = [s.strip()[3:] for s in (header or "").split(",") if s.strip().startswith("v1=")]
+        raise Forbidden("FIVEWHYS_PAGERDUTY_SECRET is not set: PagerDuty webhooks are refused")
+    sigs = [s.strip()[3:].encode("latin-1", "replace") for s in (header or "").split(",") if s.strip().startswith("v1=")]
     for secret in secrets:
-        want = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        want = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest().encode()
         if any(hmac.compare_digest(want, s) for s in sigs):
             return
     raise Forbidden("bad PagerDuty signature")
@@ -51,13 +52,14 @@ def parse_pagerduty(raw: bytes) -> Page | None:
             return None
         return Page(key=f"pd:{data['id']}", source="pagerduty", service=(data.get("service") or {}).get("summary"),
                     at=_time(ev.get("occurred_at")), summary=data.get("title") or data.get("summary") or "",
-                    resolved=kind == "incident.resolved", labels={"urgency": data.get("urgency")})
+                    resolved=kind == "incident.resolved",
+                    labels={"urgency": data.get("urgency"), "pagerduty_service_id": (data.get("service") or {}).get("id")})
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadRequest(f"not a PagerDuty v3 webhook: {e}") from None
 
 
 def verify_bearer(header: str | None, token: str | None) -> None:
-    if token and not hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode()):
+    if token and not hmac.compare_digest((header or "").encode("latin-1", "replace"), f"Bearer {token}".encode()):
         raise Forbidden("bad bearer token")
 
 
