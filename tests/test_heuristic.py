@@ -124,3 +124,32 @@ def test_each_kind_of_cause_on_the_same_symptom(tmp_path, kind, service):
     assert rc is not None, res.report.next_checks
     assert (rc.service, rc.kind) == (service, kind.removesuffix("_db"))
     assert_cited(res)
+
+
+def cut_at(src, dst, until, sources=("logs", "spans", "metrics"), drop=()):
+    """A copy of a snapshot whose telemetry stops early (a collector died, a capture cut short)."""
+    import gzip
+    shutil.copytree(src, dst)
+    for s in sources:
+        f = dst / f"{s}.jsonl.gz"
+        with gzip.open(f, "rt") as fh:
+            keep = [line for line in fh if json.loads(line)["time"] < until]
+        with gzip.open(f, "wt") as fh:
+            fh.writelines(keep)
+    for s in drop:
+        (dst / f"{s}.jsonl.gz").unlink()
+    return dst
+
+
+def test_telemetry_that_ends_before_the_page_is_missing_data_not_a_cause(demo_dir, tmp_path):
+    res = investigate(cut_at(demo_dir, tmp_path / "early", "2026-03-06T16:30", drop=("scaling",)))
+    assert res.report.inconclusive and res.report.root_cause is None
+    assert any("telemetry ends before the page" in c for c in res.report.next_checks)
+    described = res.messages[3].content if res.messages[3].name == "describe_incident" else \
+        next(m.content for m in res.messages if m.name == "describe_incident")
+    assert "WARNING: logs end at 16:29" in described and "missing, not quiet" in described
+
+
+def test_one_source_ending_early_does_not_stop_the_investigation(demo_dir, tmp_path):
+    res = investigate(cut_at(demo_dir, tmp_path / "early", "2026-03-06T16:30", sources=("logs",)))
+    assert (res.report.root_cause.service, res.report.root_cause.kind) == ("search", "failed_scale_up")

@@ -167,3 +167,8 @@ def test_an_unexpected_failure_costs_one_call_not_the_run(ctx, monkeypatch):
     monkeypatch.setattr(ctx.telemetry, "events", boom)
     res = TOOLS["list_deployments"](ctx, {})
     assert res.error and "failed unexpectedly (KeyError" in res.text
+
+
+def test_zone_breakdown_reads_no_records_as_missing_data_not_a_dropped_zone(ctx):
+    res = run(ctx, "zone_breakdown", split_at="2026-03-06T12:00:30Z")     # after the mini incident's data ends
+    assert res.data["dropped"] == [] and "missing data, not silence" in res.text

@@ -116,11 +116,15 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
     named = [z for z in zones if z["zone"] != "-"]
     concentrated = bool(top and len(named) > 1 and err_total >= 10 and top["error_share"] >= 0.7
                         and top["traffic_share_before"] <= 0.6)
+    # A zone dropped when its share fell; with no traffic at all after the split (the telemetry may simply
+    # end there) no zone dropped relative to the others.
     dropped = [z["zone"] for z in named if z["traffic_share_before"] > 0.1 and
-               z["traffic_share_after"] < 0.4 * z["traffic_share_before"]]
+               z["traffic_share_after"] < 0.4 * z["traffic_share_before"]] if sum(z["calls_after"] for z in zones) else []
     verdict = (f"errors concentrated in {top['zone']} ({top['error_share']:.0%} of errors, "
                f"{top['traffic_share_before']:.0%} of traffic before)" if concentrated else
-               "errors spread across zones" if err_total else "no errors after the split")
+               "errors spread across zones" if err_total else
+               "no errors after the split" if sum(z["calls_after"] for z in zones) else
+               "no records at all after the split (missing data, not silence)")
     if dropped:
         verdict += f"; traffic collapsed in {', '.join(dropped)}"
     ev = ctx.ledger.add(source=source, tool="zone_breakdown", service=service, start=s, end=e,

@@ -1,7 +1,7 @@
 """Where to look first: the incident, the call graph, and which service failed first."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tools.analysis import alert_time, baseline_end, error_onsets as compute_onsets
 from tools.backends.base import SOURCES
@@ -28,6 +28,14 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
         rows.append({"source": s, "records": c.rows if c.present else "NO DATA", "first": c.first, "last": c.last,
                      "skipped_malformed": c.skipped_lines or None})
     lines.append(table(rows, ["source", "records", "first", "last", "skipped_malformed"]))
+    # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
+    # reads the silence as "traffic stopped".
+    at = alert_time(inc)
+    ends_early = {r["source"]: r["last"] for r in rows if r["source"] in ("logs", "spans", "metrics")
+                  and r["last"] is not None and r["last"] < at - timedelta(minutes=5)}
+    for source, last in ends_early.items():
+        lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
+                     f"anything later is missing, not quiet")
     services = sorted(getattr(ctx.telemetry, "services", set()) or [])
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
@@ -43,7 +51,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
                         summary=f"page: {inc.alert.summary or inc.title} (service {inc.alert.service or '-'})",
                         attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None}, rows=rows)
     return ToolResult(text="\n".join(lines), evidence_ids=[ev.id],
-                      data={"incident": inc, "services": services, "metrics": metrics,
+                      data={"incident": inc, "services": services, "metrics": metrics, "ends_early": ends_early,
                             "sources": {r["source"]: r["records"] for r in rows}})
 
 

@@ -57,6 +57,12 @@ class Investigator:
         self.edges = [e for e in (self.one("service_map").data or []) if e["calls"]]
         self.known = set(desc.data["services"])
         self.alert_service = self.incident.alert.service
+        present = [s for s in ("logs", "spans", "metrics") if isinstance(desc.data["sources"].get(s), int)]
+        early = desc.data.get("ends_early") or {}
+        if present and all(s in early for s in present):
+            return _inconclusive_args("the telemetry ends before the page (" + ", ".join(
+                f"{s} at {t:%H:%M}" for s, t in early.items()) + "): the failure itself is not in the data",
+                checks=["capture the telemetry up to and past the page, then investigate again"])
         yield from self.ask([("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
                              ("registry_changes", {}), ("trace_errors", {})])
         self.chain = self.walk_chain()
