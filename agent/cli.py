@@ -55,6 +55,9 @@ def run_investigation(path: Optional[Path], model_spec: Optional[str], base_url:
         fail(str(e))
     for source in ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"):
         c = telemetry.coverage(source)
+        for name in c.cut_short if not quiet else []:
+            err.print(f"[yellow]warning:[/] {escape(name)} ends early (the file was cut short); "
+                      f"records before the break are used", highlight=False, soft_wrap=True)
         if c.skipped_lines and not quiet:
             err.print(f"[yellow]warning:[/] {source}: skipped {c.skipped_lines} malformed records "
                       f"(run `fivewhys snapshot validate {escape(str(path))}` for details)", highlight=False,

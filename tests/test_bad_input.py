@@ -51,7 +51,8 @@ def test_empty_and_truncated_files_degrade_to_no_data(tmp_path):
     rep = validate_snapshot(d)
     msgs = [str(p) for p in rep.problems]
     assert any("scaling.jsonl:2" in m and "truncated" in m for m in msgs)
-    assert any("registry.jsonl" in m and "no usable registry records" in m for m in msgs)
+    assert any("registry.jsonl" in m and "empty: no registry records" in m for m in msgs)
+    assert rep.usable                                  # an empty file is a capture that found nothing
     res = run("investigate", d, "--no-transcript", "--json", "--quiet")
     assert res.exit_code == 0 and json.loads(res.stdout)["root_cause"]["service"] == "search"
 
@@ -63,6 +64,12 @@ def test_truncated_gzip_keeps_what_was_recorded(tmp_path):
     rep = validate_snapshot(d)
     assert any("cannot be read to the end" in str(p) for p in rep.problems)
     assert rep.records["logs"] > 1000
+    t = SnapshotTelemetry(d)                           # investigate agrees with validate: usable, and says so
+    assert t.coverage("logs").rows > 1000 and t.coverage("logs").cut_short == ["logs.jsonl.gz"]
+    t.close()
+    res = run("investigate", d, "--no-transcript", "--json")
+    assert res.exit_code == 0 and "logs.jsonl.gz ends early" in res.stderr
+    assert json.loads(res.stdout)["root_cause"]["service"] == "search"
 
 
 def test_wrong_types_unknown_levels_and_bad_times_are_reported_with_lines(tmp_path):

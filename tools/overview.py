@@ -33,6 +33,9 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     at = alert_time(inc)
     ends_early = {r["source"]: r["last"] for r in rows if r["source"] in ("logs", "spans", "metrics")
                   and r["last"] is not None and r["last"] < at - timedelta(minutes=5)}
+    for c in (ctx.telemetry.coverage(s) for s in SOURCES):
+        lines.extend(f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
+                     for name in c.cut_short)
     for source, last in ends_early.items():
         lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
                      f"anything later is missing, not quiet")

@@ -93,6 +93,7 @@ class Coverage:
     first: datetime | None = None
     last: datetime | None = None
     skipped_lines: int = 0       # malformed records the loader had to drop
+    cut_short: list[str] = field(default_factory=list)   # files whose end is missing (a torn gzip stream)
     files: list[str] = field(default_factory=list)
 
 

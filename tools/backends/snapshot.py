@@ -69,16 +69,21 @@ def source_files(path: Path, source: str) -> list[Path]:
     return [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").is_file()]
 
 
-def _sanitized_copy(src: Path, tmpdir: Path) -> Path:
-    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD), line by line."""
+def _sanitized_copy(src: Path, tmpdir: Path) -> tuple[Path, bool]:
+    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD). A gzip stream cut short
+    (a capture or copy interrupted) keeps every record before the break."""
     dst = tmpdir / (src.name.removesuffix(".gz"))
     opener = gzip.open if src.name.endswith(".gz") else open
     with opener(src, "rb") as fin, open(dst, "w", encoding="utf-8") as fout:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        for chunk in iter(lambda: fin.read(1 << 20), b""):
-            fout.write(decoder.decode(chunk))
+        cut = False
+        try:
+            for chunk in iter(lambda: fin.read(1 << 16), b""):
+                fout.write(decoder.decode(chunk))
+        except EOFError:
+            cut = True                             # a torn last line is then skipped as malformed
         fout.write(decoder.decode(b"", final=True))
-    return dst
+    return dst, cut
 
 
 class SnapshotTelemetry:
@@ -132,16 +137,23 @@ class SnapshotTelemetry:
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
         required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
-        parts, skipped = [], 0
+        parts, skipped, cut_short = [], 0, []
         for f in files:
             try:
                 raw = self._raw_relation(f, source)
-                total, nulls = self.con.execute(
-                    f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(f'{c} IS NULL' for c in REQUIRED[source])}) FROM {raw}").fetchone()
+                try:
+                    total, nulls = self.con.execute(
+                        f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(f'{c} IS NULL' for c in REQUIRED[source])}) FROM {raw}").fetchone()
+                except duckdb.Error as e:
+                    if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
+                        raise
+                    nulls = True                   # a truncated gzip: the streamed copy keeps what it can
                 if nulls and f.suffix != ".parquet":
                     # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
                     # copy recovers the latter with their bad bytes replaced, instead of losing them.
-                    raw = self._raw_relation(_sanitized_copy(f, Path(self._tmp.name)), source)
+                    copy, cut = _sanitized_copy(f, Path(self._tmp.name))
+                    cut_short += [f.name] if cut else []
+                    raw = self._raw_relation(copy, source)
                     total = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
                 view = f"_{source}_{len(parts)}"
                 self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
@@ -154,7 +166,7 @@ class SnapshotTelemetry:
         t = TIME_OF[source]
         self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")
         rows, first, last = self.con.execute(f"SELECT count(*), min({t}), max({t}) FROM {source}").fetchone()
-        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped,
+        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped, cut_short=cut_short,
                         files=[f.name for f in files])
 
     def _empty_columns(self, source: str) -> str:

@@ -83,13 +83,14 @@ def _add(rep: ValidationReport, f: Path, line: int | None, msg: str, key: str, f
 
 
 def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
-    ok = 0
+    ok = seen = 0
     try:
         opener = gzip.open if f.name.endswith(".gz") else open
         with opener(f, "rb") as fh:
             for n, raw in enumerate(fh, 1):
                 if not raw.strip():
                     continue
+                seen += 1
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -113,7 +114,10 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
     for (file, key), count in rep.suppressed.items():
         if file == str(f) and count > MAX_PER_PROBLEM:
             rep.problems.append(Problem(file, None, f"… and {count - MAX_PER_PROBLEM} more lines with the same problem"))
-    if ok == 0:
+    if seen == 0 and not any(p.file == str(f) for p in rep.problems):
+        # Written by a capture that found nothing (no scaling events in the window): valid, and empty.
+        rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
+    elif ok == 0:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
 
 
