@@ -40,7 +40,7 @@ def demo_path() -> Path:
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
     raise typer.Exit(code)
 
 
@@ -98,18 +98,23 @@ def investigate(
     """Investigate an incident (a snapshot, or live backends from --config) and print the cited causal chain."""
     result, telemetry, tpath = run_investigation(incident, model, base_url, question, transcript, not no_transcript,
                                                  quiet, Budgets(max_steps=max_steps), config, service, at)
+    # A model that could not be reached is a failure of the run, not an "inconclusive" incident.
+    failed = result.stop_reason.startswith("model_error")
     if json_out:
         sys.stdout.write(json.dumps(result_json(result, incident=telemetry.incident.id,
                                                 transcript=str(tpath) if tpath else None), indent=2) + "\n")
-    else:
+    elif not (failed and not len(result.ledger)):
         Console().print(Markdown(report_markdown(result.report, result.ledger, result.usage)))
-        if tpath:
-            err.print(f"[dim]transcript: {tpath}[/]", highlight=False)
+    if tpath and not json_out:
+        err.print(f"[dim]transcript: {tpath}[/]", highlight=False)
     if html_out:
         from agent.html_report import html_report
         html_out.write_text(html_report(result.report, result.ledger, telemetry, result.usage))
         err.print(f"[dim]HTML report: {escape(str(html_out))}[/]", highlight=False)
     telemetry.close()
+    if failed:
+        fail(f"the model failed after {result.usage.tool_calls} tool call(s): "
+             f"{result.stop_reason.removeprefix('model_error: ')}", 1)
 
 
 @app.command()
@@ -117,7 +122,7 @@ def demo(json_out: bool = typer.Option(False, "--json", help="print the report a
          model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name (default: heuristic)"),
          quiet: bool = typer.Option(False, "--quiet", help="do not show tool calls as they run")) -> None:
     """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak."""
-    investigate(demo_path(), json_out=json_out, model=model, base_url=None, question=None, transcript=None,
+    investigate(demo_path(), json_out=json_out, model=model or "heuristic", base_url=None, question=None, transcript=None,
                 no_transcript=False, max_steps=Budgets().max_steps, quiet=quiet, config=None, service=None, at=None,
                 html_out=None)
 

@@ -21,6 +21,7 @@ def write(out: Path, log_lines: int = 1_000_000) -> Path:
         "window": {"start": "2026-03-06T15:00:00Z", "end": "2026-03-06T18:00:00Z"},
         "alert": {"at": "2026-03-06T17:05:00Z", "service": "svc-00", "summary": "svc-00 5xx above 5%"}}))
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone='UTC'")
     t0 = "TIMESTAMPTZ '2026-03-06 15:00:00+00'"
     onset = "TIMESTAMPTZ '2026-03-06 17:00:00+00'"

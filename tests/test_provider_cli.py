@@ -64,3 +64,44 @@ def test_investigate_against_a_local_openai_compatible_server(demo_dir, tmp_path
     assert out["stop_reason"] == "submitted" and out["root_cause"]["service"] == "search"
     assert len(FakeChatCompletions.requests) == 2 and FakeChatCompletions.requests[0]["model"] == "qwen3-32b"
     assert "→ scaling_events" in res.stderr
+
+
+class Unauthorized(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        data = json.dumps({"error": {"message": "Incorrect API key provided: sk-wrong", "type": "invalid_request_error",
+                                     "code": "invalid_api_key"}}).encode()
+        self.send_response(401)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_a_model_that_fails_is_an_error_not_an_inconclusive_incident(demo_dir):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        res = subprocess.run([sys.executable, "-m", "agent", "investigate", str(demo_dir), "--model", "openai:gpt-5.1",
+                              "--base-url", url, "--no-transcript"], capture_output=True, text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert res.returncode == 1
+    assert "error: the model failed after 0 tool call(s)" in res.stderr and "authentication failed (401)" in res.stderr
+    assert "Inconclusive" not in res.stdout
+
+
+def test_demo_is_the_heuristic_even_with_a_key_configured(monkeypatch):
+    from typer.testing import CliRunner
+    from agent.cli import app
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
+    res = CliRunner().invoke(app, ["demo", "--json", "--quiet"])
+    assert res.exit_code == 0, res.output
+    from agent.transcript import read_transcript
+    from pathlib import Path
+    header = read_transcript(Path(json.loads(res.stdout)["transcript"]))[0]
+    assert header["model"] == "heuristic"

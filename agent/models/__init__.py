@@ -1,7 +1,9 @@
 """Model providers, picked by a `provider:name` spec."""
 from __future__ import annotations
 
-from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Turn, Usage
+import os
+
+from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
 
 __all__ = ["Message", "Model", "ModelError", "ToolCall", "ToolSpec", "Turn", "Usage", "load_model", "default_model_spec"]
 
@@ -30,6 +32,8 @@ def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
         p = getattr(settings, provider)
         kwargs = dict(base_url=base_url or p.base_url, api_key=settings.api_key(provider), stream=p.stream,
                       redactor=Redactor(emails=settings.redact_emails))
+        require_key(provider, kwargs["api_key"] or os.environ.get(f"{provider.upper()}_API_KEY"),
+                    kwargs["base_url"] or os.environ.get(f"{provider.upper()}_BASE_URL"))
         if provider == "openai":
             from agent.models.openai_provider import OpenAIModel
             return OpenAIModel(name, **kwargs)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import anthropic
 
-from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage
+from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
 from agent.models.context import compact, window_of
 from agent.models.openai_provider import parse_arguments
 from agent.models.prices import with_cost
@@ -23,8 +23,7 @@ class AnthropicModel:
         self.name = f"anthropic:{name}"
         self.model = name
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise ModelError("ANTHROPIC_API_KEY is not set")
+        require_key("anthropic", key, None)
         self.client = anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL"),
                                           max_retries=0, timeout=timeout,
                                          http_client=http_client)

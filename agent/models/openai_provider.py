@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import openai
 
-from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage
+from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
 from agent.models.context import compact, window_of
 from agent.models.prices import with_cost
 from agent.models.retry import call_provider
@@ -53,8 +53,7 @@ class OpenAIModel:
         self.model = name
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key and not base_url:
-            raise ModelError("OPENAI_API_KEY is not set (or give --base-url for an OpenAI-compatible server)")
+        require_key("openai", key, base_url)
         # Local servers usually need no key; the SDK insists on one.
         self.client = openai.OpenAI(api_key=key or "not-needed", base_url=base_url, max_retries=0, timeout=timeout,
                                          http_client=http_client)

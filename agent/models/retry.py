@@ -2,6 +2,7 @@
 never on 401/403/404 or a bad request, which retrying cannot fix."""
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable
 
@@ -9,6 +10,7 @@ import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 MAX_WAIT_S = 60.0
+log = logging.getLogger("fivewhys.models")
 
 
 def retry_after(exc: BaseException) -> float | None:
@@ -39,7 +41,7 @@ def call_with_retries(fn: Callable[[], Any], attempts: int = 6, sleep: Callable[
         hinted = retry_after(exc) if exc else None
         w = hinted if hinted is not None else min(MAX_WAIT_S, 0.5 * 2 ** (state.attempt_number - 1))
         w = min(MAX_WAIT_S, max(0.0, w))
-        if on_retry and exc:
+        if on_retry and exc and state.attempt_number < attempts:
             on_retry(exc, w)
         return w
     return Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(attempts), wait=wait,
@@ -59,8 +61,13 @@ def call_provider(fn: Callable[[], Any], who: str, key_env: str, attempts: int,
                   sleep: Callable[[float], None]) -> Any:
     """Retries, then one clear ModelError for what retrying could not fix."""
     from agent.models.base import ModelError
+
+    def said(e: BaseException, wait: float) -> None:     # a user waiting on a retry should know why
+        status = getattr(e, "status_code", None)
+        log.warning("%s: %s; retrying in %.1f s", who, f"HTTP {status}" if status else f"cannot reach the server ({e})",
+                    wait)
     try:
-        return call_with_retries(fn, attempts, sleep)
+        return call_with_retries(fn, attempts, sleep, on_retry=said)
     except Exception as e:
         status = getattr(e, "status_code", None)
         if status == 401:

@@ -92,7 +92,9 @@ class SnapshotTelemetry:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.incident = load_incident(self.path)
+        # No progress bar: it would be drawn on stdout, inside `--json` output.
         self.con = duckdb.connect(":memory:")
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone='UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
         self._coverage: dict[str, Coverage] = {}

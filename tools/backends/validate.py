@@ -171,6 +171,7 @@ def _is_number(v) -> bool:
 
 def _parquet(f: Path, source: str, rep: ValidationReport) -> None:
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         con.execute("SET TimeZone='UTC'")
         rel = f"read_parquet('{str(f).replace(chr(39), chr(39) * 2)}')"
