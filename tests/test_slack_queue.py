@@ -90,5 +90,12 @@ def test_serve_refuses_to_start_without_telemetry_or_with_a_bad_routing_table(tm
     bad.write_text('[slack.routes]\nsearch = 3\n')
     r = CliRunner().invoke(app, ["serve", "--config", str(bad)])
     assert r.exit_code == 2 and "slack.routes.search" in r.output
-    r = CliRunner().invoke(app, ["serve", "--socket-mode", "--snapshot", str(tmp_path)], env={"SLACK_APP_TOKEN": ""})
+    demo = "evals/incidents/search-token-peak"
+    r = CliRunner().invoke(app, ["serve", "--snapshot", str(tmp_path / "nope")], env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert r.exit_code == 2 and "nope" in r.output
+    r = CliRunner().invoke(app, ["serve", "--snapshot", demo], env={"SLACK_BOT_TOKEN": ""})
+    assert r.exit_code == 2 and "SLACK_BOT_TOKEN is not set" in r.output
+    r = CliRunner().invoke(app, ["serve", "--socket-mode", "--snapshot", demo],
+                           env={"SLACK_APP_TOKEN": "", "SLACK_BOT_TOKEN": "xoxb-1"})
     assert r.exit_code == 2 and "SLACK_APP_TOKEN" in r.output
+    assert "[slack.routes]" in CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output

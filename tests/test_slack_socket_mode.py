@@ -37,7 +37,7 @@ def test_mention_over_socket_mode():
     client = WebClient(base_url=slack.url, token="xoxb-x")
     bot = Bot(client, None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-    handler = SocketModeHandler(slack_app(bot, None, "xoxb-x"), "xapp-1-test", web_client=client)
+    handler = SocketModeHandler(slack_app(bot, None), "xapp-1-test", web_client=client)
     handler.connect()
     try:
         wait_for(lambda: bot.queue.done >= 1, timeout=30)

@@ -15,11 +15,11 @@ from agent.slack.webhooks import (BadRequest, Forbidden, Page, parse_alertmanage
                                   verify_pagerduty)
 
 
-def slack_app(bot: Bot, signing_secret: str | None, token: str | None):
+def slack_app(bot: Bot, signing_secret: str | None):
     """Mentions, the /fivewhys command and the report's buttons. Over HTTP bolt verifies each request
     (v0 signature, 5-minute window); in Socket Mode (no signing secret) the WebSocket is the trust."""
     from slack_bolt import App
-    app = App(token=token, signing_secret=signing_secret or "", client=bot.slack, token_verification_enabled=False,
+    app = App(signing_secret=signing_secret or "", client=bot.slack, token_verification_enabled=False,   # client: the token
               request_verification_enabled=signing_secret is not None)
 
     def start(key: str, channel: str, thread_ts: str, text: str) -> bool:
@@ -67,7 +67,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
     pd_secrets = [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s]
     am_token = os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")
     signing = os.environ.get("SLACK_SIGNING_SECRET")
-    bolt = slack_app(bot, signing, os.environ.get("SLACK_BOT_TOKEN")) if signing and slack_events else None
+    bolt = slack_app(bot, signing) if signing and slack_events else None
 
     class Handler(BaseHTTPRequestHandler):
         timeout = 10                    # a client that stops sending does not hold a thread
