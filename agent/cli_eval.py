@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.config import Budgets
@@ -18,32 +19,39 @@ err = Console(stderr=True)
 def eval_command(
     target: List[str] = typer.Argument(..., help="a directory of cases (or one case); or: compare BEFORE.json AFTER.json"),
     model: List[str] = typer.Option(["heuristic"], "--model", "-m", help="provider:name; repeat for several"),
-    trials: int = typer.Option(1, "--trials", help="runs per case and model"),
-    concurrency: int = typer.Option(2, "--concurrency", "-j", help="investigations at once"),
+    trials: int = typer.Option(1, "--trials", min=1, help="runs per case and model"),
+    concurrency: int = typer.Option(2, "--concurrency", "-j", min=1, help="investigations at once"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the results JSON here"),
     report: Optional[Path] = typer.Option(None, "--report", help="write the Markdown leaderboard here"),
     html_out: Optional[Path] = typer.Option(None, "--html", help="write the HTML leaderboard here"),
     out_dir: Path = typer.Option(Path("eval-out"), "--out-dir", help="cache and transcripts"),
     no_cache: bool = typer.Option(False, "--no-cache", help="rerun every case"),
-    max_steps: int = typer.Option(Budgets().max_steps, "--max-steps"),
+    max_steps: int = typer.Option(Budgets().max_steps, "--max-steps", min=1),
     timeout: float = typer.Option(600.0, "--timeout", help="wall-clock seconds per investigation"),
     judge: Optional[str] = typer.Option(None, "--judge", help="grade each chain's reasoning with this model "
                                         "(LLM-as-judge; off by default)"),
 ) -> None:
     """Replay incidents against one or more models and score them (AC@1, AC@3, citations, cost, …)."""
-    from evals.compare import compare, render
-    from evals.harness import find_cases, run_eval
+    from agent.models import ModelError
+    from evals.compare import check_results, compare, render
+    from evals.harness import find_cases, preflight, run_eval
     from evals.leaderboard import html_page, markdown
+    from evals.scorers import TruthError
     if target[0] == "compare":
         if len(target) != 3:
             raise typer.BadParameter("usage: fivewhys eval compare BEFORE.json AFTER.json")
-        try:
-            a, b = (json.loads(Path(p).read_text()) for p in target[1:])
-        except (OSError, ValueError) as e:
-            err.print(f"[red]error:[/] cannot read results: {e}", soft_wrap=True)
-            raise typer.Exit(2)
-        print(render(compare(a, b)))
+        results = []
+        for p in target[1:]:
+            try:
+                results.append(json.loads(Path(p).read_text()))
+                check_results(results[-1])
+            except (OSError, ValueError) as e:
+                err.print(f"[red]error:[/] cannot read results {escape(p)}: {escape(str(e))}", soft_wrap=True)
+                raise typer.Exit(2)
+        print(render(compare(*results)))
         return
+    if timeout <= 0:
+        raise typer.BadParameter("must be more than 0 seconds", param_hint="'--timeout'")
     root = Path(target[0])
     if not root.is_dir():
         err.print(f"[red]error:[/] {root}: not a directory of cases", soft_wrap=True)
@@ -51,6 +59,11 @@ def eval_command(
     cases = find_cases(root)
     if not cases:
         err.print(f"[red]error:[/] {root}: no cases (directories with incident.yaml and truth.yaml)", soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        preflight(cases, [*model, *([judge] if judge else [])])
+    except (TruthError, ModelError) as e:
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
     with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}"), console=err, transient=False) as bar:

@@ -14,7 +14,18 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
+def check_results(results: Any, metric: str = "ac1") -> None:
+    """ValueError unless `results` has what compare reads: a results file of the wrong shape is not a KeyError."""
+    rows = results.get("rows") if isinstance(results, dict) else None
+    need = {"model", "case", "trial", metric}
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and need <= r.keys() for r in rows):
+        raise ValueError("not eval results (want the file written by `fivewhys eval --json`: "
+                         f"rows with {', '.join(sorted(need))})")
+
+
 def compare(before: dict[str, Any], after: dict[str, Any], metric: str = "ac1") -> dict[str, Any]:
+    check_results(before, metric)
+    check_results(after, metric)
     key = lambda r: (r["case"], r["trial"]) if len({x["model"] for x in before["rows"]}) == 1 and \
         len({x["model"] for x in after["rows"]}) == 1 else (r["model"], r["case"], r["trial"])  # noqa: E731
     a = {key(r): bool(r[metric]) for r in before["rows"]}

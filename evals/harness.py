@@ -1,7 +1,8 @@
 """Replay incidents against models: bounded concurrency, resumable, one transcript per case.
 
-A result row is cached under (case content, model, trial, prompt version), so an interrupted run of a
-paid model continues where it stopped and a rerun costs nothing.
+A result row is cached under everything that can change it (case content, model spec and server, trial,
+budgets, prompt and code version, judge), so an interrupted run of a paid model continues where it stopped
+and a rerun costs nothing. Errored runs are not cached: they are retried next run.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Callable
 from agent.config import Budgets
 from agent.evidence import EvidenceLedger
 from agent.loop import Investigation
-from agent.models import load_model
+from agent.models import base_url_of, load_model
 from agent.transcript import Transcript
 from evals.scorers import ScoreContext, load_truth, score
 from prompts import PROMPT_VERSION
@@ -50,10 +51,22 @@ def code_version() -> str:
     if not _CODE_VERSION:
         root = Path(__file__).resolve().parent.parent
         h = hashlib.sha256()
-        for f in sorted([*root.glob("agent/**/*.py"), *root.glob("tools/**/*.py"), *root.glob("prompts/*.j2")]):
+        # The scorers and judge too: a cached row carries its scores.
+        for f in sorted([*root.glob("agent/**/*.py"), *root.glob("tools/**/*.py"), *root.glob("prompts/*.j2"),
+                         root / "evals" / "scorers.py", root / "evals" / "judge.py"]):
             h.update(f.read_bytes())
         _CODE_VERSION.append(h.hexdigest()[:12])
     return _CODE_VERSION[0]
+
+
+def preflight(cases: list[Path], specs: list[str], make_model: Callable[[str], Any] = load_model) -> None:
+    """Fail before the first run, naming the problem, when the suite or a model is broken. A bad truth.yaml
+    is the suite's fault, not a model's: scored as a wrong answer it would lower every model's AC@1. A model
+    that cannot load (no key, unknown provider) would only give one identical error row per case."""
+    for c in cases:
+        load_truth(c)                   # raises TruthError naming the file
+    for spec in dict.fromkeys(specs):
+        make_model(spec)                # raises ModelError
 
 
 def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcript: Path | None,
@@ -99,6 +112,9 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
              on_done: Callable[[dict], None] | None = None,
              make_model: Callable[[str], Any] = load_model, judge_spec: str | None = None) -> dict[str, Any]:
     budgets = budgets or Budgets()
+    for c in cases:                     # a broken truth.yaml stops the eval before anything runs (see preflight)
+        load_truth(c)
+    servers = {s: base_url_of(s) for s in [*models, judge_spec] if s}
     out_dir = Path(out_dir or "eval-out")
     cache = out_dir / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -106,16 +122,18 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     rows: list[dict] = []
 
     def job(c: Path, m: str, t: int) -> dict:
-        key = hashlib.sha256(f"{case_hash(c)}|{m}|{t}|{PROMPT_VERSION}|{code_version()}|{judge_spec}".encode()
-                             ).hexdigest()[:24]
+        setup = json.dumps([m, servers[m], t, budgets.model_dump(), PROMPT_VERSION, code_version(), judge_spec,
+                            servers.get(judge_spec)], sort_keys=True)
+        key = hashlib.sha256(f"{case_hash(c)}|{setup}".encode()).hexdigest()[:24]
         hit = cache / f"{key}.json"
         if use_cache and hit.exists():
             return {**json.loads(hit.read_text()), "cached": True}
         safe = m.replace(":", "_").replace("/", "_")
         row = run_case(c, m, t, budgets, out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", make_model,
                        make_model(judge_spec) if judge_spec else None)
-        if not str(row["error"] or "").startswith(("model_error", "budget_wall")):
-            hit.write_text(json.dumps(row, default=str))    # provider outages are retried next run, not cached
+        # Crashes, timeouts, provider outages and a failed judge are retried next run, not cached.
+        if not row["error"] and not str(row.get("judge_rationale") or "").startswith("judge failed"):
+            hit.write_text(json.dumps(row, default=str))
         return {**row, "cached": False}
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:

@@ -27,13 +27,23 @@ class Truth:
         return {(self.service, self.kind), *self.acceptable}
 
 
+class TruthError(ValueError):
+    """A case's truth.yaml cannot be read: the suite is broken, not the model under test."""
+
+
 def load_truth(case: Path) -> Truth:
-    t = yaml.safe_load((case / "truth.yaml").read_text())
-    rc = t["root_cause"]
-    return Truth(service=rc["service"], kind=rc["kind"], onset=str(rc.get("onset")), summary=rc.get("summary", ""),
-                 acceptable=[(a["service"], a["kind"]) for a in t.get("acceptable") or []],
-                 key_evidence=t.get("key_evidence") or [], red_herrings=t.get("red_herrings") or [],
-                 difficulty=t.get("difficulty", "unknown"))
+    path = case / "truth.yaml"
+    try:
+        t = yaml.safe_load(path.read_text())
+        rc = t["root_cause"]
+        return Truth(service=rc["service"], kind=rc["kind"], onset=str(rc.get("onset")),
+                     summary=rc.get("summary", ""),
+                     acceptable=[(a["service"], a["kind"]) for a in t.get("acceptable") or []],
+                     key_evidence=t.get("key_evidence") or [], red_herrings=t.get("red_herrings") or [],
+                     difficulty=t.get("difficulty", "unknown"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
+        detail = " ".join(str(e).split())          # YAML errors span several lines
+        raise TruthError(f"{path}: not a valid truth file ({type(e).__name__}: {detail})") from None
 
 
 @dataclass

@@ -162,3 +162,89 @@ def test_llm_judge_with_the_scripted_model():
     assert "not valid" in model.seen[1][0].content
     model.assert_complete()
     assert judge(ScriptedModel([]), TRUTH, report(inconclusive=True))["judge_score"] is None
+
+
+def heuristic_for_any(calls):
+    """make_model that records each load and answers with the heuristic, whatever the spec."""
+    def make_model(spec):
+        from agent.models import load_model
+        calls.append(spec)
+        return load_model("heuristic")
+    return make_model
+
+
+def test_cache_key_has_budgets_timeout_and_base_url(tmp_path, monkeypatch):
+    from agent.config import Budgets
+    case = simulate("memory_leak", 1, "easy", tmp_path / "a")
+    calls, out = [], tmp_path / "out"
+    short = run_eval([case], ["heuristic"], out_dir=out, budgets=Budgets(max_steps=2), use_cache=False,
+                     make_model=heuristic_for_any(calls))
+    assert short["rows"][0]["steps"] == 2
+    full = run_eval([case], ["heuristic"], out_dir=out, make_model=heuristic_for_any(calls))
+    assert not full["rows"][0]["cached"] and full["rows"][0]["steps"] > 2 and full["rows"][0]["ac1"]
+    timed = run_eval([case], ["heuristic"], out_dir=out, budgets=Budgets(max_wall_s=5),
+                     make_model=heuristic_for_any(calls))
+    assert not timed["rows"][0]["cached"]
+    assert run_eval([case], ["heuristic"], out_dir=out, make_model=heuristic_for_any(calls))["rows"][0]["cached"]
+    # The same spec against another server is another model.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+    run_eval([case], ["openai:m"], out_dir=out, make_model=heuristic_for_any(calls))
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:2/v1")
+    other = run_eval([case], ["openai:m"], out_dir=out, make_model=heuristic_for_any(calls))
+    assert not other["rows"][0]["cached"]
+
+
+def test_errored_runs_are_not_cached(tmp_path):
+    from agent.models import ModelError
+    case = simulate("disk_full", 1, "easy", tmp_path / "a")
+
+    def no_key(spec):
+        raise ModelError("OPENAI_API_KEY is not set")
+    bad = run_eval([case], ["openai:m"], out_dir=tmp_path / "out", make_model=no_key)
+    assert "OPENAI_API_KEY" in bad["rows"][0]["error"]
+    calls = []
+    good = run_eval([case], ["openai:m"], out_dir=tmp_path / "out", make_model=heuristic_for_any(calls))
+    assert calls and not good["rows"][0]["cached"] and not good["rows"][0]["error"] and good["rows"][0]["ac1"]
+
+
+def test_cli_eval_stops_up_front_on_a_model_that_cannot_load(tmp_path):
+    cases = tmp_path / "cases"
+    simulate("cert_expired", 2, "easy", cases / "a")
+    simulate("rate_limited", 2, "easy", cases / "b")
+    for spec, says in (("openai:gpt-5.1", "OPENAI_API_KEY is not set"), ("gremlin:x", "unknown model")):
+        r = CliRunner().invoke(app, ["eval", str(cases), "-m", "heuristic", "-m", spec, "--out-dir", str(tmp_path / "o")])
+        assert r.exit_code == 2 and says in r.output and "Leaderboard" not in r.output, r.output
+        assert "error:" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not list(tmp_path.glob("o/cache/*.json"))  # not even the heuristic's rows: nothing ran
+    judge = CliRunner().invoke(app, ["eval", str(cases), "--judge", "anthropic:x", "--out-dir", str(tmp_path / "o")])
+    assert judge.exit_code == 2 and "ANTHROPIC_API_KEY" in judge.output
+
+
+def test_cli_eval_rejects_bad_numbers_and_bad_result_files(tmp_path):
+    cases = tmp_path / "cases"
+    simulate("cert_expired", 2, "easy", cases / "a")
+    for args in (["--trials", "0"], ["-j", "0"], ["--concurrency", "-1"], ["--max-steps", "0"], ["--timeout", "0"]):
+        r = CliRunner().invoke(app, ["eval", str(cases), "--out-dir", str(tmp_path / "o"), *args])
+        assert r.exit_code == 2 and args[0] in r.output and "Traceback" not in r.output, (args, r.output)
+    good = tmp_path / "r.json"
+    assert CliRunner().invoke(app, ["eval", str(cases), "--json", str(good), "--out-dir", str(tmp_path / "o")]).exit_code == 0
+    for name, body in (("empty.json", "{}"), ("list.json", "[1]"), ("rowless.json", '{"rows": [{"case": "a"}]}')):
+        (tmp_path / name).write_text(body)
+        c = CliRunner().invoke(app, ["eval", "compare", str(good), str(tmp_path / name)])
+        assert c.exit_code == 2 and name in c.output and "not eval results" in c.output, c.output
+
+
+def test_a_broken_truth_stops_the_eval_naming_the_file(tmp_path):
+    cases = tmp_path / "cases"
+    simulate("cert_expired", 2, "easy", cases / "a")
+    simulate("rate_limited", 2, "easy", cases / "b")
+    (cases / "b" / "truth.yaml").write_text("root_cause: [\n")
+    calls = []
+    with pytest.raises(ValueError, match=r"b/truth\.yaml: not a valid truth file"):
+        run_eval([cases / "a", cases / "b"], ["heuristic"], out_dir=tmp_path / "o", make_model=heuristic_for_any(calls))
+    assert calls == []                                # nothing ran (or was paid for) before the check
+    for body in ("root_cause: [\n", "just a string\n", "root_cause: {service: x}\n"):
+        (cases / "b" / "truth.yaml").write_text(body)
+        r = CliRunner().invoke(app, ["eval", str(cases), "--out-dir", str(tmp_path / "o")])
+        assert r.exit_code == 2 and str(cases / "b" / "truth.yaml") in r.output.replace("\n", ""), r.output
+        assert "Leaderboard" not in r.output

@@ -5,12 +5,25 @@ import os
 
 from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
 
-__all__ = ["Message", "Model", "ModelError", "ToolCall", "ToolSpec", "Turn", "Usage", "load_model", "default_model_spec"]
+__all__ = ["Message", "Model", "ModelError", "ToolCall", "ToolSpec", "Turn", "Usage", "load_model",
+           "default_model_spec", "base_url_of"]
 
 
 def default_model_spec() -> str:
     from agent.settings import default_model_spec as spec
     return spec()
+
+
+def base_url_of(spec: str, settings=None) -> str | None:
+    """The server a spec's requests go to: the config file's base_url, else OPENAI_BASE_URL / ANTHROPIC_BASE_URL
+    (None for the SDK's default and for local models). The same spec on another server is another model."""
+    provider = spec.partition(":")[0]
+    if provider not in ("openai", "anthropic"):
+        return None
+    if settings is None:
+        from agent.settings import load_settings
+        settings = load_settings()
+    return getattr(settings, provider).base_url or os.environ.get(f"{provider.upper()}_BASE_URL")
 
 
 def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
@@ -30,10 +43,9 @@ def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
         if not name:
             raise ModelError(f"give a model name: {provider}:NAME")
         p = getattr(settings, provider)
-        kwargs = dict(base_url=base_url or p.base_url, api_key=settings.api_key(provider), stream=p.stream,
-                      redactor=Redactor(emails=settings.redact_emails))
-        require_key(provider, kwargs["api_key"] or os.environ.get(f"{provider.upper()}_API_KEY"),
-                    kwargs["base_url"] or os.environ.get(f"{provider.upper()}_BASE_URL"))
+        kwargs = dict(base_url=base_url or base_url_of(spec, settings), api_key=settings.api_key(provider),
+                      stream=p.stream, redactor=Redactor(emails=settings.redact_emails))
+        require_key(provider, kwargs["api_key"] or os.environ.get(f"{provider.upper()}_API_KEY"), kwargs["base_url"])
         if provider == "openai":
             from agent.models.openai_provider import OpenAIModel
             return OpenAIModel(name, **kwargs)
