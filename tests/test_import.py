@@ -62,3 +62,13 @@ def test_otlp_json_traces_become_spans_with_edges(tmp_path):
     from tools.backends.base import Filter
     edges = tel.span_edges(Filter())
     assert [(e["caller"], e["callee"], e["errors"], e["external"]) for e in edges] == [("search", "token", 1, True)]
+
+
+def test_kubernetes_objects_map_to_their_workload():
+    from tools.backends.importers import workload_of
+    assert workload_of("Pod", "checkout-7d9c8f6b5d-x2x9z") == "checkout"        # Deployment pod
+    assert workload_of("Pod", "orders-db-2") == "orders-db"                     # StatefulSet pod
+    assert workload_of("Pod", "log-shipper-x2x9z") == "log-shipper"             # DaemonSet pod
+    assert workload_of("ReplicaSet", "checkout-7d9c8f6b5d") == "checkout"
+    assert workload_of("HorizontalPodAutoscaler", "checkout") == "checkout"
+    assert workload_of("Deployment", "api-gateway-v2") == "api-gateway-v2"

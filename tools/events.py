@@ -86,8 +86,10 @@ def scaling_events(ctx: ToolContext, service: str | None = None, start: datetime
                                 end=g["last"], filters={"service": service},
                                 attributes={"action": g["action"], "status": g["status"]},
                                 summary=f"{g['events']}× {g['action']} {g['status']} for {g['service']} "
-                                        f"{fmt_time(g['first'])}–{fmt_time(g['last'])} (desired {g['desired']}, "
-                                        f"actual {g['actual']}): {clip(g['message'], 120)}", rows=[g])
+                                        f"{fmt_time(g['first'])}–{fmt_time(g['last'])}"
+                                        + (f" (desired {g['desired']}, actual {g['actual']})"
+                                           if g["desired"] is not None or g["actual"] is not None else "")
+                                        + f": {clip(g['message'], 120)}", rows=[g])
             g["evidence"] = ev.id
             ids.append(ev.id)
         out.append(f"scaling events for {service or 'all services'} {fmt_span(f.start, f.end)}")
@@ -138,7 +140,8 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
         left = r["not_after"] - when
         r["status"] = "expired" if left <= timedelta(0) else (
             "expiring" if left <= timedelta(days=within_days) else "valid")
-        r["expires_in"] = (f"expired {_ago(-left)} before" if left <= timedelta(0) else f"in {_ago(left)}")
+        r["expires_in"] = (f"expired {_ago(-left)} before {fmt_time(when)}" if left <= timedelta(0) else
+                           f"expires {_ago(left)} after {fmt_time(when)}")
         if r["status"] == "valid":
             valid += 1
             continue
@@ -149,7 +152,7 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
                             summary=f"certificate {r.get('name') or r.get('subject') or '?'} of {r['service']} "
                                     f"({r.get('purpose') or 'purpose unknown'}"
                                     f"{', to ' + r['peer_service'] if r.get('peer_service') else ''}) {r['status']}: "
-                                    f"not_after {r['not_after'].isoformat()} ({r['expires_in']} {fmt_time(when)})",
+                                    f"not_after {r['not_after'].isoformat()} ({r['expires_in']})",
                             rows=[r])
         r["evidence"] = ev.id
         ids.append(ev.id)

@@ -227,13 +227,16 @@ class Investigator:
         for g in self.data("scaling_events") and self.data("scaling_events")["groups"] or []:
             if g["status"] == "failed" and g["action"] in ("scale_up", "-"):
                 cpu, cpu_id = self.metric(g["service"], "cpu_utilization")
-                mech = [(f"{g['service']}'s CPU saturated from {_t(cpu['near_peak_at'] or cpu['max_at'])} (max {cpu['max']:.2f}): "
-                         f"without the new instances it could not serve the load", [cpu_id])] \
+                rose = f"rose from {_t(cpu['shift_at'])} and " if cpu and cpu["shift_at"] else ""
+                mech = [(f"{g['service']}'s CPU {rose}was saturated from {_t(cpu['near_peak_at'] or cpu['max_at'])} "
+                         f"(max {cpu['max']:.2f}): without the new instances it could not serve the load", [cpu_id])] \
                     if cpu and cpu["max"] >= 0.85 else []
+                stuck = (f"stayed at {g['actual']} instead of {g['desired']}" if g.get("actual") is not None
+                         and g.get("desired") is not None else "could not grow")
                 out.append(Hypothesis(g["service"], "failed_scale_up", 0.95 if mech else 0.8, g["first"],
                                       [g["evidence"]], f"autoscaling of {g['service']} failed {g['events']}× from "
                                       f"{_t(g['first'])} ({g.get('message') or 'no reason given'}) so capacity "
-                                      f"stayed at {g.get('actual')} instead of {g.get('desired')}", mech))
+                                      f"{stuck}", mech))
         failed_up = {h.service for h in out}
         for svc in self.candidates():
             texts, text_ids = self.error_texts(svc)
@@ -456,7 +459,7 @@ class Investigator:
             if c["status"] == "expiring":
                 out.append({"service": c["service"], "kind": "cert_expired", "status": "ruled_out",
                             "reason": f"certificate {c.get('name') or ''} of {c['service']} is still valid "
-                                      f"({c['expires_in']} the alert)", "evidence": [c["evidence"]]})
+                                      f"at the alert ({c['expires_in']})", "evidence": [c["evidence"]]})
         return out[:4]
 
     def next_checks(self, best: Hypothesis | None) -> list[str]:

@@ -69,6 +69,18 @@ def import_logs(paths: list[Path]) -> tuple[list[dict], int]:
     return rows, skipped
 
 
+def workload_of(kind: str, name: str) -> str:
+    """The workload a Kubernetes object belongs to: Deployment pods are <name>-<template hash>-<5 chars>,
+    ReplicaSets <name>-<template hash>, StatefulSet pods <name>-<ordinal>. Hashes and suffixes use
+    Kubernetes' vowel-free alphabet, which keeps words like "shipper" from looking like one."""
+    h = "[bcdfghjklmnpqrstvwxz2456789]"
+    if kind == "Pod":
+        return re.sub(rf"(-{h}{{6,10}}-{h}{{5}}|-{h}{{5}}|-\d+)$", "", name) or name
+    if kind == "ReplicaSet":
+        return re.sub(rf"-{h}{{6,10}}$", "", name) or name
+    return name
+
+
 def import_k8s_events(path: Path) -> dict[str, list[dict]]:
     """Scaling (HPA, FailedScheduling), deployments (ScalingReplicaSet) and registry (Killing/Unhealthy)."""
     items = json.loads(path.read_text(encoding="utf-8", errors="replace")).get("items", [])
@@ -79,13 +91,15 @@ def import_k8s_events(path: Path) -> dict[str, list[dict]]:
         if not t:
             continue
         name = obj.get("name", "")
-        service = re.sub(r"-[a-z0-9]{8,10}(-[a-z0-9]{5})?$", "", name)
+        service = workload_of(obj.get("kind", ""), name)
         reason, msg = e.get("reason", ""), e.get("message", "")
         failed = e.get("type") == "Warning"
         if obj.get("kind") == "HorizontalPodAutoscaler" or reason in ("FailedScheduling", "FailedScale",
                                                                        "SuccessfulRescale"):
+            size = re.search(r"New size: (\d+)", msg)          # the HPA's own words for its target
             out["scaling"].append({"time": t, "service": service, "action": "scale_up",
-                                   "status": "failed" if failed else "succeeded", "message": f"{reason}: {msg}"})
+                                   "status": "failed" if failed else "succeeded", "message": f"{reason}: {msg}",
+                                   **({"desired_count": int(size.group(1))} if size else {})})
         elif reason == "ScalingReplicaSet":
             out["deployments"].append({"time": t, "service": service, "kind": "deploy", "status": "in_progress",
                                        "description": msg})
