@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -69,10 +70,14 @@ class ChatSession:
             return None
         except ModelError as e:
             del self.inv.messages[mark:]
-            self.console.print(f"[red]model error:[/] {e}")
+            self.model_error(str(e))
             return None
         finally:
             self.inv.on_event.close()
+        if res.stop_reason.startswith("model_error: "):  # the loop turns a ModelError into an inconclusive report
+            del self.inv.messages[mark:]
+            self.model_error(res.stop_reason.removeprefix("model_error: "))
+            return None
         self.last = res.report
         self.console.print(Markdown(report_markdown(res.report, res.ledger, res.usage)))
         self.save()
@@ -98,8 +103,12 @@ class ChatSession:
             if not self.last:
                 self.console.print("no report yet")
             else:
-                Path(args[0]).write_text(report_markdown(self.last, self.inv.ctx.ledger) + "\n")
-                self.console.print(f"saved {args[0]}")
+                try:
+                    Path(args[0]).write_text(report_markdown(self.last, self.inv.ctx.ledger) + "\n")
+                except OSError as e:
+                    self.cannot_write(args[0], e)
+                else:
+                    self.console.print(f"saved {args[0]}")
         elif name == "/timeline" and args:
             self.timeline(Path(args[0]))
         elif name == "/model" and args:
@@ -112,6 +121,7 @@ class ChatSession:
         elif name == "/reset":
             self.last = None
             self._new_investigation(EvidenceLedger())
+            self.save()                         # so --continue resumes after the reset, not before it
             self.console.print("conversation and evidence cleared")
         else:
             self.console.print(f"unknown command {name}; /help lists them")
@@ -142,9 +152,20 @@ class ChatSession:
             self.console.print(f"[red]timeline unavailable:[/] {e}")
             return
         rc = self.last.root_cause if self.last else None
-        draw_timeline(self.telemetry, out, root_service=rc.service if rc else None,
-                      onset=rc.onset if rc else None)
+        try:
+            draw_timeline(self.telemetry, out, root_service=rc.service if rc else None,
+                          onset=rc.onset if rc else None)
+        except OSError as e:
+            self.cannot_write(str(out), e)
+            return
         self.console.print(f"timeline written to {out}")
+
+    def model_error(self, msg: str) -> None:
+        self.console.print(f"[red]model error:[/] {escape(msg)}", highlight=False, emoji=False, soft_wrap=True)
+
+    def cannot_write(self, path: str, e: OSError) -> None:
+        self.console.print(f"[red]error:[/] cannot write {escape(path)}: {escape(e.strerror or str(e))}",
+                           highlight=False, emoji=False, soft_wrap=True)
 
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self) -> None:
@@ -183,13 +204,21 @@ def repl(session: ChatSession) -> int:
     def _newline(event):
         event.current_buffer.insert_text("\n")
     chats_dir().mkdir(parents=True, exist_ok=True)
-    prompt = PromptSession(history=FileHistory(str(state_dir() / "chat_history")), key_bindings=keys)
+    if sys.stdin.isatty():
+        prompt = PromptSession(history=FileHistory(str(state_dir() / "chat_history")), key_bindings=keys).prompt
+    else:                                 # a file or a pipe (prompt_toolkit reads nothing from a file): a line each
+        def prompt(text: str) -> str:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            session.console.print(text + line.rstrip("\n"), markup=False, highlight=False, emoji=False)
+            return line
     inc = session.telemetry.incident
     session.console.print(f"[bold]fivewhys chat[/] · {escape(inc.id)}: {escape(inc.title)} · model "
                           f"{session.model.name} · /help for commands", highlight=False)
     while True:
         try:
-            line = prompt.prompt("> ").strip()
+            line = prompt("> ").strip()
         except KeyboardInterrupt:
             continue                      # Ctrl-C at the prompt clears the line
         except EOFError:

@@ -127,3 +127,77 @@ def test_html_report_embeds_the_timeline(tmp_path):
     assert r.exit_code == 0, r.output
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "Root cause: search" in page and "<table>" in page
+
+
+def test_a_path_that_cannot_be_written_keeps_the_session(tmp_path):
+    c = spawn(["chat", str(DEMO)], tmp_path, FIVEWHYS_STATE_DIR=str(tmp_path / "state"))
+    c.expect(PROMPT)
+    c.sendline("why?")
+    c.expect("Root cause: search")
+    c.expect(PROMPT)
+    c.sendline(f"/save {tmp_path / 'missing' / 'x.md'}")
+    c.expect("error: cannot write .*x.md: No such file or directory")
+    c.expect(PROMPT)
+    c.sendline(f"/timeline {tmp_path / 'missing' / 't.png'}")
+    c.expect("error: cannot write .*t.png: No such file or directory")
+    c.expect(PROMPT)
+    c.sendline("/evidence E2")                             # the evidence is still there
+    c.expect("· error_onsets ·")
+    c.expect(PROMPT)
+    c.sendline("/quit")
+    c.expect(pexpect.EOF)
+    c.close()
+    assert c.exitstatus == 0
+
+
+def chat_with_input(args, lines, tmp_path, stdin_from="pipe"):
+    env = dict(os.environ, NO_COLOR="1", FIVEWHYS_STATE_DIR=str(tmp_path / "state"))
+    kw = dict(capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
+    if stdin_from == "pipe":
+        return subprocess.run([sys.executable, "-m", "agent", "chat", *args], input=lines, **kw)
+    f = tmp_path / "input.txt"
+    f.write_text(lines)
+    with f.open() as stdin:
+        return subprocess.run([sys.executable, "-m", "agent", "chat", *args], stdin=stdin, **kw)
+
+
+@pytest.mark.parametrize("stdin_from", ["file", "pipe"])
+def test_questions_and_commands_from_a_file_or_a_pipe(tmp_path, stdin_from):
+    r = chat_with_input([str(DEMO)], "why?\n/evidence E2\n", tmp_path, stdin_from)   # no /quit: EOF ends it
+    assert r.returncode == 0, r.stderr
+    assert "> why?\n" in r.stdout and "Root cause: search" in r.stdout
+    assert "> /evidence E2\n" in r.stdout and "· error_onsets ·" in r.stdout
+
+
+def test_continue_after_reset_resumes_the_reset_conversation(tmp_path):
+    r = chat_with_input([str(DEMO)], "why?\n/reset\n", tmp_path)
+    assert r.returncode == 0 and "Root cause: search" in r.stdout and "cleared" in r.stdout, r.stderr
+    r = chat_with_input(["--continue"], "/evidence E1\n/report\n", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "0 evidence items" in r.stdout and "no evidence E1" in r.stdout and "no report yet" in r.stdout
+
+
+def test_a_model_error_is_one_clear_line_and_keeps_the_session(tmp_path):
+    import io
+    from rich.console import Console
+    from agent.chat import ChatSession
+    from agent.models import ModelError
+    from tools.backends.snapshot import SnapshotTelemetry
+
+    class Unreachable:
+        name = "openai:x"
+
+        def turn(self, messages, tools, on_text=None):
+            raise ModelError("openai:x: cannot reach the server (Connection error.)")
+
+    out = io.StringIO()
+    s = ChatSession(SnapshotTelemetry(DEMO), DEMO, "heuristic", Console(file=out, width=120), tmp_path / "c.json")
+    assert s.ask("why?") is not None
+    messages, report, saved = list(s.inv.messages), s.last, (tmp_path / "c.json").read_text()
+    s.model = Unreachable()
+    s._new_investigation(s.inv.ctx.ledger, s.inv.messages)
+    out.seek(0), out.truncate()
+    assert s.ask("was token ever unhealthy?") is None
+    assert out.getvalue().strip() == "model error: openai:x: cannot reach the server (Connection error.)"
+    assert s.inv.messages == messages and s.last is report        # the conversation is as it was
+    assert (tmp_path / "c.json").read_text() == saved
