@@ -146,3 +146,84 @@ def test_incident_dir_is_a_file(tmp_path):
     f.write_text("x")
     res = run("snapshot", "validate", f)
     assert res.exit_code == 1 and "not a directory" in res.output
+
+
+def _answer(d):
+    res = run("investigate", d, "--no-transcript", "--json", "--quiet")
+    assert res.exit_code == 0, res.output
+    rc = json.loads(res.stdout)["root_cause"]
+    return rc and (rc["service"], rc["kind"])
+
+
+def test_times_without_a_zone_are_utc(tmp_path):
+    import yaml
+    d = build(tmp_path / "inc")
+    inc = yaml.safe_load((d / "incident.yaml").read_text())
+    inc["window"] = {"start": ts(0).rstrip("Z"), "end": ts(120)}          # one naive, one aware
+    inc["alert"]["at"] = ts(90).rstrip("Z")
+    (d / "incident.yaml").write_text(yaml.safe_dump(inc))
+    assert validate_snapshot(d).usable
+    assert _answer(d) == ("search", "failed_scale_up")
+    assert run("timeline", d, "--out", tmp_path / "t.png").exit_code == 0
+
+
+@pytest.mark.parametrize("body, says", [
+    ("id: x\nwindow: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\n"
+     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d]\n"
+     "id: x\nwindow: {start: 2026-03-06T11:00:00Z, end: 2026-03-06T13:00:00Z}\nalert: {labels: {boom: *e}}\n",
+     "a label value is a string"),
+])
+def test_hostile_incident_yaml_is_refused_quickly(tmp_path, body, says):
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").write_text(body)
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and says in res.output
+
+
+def test_incident_yaml_that_is_not_a_file(tmp_path):
+    import os
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").unlink()
+    os.mkfifo(d / "incident.yaml")                                     # reading a pipe would hang forever
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "not a regular file" in res.output
+
+
+def test_two_files_or_a_directory_for_one_source_are_errors_not_silence(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl.gz").write_bytes(gzip.compress((d / "logs.jsonl").read_bytes()))
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "counted twice" in res.output
+    assert not validate_snapshot(d).usable
+    (d / "logs.jsonl.gz").unlink()
+    (d / "logs.jsonl").unlink()
+    (d / "logs.jsonl").mkdir()
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "not a readable regular file" in res.output
+
+
+def test_status_values_in_any_case_and_absurd_metric_values(tmp_path):
+    d = build(tmp_path / "inc")
+    for name, old, new in (("scaling.jsonl", '"failed"', '"Failed"'), ("spans.jsonl", '"error"', '"ERROR"'),
+                           ("spans.jsonl", '"client"', '"CLIENT"')):
+        (d / name).write_text((d / name).read_text().replace(old, new))
+    with open(d / "metrics.jsonl", "a") as f:
+        for _ in range(2):
+            f.write(json.dumps({"time": ts(10), "service": "search", "name": "error_rate", "value": 1e308}) + "\n")
+        f.write('{"time": "%s", "service": "search", "name": "error_rate", "value": NaN}\n' % ts(11))
+    assert _answer(d) == ("search", "failed_scale_up")
+    t = SnapshotTelemetry(d)
+    assert t.coverage("metrics").skipped_lines >= 2
+    t.close()
+
+
+def test_validate_survives_deep_nesting_and_endless_lines(tmp_path, monkeypatch):
+    import tools.backends.validate as validate
+    monkeypatch.setattr(validate, "MAX_RECORD_BYTES", 10_000)
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write("[" * 4000 + "]" * 4000 + "\n")
+        f.write(json.dumps({"time": ts(5), "service": "api", "message": "x" * 50_000}) + "\n")
+    msgs = [str(p) for p in validate.validate_snapshot(d).problems]
+    assert any("nested too deeply" in m for m in msgs) and any("record over" in m for m in msgs)

@@ -8,10 +8,10 @@ time range and a row limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 Source = Literal["logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"]
 SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry")
@@ -42,16 +42,34 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 TIME_FIELDS = {"time", "not_after", "not_before"}
 
 
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+# Times without a zone are UTC, as the format says; mixing naive and aware times would not even compare.
+UtcTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _label_values(labels: Any) -> Any:
+    """Alert labels are strings (as in Alertmanager and PagerDuty); numbers and booleans are written as text."""
+    if isinstance(labels, dict):
+        for k, v in labels.items():
+            if isinstance(v, (list, dict)):
+                raise ValueError(f"label {k!r}: a label value is a string, not a {type(v).__name__}")
+        return {str(k): v if isinstance(v, str) or v is None else str(v) for k, v in labels.items()}
+    return labels
+
+
 class TimeWindow(BaseModel):
-    start: datetime
-    end: datetime
+    start: UtcTime
+    end: UtcTime
 
 
 class Alert(BaseModel):
-    at: datetime | None = None
+    at: UtcTime | None = None
     service: str | None = None
     summary: str | None = None
-    labels: dict[str, Any] = Field(default_factory=dict)
+    labels: Annotated[dict[str, str | None], BeforeValidator(_label_values)] = Field(default_factory=dict)
 
 
 class Incident(BaseModel):

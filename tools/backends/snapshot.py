@@ -27,7 +27,9 @@ JSON_FIELDS = {"attributes", "labels", "changes"}
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
                   "desired_count": "INTEGER", "actual_count": "INTEGER"}
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
+MAX_INCIDENT_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 * 1024 * 1024   # a single log record may be several MB; beyond this it is skipped
+LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
 LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
                  "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
 
@@ -45,12 +47,18 @@ def load_incident(path: Path) -> Incident:
     f = path / "incident.yaml"
     if not f.exists():
         raise SnapshotError(f"{f}: missing (every snapshot needs incident.yaml)")
+    if not f.is_file():                     # a directory, a device or a pipe would hang or crash the read
+        raise SnapshotError(f"{f}: not a regular file")
+    if f.stat().st_size > MAX_INCIDENT_BYTES:
+        raise SnapshotError(f"{f}: {f.stat().st_size} bytes; incident.yaml is a page description of a few KB")
     try:
         data = yaml.safe_load(f.read_bytes().decode("utf-8", errors="replace"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise SnapshotError(f"{f}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except RecursionError:
+        raise SnapshotError(f"{f}: nested too deeply to be an incident description") from None
     if not isinstance(data, dict):
         raise SnapshotError(f"{f}: expected a mapping with id, window and alert")
     if data.get("format", 1) != 1:
@@ -66,7 +74,17 @@ def load_incident(path: Path) -> Incident:
 
 
 def source_files(path: Path, source: str) -> list[Path]:
-    return [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").is_file()]
+    """The one file of a source. A directory or broken link in its place, or two files for one source
+    (logs.jsonl beside logs.jsonl.gz would count every record twice), is an error, not "no data"."""
+    found = [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").exists()
+             or (path / f"{source}{suf}").is_symlink()]
+    for f in found:
+        if not f.is_file():
+            raise SnapshotError(f"{f}: not a readable regular file (a directory, a broken link or a device)")
+    if len(found) > 1:
+        raise SnapshotError(f"{', '.join(f.name for f in found)} in {path}: one file per source, "
+                            f"or every record is counted twice; keep one")
+    return found
 
 
 def _sanitized_copy(src: Path, tmpdir: Path) -> tuple[Path, bool]:
@@ -124,8 +142,12 @@ class SnapshotTelemetry:
                 sel.append(f"TRY_CAST({c} AS TIMESTAMPTZ) AS {c}")
             elif c in JSON_FIELDS:
                 sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
+            elif c == "value":                 # NaN, inf and 1e308 (which overflows any average) are not readings
+                sel.append(f"CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
             elif c in NUMERIC_FIELDS:
                 sel.append(f"TRY_CAST({c} AS {NUMERIC_FIELDS[c]}) AS {c}")
+            elif c in LOWER_FIELDS:            # "Failed", "ERROR", "CLIENT": the format's values, any case
+                sel.append(f"lower(CAST({c} AS VARCHAR)) AS {c}")
             elif c == "level":
                 cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in LEVEL_ALIASES.items())
                 sel.append(f"CASE lower(CAST(level AS VARCHAR)) {cases} ELSE lower(CAST(level AS VARCHAR)) END AS level")

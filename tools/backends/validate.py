@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 
 from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
-from .snapshot import LEVEL_ALIASES, SnapshotError, load_incident, source_files
+from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, SnapshotError, load_incident, source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
 ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"): {"server", "client", "internal",
@@ -63,7 +63,12 @@ def validate_snapshot(path: str | Path) -> ValidationReport:
         if not path.is_dir():
             return rep
     for source in SOURCES:
-        for f in source_files(path, source):
+        try:
+            files = source_files(path, source)
+        except SnapshotError as e:
+            rep.problems.append(Problem(str(path / source), None, str(e), fatal=True))
+            continue
+        for f in files:
             if f.suffix == ".parquet":
                 _parquet(f, source, rep)
             else:
@@ -87,7 +92,11 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
     try:
         opener = gzip.open if f.name.endswith(".gz") else open
         with opener(f, "rb") as fh:
-            for n, raw in enumerate(fh, 1):
+            for n, raw in enumerate(_bounded_lines(fh), 1):
+                if raw is None:
+                    seen += 1
+                    _add(rep, f, n, f"record over {MAX_RECORD_BYTES >> 20} MB; skipped", "huge")
+                    continue
                 if not raw.strip():
                     continue
                 seen += 1
@@ -99,6 +108,9 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
                     text = raw.decode("utf-8", errors="replace")
                 try:
                     rec = json.loads(text)
+                except RecursionError:
+                    _add(rep, f, n, "nested too deeply to be a record; skipped", "json")
+                    continue
                 except ValueError as e:
                     what = "truncated record" if not text.rstrip().endswith("}") else f"not valid JSON ({e.msg})"
                     _add(rep, f, n, f"{what}; skipped", "json")
@@ -119,6 +131,21 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
         rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
     elif ok == 0:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
+
+
+def _bounded_lines(fh):
+    """Lines of at most MAX_RECORD_BYTES; a longer one (a gzip bomb is one endless line) is read through
+    in pieces and yielded as None, so memory stays bounded."""
+    while True:
+        line = fh.readline(MAX_RECORD_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
 
 
 def _record(rec: dict, source: str, f: Path, n: int, rep: ValidationReport) -> bool:
