@@ -10,8 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from agent.evidence import Evidence, EvidenceLedger
 from agent.loop import Investigation, RunResult
@@ -20,6 +20,7 @@ from agent.models.base import Message
 from agent.progress import LiveProgress
 from agent.render import report_markdown
 from agent.report import Report
+from agent.termtext import escape, plain
 from agent.transcript import state_dir
 from tools import ToolContext
 
@@ -108,48 +109,50 @@ class ChatSession:
                 except OSError as e:
                     self.cannot_write(args[0], e)
                 else:
-                    self.console.print(f"saved {args[0]}")
+                    self.console.print(f"saved {escape(args[0])}", emoji=False)
         elif name == "/timeline" and args:
             self.timeline(Path(args[0]))
         elif name == "/model" and args:
             try:
                 self.model = load_model(args[0])
                 self._new_investigation(self.inv.ctx.ledger, self.inv.messages)
-                self.console.print(f"model: {self.model.name}")
+                self.console.print(f"model: {escape(self.model.name)}", emoji=False)
             except ModelError as e:
-                self.console.print(f"[red]error:[/] {e}")
+                self.console.print(f"[red]error:[/] {escape(e)}", emoji=False)
         elif name == "/reset":
             self.last = None
             self._new_investigation(EvidenceLedger())
             self.save()                         # so --continue resumes after the reset, not before it
             self.console.print("conversation and evidence cleared")
         else:
-            self.console.print(f"unknown command {name}; /help lists them")
+            self.console.print(f"unknown command {escape(name)}; /help lists them", emoji=False)
         return True
 
     def show_evidence(self, evidence_id: str) -> None:
         ev = self.inv.ctx.ledger.get(evidence_id)
         if ev is None:
-            self.console.print(f"no evidence {evidence_id or '(give an id, e.g. /evidence E2)'}; "
-                               f"there are {len(self.inv.ctx.ledger)} items")
+            self.console.print(f"no evidence {escape(evidence_id) or '(give an id, e.g. /evidence E2)'}; "
+                               f"there are {len(self.inv.ctx.ledger)} items", emoji=False)
             return
-        self.console.print(f"[bold]{ev.id}[/] · {ev.source} · {ev.tool} · {ev.service or '-'}\n{escape(ev.summary)}",
-                           highlight=False)
+        self.console.print(f"[bold]{ev.id}[/] · {ev.source} · {ev.tool} · {escape(ev.service or '-')}\n"
+                           f"{escape(ev.summary)}", highlight=False, emoji=False)
         self.console.print(f"query: {ev.tool}({', '.join(f'{k}={v!r}' for k, v in ev.filters.items())}) "
                            f"{ev.start.isoformat() if ev.start else ''} → {ev.end.isoformat() if ev.end else ''}",
-                           highlight=False, markup=False)
+                           highlight=False, markup=False, emoji=False)
         if ev.rows:
             cols = list(dict.fromkeys(k for r in ev.rows[:20] for k in r))[:8]
-            t = Table(*cols, show_lines=False)
+            t = Table(show_lines=False)
+            for c in cols:                      # Text, not str: names and values from telemetry are not markup
+                t.add_column(Text(plain(c)))
             for r in ev.rows[:20]:
-                t.add_row(*[str(r.get(c, ""))[:60] for c in cols])
+                t.add_row(*[Text(plain(r.get(c, ""))[:60]) for c in cols])
             self.console.print(t)
 
     def timeline(self, out: Path) -> None:
         try:
             from agent.timeline import draw_timeline
         except ImportError as e:
-            self.console.print(f"[red]timeline unavailable:[/] {e}")
+            self.console.print(f"[red]timeline unavailable:[/] {escape(e)}", emoji=False)
             return
         rc = self.last.root_cause if self.last else None
         try:
@@ -158,7 +161,10 @@ class ChatSession:
         except OSError as e:
             self.cannot_write(str(out), e)
             return
-        self.console.print(f"timeline written to {out}")
+        except ValueError as e:         # an unsupported picture format
+            self.console.print(f"[red]error:[/] {escape(e)}", highlight=False, emoji=False, soft_wrap=True)
+            return
+        self.console.print(f"timeline written to {escape(out)}", emoji=False)
 
     def model_error(self, msg: str) -> None:
         self.console.print(f"[red]model error:[/] {escape(msg)}", highlight=False, emoji=False, soft_wrap=True)
@@ -215,7 +221,7 @@ def repl(session: ChatSession) -> int:
             return line
     inc = session.telemetry.incident
     session.console.print(f"[bold]fivewhys chat[/] · {escape(inc.id)}: {escape(inc.title)} · model "
-                          f"{session.model.name} · /help for commands", highlight=False)
+                          f"{escape(session.model.name)} · /help for commands", highlight=False, emoji=False)
     while True:
         try:
             line = prompt("> ").strip()

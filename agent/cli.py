@@ -12,7 +12,6 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
-from rich.markup import escape
 
 from agent.config import Budgets
 from agent.evidence import EvidenceLedger
@@ -20,6 +19,7 @@ from agent.loop import Investigation, RunResult
 from agent.models import ModelError, load_model
 from agent.progress import LiveProgress
 from agent.render import report_markdown, result_json
+from agent.termtext import escape, plain
 from agent.transcript import Transcript, default_transcript_path
 from tools import ToolContext
 from tools.backends.base import TelemetryError
@@ -57,11 +57,11 @@ def run_investigation(path: Optional[Path], model_spec: Optional[str], base_url:
         c = telemetry.coverage(source)
         for name in c.cut_short if not quiet else []:
             err.print(f"[yellow]warning:[/] {escape(name)} ends early (the file was cut short); "
-                      f"records before the break are used", highlight=False, soft_wrap=True)
+                      f"records before the break are used", highlight=False, soft_wrap=True, emoji=False)
         if c.skipped_lines and not quiet:
             err.print(f"[yellow]warning:[/] {source}: skipped {c.skipped_lines} malformed records "
                       f"(run `fivewhys snapshot validate {escape(str(path))}` for details)", highlight=False,
-                      soft_wrap=True)
+                      soft_wrap=True, emoji=False)
     tpath = (transcript or default_transcript_path(telemetry.incident.id)) if keep_transcript else None
     header = {"incident": telemetry.incident.id, "snapshot": str(path), "model": model.name,
               "budgets": budgets.model_dump()}
@@ -106,11 +106,11 @@ def investigate(
     elif not (failed and not len(result.ledger)):
         Console().print(Markdown(report_markdown(result.report, result.ledger, result.usage)))
     if tpath and not json_out:
-        err.print(f"[dim]transcript: {tpath}[/]", highlight=False)
+        err.print(f"[dim]transcript: {escape(str(tpath))}[/]", highlight=False, emoji=False)
     if html_out:
         from agent.html_report import html_report
         html_out.write_text(html_report(result.report, result.ledger, telemetry, result.usage))
-        err.print(f"[dim]HTML report: {escape(str(html_out))}[/]", highlight=False)
+        err.print(f"[dim]HTML report: {escape(str(html_out))}[/]", highlight=False, emoji=False)
     telemetry.close()
     if failed:
         fail(f"the model failed after {result.usage.tool_calls} tool call(s): "
@@ -133,12 +133,12 @@ def snapshot_validate(path: Path = typer.Argument(..., help="incident snapshot d
     """Check a snapshot against the format: every problem with file and line; non-zero exit if unusable."""
     from tools.backends.validate import validate_snapshot
     rep = validate_snapshot(path)
-    for p in rep.problems:
-        err.print(str(p), highlight=False, markup=False, soft_wrap=True)
+    for p in rep.problems:                # file names and values in the messages come from the snapshot
+        err.print(plain(p), highlight=False, markup=False, emoji=False, soft_wrap=True)
     counts = ", ".join(f"{k} {v}" for k, v in rep.records.items()) or "no telemetry"
     verdict = "usable" if rep.usable else "NOT usable"
-    Console().print(f"{path}: {verdict}; records: {counts}; {len(rep.problems)} problem(s)", highlight=False,
-                  markup=False, soft_wrap=True)
+    Console().print(plain(f"{path}: {verdict}; records: {counts}; {len(rep.problems)} problem(s)"), highlight=False,
+                    markup=False, emoji=False, soft_wrap=True)
     if not rep.usable or (strict and rep.problems):
         raise typer.Exit(1)
 
@@ -167,5 +167,10 @@ def main() -> None:
     except Exception as e:  # noqa: BLE001 - the last line of defence for bad input
         if os.environ.get("FIVEWHYS_DEBUG"):
             raise
-        err.print(f"[red]error:[/] {type(e).__name__}: {e} (set FIVEWHYS_DEBUG=1 for the traceback)", highlight=False)
+        err.print(f"[red]error:[/] {type(e).__name__}: {escape(e)} (set FIVEWHYS_DEBUG=1 for the traceback)",
+                  highlight=False, emoji=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,11 +7,13 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from agent.termtext import escape
+
 err = Console(stderr=True)
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[red]error:[/] {msg}", soft_wrap=True, highlight=False)
+    err.print(f"[red]error:[/] {escape(msg)}", soft_wrap=True, highlight=False, emoji=False)
     raise typer.Exit(2)
 
 
@@ -30,7 +32,7 @@ def chat_command(incident: Optional[Path] = typer.Argument(None, help="incident 
             if last is None:
                 _fail("no conversation to continue")
             session = ChatSession.resume(last, console, model)
-            console.print(f"resumed {last.name}: {len(session.inv.ctx.ledger)} evidence items")
+            console.print(f"resumed {escape(last.name)}: {len(session.inv.ctx.ledger)} evidence items", emoji=False)
         else:
             if incident is None:
                 _fail("give an incident snapshot directory (or --continue)")
@@ -51,26 +53,30 @@ def ask_command(question: str = typer.Argument(..., help="what you want to know"
 
 
 def timeline_command(incident: Path = typer.Argument(..., help="incident snapshot directory"),
-                     out: Path = typer.Option(Path("timeline.png"), "--out", help="PNG to write"),
+                     out: Path = typer.Option(Path("timeline.png"), "--out", help="picture to write (.png, .svg, …)"),
                      root_service: Optional[str] = typer.Option(None, "--root-service",
                                                                 help="highlight this service (default: investigate)")) -> None:
     """Draw the incident's timeline: errors per service, onset, deploys, scaling, certificates, registry."""
     from agent.evidence import EvidenceLedger
     from agent.loop import Investigation
     from agent.models.heuristic import HeuristicModel
-    from agent.timeline import draw_timeline
+    from agent.timeline import check_format, draw_timeline
     from tools import ToolContext
     from tools.backends.base import TelemetryError
     from tools.backends.snapshot import SnapshotTelemetry
     try:
+        check_format(out)               # before the investigation, not after it
         tel = SnapshotTelemetry(incident)
-    except TelemetryError as e:
+    except (TelemetryError, ValueError) as e:
         _fail(str(e))
     onset = None
     if root_service is None:
         rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
         root_service, onset = (rc.service, rc.onset) if rc else (None, None)
-    draw_timeline(tel, out, root_service=root_service, onset=onset)
+    try:
+        draw_timeline(tel, out, root_service=root_service, onset=onset)
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror or e}")
     print(out)
 
 

@@ -8,10 +8,10 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.config import Budgets
+from agent.termtext import escape, plain
 
 err = Console(stderr=True)
 
@@ -46,7 +46,8 @@ def eval_command(
                 results.append(json.loads(Path(p).read_text()))
                 check_results(results[-1])
             except (OSError, ValueError) as e:
-                err.print(f"[red]error:[/] cannot read results {escape(p)}: {escape(str(e))}", soft_wrap=True)
+                err.print(f"[red]error:[/] cannot read results {escape(p)}: {escape(str(e))}", soft_wrap=True,
+                          emoji=False)
                 raise typer.Exit(2)
         print(render(compare(*results)))
         return
@@ -54,24 +55,25 @@ def eval_command(
         raise typer.BadParameter("must be more than 0 seconds", param_hint="'--timeout'")
     root = Path(target[0])
     if not root.is_dir():
-        err.print(f"[red]error:[/] {root}: not a directory of cases", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(root)}: not a directory of cases", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     cases = find_cases(root)
     if not cases:
-        err.print(f"[red]error:[/] {root}: no cases (directories with incident.yaml and truth.yaml)", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(root)}: no cases (directories with incident.yaml and truth.yaml)",
+                  soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     try:
         preflight(cases, [*model, *([judge] if judge else [])])
     except (TruthError, ModelError) as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.description}"), console=err, transient=False) as bar:
+                  TextColumn("{task.description}", markup=False), console=err, transient=False) as bar:
         task = bar.add_task("", total=len(cases) * len(model) * trials)
 
         def done(row: dict) -> None:
             mark = "✓" if row["ac1"] else ("!" if row["error"] else "✗")
-            bar.update(task, advance=1, description=f"{mark} {row['model']} {row['case']}")
+            bar.update(task, advance=1, description=plain(f"{mark} {row['model']} {row['case']}"))
         results = run_eval(cases, model, trials, concurrency, out_dir, not no_cache,
                            Budgets(max_steps=max_steps, max_wall_s=timeout), done, judge_spec=judge)
     md = markdown(results)
@@ -93,7 +95,7 @@ def simulate_command(kind: str = typer.Option(..., "--kind", help="root-cause ki
     try:
         print(simulate(kind, seed, difficulty, out))
     except ValueError as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
 
 

@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from agent.termtext import escape
+
 err = Console(stderr=True)
 
 
@@ -29,19 +31,19 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
             cfg = tomllib.loads(config.read_text())
             routes = parse_routes(cfg.get("slack", {}).get("routes", {}))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, AttributeError) as e:
-            err.print(f"[red]error:[/] {config}: {e}", soft_wrap=True, highlight=False, markup=False)
+            err.print(f"[red]error:[/] {escape(config)}: {escape(e)}", soft_wrap=True, highlight=False, emoji=False)
             raise typer.Exit(2)
     else:
         routes = {}
     if snapshot is None and "sources" not in cfg:
-        err.print("[red]error:[/] no telemetry: give --snapshot DIR, or --config with [sources.*] backends")
+        err.print("[red]error:[/] no telemetry: give --snapshot DIR, or --config with \\[sources.*] backends")
         raise typer.Exit(2)
     if snapshot is not None:
         from tools.backends.snapshot import SnapshotError, load_incident
         try:
             load_incident(snapshot)
         except SnapshotError as e:
-            err.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False, markup=False)
+            err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, highlight=False, emoji=False)
             raise typer.Exit(2)
     if not os.environ.get("SLACK_BOT_TOKEN"):
         err.print("[red]error:[/] SLACK_BOT_TOKEN is not set: the bot could not post anything")
@@ -62,7 +64,7 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
     server = make_server(bot, host, port, slack_events=not socket_mode)
-    err.print(f"fivewhys serving on http://{host}:{port} (workers {workers})")
+    err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers})", emoji=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
+from agent.termtext import escape
+
 err = Console(stderr=True)
 
 
@@ -32,7 +34,7 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
         tel.incident = inc
         counts = capture(tel, inc, out, tuple(service) if service else None)
     except TelemetryError as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
@@ -46,13 +48,13 @@ def import_command(logs: Optional[List[Path]] = typer.Option(None, "--logs", hel
     from tools.backends.importers import write_import
     missing = [p for p in (logs or []) + (k8s_events or []) + (otlp or []) if not p.is_file()]
     if missing or not (logs or k8s_events or otlp):
-        err.print(f"[red]error:[/] {'no such file: ' + str(missing[0]) if missing else 'give --logs, --k8s-events or --otlp'}",
-                  soft_wrap=True)
+        what = f"no such file: {escape(missing[0])}" if missing else "give --logs, --k8s-events or --otlp"
+        err.print(f"[red]error:[/] {what}", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     try:
         counts = write_import(out, logs or [], k8s_events or [], otlp=otlp or [])
     except (ValueError, OSError, KeyError, TypeError) as e:
-        err.print(f"[red]error:[/] {e}", soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

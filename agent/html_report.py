@@ -13,8 +13,9 @@ from agent.report import Report
 def html_report(report: Report, ledger: EvidenceLedger, telemetry, usage=None) -> str:
     from markdown_it import MarkdownIt
     from agent.timeline import draw_timeline
-    body = MarkdownIt("commonmark").enable("table").render(html.escape(report_markdown(report, ledger, usage),
-                                                                       quote=False))
+    # report_markdown escapes all telemetry, so only its own Markdown is live and no raw HTML is let through
+    # (HTML-escaping the source as well would escape twice: "\<" would show as "&lt;")
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(report_markdown(report, ledger, usage))
     rc = report.root_cause
     fig = draw_timeline(telemetry, None, root_service=rc.service if rc else None, onset=rc.onset if rc else None)
     buf = io.BytesIO()

@@ -5,7 +5,9 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
+
+from agent.termtext import escape, plain
 
 
 def call_line(call: Any) -> str:
@@ -27,23 +29,25 @@ class LiveProgress:
             return
         if kind == "tool_start":
             self._stop()
-            self._status = self.console.status(f"[dim]{escape(call_line(payload['call']))}[/]", spinner="dots")
+            self._status = self.console.status(Text(call_line(payload["call"]), style="dim"), spinner="dots")
             self._status.start()
         elif kind == "tool_end":
             self._stop()
             ids = ", ".join(payload["evidence_ids"]) or ("error" if payload["error"] else "no evidence")
-            first = (payload["text"].strip().splitlines() or [""])[0]
+            first = (plain(payload["text"]).strip().splitlines() or [""])[0]      # cut what will be seen
             first = first if len(first) <= 110 else first[:109] + "…"
             mark = "[red]✗[/]" if payload["error"] else "[green]→[/]"
-            self.console.print(f"{mark} [bold]{escape(call_line(payload['call']))[:150]}[/] [cyan]{ids}[/] "
-                               f"[dim]{escape(first)}[/]", highlight=False, soft_wrap=False, overflow="ellipsis")
+            self.console.print(f"{mark} [bold]{escape(call_line(payload['call'])[:150])}[/] [cyan]{ids}[/] "
+                               f"[dim]{escape(first)}[/]", highlight=False, soft_wrap=False, overflow="ellipsis",
+                               emoji=False)
         elif kind == "text" and payload["text"]:
             self._stop()
-            self.console.print(escape(payload["text"]), end="", highlight=False)
+            self.console.print(escape(payload["text"]), end="", highlight=False, emoji=False)
             self._streamed = True
         elif kind == "rejected":
             self._stop()
-            self.console.print(f"[yellow]report rejected:[/] {escape('; '.join(payload['problems'])[:300])}")
+            self.console.print(f"[yellow]report rejected:[/] {escape('; '.join(payload['problems'])[:300])}",
+                               emoji=False)
 
     def _stop(self) -> None:
         if self._status is not None:

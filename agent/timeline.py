@@ -3,7 +3,7 @@ the root-cause service highlighted, and labelled markers for deploys, scaling, c
 registry changes."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -11,13 +11,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
+from agent.termtext import plain  # noqa: E402
 from tools.analysis import error_onsets  # noqa: E402
 from tools.backends.base import Filter  # noqa: E402
 
 MAX_SERVICES = 6
 MARKERS = {"deployments": ("#1f77b4", "deploy"), "scaling": ("#9467bd", "scaling"),
            "certificates": ("#d62728", "cert expiry"), "registry": ("#8c564b", "registry")}
+MIN_SPAN = timedelta(minutes=10)    # a shorter window is drawn this wide, centred on it
+# what savefig can write without extra software (pgf needs a LaTeX installation)
+FORMATS = sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {"pgf"})
+
+
+def check_format(out: Path) -> None:
+    """ValueError with the supported extensions unless `out` names a picture format matplotlib writes."""
+    if out.suffix.lower().lstrip(".") not in FORMATS:
+        raise ValueError(f"{out}: cannot draw a timeline as {out.suffix or 'a file without an extension'}; "
+                         f"use one of {', '.join('.' + f for f in FORMATS)}")
 
 
 def error_series(telemetry, services: list[str]) -> dict[str, list[tuple[datetime, float]]]:
@@ -36,8 +48,14 @@ def error_series(telemetry, services: list[str]) -> dict[str, list[tuple[datetim
 def draw_timeline(telemetry, out: Path | None = None, root_service: str | None = None,
                   onset: datetime | None = None):
     """Draw, save (when `out` is given) and return the matplotlib Figure."""
+    if out is not None:
+        check_format(out)
     inc = telemetry.incident
     w = inc.window
+    lo, hi = w.start, w.end
+    if hi - lo < MIN_SPAN:              # a window of seconds (or 1 µs) would put every tick on one pixel
+        lo = lo + (hi - lo) / 2 - MIN_SPAN / 2
+        hi = lo + MIN_SPAN
     onsets = error_onsets(telemetry)
     services = [o.service for o in onsets][:MAX_SERVICES]
     if root_service and root_service not in services and root_service in getattr(telemetry, "services", set()):
@@ -49,15 +67,16 @@ def draw_timeline(telemetry, out: Path | None = None, root_service: str | None =
         if not pts:
             continue
         is_root = svc == root_service
-        ax.plot([t for t, _ in pts], [v for _, v in pts], label=f"{svc}{' (root cause)' if is_root else ''}",
+        ax.plot([t for t, _ in pts], [v for _, v in pts], label=plain(f"{svc}{' (root cause)' if is_root else ''}"),
                 linewidth=3 if is_root else 1.3, color="#d62728" if is_root else None, alpha=1 if is_root else 0.8,
                 zorder=3 if is_root else 2)
     onset = onset or (onsets[0].onset if onsets else None)
-    if onset is not None:
+    # markers only inside the axes: a label far outside a short window overflows FreeType's rasteriser
+    if onset is not None and lo <= onset <= hi:
         ax.axvline(onset, color="black", linestyle="--", linewidth=1.2)
         ax.text(onset, 0.99, f" onset {onset:%H:%M}", transform=ax.get_xaxis_transform(), fontsize=9, va="top",
                 fontweight="bold")
-    if inc.alert.at:
+    if inc.alert.at and lo <= inc.alert.at <= hi:
         ax.axvline(inc.alert.at, color="orange", linestyle=":", linewidth=1.5)
         ax.text(inc.alert.at, 0.93, f" paged {inc.alert.at:%H:%M}", transform=ax.get_xaxis_transform(),
                 fontsize=9, va="top", color="darkorange")
@@ -65,15 +84,18 @@ def draw_timeline(telemetry, out: Path | None = None, root_service: str | None =
         for t, text in _events(telemetry, source):
             if w.start <= t <= w.end:
                 ax.axvline(t, color=color, alpha=0.5, linewidth=1)
-                ax.text(t, 0.97, f"{label}: {text}", rotation=90, transform=ax.get_xaxis_transform(),
-                        fontsize=7, color=color, va="top", ha="right")
-    ax.set_xlim(w.start, w.end)
+                ax.text(t, 0.97, plain(f"{label}: {text}"), rotation=90, transform=ax.get_xaxis_transform(),
+                        fontsize=7, color=color, va="top", ha="right", parse_math=False)
+    ax.set_xlim(lo, hi)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.set_ylabel("errors per minute")
-    ax.set_title(f"{inc.id}: {inc.title}" + (f" — root cause: {root_service}" if root_service else ""), fontsize=11)
+    # telemetry is drawn literally: with mathtext "lost $5 of $10" is set as math and "$\x$" raises
+    ax.set_title(plain(f"{inc.id}: {inc.title}" + (f" — root cause: {root_service}" if root_service else "")),
+                 fontsize=11, parse_math=False)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="center left", fontsize=8)
+        for t in ax.legend(loc="center left", fontsize=8).get_texts():
+            t.set_parse_math(False)
     fig.autofmt_xdate()
     fig.tight_layout()
     if out is not None:

@@ -227,3 +227,80 @@ def test_validate_survives_deep_nesting_and_endless_lines(tmp_path, monkeypatch)
         f.write(json.dumps({"time": ts(5), "service": "api", "message": "x" * 50_000}) + "\n")
     msgs = [str(p) for p in validate.validate_snapshot(d).problems]
     assert any("nested too deeply" in m for m in msgs) and any("record over" in m for m in msgs)
+
+
+# Telemetry is untrusted: what it says is shown, never obeyed (by the terminal, Markdown or HTML).
+HOSTILE = ("\x1b[2J\x1b]0;pwned\x07\x1b]8;;http://evil.example/osc\x1b\\click\x1b]8;;\x1b\\ "
+           "[mdlink](http://evil.example/phish) **x** <b>html</b> :x: [/x]")
+LITERAL = "[mdlink](http://evil.example/phish) **x** <b>html</b> :x: [/x]"
+
+
+def hostile(root):
+    import yaml
+    from factory import _rewrite, incident_yaml
+    d = build(root)
+    _rewrite(d / "scaling.jsonl", lambda r: {**r, "message": HOSTILE + " " + r["message"]})
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "attributes": {**s["attributes"], "exception.message": HOSTILE}}
+             if (s.get("attributes") or {}).get("exception.message") else s)
+    inc = incident_yaml()
+    inc["alert"]["summary"] = HOSTILE + " api 5xx above 2%"
+    (d / "incident.yaml").write_text(yaml.safe_dump(inc))
+    return d
+
+
+def test_escape_codes_and_markdown_in_telemetry_are_shown_as_text(tmp_path):
+    d = hostile(tmp_path / "inc")
+    res = runner.invoke(app, ["investigate", str(d), "--no-transcript", "--html", str(tmp_path / "r.html")],
+                        env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    assert not any(c in res.stdout for c in "\x1b\x07") and "evil.example/osc" not in res.stdout
+    assert "click " + LITERAL in res.stdout and "❌" not in res.stdout     # the link, bold and tag as written
+    page = (tmp_path / "r.html").read_text()
+    assert "<a " not in page and "<b>html" not in page and "\x1b" not in page
+    assert "[mdlink](http://evil.example/phish) **x** &lt;b&gt;html&lt;/b&gt;" in page
+    res = runner.invoke(app, ["investigate", str(d), "--no-transcript", "--json", "--quiet"])
+    out = json.loads(res.stdout)                                           # --json keeps the data as it was
+    assert HOSTILE in out["evidence"][0]["summary"] and any(HOSTILE in e["summary"] for e in out["evidence"][1:])
+
+
+def test_escape_codes_and_markup_in_progress_lines_are_shown_as_text():
+    import io
+    from types import SimpleNamespace
+    from rich.console import Console
+    from agent.progress import LiveProgress
+    buf = io.StringIO()
+    progress = LiveProgress(Console(file=buf, force_terminal=True, highlight=False, width=300))
+    call = SimpleNamespace(name="scaling_events", arguments={"service": "search"})
+    progress("tool_start", {"call": call})
+    progress("tool_end", {"call": call, "evidence_ids": ["E1"], "error": False, "text": HOSTILE})
+    progress("text", {"text": HOSTILE})
+    progress("rejected", {"problems": [HOSTILE]})
+    progress.close()
+    out = buf.getvalue()
+    assert "\x1b[2J" not in out and "\x1b]" not in out and "\x07" not in out and "❌" not in out
+    assert out.count(":x: [/x]") == 3
+
+
+def test_escape_codes_in_file_names_are_shown_as_text(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "notes\x1b]0;pwned\x07:x:[bold].txt").write_text("")
+    res = run("snapshot", "validate", d)
+    assert res.exit_code == 0 and "notes:x:[bold].txt: warning: not part of the snapshot format" in res.output
+    assert "\x1b" not in res.output and "\x07" not in res.output
+
+
+def test_markup_in_a_path_is_printed_not_parsed(tmp_path):
+    res = run("timeline", tmp_path / "nodir[bold][/x]")
+    assert res.exit_code == 2 and "nodir[bold][/x]: no such incident snapshot directory" in res.output
+
+
+def test_an_unexpected_error_is_one_line_whatever_its_message(capsys, monkeypatch):
+    import agent.cli
+
+    def boom():
+        raise RuntimeError("bad [/x] :x: \x1b[2J")
+    monkeypatch.setattr(agent.cli, "app", boom)
+    with pytest.raises(SystemExit) as e:
+        agent.cli.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "error: RuntimeError: bad [/x] :x:" in err and "\x1b" not in err

@@ -201,3 +201,32 @@ def test_a_model_error_is_one_clear_line_and_keeps_the_session(tmp_path):
     assert out.getvalue().strip() == "model error: openai:x: cannot reach the server (Connection error.)"
     assert s.inv.messages == messages and s.last is report        # the conversation is as it was
     assert (tmp_path / "c.json").read_text() == saved
+
+
+def test_timeline_draws_telemetry_text_literally_and_tiny_windows(tmp_path):
+    import yaml
+    from factory import _rewrite, build, incident_yaml
+    from agent.timeline import draw_timeline
+    from tools.backends.snapshot import SnapshotTelemetry
+    d = build(tmp_path / "inc")
+    _rewrite(d / "deployments.jsonl", lambda r: {**r, "version": r"$\x$"})
+    inc = incident_yaml()
+    inc["title"] = "lost $5 of $10"
+    (d / "incident.yaml").write_text(yaml.safe_dump(inc))
+    fig = draw_timeline(SnapshotTelemetry(d), tmp_path / "t.png", root_service="search")   # mathtext raised here
+    ax = fig.axes[0]
+    assert ax.get_title() == "mini: lost $5 of $10 — root cause: search" and not ax.title.get_parse_math()
+    assert any(t.get_text() == r"deploy: index $\x$" for t in ax.texts)
+    inc["window"]["end"] = inc["window"]["start"].replace("Z", ".000001Z")   # 1 µs; the page is 90 min later
+    (d / "incident.yaml").write_text(yaml.safe_dump(inc))
+    draw_timeline(SnapshotTelemetry(d), tmp_path / "tiny.png")                # FreeType raster overflow
+    assert (tmp_path / "tiny.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_timeline_to_an_unsupported_format_is_one_clear_line(tmp_path):
+    from typer.testing import CliRunner
+    from agent.cli import app
+    r = CliRunner().invoke(app, ["timeline", str(DEMO), "--out", str(tmp_path / "x.txt")])
+    assert r.exit_code == 2 and r.exception is None or isinstance(r.exception, SystemExit), r.output
+    assert r.output.count("\n") == 1 and "cannot draw a timeline as .txt; use one of" in r.output
+    assert ".png" in r.output and ".svg" in r.output and not (tmp_path / "x.txt").exists()

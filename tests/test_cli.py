@@ -53,3 +53,8 @@ def test_default_transcript_goes_to_the_state_dir(tmp_path, monkeypatch):
 def test_validate_a_good_snapshot(tmp_path):
     res = runner.invoke(app, ["snapshot", "validate", str(build(tmp_path / "inc", gz=True))])
     assert res.exit_code == 0 and "usable; records: logs" in res.stdout and "0 problem(s)" in res.stdout
+
+
+def test_python_m_agent_cli_runs_the_cli():
+    res = subprocess.run([sys.executable, "-m", "agent.cli", "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "investigate" in res.stdout, res.stderr
