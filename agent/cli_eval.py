@@ -92,9 +92,12 @@ def simulate_command(kind: str = typer.Option(..., "--kind", help="root-cause ki
                      out: Path = typer.Option(..., "--out", help="directory to write the snapshot to")) -> None:
     """Write one synthetic incident (a v1 snapshot with truth.yaml)."""
     from evals.simulator import simulate
+    if out.exists() and not out.is_dir():
+        err.print(f"[red]error:[/] {escape(out)}: exists and is not a directory", soft_wrap=True, emoji=False)
+        raise typer.Exit(2)
     try:
         print(simulate(kind, seed, difficulty, out))
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, emoji=False)
         raise typer.Exit(2)
 

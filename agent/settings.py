@@ -47,13 +47,16 @@ def config_path() -> Path:
 
 
 def load_settings(path: Path | None = None) -> Settings:
+    from tools.backends.config import config_error
     path = path or config_path()
     if not path.exists():
+        if os.environ.get("FIVEWHYS_CONFIG") and path == config_path():     # asked for by name: a typo is an error
+            raise ModelError(f"FIVEWHYS_CONFIG={path}: no such file")
         return Settings()
     try:
         return Settings.model_validate(tomllib.loads(path.read_text()))
-    except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as e:
-        raise ModelError(f"{path}: invalid configuration ({str(e).splitlines()[0]})") from None
+    except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError, OSError) as e:
+        raise ModelError(f"{path}: invalid configuration: {config_error(e)}") from None
 
 
 def default_model_spec(settings: Settings | None = None) -> str:

@@ -28,7 +28,8 @@ def need_binary(name: str) -> str:
 def _isolated_state(tmp_path, monkeypatch):
     """Transcripts, chat history and caches go to a per-test directory, never the user's; no keys leak in."""
     monkeypatch.setenv("FIVEWHYS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("FIVEWHYS_CONFIG", str(tmp_path / "no-config.toml"))
+    (tmp_path / "empty-config.toml").write_text("")
+    monkeypatch.setenv("FIVEWHYS_CONFIG", str(tmp_path / "empty-config.toml"))
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
 

@@ -304,3 +304,30 @@ def test_an_unexpected_error_is_one_line_whatever_its_message(capsys, monkeypatc
         agent.cli.main()
     err = capsys.readouterr().err
     assert e.value.code == 1 and "error: RuntimeError: bad [/x] :x:" in err and "\x1b" not in err
+
+
+def test_config_and_import_mistakes_name_the_file_and_the_key(tmp_path, monkeypatch):
+    bad = tmp_path / "live.toml"
+    bad.write_text('[sources.logs]\nurl = "http://loki:3100"\n')
+    res = run("investigate", "--config", bad, "--service", "api", "--at", "2026-03-06T11:30:00")
+    assert res.exit_code == 2 and "sources.logs.backend: Field required" in res.output
+    monkeypatch.setenv("FIVEWHYS_CONFIG", str(tmp_path / "typo.toml"))
+    res = run("investigate", build(tmp_path / "inc"), "-m", "heuristic", "--no-transcript")
+    assert res.exit_code == 2 and "FIVEWHYS_CONFIG" in res.output and "no such file" in res.output
+    monkeypatch.delenv("FIVEWHYS_CONFIG")
+    (tmp_path / "otlp.json").write_text("[1, 2]")
+    res = run("snapshot", "import", "--otlp", tmp_path / "otlp.json", "--out", tmp_path / "snap")
+    assert res.exit_code == 2 and "otlp.json: not an OTLP JSON trace export" in res.output
+    (tmp_path / "a-file").write_text("")
+    res = run("simulate", "--kind", "disk_full", "--out", tmp_path / "a-file")
+    assert res.exit_code == 2 and "is not a directory" in res.output
+
+
+def test_validate_warns_when_the_page_is_outside_the_window(tmp_path):
+    import yaml
+    d = build(tmp_path / "inc")
+    inc = yaml.safe_load((d / "incident.yaml").read_text())
+    inc["alert"]["at"] = ts(60 * 24)
+    (d / "incident.yaml").write_text(yaml.safe_dump(inc))
+    rep = validate_snapshot(d)
+    assert rep.usable and any("alert.at is outside the window" in str(p) for p in rep.problems)

@@ -69,6 +69,17 @@ def import_logs(paths: list[Path]) -> tuple[list[dict], int]:
     return rows, skipped
 
 
+def _json_file(path: Path, what: str) -> dict:
+    """A JSON document, or a ValueError that names the file and what it should have been."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{path}: not {what}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not {what}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
 def workload_of(kind: str, name: str) -> str:
     """The workload a Kubernetes object belongs to: Deployment pods are <name>-<template hash>-<5 chars>,
     ReplicaSets <name>-<template hash>, StatefulSet pods <name>-<ordinal>. Hashes and suffixes use
@@ -83,7 +94,7 @@ def workload_of(kind: str, name: str) -> str:
 
 def import_k8s_events(path: Path) -> dict[str, list[dict]]:
     """Scaling (HPA, FailedScheduling), deployments (ScalingReplicaSet) and registry (Killing/Unhealthy)."""
-    items = json.loads(path.read_text(encoding="utf-8", errors="replace")).get("items", [])
+    items = _json_file(path, "a Kubernetes event list (kubectl get events -o json)").get("items", [])
     out: dict[str, list[dict]] = {"scaling": [], "deployments": [], "logs": []}
     for e in items:
         obj = e.get("involvedObject") or e.get("regarding") or {}
@@ -120,7 +131,7 @@ def _otlp_value(v: dict):
 
 def import_otlp(path: Path) -> list[dict]:
     """OTLP JSON trace export (resourceSpans → scopeSpans → spans) into v1 span records."""
-    doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    doc = _json_file(path, "an OTLP JSON trace export")
     rows = []
     for rs in doc.get("resourceSpans", []):
         res = {a["key"]: _otlp_value(a.get("value", {})) for a in rs.get("resource", {}).get("attributes", [])}

@@ -56,7 +56,10 @@ def validate_snapshot(path: str | Path) -> ValidationReport:
     path = Path(path)
     rep = ValidationReport()
     try:
-        load_incident(path)
+        inc = load_incident(path)
+        if inc.alert.at and not inc.window.start <= inc.alert.at <= inc.window.end:
+            rep.problems.append(Problem(str(path / "incident.yaml"), None, "alert.at is outside the window: the "
+                                        "page's own telemetry is missing, and baselines are measured against it"))
     except SnapshotError as e:
         rep.problems.append(Problem(str(path / "incident.yaml") if path.is_dir() else str(path), None,
                                     str(e).split(": ", 1)[-1], fatal=True))
