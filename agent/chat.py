@@ -44,9 +44,10 @@ def chats_dir() -> Path:
 
 class ChatSession:
     def __init__(self, telemetry, snapshot: Path | None, model_spec: str | None, console: Console,
-                 path: Path | None = None):
+                 path: Path | None = None, base_url: str | None = None):
         self.telemetry, self.snapshot, self.console = telemetry, snapshot, console
-        self.model = load_model(model_spec)
+        self.base_url = base_url          # an OpenAI-compatible server; kept for /model of the same provider
+        self.model = load_model(model_spec, base_url=base_url)
         self.path = path or chats_dir() / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{telemetry.incident.id}.json"
         self.last: Report | None = None
         self._new_investigation(EvidenceLedger())
@@ -114,7 +115,9 @@ class ChatSession:
             self.timeline(Path(args[0]))
         elif name == "/model" and args:
             try:
-                self.model = load_model(args[0])
+                same = args[0].partition(":")[0] == self.model.name.partition(":")[0]
+                self.model = load_model(args[0], base_url=self.base_url if same else None)
+                self.base_url = self.base_url if same else None
                 self._new_investigation(self.inv.ctx.ledger, self.inv.messages)
                 self.console.print(f"model: {escape(self.model.name)}", emoji=False)
             except ModelError as e:
@@ -176,18 +179,20 @@ class ChatSession:
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name,
+        doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name, "base_url": self.base_url,
                "messages": [m.model_dump(mode="json") for m in self.inv.messages],
                "evidence": [e.model_dump(mode="json") for e in self.inv.ctx.ledger.items],
                "report": self.last.model_dump(mode="json") if self.last else None}
         self.path.write_text(json.dumps(doc))
 
     @classmethod
-    def resume(cls, path: Path, console: Console, model_spec: str | None = None) -> "ChatSession":
+    def resume(cls, path: Path, console: Console, model_spec: str | None = None,
+               base_url: str | None = None) -> "ChatSession":
         from tools.backends.snapshot import SnapshotTelemetry
         doc = json.loads(path.read_text())
         snapshot = Path(doc["snapshot"])
-        s = cls(SnapshotTelemetry(snapshot), snapshot, model_spec or doc["model"], console, path)
+        s = cls(SnapshotTelemetry(snapshot), snapshot, model_spec or doc["model"], console, path,
+                base_url or (doc.get("base_url") if not model_spec else None))
         ledger = EvidenceLedger(Evidence.model_validate(e) for e in doc["evidence"])
         s._new_investigation(ledger, [Message.model_validate(m) for m in doc["messages"]])
         s.last = Report.model_validate(doc["report"]) if doc.get("report") else None

@@ -19,6 +19,7 @@ def _fail(msg: str) -> None:
 
 def chat_command(incident: Optional[Path] = typer.Argument(None, help="incident snapshot directory"),
                  model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name"),
+                 base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
                  resume: bool = typer.Option(False, "--continue", help="resume the last conversation")) -> None:
     """Interactive investigation: ask, follow up, look at evidence, draw the timeline."""
     from agent.chat import ChatSession, latest_chat, repl
@@ -31,12 +32,12 @@ def chat_command(incident: Optional[Path] = typer.Argument(None, help="incident 
             last = latest_chat()
             if last is None:
                 _fail("no conversation to continue")
-            session = ChatSession.resume(last, console, model)
+            session = ChatSession.resume(last, console, model, base_url)
             console.print(f"resumed {escape(last.name)}: {len(session.inv.ctx.ledger)} evidence items", emoji=False)
         else:
             if incident is None:
                 _fail("give an incident snapshot directory (or --continue)")
-            session = ChatSession(SnapshotTelemetry(incident), incident, model, console)
+            session = ChatSession(SnapshotTelemetry(incident), incident, model, console, base_url=base_url)
     except (TelemetryError, ModelError, OSError, ValueError) as e:
         _fail(str(e))
     raise typer.Exit(repl(session))
@@ -45,10 +46,11 @@ def chat_command(incident: Optional[Path] = typer.Argument(None, help="incident 
 def ask_command(question: str = typer.Argument(..., help="what you want to know"),
                 snapshot: Path = typer.Option(..., "--snapshot", help="incident snapshot directory"),
                 model: Optional[str] = typer.Option(None, "--model", "-m", help="provider:name"),
+                base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
                 json_out: bool = typer.Option(False, "--json", help="the report as JSON on stdout")) -> None:
     """One question, one answer: scriptable."""
     from agent.cli import investigate
-    investigate(snapshot, json_out=json_out, model=model, base_url=None, question=question, transcript=None,
+    investigate(snapshot, json_out=json_out, model=model, base_url=base_url, question=question, transcript=None,
                 no_transcript=False, max_steps=30, quiet=json_out, config=None, service=None, at=None, html_out=None)
 
 

@@ -105,3 +105,29 @@ def test_demo_is_the_heuristic_even_with_a_key_configured(monkeypatch):
     from pathlib import Path
     header = read_transcript(Path(json.loads(res.stdout)["transcript"]))[0]
     assert header["model"] == "heuristic"
+
+
+def test_chat_and_ask_talk_to_a_local_server_given_by_base_url(demo_dir, tmp_path):
+    import os
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    env = dict(os.environ, NO_COLOR="1", FIVEWHYS_STATE_DIR=str(tmp_path / "state"))
+    try:
+        FakeChatCompletions.requests = []
+        chat = subprocess.run([sys.executable, "-m", "agent", "chat", str(demo_dir), "-m", "openai:qwen3-32b",
+                               "--base-url", url], input="why?\n", capture_output=True, text=True, timeout=120, env=env)
+        assert chat.returncode == 0, chat.stderr
+        assert "Root cause: search" in chat.stdout and len(FakeChatCompletions.requests) == 2
+        FakeChatCompletions.requests = []
+        again = subprocess.run([sys.executable, "-m", "agent", "chat", "--continue"], input="and token?\n",
+                               capture_output=True, text=True, timeout=120, env=env)
+        assert again.returncode == 0 and "Root cause: search" in again.stdout, again.stderr
+        assert len(FakeChatCompletions.requests) == 2                     # --continue remembers the server
+        FakeChatCompletions.requests = []
+        ask = subprocess.run([sys.executable, "-m", "agent", "ask", "why?", "--snapshot", str(demo_dir), "-m",
+                              "openai:qwen3-32b", "--base-url", url, "--json"], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert ask.returncode == 0 and json.loads(ask.stdout)["root_cause"]["service"] == "search", ask.stderr
+    finally:
+        server.shutdown()
