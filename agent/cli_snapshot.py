@@ -1,7 +1,7 @@
 """`fivewhys snapshot capture`: a live incident from the configured backends, written as a snapshot."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,6 +17,8 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
                     window: str = typer.Option(..., "--window", help="START/END in RFC 3339 (UTC)"),
                     service: Optional[List[str]] = typer.Option(None, "--service", help="only these services"),
                     alert_service: Optional[str] = typer.Option(None, "--alert-service", help="the paged service"),
+                    at: Optional[datetime] = typer.Option(None, "--at", help="when it was paged (UTC); default the "
+                                                          "window's end"),
                     out: Path = typer.Option(..., "--out", help="directory to write")) -> None:
     """Write a v1 snapshot from live backends (bounded; keeps every error and event)."""
     from tools.backends.base import TelemetryError
@@ -27,10 +29,16 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
     except ValueError:
         err.print("[red]error:[/] --window must be START/END, e.g. 2026-03-06T15:00Z/2026-03-06T18:00Z", soft_wrap=True)
         raise typer.Exit(2)
+    if a.tzinfo is None or b.tzinfo is None:
+        a, b = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (a, b))
+    page = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) if at else b
+    if not (a < b and a <= page <= b):
+        err.print("[red]error:[/] --window must run forwards and hold --at", soft_wrap=True)
+        raise typer.Exit(2)
     svc = alert_service or (service[0] if service else "unknown")
-    inc = incident_for(svc, b, before=b - a, after=b - b)
+    inc = incident_for(svc, page, before=page - a, after=b - page)
     try:
-        tel = open_telemetry(None, config, svc, b)
+        tel = open_telemetry(None, config, svc, page)
         tel.incident = inc
         counts = capture(tel, inc, out, tuple(service) if service else None)
     except TelemetryError as e:

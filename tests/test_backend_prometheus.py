@@ -131,11 +131,13 @@ def test_capture_from_prometheus_gives_a_valid_snapshot(prometheus, tmp_path):
     out = tmp_path / "captured"
     r = CliRunner().invoke(app, ["snapshot", "capture", "--config", str(cfg), "--window",
                                  "2026-03-06T15:00:00Z/2026-03-06T18:00:00Z", "--alert-service", "search",
-                                 "--out", str(out)])
+                                 "--at", "2026-03-06T17:05:00Z", "--out", str(out)])
     assert r.exit_code == 0, r.output
     v = CliRunner().invoke(app, ["snapshot", "validate", str(out)])
     assert v.exit_code == 0 and "usable" in v.output, v.output
     tel = SnapshotTelemetry(out)
+    assert tel.incident.alert.at == datetime(2026, 3, 6, 17, 5, tzinfo=timezone.utc)
+    assert (tel.incident.window.start.hour, tel.incident.window.end.hour) == (15, 18)
     assert tel.coverage("metrics").rows > 10_000 and tel.coverage("scaling").rows == 6
     f = Filter(name="cpu_utilization", services=("search",))
     assert max(r["value"] for r in tel.metric_series(f, step_s=600)) > 0.9
