@@ -10,7 +10,7 @@ from agent.evidence import EvidenceLedger
 from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Usage
 from agent.report import Report, inconclusive, parse_report
 from agent.transcript import Transcript
-from prompts import render
+from prompts import quote_untrusted, render
 from tools import TOOLS, ToolContext
 
 SUBMIT = "submit_report"
@@ -137,11 +137,6 @@ class Investigation:
         run.input_tokens += u.input_tokens
         run.output_tokens += u.output_tokens
         run.cost_usd += u.cost_usd
-
-
-def quote_untrusted(text: str) -> str:
-    """Telemetry cannot close or open the quoting markers it is shown inside."""
-    return text.replace("<tool-result", "‹tool-result").replace("</tool-result", "‹/tool-result")
 
 
 def _ids(ledger: EvidenceLedger) -> str:

@@ -1,5 +1,6 @@
 """The same read-only tools over the Model Context Protocol (stdio), for other agents (Claude Code,
-Cursor). Each call adds evidence to the server's ledger and returns the tool's text with its ids."""
+Cursor). Each call adds evidence to the server's ledger and returns the tool's text with its ids,
+redacted: the client hands it to an LLM."""
 from __future__ import annotations
 
 import anyio
@@ -8,12 +9,13 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from agent.evidence import EvidenceLedger
-from agent.loop import quote_untrusted
+from agent.redact import Redactor
+from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
 
 
 def build_server(telemetry) -> Server:
-    ctx = ToolContext(telemetry, EvidenceLedger())
+    ctx, redact = ToolContext(telemetry, EvidenceLedger()), Redactor()
 
     async def list_tools(_req, _params) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[
@@ -27,7 +29,7 @@ def build_server(telemetry) -> Server:
             return _result(f"unknown tool {params.name!r}; tools: {', '.join(TOOLS)}", error=True)
         res = await anyio.to_thread.run_sync(lambda: tool(ctx, params.arguments or {}))
         ids = f" evidence={','.join(res.evidence_ids)}" if res.evidence_ids else ""
-        return _result(f"<tool-result tool={params.name!r}{ids}>\n{quote_untrusted(res.text)}\n</tool-result>",
+        return _result(f"<tool-result tool={params.name!r}{ids}>\n{quote_untrusted(redact(res.text))}\n</tool-result>",
                        error=res.error)
     return Server("fivewhys", instructions="Read-only incident telemetry tools; every result names its evidence "
                                            "ids (E1, E2, ...) to cite.", on_list_tools=list_tools,

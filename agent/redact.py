@@ -3,22 +3,45 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Any
 
 QUOTE = "[\"']"
+# A key whose last word names a credential: password, DB_PASSWORD, MYSQL_PWD, db.password, AWS_SECRET_ACCESS_KEY,
+# client_secret, access_token, x-api-key, apikey. "max_tokens" or "token_bucket" end in another word.
+SECRET_WORD = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|auth|credentials?"
+               r"|(?:api|access|secret|private|signing|encryption)[_-]?key)")
+# Matched from where a name starts (also "--password"), never from inside one: that kept long "a-a-a…" linear.
+KEY = r"(?<![\w.-])-{0,2}((?:[A-Za-z0-9]+[_.-])*)(" + SECRET_WORD + r")"
+# One value: quoted (may hold spaces), or a bare run that is not a port ("token:8443" is host:port, not a secret).
+VALUE = r"""(?:"[^"\n]+"|'[^'\n]+'|(?!(?<=:)\d{1,5}\b)[^\s,;&}"']{3,})"""
+# A config diff shows the old and the new value ("db.password: 'a'→'b'"): both are secrets.
+KEY_VALUE = re.compile(r"(?i)" + KEY + QUOTE + r"?\s*[:=]\s*(" + VALUE + r"(?:\s*(?:→|->|=>)\s*" + VALUE + r")*)")
+ONE_VALUE = re.compile(VALUE)
+# A bare "token: timeout" is about the service named token (the demo has one), not a credential.
+WORDY_KEYS, WORDY_VALUE = {"token", "auth", "secret", "pass"}, re.compile(r"[A-Za-z]{1,15}")
+MASKED = re.compile(r"\[REDACTED[^\]]*\]|\*+|<redacted>", re.I)      # already hidden upstream: leave, don't count
+
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [(k, re.compile(p)) for k, p in [
     ("private_key", r"-----BEGIN (?:[A-Z ]+ )?PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z ]+ )?PRIVATE KEY-----|$)"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("bearer_token", r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/=-]{12,}"),
-    ("url_password", r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
-    ("aws_access_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("basic_auth", r"(?i)\b(?:proxy-)?authorization" + QUOTE + r"?\s*[:=]\s*" + QUOTE + r"?basic\s+"
+                   r"(?P<s>[A-Za-z0-9+/_-]{4,}={0,2})"),
+    # user:password@host, and the same cut short before its "@" (a clipped line ends with "…" or at the line end)
+    ("url_password", r"(?m)(?<=://)[^/\s:@\[\]]+:(?:[^/\s@]+(?=@)|(?!\d{1,5}\b)[^/\s@…]+(?=…|$))"),
+    # 20 characters when whole; a clipped key keeps at least 12
+    ("aws_access_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{8,16}\b"),
     ("api_key", r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,}"
+                r"|github_pat_[A-Za-z0-9_]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"
                 r"|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20})"),
-    ("key_value_secret", r"(?i)(?<![A-Za-z0-9_])((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-                         r"secret[_-]?key|client[_-]?secret|auth)" + QUOTE + r"?\s*[:=]\s*" + QUOTE + r"?)"
-                         r"(?!\d{1,5}\b)([^\s,;&}" + QUOTE[1:-1] + r"]{3,})"),      # not host:port
+    ("webhook_url", r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}"),
+    ("key_value_secret", KEY_VALUE.pattern),
 ]]
 CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
+CARD_PREFIX = re.compile(r"[46]|5[1-5]|2[2-7]|3[04-9]")      # issuer ranges: epoch-ms timestamps start with 1
+ID_BEFORE = re.compile(r"(?i)(?:(?<![a-z])id|span|trace|parent)\W{0,4}$")   # "span_id=0857…" is an id, not a card
+# Bounded parts, starting where a run starts: an unbounded local part made long "a.a.a…" lines quadratic.
+EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}\b")
 
 
 def _luhn(digits: str) -> bool:
@@ -28,6 +51,31 @@ def _luhn(digits: str) -> bool:
         total += n - 9 if n > 9 else n
         alt = not alt
     return total % 10 == 0
+
+
+def _is_card(m: re.Match[str]) -> bool:
+    digits = re.sub(r"\D", "", m.group(0))
+    s, before = m.string, m.string[max(0, m.start() - 12):m.start()]
+    return (13 <= len(digits) <= 19 and bool(CARD_PREFIX.match(digits)) and _luhn(digits)
+            and not ID_BEFORE.search(before)
+            and s[m.end():m.end() + 1] != "-" and s[m.start() - 1:m.start()] != "-")    # a piece of a UUID
+
+
+def safe_cut(text: str, n: int) -> int:
+    """Where to cut text to at most n characters so that no secret is split: a cut secret no longer
+    matches its pattern ("postgres://u:Sup3r…" lost its "@"), so a secret is kept whole or left out."""
+    if len(text) <= n:
+        return len(text)
+    spans = [m.span() for _, rx in PATTERNS for m in rx.finditer(text)]
+    spans += [m.span() for m in CARD.finditer(text) if _is_card(m)] + [m.span() for m in EMAIL.finditer(text)]
+    spans = [(s, e) for s, e in spans if s < n]
+    end, moved = n, True
+    while moved:
+        moved = False
+        for s, e in spans:
+            if s < end <= e:            # also at its very end: url_password needs the "@" after it
+                end, moved = s, True
+    return end
 
 
 class Redactor:
@@ -41,21 +89,47 @@ class Redactor:
         if not text:
             return text
         for kind, rx in PATTERNS:
-            if kind == "key_value_secret":
-                text = rx.sub(lambda m: self._count(kind, m.group(1) + f"[REDACTED:{kind}]"), text)
-            else:
-                text = rx.sub(lambda m, k=kind: self._count(k, f"[REDACTED:{k}]"), text)
-        text = CARD.sub(self._card, text)
+            text = rx.sub(lambda m, k=kind: self._replace(k, m), text)
+        text = CARD.sub(lambda m: self._count("card_number", "[REDACTED:card_number]") if _is_card(m)
+                        else m.group(0), text)
         if self.emails:
             text = EMAIL.sub(lambda m: self._count("email", "[REDACTED:email]"), text)
         return text
 
+    def value(self, obj: Any) -> Any:
+        """Every string in a JSON-like value redacted (tool-call arguments): redacting the JSON text
+        could cut an escape sequence and leave invalid JSON."""
+        if isinstance(obj, str):
+            return self(obj)
+        if isinstance(obj, dict):
+            return {k: self.value(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self.value(v) for v in obj]
+        return obj
+
+    def _replace(self, kind: str, m: re.Match[str]) -> str:
+        if kind == "key_value_secret":
+            return self._key_value(m)
+        if "s" in m.re.groupindex:          # only the named part is secret ("Authorization: Basic " stays)
+            a, b = m.start("s") - m.start(), m.end("s") - m.start()
+            return m.group(0)[:a] + self._count(kind, f"[REDACTED:{kind}]") + m.group(0)[b:]
+        return self._count(kind, f"[REDACTED:{kind}]")
+
+    def _key_value(self, m: re.Match[str]) -> str:
+        prefix, word, values = m.group(1), m.group(2), m.group(3)
+        if not prefix and word.lower() in WORDY_KEYS and WORDY_VALUE.fullmatch(values):
+            return m.group(0)
+        return m.group(0)[:m.start(3) - m.start()] + ONE_VALUE.sub(self._one_value, values)
+
+    def _one_value(self, v: re.Match[str]) -> str:
+        s = v.group(0)
+        quoted = s[0] in "\"'" and s[-1] == s[0] and len(s) > 1
+        inner = s[1:-1] if quoted else s
+        if MASKED.fullmatch(inner):
+            return s
+        mark = self._count("key_value_secret", "[REDACTED:key_value_secret]")
+        return s[0] + mark + s[-1] if quoted else mark
+
     def _count(self, kind: str, replacement: str) -> str:
         self.counts[kind] += 1
         return replacement
-
-    def _card(self, m: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and _luhn(digits):
-            return self._count("card_number", "[REDACTED:card_number]")
-        return m.group(0)

@@ -1,21 +1,34 @@
 """Prompt templates (jinja2, StrictUndefined: a missing variable fails loudly)."""
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import jinja2
 
-PROMPT_VERSION = "2026-11-24.1"   # part of the eval cache key: bump when a template changes meaning
+PROMPT_VERSION = "2026-11-26.1"   # part of the eval cache key: bump when a template changes meaning
+
+
+# Every tag the templates quote untrusted text in, opened or closed, in any case or spacing
+# ("</TOOL-RESULT>", "< /alert >", "&lt;question"), as "<" or the look-alikes a model may read as one.
+MARKER = re.compile(r"(?:<|&lt;|\uff1c|\ufe64)(?=\s*/?\s*(?:tool[-_\s]*result|alert|question|truth|chain)\b)", re.I)
+
+
+def quote_untrusted(text: str) -> str:
+    """Telemetry cannot close or open the quoting markers it is shown inside."""
+    return MARKER.sub("‹", str(text))
 
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FunctionLoader(
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(
         lambda name: resources.files(__name__).joinpath(name).read_text(encoding="utf-8")),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
         autoescape=False)
+    env.filters["quoted"] = quote_untrusted
+    return env
 
 
 def render(template: str, **variables: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
+from agent.redact import safe_cut
 from tools.backends.base import Filter
 from tools.toolset import ToolContext, fmt_time
 
@@ -53,9 +54,13 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     s = str(v).replace("\n", " ")
-    return s if len(s) <= 160 else s[:157] + "…"
+    return s if len(s) <= 160 else s[:safe_cut(s, 157)] + "…"
 
 
 def clip(text: str | None, n: int = 300) -> str:
+    """At most about n characters; a cut never splits a secret (redaction happens later, on what is sent)."""
     s = (text or "").replace("\n", "\\n")
-    return s if len(s) <= n else s[: n - 1] + f"… (+{len(s) - n + 1} chars)"
+    if len(s) <= n:
+        return s
+    k = safe_cut(s, n - 1)
+    return s[:k] + f"… (+{len(s) - k} chars)"

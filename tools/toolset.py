@@ -15,6 +15,7 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from agent.evidence import EvidenceLedger
+from agent.redact import safe_cut
 from tools.backends.base import Telemetry, TelemetryError
 
 MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
@@ -79,8 +80,8 @@ class Tool:
             return ToolResult(text=f"{self.name} failed unexpectedly ({type(e).__name__}: {e}); "
                                    f"try other arguments or another tool", error=True)
         if len(result.text) > ctx.max_result_chars:
-            cut = len(result.text) - ctx.max_result_chars
-            result.text = result.text[: ctx.max_result_chars] + f"\n… [{cut} more characters left out; narrow the query]"
+            k = safe_cut(result.text, ctx.max_result_chars)
+            result.text = result.text[:k] + f"\n… [{len(result.text) - k} more characters left out; narrow the query]"
         return result
 
 

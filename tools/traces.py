@@ -53,7 +53,8 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
         ev = ctx.ledger.add(source="spans", tool="trace_errors", service=c["service"], start=row["first"], end=f.end,
                             filters={"service": service, "peer_service": peer_service, "status": "error"},
                             attributes={"peer_service": c["peer_service"], "status": "error", "kind": c["kind"]},
-                            summary=f"{c['n']} failing spans {edge} from {fmt_time(row['first'])}: {row['what'][:160]}",
+                            summary=f"{c['n']} failing spans {edge} from {fmt_time(row['first'])}: "
+                                    f"{clip(row['what'], 160)}",
                             rows=[row] + mine[:10])
         row["evidence"] = ev.id
         ids.append(ev.id)

@@ -55,7 +55,7 @@ class AnthropicModel:
             elif m.role == "assistant":
                 content = ([{"type": "text", "text": r(m.content)}] if m.content else []) + [
                     {"type": "tool_use", "id": c.id, "name": c.name,
-                     "input": json.loads(r(json.dumps(c.arguments))) if c.arguments is not None else {}}
+                     "input": r.value(c.arguments) if c.arguments is not None else {}}
                     for c in m.tool_calls]
                 role = "assistant"
             else:

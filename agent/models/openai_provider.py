@@ -81,8 +81,8 @@ class OpenAIModel:
         out: dict[str, Any] = {"role": m.role, "content": r(m.content) or (None if m.tool_calls else "")}
         if m.tool_calls:
             out["tool_calls"] = [{"id": c.id, "type": "function", "function": {
-                "name": c.name, "arguments": r(json.dumps(c.arguments) if c.arguments is not None
-                                               else (c.raw_arguments or ""))}} for c in m.tool_calls]
+                "name": c.name, "arguments": json.dumps(r.value(c.arguments)) if c.arguments is not None
+                                           else r(c.raw_arguments or "")}} for c in m.tool_calls]
         return out
 
     def _plain(self, body: dict) -> Turn:
