@@ -15,7 +15,9 @@ from rich.markup import escape as _markup_escape
 _SEQUENCE = re.compile(r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
                        r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
                        r"|\x1b[ -/]*[0-~]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Bidi overrides and isolates reorder what is displayed ("Trojan Source"): a log line could show one thing
+# and hold another. Zero-width characters hide text inside what looks like a single word.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def plain(text: object) -> str:

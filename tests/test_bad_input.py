@@ -331,3 +331,10 @@ def test_validate_warns_when_the_page_is_outside_the_window(tmp_path):
     (d / "incident.yaml").write_text(yaml.safe_dump(inc))
     rep = validate_snapshot(d)
     assert rep.usable and any("alert.at is outside the window" in str(p) for p in rep.problems)
+
+
+def test_bidi_overrides_and_zero_width_characters_do_not_reach_the_terminal():
+    from agent.termtext import plain
+    shown = plain("deploy ok\u202e reggubed\u2066 x\u200by\ufeff")
+    assert shown == "deploy ok reggubed xy"
+    assert plain("naïve café — 東京 ✓\tok\n") == "naïve café — 東京 ✓\tok\n"
