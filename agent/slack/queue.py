@@ -88,7 +88,7 @@ class InvestigationQueue:
             with self.lock:
                 self.active -= 1
                 self.done += 1
-                resolved_meanwhile = not page.resolved and self.state[page.key][0] == "resolved"
+                resolved_meanwhile = not page.resolved and self.state.get(page.key, ("",))[0] == "resolved"
                 if not page.resolved and not resolved_meanwhile:
                     self._set(page.key, "finished", page.at)
             if resolved_meanwhile:
