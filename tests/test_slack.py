@@ -387,3 +387,24 @@ def test_report_blocks_stay_within_block_kit_limits_and_escape_telemetry():
     assert all(len(x) <= 3000 for x in texts) and texts[1].endswith("…")
     assert not any("<" in x or ">" in x for x in texts)
     assert "&lt;!channel&gt;" in texts[0]
+
+
+def test_after_a_restart_the_resolve_lands_in_the_incident_thread(slack, tmp_path, monkeypatch):
+    monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
+    journal = tmp_path / "pages.jsonl"
+    first = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-SEARCH"}, journal=journal,
+                investigate=lambda page, progress, tr: (_report(), _ledger()))
+    from agent.slack.webhooks import parse_pagerduty
+    first.page(parse_pagerduty(pd_body()))
+    first.queue.join()
+    thread_ts = first.thread("pd:PABC123").ts
+    second = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-SEARCH"}, journal=journal,
+                 investigate=_never)                 # the process restarted
+    assert not second.page(parse_pagerduty(pd_body()))                      # still one investigation
+    second.page(parse_pagerduty(pd_body(kind="incident.resolved")))
+    second.queue.join()
+    notes = [p for p in slack.of("chat.postMessage") if ":white_check_mark:" in p.get("text", "")]
+    assert [(p["channel"], p["thread_ts"]) for p in notes] == [("C-SEARCH", thread_ts)]
+    from agent.evidence import EvidenceLedger
+    from agent.slack.blocks import evidence_text
+    assert evidence_text(EvidenceLedger()) == "No evidence was collected."

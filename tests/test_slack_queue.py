@@ -99,3 +99,63 @@ def test_serve_refuses_to_start_without_telemetry_or_with_a_bad_routing_table(tm
                            env={"SLACK_APP_TOKEN": "", "SLACK_BOT_TOKEN": "xoxb-1"})
     assert r.exit_code == 2 and "SLACK_APP_TOKEN" in r.output
     assert "[slack.routes]" in CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+
+
+def test_a_re_fire_while_the_first_occurrence_runs_is_investigated_and_the_first_resolve_noted():
+    from datetime import timedelta
+    ran, notes, started, release = [], [], threading.Event(), threading.Event()
+
+    def run(p):
+        ran.append(p.at)
+        if len(ran) == 1:
+            started.set()
+            release.wait(10)
+    q = InvestigationQueue(run, lambda p: notes.append(p.at), workers=1)
+    later = AT + timedelta(hours=5)
+    q.submit(page("a"))
+    started.wait(10)
+    q.submit(page("a", resolved=True))
+    assert q.submit(page("a", at=later))             # the alert fires again before the first report is out
+    release.set()
+    q.join()
+    assert ran == [AT, later] and notes == [AT]
+    assert q.state["a"] == ("finished", later)
+
+
+def test_a_journal_that_cannot_be_written_costs_no_page(tmp_path):
+    ran = []
+    q = InvestigationQueue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=tmp_path / "j.jsonl")
+    (tmp_path / "full").write_text("")
+    q.journal = tmp_path / "full" / "j.jsonl"        # every write now fails (as on a full disk)
+    assert q.submit(page("a"))
+    q.join()
+    assert ran == ["a"] and q.state["a"][0] == "finished"
+
+
+def test_queued_pages_are_never_forgotten_however_many_arrive(monkeypatch):
+    import agent.slack.queue as queue_module
+    monkeypatch.setattr(queue_module, "REMEMBER", 10)
+    ran, release = [], threading.Event()
+    q = InvestigationQueue(lambda p: (release.wait(10), ran.append(p.key)), lambda p: None, workers=1)
+    for i in range(100):
+        assert q.submit(page(f"p{i}"))
+    release.set()
+    q.join()
+    assert len(ran) == 100 and len(q.state) <= 10 + 1
+
+
+def test_the_journal_is_compacted_while_running(tmp_path):
+    from datetime import timedelta
+    journal = tmp_path / "j.jsonl"
+    q = InvestigationQueue(lambda p: None, lambda p: None, workers=1, journal=journal)
+    for i in range(150):                             # ten alerts that fire and resolve all day
+        for k in range(10):
+            q.submit(page(f"alert{k}", at=AT + timedelta(minutes=i)))
+        q.join()
+        for k in range(10):
+            q.submit(page(f"alert{k}", resolved=True))
+        q.join()
+    lines = journal.read_text().splitlines()
+    assert len(lines) <= 4 * 1000 + 10               # 6,000 transitions were written
+    again = InvestigationQueue(lambda p: None, lambda p: None, workers=1, journal=journal)
+    assert again.state["alert3"] == ("resolved", AT + timedelta(minutes=149))

@@ -47,6 +47,8 @@ def evidence_text(ledger: EvidenceLedger, limit: int = 40) -> str:
     """The evidence list for "Show evidence", within one message."""
     lines = [f"`{x.id}` {x.source} {e}: {mrkdwn_escape(x.summary)}"
              for x in ledger.items[:limit] for e in [mrkdwn_escape(x.service or "")]]
+    if not lines:
+        return "No evidence was collected."
     more = len(ledger.items) - limit
     text = "\n".join(lines) + (f"\n… and {more} more (in the attached report)" if more > 0 else "")
     return text[:MAX_TEXT]

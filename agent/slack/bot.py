@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,6 +78,11 @@ class Bot:
         self.lock = threading.Lock()
         self.investigate = investigate or self._investigate
         self.queue = InvestigationQueue(self._run, self._resolved, workers, self._failed, journal)
+        for key, n in self.queue.notes.items():       # threads opened before a restart, from the journal
+            page = Page(key=key, source=n["source"], service=n.get("service"), summary=n.get("summary", ""),
+                        at=datetime.fromisoformat(n["at"]))
+            self.threads[key] = Thread(n["channel"], n["ts"], page,
+                                       transcript=Path(n["transcript"]) if n.get("transcript") else None)
 
     def page(self, page: Page, delivery_id: str | None = None) -> bool:
         if page.source == "pagerduty":      # the PagerDuty service, named in the routing table, is ours
@@ -95,11 +101,18 @@ class Bot:
 
     # ---- the work, in a queue worker -----------------------------------------------------------------
     def _run(self, page: Page) -> None:
+        restored = self.thread(page.key)
         if page.reply_to:                   # asked in Slack: answer in that thread
             t = Thread(*page.reply_to, page)
+        elif restored is not None and restored.page.at == page.at:    # resumed after a restart: same thread
+            t = restored
         else:
             t = self._open_thread(page)
+        t.transcript = default_transcript_path(page.key) if self.keep_transcripts else None
         self._keep(page.key, t)
+        self.queue.note(page.key, {"channel": t.channel, "ts": t.ts, "source": page.source, "service": page.service,
+                                   "summary": page.summary, "at": page.at.isoformat(),
+                                   "transcript": str(t.transcript) if t.transcript else None})
         status = self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text="starting the investigation…")
         last = [0.0]
 
@@ -108,7 +121,6 @@ class Bot:
                 last[0] = time.monotonic()
                 self._quietly(self.slack.chat_update, channel=t.channel, ts=status["ts"],
                               text=f"investigating: {mrkdwn_escape(line)}")
-        t.transcript = default_transcript_path(page.key) if self.keep_transcripts else None
         tr = Transcript(t.transcript, {"incident": page.key, "page": dataclasses.asdict(page), "model": self.model})
         try:
             report, ledger = self.investigate(self._with_context(page), progress, tr)

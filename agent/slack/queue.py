@@ -2,8 +2,9 @@
 the LLM quota or the machine; one investigation per incident; a failure stays in its own thread.
 
 Each incident key moves queued → running → finished, and to resolved from any of them. The state lives
-in memory and, when a journal path is given, in an append-only JSONL journal, so a restart neither
-loses queued pages nor investigates an incident twice."""
+in memory and, when a journal path is given, in an append-only JSONL journal (compacted as it grows), so
+a restart neither loses queued pages nor investigates an incident twice. The owner may attach a small
+JSON note to a key (the bot keeps its Slack thread there), which the journal carries across restarts."""
 from __future__ import annotations
 
 import json
@@ -14,12 +15,13 @@ from collections import OrderedDict
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from agent.slack.webhooks import Page
 
 log = logging.getLogger("fivewhys.slack")
-REMEMBER = 20_000          # incident keys and delivery ids kept for dedupe (oldest forgotten first)
+REMEMBER = 20_000          # incident keys and delivery ids kept for dedupe (oldest finished ones forgotten first)
+ACTIVE = ("queued", "running")
 
 
 class InvestigationQueue:
@@ -27,11 +29,14 @@ class InvestigationQueue:
                  on_error: Callable[[Page, BaseException], None] | None = None, journal: Path | None = None):
         self.run, self.on_resolved, self.on_error = run, on_resolved, on_error
         self.q: queue.Queue[Page] = queue.Queue()          # unbounded: a burst is queued, never dropped
-        self.state: OrderedDict[str, tuple[str, datetime]] = OrderedDict()   # key → (status, page time)
+        self.state: OrderedDict[str, tuple[str, datetime | None]] = OrderedDict()   # key → (status, page time)
+        self.pages: dict[str, Page] = {}                   # the page of every queued or running key
+        self.notes: dict[str, dict[str, Any]] = {}         # the owner's note per key
+        self.resolve_after: set[tuple[str, datetime | None]] = set()   # resolved while running: note at its end
         self.deliveries: OrderedDict[str, None] = OrderedDict()
         self.lock = threading.Lock()
         self.active = self.max_active = self.done = 0
-        self.journal = journal
+        self.journal, self._journal_lines = journal, 0
         if journal is not None:
             self._replay(journal)
         for _ in range(workers):
@@ -49,8 +54,10 @@ class InvestigationQueue:
             if page.resolved:
                 if status in (None, "resolved"):
                     return False
-                self._set(page.key, "resolved", at, page)
-                if status == "finished":       # queued: skipped when its turn comes; running: noted at its end
+                if status == "running":        # noted when its report is out
+                    self.resolve_after.add((page.key, at))
+                self._set(page.key, "resolved", at)
+                if status == "finished":       # queued: skipped when its turn comes
                     self.q.put(page)
                 return False
             if status is not None and (status != "resolved" or at == page.at):
@@ -58,6 +65,12 @@ class InvestigationQueue:
             self._set(page.key, "queued", page.at, page)
         self.q.put(page)
         return True
+
+    def note(self, key: str, note: dict[str, Any]) -> None:
+        """Attach the owner's note to a key (kept in the journal)."""
+        with self.lock:
+            self.notes[key] = note
+            self._write({"key": key, "note": note})
 
     def _work(self) -> None:
         while True:
@@ -75,7 +88,7 @@ class InvestigationQueue:
                 if self.state.get(page.key) != ("queued", page.at):    # resolved, or superseded by a re-fire
                     log.info("page %s resolved before its investigation started: skipped", page.key)
                     return
-                self._set(page.key, "running", page.at)
+                self._set(page.key, "running", page.at, page)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         try:
@@ -88,21 +101,46 @@ class InvestigationQueue:
             with self.lock:
                 self.active -= 1
                 self.done += 1
-                resolved_meanwhile = not page.resolved and self.state.get(page.key, ("",))[0] == "resolved"
-                if not page.resolved and not resolved_meanwhile:
-                    self._set(page.key, "finished", page.at)
+                resolved_meanwhile = (page.key, page.at) in self.resolve_after
+                self.resolve_after.discard((page.key, page.at))
+                if not page.resolved and self.state.get(page.key) == ("running", page.at):
+                    self._set(page.key, "finished", page.at)      # not if resolved or re-fired meanwhile
             if resolved_meanwhile:
                 self.on_resolved(page)
 
     def _set(self, key: str, status: str, at: datetime | None, page: Page | None = None) -> None:
         _remember(self.state, key, (status, at))
-        if self.journal is not None:
+        if status in ACTIVE and page is not None:
+            self.pages[key] = page
+        elif status not in ACTIVE:
+            self.pages.pop(key, None)
+        self._write(_record(key, status, at, self.pages.get(key) if status in ACTIVE else None))
+
+    def _write(self, rec: dict) -> None:
+        """Best effort: a full disk must not cost a page; the page is kept in memory and still investigated."""
+        if self.journal is None:
+            return
+        try:
             with open(self.journal, "a", encoding="utf-8") as f:
-                f.write(_record(key, status, at, page if status == "queued" else None))
+                f.write(json.dumps(rec, default=str) + "\n")
+            self._journal_lines += 1
+            if self._journal_lines > 4 * max(len(self.state), 1000):
+                self._compact()
+        except OSError as e:
+            log.error("journal %s: %s (state kept in memory only)", self.journal, e)
+
+    def _compact(self) -> None:
+        """Rewrite the journal as one line per remembered key (and its note)."""
+        tmp = self.journal.with_name(self.journal.name + ".tmp")
+        lines = [_record(k, st, at, self.pages.get(k) if st in ACTIVE else None) for k, (st, at) in self.state.items()]
+        lines += [{"key": k, "note": n} for k, n in self.notes.items() if k in self.state]
+        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in lines), encoding="utf-8")
+        tmp.replace(self.journal)
+        self._journal_lines = len(lines)
+        self.notes = {k: n for k, n in self.notes.items() if k in self.state}
 
     def _replay(self, path: Path) -> None:
         """Restore the state after a restart; pages queued or running when it stopped are queued again."""
-        pages: dict[str, Page] = {}
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except FileNotFoundError:
@@ -110,36 +148,39 @@ class InvestigationQueue:
         for line in lines:
             try:
                 rec = json.loads(line)
+                if "note" in rec:
+                    self.notes[rec["key"]] = rec["note"]
+                    continue
                 at = datetime.fromisoformat(rec["at"]) if rec.get("at") else None
                 if rec.get("page"):
-                    pages[rec["key"]] = Page(**{**rec["page"], "at": at})
+                    self.pages[rec["key"]] = Page(**{**rec["page"], "at": at,
+                                                     "reply_to": tuple(rec["page"].get("reply_to") or ()) or None})
                 _remember(self.state, rec["key"], (rec["status"], at))
             except (ValueError, KeyError, TypeError) as e:     # a torn last line after a crash
                 log.warning("journal %s: skipped a record: %s", path, e)
         for key, (status, at) in self.state.items():
-            if status in ("queued", "running") and key in pages:
+            if status in ACTIVE and key in self.pages:
                 self.state[key] = ("queued", at)
-                self.q.put(pages[key])
-        # Compact: one line per key, so the journal stays the size of what is remembered.
+                self.q.put(self.pages[key])
+        self.pages = {k: p for k, p in self.pages.items() if self.state.get(k, ("",))[0] in ACTIVE}
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(_record(k, st, at, pages.get(k) if st == "queued" else None)
-                               for k, (st, at) in self.state.items()), encoding="utf-8")
-        tmp.replace(path)
+        self._compact()
 
     def join(self) -> None:
         self.q.join()
 
 
-def _record(key: str, status: str, at: datetime | None, page: Page | None) -> str:
-    rec = {"key": key, "status": status, "at": at.isoformat() if at else None}
+def _record(key: str, status: str, at: datetime | None, page: Page | None) -> dict:
+    rec: dict[str, Any] = {"key": key, "status": status, "at": at.isoformat() if at else None}
     if page is not None:
         rec["page"] = {k: v for k, v in asdict(page).items() if k != "at"}
-    return json.dumps(rec, default=str) + "\n"
+    return rec
 
 
 def _remember(d: OrderedDict, key: str, value) -> None:
+    """Keep the newest REMEMBER entries; a key still queued or running is never forgotten (its page would be)."""
     d[key] = value
     d.move_to_end(key)
-    while len(d) > REMEMBER:
-        d.popitem(last=False)
+    if len(d) > REMEMBER:
+        for old in [k for k, v in d.items() if not (isinstance(v, tuple) and v[0] in ACTIVE)][:len(d) - REMEMBER]:
+            del d[old]
