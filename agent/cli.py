@@ -103,7 +103,7 @@ def investigate(
     if json_out:
         sys.stdout.write(json.dumps(result_json(result, incident=telemetry.incident.id,
                                                 transcript=str(tpath) if tpath else None), indent=2) + "\n")
-    elif not (failed and not len(result.ledger)):
+    elif not failed or len(result.ledger):
         Console().print(Markdown(report_markdown(result.report, result.ledger, result.usage)))
     if tpath and not json_out:
         err.print(f"[dim]transcript: {escape(str(tpath))}[/]", highlight=False, emoji=False)

@@ -1,7 +1,7 @@
 """`fivewhys snapshot capture`: a live incident from the configured backends, written as a snapshot."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,7 +21,7 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
                                                           "window's end"),
                     out: Path = typer.Option(..., "--out", help="directory to write")) -> None:
     """Write a v1 snapshot from live backends (bounded; keeps every error and event)."""
-    from tools.backends.base import TelemetryError
+    from tools.backends.base import TelemetryError, as_utc
     from tools.backends.capture import capture
     from tools.backends.config import incident_for, open_telemetry
     try:
@@ -29,9 +29,8 @@ def capture_command(config: Path = typer.Option(..., "--config", help="TOML mapp
     except ValueError:
         err.print("[red]error:[/] --window must be START/END, e.g. 2026-03-06T15:00Z/2026-03-06T18:00Z", soft_wrap=True)
         raise typer.Exit(2)
-    if a.tzinfo is None or b.tzinfo is None:
-        a, b = (t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in (a, b))
-    page = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) if at else b
+    a, b = as_utc(a), as_utc(b)
+    page = as_utc(at) if at else b
     if not (a < b and a <= page <= b):
         err.print("[red]error:[/] --window must run forwards and hold --at", soft_wrap=True)
         raise typer.Exit(2)

@@ -1,24 +1,20 @@
 """What several tools need: the time range a call covers and the table text they print."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable
 
 from agent.redact import safe_cut
-from tools.backends.base import Filter
+from tools.backends.base import Filter, as_utc
 from tools.toolset import ToolContext, fmt_time
 
 
 def time_range(ctx: ToolContext, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """Defaults to the incident window; naive times are UTC; start after end is swapped."""
     w = ctx.incident.window
-    s = _utc(start) if start else w.start
-    e = _utc(end) if end else w.end
+    s = as_utc(start) if start else w.start
+    e = as_utc(end) if end else w.end
     return (e, s) if s > e else (s, e)
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def base_filter(ctx: ToolContext, start: datetime | None, end: datetime | None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from tools.analysis import alert_time, baseline_end, detect_shift
+from tools.backends.base import as_utc
 from tools.common import base_filter, clip, no_data, table, time_range
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
@@ -130,10 +131,7 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
     """
     if (nd := no_data(ctx, "certificates")):
         return ToolResult(text=nd + " Certificate expiry cannot be ruled out from this snapshot.")
-    when = at or alert_time(ctx.incident)
-    if when.tzinfo is None:
-        from datetime import timezone
-        when = when.replace(tzinfo=timezone.utc)
+    when = as_utc(at or alert_time(ctx.incident))
     rows = ctx.telemetry.events("certificates", base_filter(ctx, None, None, service), limit=5000)
     flagged, ids, valid = [], [], 0
     for r in rows:

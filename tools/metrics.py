@@ -106,7 +106,8 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
             z[f"errors_{side}"] += r["errors"]
     zones = sorted(rows.values(), key=lambda z: -z["errors_after"])
     err_total = sum(z["errors_after"] for z in zones)
-    calls_total = sum(z["calls_after"] for z in zones) or 1
+    calls_after = sum(z["calls_after"] for z in zones)
+    calls_total = calls_after or 1
     before_total = sum(z["calls_before"] for z in zones) or 1
     for z in zones:
         z["error_share"] = round(z["errors_after"] / err_total, 3) if err_total else 0.0
@@ -119,11 +120,11 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
     # A zone dropped when its share fell; with no traffic at all after the split (the telemetry may simply
     # end there) no zone dropped relative to the others.
     dropped = [z["zone"] for z in named if z["traffic_share_before"] > 0.1 and
-               z["traffic_share_after"] < 0.4 * z["traffic_share_before"]] if sum(z["calls_after"] for z in zones) else []
+               z["traffic_share_after"] < 0.4 * z["traffic_share_before"]] if calls_after else []
     verdict = (f"errors concentrated in {top['zone']} ({top['error_share']:.0%} of errors, "
                f"{top['traffic_share_before']:.0%} of traffic before)" if concentrated else
                "errors spread across zones" if err_total else
-               "no errors after the split" if sum(z["calls_after"] for z in zones) else
+               "no errors after the split" if calls_after else
                "no records at all after the split (missing data, not silence)")
     if dropped:
         verdict += f"; traffic collapsed in {', '.join(dropped)}"

@@ -22,20 +22,20 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
         lines.append("alert labels: " + ", ".join(f"{k}={v}" for k, v in inc.alert.labels.items()))
     if inc.question:
         lines.append(f"question: {inc.question}")
-    rows = []
+    rows, cut_short = [], []
     for s in SOURCES:
         c = ctx.telemetry.coverage(s)
         rows.append({"source": s, "records": c.rows if c.present else "NO DATA", "first": c.first, "last": c.last,
                      "skipped_malformed": c.skipped_lines or None})
+        cut_short += [f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
+                      for name in c.cut_short]
     lines.append(table(rows, ["source", "records", "first", "last", "skipped_malformed"]))
+    lines.extend(cut_short)
     # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
     # reads the silence as "traffic stopped".
     at = alert_time(inc)
     ends_early = {r["source"]: r["last"] for r in rows if r["source"] in ("logs", "spans", "metrics")
                   and r["last"] is not None and r["last"] < at - timedelta(minutes=5)}
-    for c in (ctx.telemetry.coverage(s) for s in SOURCES):
-        lines.extend(f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
-                     for name in c.cut_short)
     for source, last in ends_early.items():
         lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
                      f"anything later is missing, not quiet")

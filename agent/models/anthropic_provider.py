@@ -1,14 +1,13 @@
 """Anthropic Messages API (and servers that implement it), with tool use and streaming."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Callable
 
 import anthropic
 
-from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
+from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage, require_key
 from agent.models.context import compact, window_of
 from agent.models.openai_provider import parse_arguments
 from agent.models.prices import with_cost

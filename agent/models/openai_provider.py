@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import openai
 
-from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage, require_key
+from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage, require_key
 from agent.models.context import compact, window_of
 from agent.models.prices import with_cost
 from agent.models.retry import call_provider

@@ -46,7 +46,9 @@ def parse_routes(table: dict[str, Any]) -> dict[str, Route]:
     (PagerDuty service ids or names that mean this service)."""
     routes = {}
     for service, v in (table or {}).items():
-        if isinstance(v, str):
+        if isinstance(v, Route):
+            routes[service] = v
+        elif isinstance(v, str):
             routes[service] = Route(service, v)
         elif isinstance(v, dict):
             pd = v.get("pagerduty") or []
@@ -71,7 +73,7 @@ class Bot:
                  investigate: Callable[[Page, Callable[[str], None], Transcript], tuple[Any, EvidenceLedger]] | None = None,
                  journal: Path | None = None, keep_transcripts: bool = True):
         self.slack, self.snapshot, self.config = slack, snapshot, config
-        self.routes = {k: (v if isinstance(v, Route) else parse_routes({k: v})[k]) for k, v in (routes or {}).items()}
+        self.routes = parse_routes(routes or {})
         self.channel = channel or os.environ.get("FIVEWHYS_SLACK_CHANNEL")
         self.model, self.keep_transcripts = model, keep_transcripts
         self.threads: OrderedDict[str, Thread] = OrderedDict()
@@ -141,7 +143,7 @@ class Bot:
         """The incident's top-level message, in its routed channel (the default channel if that fails)."""
         text = (f":rotating_light: {mrkdwn_escape(page.summary)} ({mrkdwn_escape(page.service or 'unknown service')})"
                 " — investigating…")
-        channels = list(dict.fromkeys([self.channel_for(page), self.channel or self.channel_for(page)]))
+        channels = list(dict.fromkeys(c for c in (self.channel_for(page), self.channel) if c))
         for i, channel in enumerate(channels):
             try:
                 top = self.slack.chat_postMessage(channel=channel, text=text)

@@ -46,9 +46,10 @@ def slack_app(bot: Bot, signing_secret: str | None):
     def feedback(ack, body, action, client):
         ack()
         vote = "up" if action["action_id"] == "feedback_up" else "down"
-        if bot.feedback(action["value"], vote, (body.get("user") or {}).get("id")):
+        user = (body.get("user") or {}).get("id")
+        if bot.feedback(action["value"], vote, user):
             t = bot.thread(action["value"])
-            client.chat_postEphemeral(channel=t.channel, thread_ts=t.ts, user=(body.get("user") or {}).get("id"),
+            client.chat_postEphemeral(channel=t.channel, thread_ts=t.ts, user=user,
                                       text="Thanks: your vote is recorded with the investigation's transcript.")
 
     @app.action("show_evidence")

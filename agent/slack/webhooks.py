@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from tools.backends.base import as_utc
+
 
 class BadRequest(ValueError):
     """400: the body is not what the sender's API promises."""
@@ -88,4 +90,4 @@ def _time(s: str | None) -> datetime:
     if not s:
         return datetime.now(timezone.utc)
     t = datetime.fromisoformat(s.replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return as_utc(t)

@@ -42,12 +42,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 TIME_FIELDS = {"time", "not_after", "not_before"}
 
 
-def _utc(t: datetime) -> datetime:
+def as_utc(t: datetime) -> datetime:
+    """Times without a zone are UTC, as the format says; mixing naive and aware times would not even compare."""
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-# Times without a zone are UTC, as the format says; mixing naive and aware times would not even compare.
-UtcTime = Annotated[datetime, AfterValidator(_utc)]
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 def _label_values(labels: Any) -> Any:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from .base import SOURCES, Alert, Incident, TelemetryError, TimeWindow
+from .base import SOURCES, Alert, Incident, TelemetryError, TimeWindow, as_utc
 from .composite import CompositeTelemetry
 from .snapshot import SnapshotTelemetry
 
@@ -125,7 +125,7 @@ def _backend(c: SourceConfig, cache: dict, incident: Incident | None = None) -> 
 
 def incident_for(service: str, at: datetime, before: timedelta = timedelta(hours=2),
                  after: timedelta = timedelta(minutes=30), summary: str | None = None) -> Incident:
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    at = as_utc(at)
     return Incident(id=f"{service}-{at.strftime('%Y%m%dT%H%M')}", title=f"{service} incident",
                     window=TimeWindow(start=at - before, end=at + after),
                     alert=Alert(at=at, service=service, summary=summary or f"{service} paged"))

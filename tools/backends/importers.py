@@ -8,6 +8,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .base import as_utc
+
 TS = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
 LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN(?:ING)?|ERROR|ERR|FATAL|CRITICAL|PANIC)\b", re.I)
 LEVELS = {"trace": "debug", "debug": "debug", "info": "info", "notice": "info", "warn": "warn", "warning": "warn",
@@ -20,8 +22,7 @@ def _time(s: str) -> str | None:
         t = datetime.fromisoformat(s.replace(",", ".").replace(" ", "T", 1).replace("Z", "+00:00"))
     except ValueError:
         return None
-    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return as_utc(t).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def parse_line(line: str, service: str) -> dict | None:

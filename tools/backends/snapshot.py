@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, Coverage, Filter, Incident, Source,
-                   TelemetryError)
+                   TelemetryError, as_utc)
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 JSON_FIELDS = {"attributes", "labels", "changes"}
@@ -143,7 +143,7 @@ class SnapshotTelemetry:
             elif c in JSON_FIELDS:
                 sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
             elif c == "value":                 # NaN, inf and 1e308 (which overflows any average) are not readings
-                sel.append(f"CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
+                sel.append("CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
             elif c in NUMERIC_FIELDS:
                 sel.append(f"TRY_CAST({c} AS {NUMERIC_FIELDS[c]}) AS {c}")
             elif c in LOWER_FIELDS:            # "Failed", "ERROR", "CLIENT": the format's values, any case
@@ -357,6 +357,4 @@ def _first_line(e: BaseException) -> str:
 
 def parse_time(value: str) -> datetime:
     """RFC 3339 (a trailing Z included) → aware datetime; naive times are taken as UTC."""
-    from datetime import timezone
-    dt = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return as_utc(datetime.fromisoformat(value.strip().replace("z", "Z")))
