@@ -18,6 +18,15 @@ def spawn(args, tmp_path, **env):
                          timeout=60, dimensions=(40, 120))
 
 
+def quit_cleanly(c):
+    """/quit at the next prompt; the REPL ends with exit status 0."""
+    c.expect(PROMPT)
+    c.sendline("/quit")
+    c.expect(pexpect.EOF)
+    c.close()
+    assert c.exitstatus == 0
+
+
 def test_question_evidence_follow_up_and_quit(tmp_path):
     c = spawn(["chat", str(DEMO)], tmp_path, FIVEWHYS_STATE_DIR=str(tmp_path / "state"))
     c.expect("for commands")
@@ -35,11 +44,7 @@ def test_question_evidence_follow_up_and_quit(tmp_path):
     c.expect(PROMPT)
     c.sendline(f"/save {tmp_path / 'out.md'}")
     c.expect("saved")
-    c.expect(PROMPT)
-    c.sendline("/quit")
-    c.expect(pexpect.EOF)
-    c.close()
-    assert c.exitstatus == 0
+    quit_cleanly(c)
     assert "Root cause: search" in (tmp_path / "out.md").read_text()
     saved = list((tmp_path / "state" / "chats").glob("*.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text())["evidence"][1]["id"] == "E2"
@@ -143,11 +148,7 @@ def test_a_path_that_cannot_be_written_keeps_the_session(tmp_path):
     c.expect(PROMPT)
     c.sendline("/evidence E2")                             # the evidence is still there
     c.expect("· error_onsets ·")
-    c.expect(PROMPT)
-    c.sendline("/quit")
-    c.expect(pexpect.EOF)
-    c.close()
-    assert c.exitstatus == 0
+    quit_cleanly(c)
 
 
 def chat_with_input(args, lines, tmp_path, stdin_from="pipe"):
