@@ -13,7 +13,7 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from agent.evidence import Evidence, EvidenceLedger
+from tools.domain.evidence import Evidence, EvidenceLedger
 from agent.loop import Investigation, RunResult
 from agent.models import ModelError, load_model
 from agent.models.base import Message

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from agent.config import Budgets
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation, RunResult
 from agent.models import ModelError, load_model
 from agent.progress import LiveProgress

@@ -59,7 +59,7 @@ def timeline_command(incident: Path = typer.Argument(..., help="incident snapsho
                      root_service: Optional[str] = typer.Option(None, "--root-service",
                                                                 help="highlight this service (default: investigate)")) -> None:
     """Draw the incident's timeline: errors per service, onset, deploys, scaling, certificates, registry."""
-    from agent.evidence import EvidenceLedger
+    from tools.domain.evidence import EvidenceLedger
     from agent.loop import Investigation
     from agent.models.heuristic import HeuristicModel
     from agent.timeline import check_format, draw_timeline

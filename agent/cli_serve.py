@@ -39,7 +39,8 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
         err.print("[red]error:[/] no telemetry: give --snapshot DIR, or --config with \\[sources.*] backends")
         raise typer.Exit(2)
     if snapshot is not None:
-        from tools.backends.snapshot import SnapshotError, load_incident
+        from tools.domain.errors import SnapshotError
+        from tools.domain.incident import load_incident
         try:
             load_incident(snapshot)
         except SnapshotError as e:

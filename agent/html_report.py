@@ -5,7 +5,7 @@ import base64
 import html
 import io
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.render import report_markdown
 from agent.report import Report
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agent.config import Budgets
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Usage
 from agent.report import Report, inconclusive, parse_report
 from agent.transcript import Transcript

@@ -8,8 +8,8 @@ import mcp.types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from agent.evidence import EvidenceLedger
-from agent.redact import Redactor
+from tools.domain.evidence import EvidenceLedger
+from tools.domain.redact import Redactor
 from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import RunResult
 from agent.report import Report
 from agent.termtext import plain

@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agent.evidence import EvidenceLedger
+from tools.domain.errors import problems as validation_problems
+from tools.domain.evidence import EvidenceLedger
 
 KINDS: dict[str, str] = {
     "deploy_regression": "code", "config_change": "code", "memory_leak": "code",
@@ -85,7 +86,7 @@ def parse_report(arguments: Any, ledger: EvidenceLedger) -> tuple[Report | None,
     try:
         report = Report.model_validate(arguments)
     except ValidationError as e:
-        return None, [f"{'.'.join(map(str, err['loc'])) or 'report'}: {err['msg']}" for err in e.errors()]
+        return None, validation_problems(e, root="report")
     problems = check_citations(report, ledger)
     return (None, problems) if problems else (report, [])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.models.base import ModelError
+from tools.domain.errors import one_line
 
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-5.1"}
 
@@ -47,7 +48,6 @@ def config_path() -> Path:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    from tools.backends.config import config_error
     path = path or config_path()
     if not path.exists():
         if os.environ.get("FIVEWHYS_CONFIG") and path == config_path():     # asked for by name: a typo is an error
@@ -56,7 +56,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         return Settings.model_validate(tomllib.loads(path.read_text()))
     except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError, OSError) as e:
-        raise ModelError(f"{path}: invalid configuration: {config_error(e)}") from None
+        raise ModelError(f"{path}: invalid configuration: {one_line(e)}") from None
 
 
 def default_model_spec(settings: Settings | None = None) -> str:

@@ -24,7 +24,7 @@ CHILD = r"""
 import json, sys, time
 from collections import defaultdict
 t0 = time.perf_counter()
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
 from tools import ToolContext

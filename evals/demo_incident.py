@@ -10,14 +10,13 @@ token's certificate expiring in three weeks.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import random
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import yaml
+from tools.domain.incident import write_snapshot
+
 
 START = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
 MINUTES = 180
@@ -210,21 +209,6 @@ def write(out: Path, seed: int = 20260306) -> Path:
         "difficulty": "medium"}, {
         "logs": logs, "metrics": metrics, "spans": spans, "deployments": deployments, "scaling": scaling,
         "certificates": certificates, "registry": registry})
-
-
-def write_snapshot(out: Path, incident: dict, truth: dict | None, tables: dict[str, list[dict]]) -> Path:
-    """Write a v1 snapshot: sorted JSONL, gzip with no name and mtime 0, so the bytes are reproducible."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in tables.items():
-        rows.sort(key=lambda r: (r.get("time") or r.get("not_after"), r.get("service") or ""))
-        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
-        with open(out / f"{name}.jsonl.gz", "wb") as f:
-            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
-                gz.write(data)
-    (out / "incident.yaml").write_text(yaml.safe_dump(incident, sort_keys=False))
-    if truth is not None:
-        (out / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
-    return out
 
 
 def _span(t, tid, sid, parent, svc, op, kind, dur, status, inst, rng, peer=None, attrs=None) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.config import Budgets
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models import base_url_of, load_model
 from agent.transcript import Transcript

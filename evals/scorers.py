@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.report import Report
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agent.report import KINDS
 from evals.demo_incident import write as write_demo
-from evals.demo_incident import write_snapshot
+from tools.domain.incident import write_snapshot
 
 START = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
 WINDOW = 150                                   # minutes of telemetry

@@ -5,7 +5,7 @@ import httpx
 import pytest
 import respx
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from tools import TOOLS, ToolContext
 from tools.backends.base import Alert, Filter, Incident, TelemetryError, TimeWindow
 from tools.backends.composite import CompositeTelemetry

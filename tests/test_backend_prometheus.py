@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
 from conftest import DEMO, need_binary

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from tools import TOOLS, ToolContext
 from tools.backends.base import TelemetryError
 from tools.backends.config import open_telemetry

@@ -113,7 +113,7 @@ def test_huge_lines_and_non_utf8_are_read_not_lost(tmp_path):
 
 
 def test_huge_log_line_is_bounded_in_tool_output(tmp_path):
-    from agent.evidence import EvidenceLedger
+    from tools.domain.evidence import EvidenceLedger
     from tools import TOOLS, ToolContext
     d = build(tmp_path / "inc")
     with open(d / "logs.jsonl", "a") as f:

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.cli import app
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.report import Report
 from evals.compare import compare, mcnemar_exact
 from evals.harness import run_eval, wilson

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
 from factory import build, write_jsonl, ts

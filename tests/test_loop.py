@@ -4,7 +4,7 @@ import json
 import pytest
 
 from agent.config import Budgets
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import SUBMIT, Investigation
 from agent.models.base import ModelError, ToolCall, Turn
 from agent.models.scripted import ScriptedModel, call

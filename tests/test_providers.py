@@ -5,7 +5,7 @@ import httpx
 import pytest
 import respx
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models import ModelError, load_model
 from agent.models.anthropic_provider import AnthropicModel

@@ -6,7 +6,7 @@ from agent.loop import quote_untrusted
 from agent.models.anthropic_provider import AnthropicModel
 from agent.models.base import Message, ToolCall
 from agent.models.openai_provider import OpenAIModel
-from agent.redact import Redactor
+from tools.domain.redact import Redactor
 from prompts import render
 from tools.common import _cell, clip
 from tools.toolset import MAX_RESULT_CHARS
@@ -94,7 +94,7 @@ def test_cutting_a_cell_or_line_never_exposes_part_of_a_secret(line, secret):
 
 
 def test_a_tool_result_cut_to_its_limit_does_not_split_a_secret(demo_dir):
-    from agent.evidence import EvidenceLedger
+    from tools.domain.evidence import EvidenceLedger
     from tools import ToolContext
     from tools.backends.snapshot import SnapshotTelemetry
     from pydantic import create_model

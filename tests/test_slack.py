@@ -209,7 +209,7 @@ def _report():
 
 
 def _ledger():
-    from agent.evidence import EvidenceLedger
+    from tools.domain.evidence import EvidenceLedger
     return EvidenceLedger()
 
 
@@ -405,6 +405,6 @@ def test_after_a_restart_the_resolve_lands_in_the_incident_thread(slack, tmp_pat
     second.queue.join()
     notes = [p for p in slack.of("chat.postMessage") if ":white_check_mark:" in p.get("text", "")]
     assert [(p["channel"], p["thread_ts"]) for p in notes] == [("C-SEARCH", thread_ts)]
-    from agent.evidence import EvidenceLedger
+    from tools.domain.evidence import EvidenceLedger
     from agent.slack.blocks import evidence_text
     assert evidence_text(EvidenceLedger()) == "No evidence was collected."

@@ -4,7 +4,8 @@ import pytest
 
 from factory import T0, build, ts
 from tools.backends.base import Filter, TelemetryError
-from tools.backends.snapshot import SnapshotError, SnapshotTelemetry
+from tools.backends.snapshot import SnapshotTelemetry
+from tools.domain.errors import SnapshotError
 
 
 @pytest.fixture(scope="module")

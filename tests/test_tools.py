@@ -1,7 +1,7 @@
 """Each tool on the controlled fixture: what it finds, the evidence it adds, and its bounds."""
 import pytest
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from factory import build
 from tools import TOOLS, ToolContext
 from tools.backends.snapshot import SnapshotTelemetry

@@ -1,5 +1,17 @@
-"""The read-only investigation tools. Importing this package registers them in `TOOLS`."""
-from tools import events, logs, metrics, overview, traces  # noqa: F401  (registration)
-from tools.toolset import TOOLS, Tool, ToolContext, ToolResult, tool
+"""The read-only investigation tools.
+
+`tools.TOOLS` (and the other names below) load the tool modules on first use, so importing the domain's
+bottom layer (`tools.domain`) or a backend does not import every tool."""
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "tool"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module 'tools' has no attribute {name!r}")
+    from tools import events, logs, metrics, overview, traces  # noqa: F401  (registration)
+    from tools import toolset
+    return getattr(toolset, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from agent.redact import safe_cut
+from tools.domain.redact import safe_cut
 from tools.backends.base import Filter, as_utc
 from tools.toolset import ToolContext, fmt_time
 

@@ -14,8 +14,9 @@ from typing import Any, Callable, get_type_hints
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from agent.evidence import EvidenceLedger
-from agent.redact import safe_cut
+from tools.domain.errors import problems
+from tools.domain.evidence import EvidenceLedger
+from tools.domain.redact import safe_cut
 from tools.backends.base import Telemetry, TelemetryError
 
 MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
@@ -65,8 +66,7 @@ class Tool:
         try:
             return dict(self.args_model.model_validate(arguments or {}))
         except ValidationError as e:
-            raise ToolArgumentError("; ".join(
-                f"{'.'.join(map(str, err['loc'])) or 'arguments'}: {err['msg']}" for err in e.errors())) from None
+            raise ToolArgumentError("; ".join(problems(e, root="arguments"))) from None
 
     def __call__(self, ctx: ToolContext, arguments: dict[str, Any] | None = None) -> ToolResult:
         """Validate, run, and bound the output. Backend failures become an error result, not a crash."""

@@ -28,7 +28,7 @@ def base_url_of(spec: str, settings=None) -> str | None:
 
 def load_model(spec: str | None = None, base_url: str | None = None) -> Model:
     """heuristic | scripted is test-only | openai:NAME | anthropic:NAME (base_url for compatible servers)."""
-    from agent.redact import Redactor
+    from tools.domain.redact import Redactor
     from agent.settings import load_settings
     settings = load_settings()
     spec = spec or default_model_spec()

@@ -12,7 +12,7 @@ from agent.models.context import compact, window_of
 from agent.models.openai_provider import parse_arguments
 from agent.models.prices import with_cost
 from agent.models.retry import call_provider
-from agent.redact import Redactor
+from tools.domain.redact import Redactor
 
 
 class AnthropicModel:

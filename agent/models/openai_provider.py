@@ -13,7 +13,7 @@ from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage, require_
 from agent.models.context import compact, window_of
 from agent.models.prices import with_cost
 from agent.models.retry import call_provider
-from agent.redact import Redactor
+from tools.domain.redact import Redactor
 
 TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>|^\s*(\{\s*\"name\".*\})\s*$", re.S)
 

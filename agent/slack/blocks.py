@@ -4,7 +4,7 @@ Everything interpolated comes from telemetry or a model, so it is escaped for mr
 be able to ping @channel, mention users or forge links."""
 from __future__ import annotations
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.report import Report
 
 MAX_BLOCKS, MAX_TEXT = 50, 3000

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from agent.evidence import EvidenceLedger
+from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models import load_model
 from agent.render import report_markdown

@@ -8,79 +8,15 @@ time range and a row limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from tools.domain.errors import TelemetryError
+from tools.domain.incident import (EVENT_SOURCES, FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS, Alert,
+                                    Incident, Source, TimeWindow, UtcTime, as_utc)
 
-Source = Literal["logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"]
-SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry")
-EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry")
-LEVELS = ("debug", "info", "warn", "error", "fatal")
-
-# Fields of each source (INCIDENT_FORMAT.md v1); required ones first.
-FIELDS: dict[str, tuple[str, ...]] = {
-    "logs": ("time", "service", "message", "level", "instance", "zone", "trace_id", "attributes"),
-    "metrics": ("time", "name", "value", "service", "instance", "zone", "labels"),
-    "spans": ("time", "trace_id", "span_id", "service", "duration_ms", "parent_span_id", "operation",
-              "kind", "status", "peer_service", "attributes"),
-    "deployments": ("time", "service", "version", "previous_version", "kind", "actor", "description",
-                    "changes", "status"),
-    "scaling": ("time", "service", "action", "from_count", "desired_count", "actual_count", "status", "message"),
-    "certificates": ("service", "not_after", "name", "subject", "issuer", "not_before", "purpose", "peer_service"),
-    "registry": ("time", "service", "instance", "event", "address", "zone"),
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "logs": ("time", "service", "message"),
-    "metrics": ("time", "name", "value"),
-    "spans": ("time", "trace_id", "span_id", "service", "duration_ms"),
-    "deployments": ("time", "service"),
-    "scaling": ("time", "service"),
-    "certificates": ("service", "not_after"),
-    "registry": ("time", "service", "instance"),
-}
-TIME_FIELDS = {"time", "not_after", "not_before"}
-
-
-def as_utc(t: datetime) -> datetime:
-    """Times without a zone are UTC, as the format says; mixing naive and aware times would not even compare."""
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-UtcTime = Annotated[datetime, AfterValidator(as_utc)]
-
-
-def _label_values(labels: Any) -> Any:
-    """Alert labels are strings (as in Alertmanager and PagerDuty); numbers and booleans are written as text."""
-    if isinstance(labels, dict):
-        for k, v in labels.items():
-            if isinstance(v, (list, dict)):
-                raise ValueError(f"label {k!r}: a label value is a string, not a {type(v).__name__}")
-        return {str(k): v if isinstance(v, str) or v is None else str(v) for k, v in labels.items()}
-    return labels
-
-
-class TimeWindow(BaseModel):
-    start: UtcTime
-    end: UtcTime
-
-
-class Alert(BaseModel):
-    at: UtcTime | None = None
-    service: str | None = None
-    summary: str | None = None
-    labels: Annotated[dict[str, str | None], BeforeValidator(_label_values)] = Field(default_factory=dict)
-
-
-class Incident(BaseModel):
-    """incident.yaml: the page and the window of telemetry around it."""
-    format: int = 1
-    id: str
-    title: str = ""
-    window: TimeWindow
-    alert: Alert = Field(default_factory=Alert)
-    question: str | None = None
-
+__all__ = ["EVENT_SOURCES", "FIELDS", "LEVELS", "REQUIRED", "SOURCES", "TIME_FIELDS", "Alert", "Coverage", "Filter",
+           "Incident", "Source", "Telemetry", "TelemetryError", "TimeWindow", "UtcTime", "as_utc"]
 
 @dataclass(frozen=True)
 class Filter:
@@ -114,9 +50,6 @@ class Coverage:
     cut_short: list[str] = field(default_factory=list)   # files whose end is missing (a torn gzip stream)
     files: list[str] = field(default_factory=list)
 
-
-class TelemetryError(Exception):
-    """A backend could not answer; the message is meant for the user as-is."""
 
 
 @runtime_checkable

@@ -20,7 +20,7 @@ def _json(v: Any) -> Any:
 
 
 def capture(telemetry, incident: Incident, out: Path, services: tuple[str, ...] | None = None) -> dict[str, int]:
-    from evals.demo_incident import write_snapshot
+    from tools.domain.incident import write_snapshot
     w = Filter(start=incident.window.start, end=incident.window.end, services=services or None)
     tables: dict[str, list[dict]] = {}
     if telemetry.coverage("metrics").present:

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from tools.domain.errors import one_line
+
 from .base import SOURCES, Alert, Incident, TelemetryError, TimeWindow, as_utc
 from .composite import CompositeTelemetry
 from .snapshot import SnapshotTelemetry
@@ -48,20 +50,13 @@ class BackendsConfig(BaseModel):
     sources: dict[str, SourceConfig] = Field(default_factory=dict, description="source name → backend")
 
 
-def config_error(e: Exception) -> str:
-    """Every problem of a TOML file, each with the key it is about, in one line."""
-    if isinstance(e, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
-    return str(e).splitlines()[0]
-
-
 def load_backends(path: Path) -> BackendsConfig:
     try:
         cfg = BackendsConfig.model_validate(tomllib.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise TelemetryError(f"{path}: no such config file") from None
     except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as e:
-        raise TelemetryError(f"{path}: invalid config: {config_error(e)}") from None
+        raise TelemetryError(f"{path}: invalid config: {one_line(e)}") from None
     unknown = set(cfg.sources) - set(SOURCES)
     if unknown:
         raise TelemetryError(f"{path}: unknown source(s) {', '.join(sorted(unknown))}; sources: {', '.join(SOURCES)}")

@@ -158,7 +158,7 @@ def import_otlp(path: Path) -> list[dict]:
 
 def write_import(out: Path, logs: list[Path], k8s_events: list[Path], incident_id: str | None = None,
                  otlp: list[Path] | None = None) -> dict:
-    from evals.demo_incident import write_snapshot
+    from tools.domain.incident import write_snapshot
     rows, skipped = import_logs(logs)
     tables: dict[str, list[dict]] = {"logs": rows}
     for p in k8s_events:

@@ -16,61 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
-from pydantic import ValidationError
+from tools.domain.errors import SnapshotError
+from tools.domain.incident import load_incident
 
-from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, Coverage, Filter, Incident, Source,
-                   TelemetryError, as_utc)
+from .base import EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, Coverage, Filter, Source, TelemetryError, as_utc
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 JSON_FIELDS = {"attributes", "labels", "changes"}
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
                   "desired_count": "INTEGER", "actual_count": "INTEGER"}
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
-MAX_INCIDENT_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 * 1024 * 1024   # a single log record may be several MB; beyond this it is skipped
 LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
 LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
                  "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
-
-
-class SnapshotError(TelemetryError):
-    """The snapshot cannot be used at all (missing directory, bad incident.yaml, ...)."""
-
-
-def load_incident(path: Path) -> Incident:
-    """Parse incident.yaml with a one-line error for every way it can be wrong."""
-    if not path.exists():
-        raise SnapshotError(f"{path}: no such incident snapshot directory")
-    if not path.is_dir():
-        raise SnapshotError(f"{path}: not a directory (an incident snapshot is a directory with incident.yaml)")
-    f = path / "incident.yaml"
-    if not f.exists():
-        raise SnapshotError(f"{f}: missing (every snapshot needs incident.yaml)")
-    if not f.is_file():                     # a directory, a device or a pipe would hang or crash the read
-        raise SnapshotError(f"{f}: not a regular file")
-    if f.stat().st_size > MAX_INCIDENT_BYTES:
-        raise SnapshotError(f"{f}: {f.stat().st_size} bytes; incident.yaml is a page description of a few KB")
-    try:
-        data = yaml.safe_load(f.read_bytes().decode("utf-8", errors="replace"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise SnapshotError(f"{f}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    except RecursionError:
-        raise SnapshotError(f"{f}: nested too deeply to be an incident description") from None
-    if not isinstance(data, dict):
-        raise SnapshotError(f"{f}: expected a mapping with id, window and alert")
-    if data.get("format", 1) != 1:
-        raise SnapshotError(f"{f}: format {data.get('format')!r} is not supported (this reader knows format 1)")
-    try:
-        inc = Incident.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise SnapshotError(f"{f}: {problems}") from None
-    if inc.window.start >= inc.window.end:
-        raise SnapshotError(f"{f}: window.start must be before window.end")
-    return inc
 
 
 def source_files(path: Path, source: str) -> list[Path]:

@@ -16,7 +16,10 @@ from pathlib import Path
 import duckdb
 
 from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
-from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, SnapshotError, load_incident, source_files
+from tools.domain.errors import SnapshotError
+from tools.domain.incident import load_incident
+
+from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
 ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"): {"server", "client", "internal",

@@ -1,0 +1,134 @@
+"""The incident snapshot format (docs/incident-format.md): the page, the sources and their fields, and the
+reader of incident.yaml and writer of whole snapshots. Imports nothing else of the project but errors."""
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError
+
+from tools.domain.errors import SnapshotError, problems
+
+Source = Literal["logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"]
+SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry")
+EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry")
+LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+# Fields of each source (INCIDENT_FORMAT.md v1); required ones first.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "logs": ("time", "service", "message", "level", "instance", "zone", "trace_id", "attributes"),
+    "metrics": ("time", "name", "value", "service", "instance", "zone", "labels"),
+    "spans": ("time", "trace_id", "span_id", "service", "duration_ms", "parent_span_id", "operation",
+              "kind", "status", "peer_service", "attributes"),
+    "deployments": ("time", "service", "version", "previous_version", "kind", "actor", "description",
+                    "changes", "status"),
+    "scaling": ("time", "service", "action", "from_count", "desired_count", "actual_count", "status", "message"),
+    "certificates": ("service", "not_after", "name", "subject", "issuer", "not_before", "purpose", "peer_service"),
+    "registry": ("time", "service", "instance", "event", "address", "zone"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "logs": ("time", "service", "message"),
+    "metrics": ("time", "name", "value"),
+    "spans": ("time", "trace_id", "span_id", "service", "duration_ms"),
+    "deployments": ("time", "service"),
+    "scaling": ("time", "service"),
+    "certificates": ("service", "not_after"),
+    "registry": ("time", "service", "instance"),
+}
+TIME_FIELDS = {"time", "not_after", "not_before"}
+
+
+def as_utc(t: datetime) -> datetime:
+    """Times without a zone are UTC, as the format says; mixing naive and aware times would not even compare."""
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _label_values(labels: Any) -> Any:
+    """Alert labels are strings (as in Alertmanager and PagerDuty); numbers and booleans are written as text."""
+    if isinstance(labels, dict):
+        for k, v in labels.items():
+            if isinstance(v, (list, dict)):
+                raise ValueError(f"label {k!r}: a label value is a string, not a {type(v).__name__}")
+        return {str(k): v if isinstance(v, str) or v is None else str(v) for k, v in labels.items()}
+    return labels
+
+
+class TimeWindow(BaseModel):
+    start: UtcTime
+    end: UtcTime
+
+
+class Alert(BaseModel):
+    at: UtcTime | None = None
+    service: str | None = None
+    summary: str | None = None
+    labels: Annotated[dict[str, str | None], BeforeValidator(_label_values)] = Field(default_factory=dict)
+
+
+class Incident(BaseModel):
+    """incident.yaml: the page and the window of telemetry around it."""
+    format: int = 1
+    id: str
+    title: str = ""
+    window: TimeWindow
+    alert: Alert = Field(default_factory=Alert)
+    question: str | None = None
+
+
+MAX_INCIDENT_BYTES = 1 << 20
+
+
+def load_incident(path: Path) -> Incident:
+    """Parse incident.yaml with a one-line error for every way it can be wrong."""
+    if not path.exists():
+        raise SnapshotError(f"{path}: no such incident snapshot directory")
+    if not path.is_dir():
+        raise SnapshotError(f"{path}: not a directory (an incident snapshot is a directory with incident.yaml)")
+    f = path / "incident.yaml"
+    if not f.exists():
+        raise SnapshotError(f"{f}: missing (every snapshot needs incident.yaml)")
+    if not f.is_file():                     # a directory, a device or a pipe would hang or crash the read
+        raise SnapshotError(f"{f}: not a regular file")
+    if f.stat().st_size > MAX_INCIDENT_BYTES:
+        raise SnapshotError(f"{f}: {f.stat().st_size} bytes; incident.yaml is a page description of a few KB")
+    try:
+        data = yaml.safe_load(f.read_bytes().decode("utf-8", errors="replace"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SnapshotError(f"{f}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    except RecursionError:
+        raise SnapshotError(f"{f}: nested too deeply to be an incident description") from None
+    if not isinstance(data, dict):
+        raise SnapshotError(f"{f}: expected a mapping with id, window and alert")
+    if data.get("format", 1) != 1:
+        raise SnapshotError(f"{f}: format {data.get('format')!r} is not supported (this reader knows format 1)")
+    try:
+        inc = Incident.model_validate(data)
+    except ValidationError as e:
+        raise SnapshotError(f"{f}: {'; '.join(problems(e))}") from None
+    if inc.window.start >= inc.window.end:
+        raise SnapshotError(f"{f}: window.start must be before window.end")
+    return inc
+
+
+def write_snapshot(out: Path, incident: dict, truth: dict | None, tables: dict[str, list[dict]]) -> Path:
+    """Write a v1 snapshot: sorted JSONL, gzip with no name and mtime 0, so the bytes are reproducible."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        rows.sort(key=lambda r: (r.get("time") or r.get("not_after"), r.get("service") or ""))
+        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows).encode()
+        with open(out / f"{name}.jsonl.gz", "wb") as f:
+            with gzip.GzipFile(fileobj=f, mode="wb", mtime=0, filename="") as gz:
+                gz.write(data)
+    (out / "incident.yaml").write_text(yaml.safe_dump(incident, sort_keys=False))
+    if truth is not None:
+        (out / "truth.yaml").write_text(yaml.safe_dump(truth, sort_keys=False))
+    return out
