@@ -11,7 +11,8 @@ from agent.models.base import Message, Model, ModelError, ToolCall, ToolSpec, Us
 from agent.report import Report, inconclusive, parse_report
 from agent.transcript import Transcript
 from prompts import quote_untrusted, render
-from tools import TOOLS, ToolContext
+from tools import TOOLS, ToolContext, ToolResult
+from tools.results import Status
 
 SUBMIT = "submit_report"
 Event = Callable[[str, dict[str, Any]], None]     # ("tool_start"|"tool_end"|"text"|"rejected", payload)
@@ -116,16 +117,16 @@ class Investigation:
         tool = TOOLS.get(call.name)
         self.on_event("tool_start", {"call": call})
         if tool is None:
-            text, ids, data, err = f"unknown tool {call.name!r}; tools: {', '.join(TOOLS)}, {SUBMIT}", [], None, True
+            res = ToolResult(f"unknown tool {call.name!r}; tools: {', '.join(TOOLS)}, {SUBMIT}", status=Status.ERROR)
         elif call.arguments is None:
-            text, ids, data, err = (f"arguments were not valid JSON: {(call.raw_arguments or '')[:200]!r}",
-                                    [], None, True)
+            res = ToolResult(f"arguments were not valid JSON: {(call.raw_arguments or '')[:200]!r}",
+                             status=Status.ERROR)
         else:
             res = tool(self.ctx, call.arguments)
-            text, ids, data, err = res.text, res.evidence_ids, res.data, res.error
+        text, ids, data, err = res.text, res.evidence_ids, res.data, res.error
         self.on_event("tool_end", {"call": call, "text": text, "evidence_ids": ids, "error": err})
         body = render("tool_error.j2" if err else "tool_result.j2", name=call.name, evidence_ids=ids,
-                      text=quote_untrusted(text))
+                      status=res.status.value, text=quote_untrusted(text))
         return Message(role="tool", tool_call_id=call.id, name=call.name, content=body, evidence_ids=ids, data=data)
 
     def _record(self, msg: Message) -> None:

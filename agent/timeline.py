@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from agent.termtext import plain  # noqa: E402
-from tools.analysis import error_onsets  # noqa: E402
+from tools.analysis import compute_onsets  # noqa: E402
 from tools.backends.base import Filter  # noqa: E402
 
 MAX_SERVICES = 6
@@ -56,7 +56,7 @@ def draw_timeline(telemetry, out: Path | None = None, root_service: str | None =
     if hi - lo < MIN_SPAN:              # a window of seconds (or 1 µs) would put every tick on one pixel
         lo = lo + (hi - lo) / 2 - MIN_SPAN / 2
         hi = lo + MIN_SPAN
-    onsets = error_onsets(telemetry)
+    onsets = compute_onsets(telemetry)
     services = [o.service for o in onsets][:MAX_SERVICES]
     if root_service and root_service not in services and root_service in getattr(telemetry, "services", set()):
         services = [root_service] + services[: MAX_SERVICES - 1]

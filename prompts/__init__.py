@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-PROMPT_VERSION = "2026-11-26.1"   # part of the eval cache key: bump when a template changes meaning
+PROMPT_VERSION = "2026-12-02.1"   # part of the eval cache key: bump when a template changes meaning
 
 
 # Every tag the templates quote untrusted text in, opened or closed, in any case or spacing

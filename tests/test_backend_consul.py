@@ -35,7 +35,7 @@ def test_registry_state_from_consul_feeds_registry_changes():
         ("token-1", "healthy", "10.0.2.5:8443"), ("token-2", "unhealthy", "10.99.0.9:8443")]
     tel = CompositeTelemetry(inc, {"registry": ConsulRegistry(URL)})
     res = TOOLS["registry_changes"](ToolContext(tel, EvidenceLedger()), {})
-    assert {(g["service"], g["event"]) for g in res.data["groups"]} >= {("token", "unhealthy")}
+    assert {(g.service, g.event) for g in res.data.groups} >= {("token", "unhealthy")}
 
 
 @respx.mock

@@ -67,7 +67,7 @@ def test_certificates_tool_over_the_probe_flags_the_expiry(tls_server, tmp_path)
                    f'endpoints = [{{service = "token", host = "127.0.0.1", port = {tls_server}, purpose = "server"}}]\n')
     tel = open_telemetry(DEMO, cfg)
     res = TOOLS["certificates"](ToolContext(tel, EvidenceLedger()), {})
-    assert [r["status"] for r in res.data] == ["expired"] and res.data[0]["service"] == "token"
+    assert [r.status for r in res.data] == ["expired"] and res.data[0].service == "token"
     assert "expired 7 min before" in res.text
 
 

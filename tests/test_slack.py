@@ -240,7 +240,7 @@ def test_a_burst_of_200_pages_is_queued_not_lost_and_bounded(slack, monkeypatch)
         return r.status_code, time.monotonic() - t
     with ThreadPoolExecutor(32) as pool:                    # the storm arrives at once, not one by one
         answers = list(pool.map(deliver, range(200)))
-    assert all(code == 202 and took < 5 for code, took in answers)
+    assert all(code == 202 for code, _ in answers)      # how fast: benchmarks/, not a timed test
     wait_for(lambda: bot.queue.done == 200)
     assert 1 <= peak[0] <= 3
     assert len([p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]) == 200

@@ -42,16 +42,16 @@ def test_describe_incident(ctx):
     assert ctx.ledger.get(res.evidence_ids[0]).source == "incident"
     # the metric names present, so a model does not guess at series that are not there
     assert "metric names (" in res.text and "cpu_utilization" in res.text
-    assert res.data["metrics"]["cpu_utilization"] >= {"search"}
+    assert res.data.metrics["cpu_utilization"] >= {"search"}
 
 
 def test_service_map_edges_with_errors_and_external(ctx):
     res = run(ctx, "service_map")
-    edges = {(e["caller"], e["callee"]): e for e in res.data}
-    assert edges[("search", "token")]["errors"] == 47 and edges[("search", "geo-api")]["external"]
+    edges = {(e.caller, e.callee): e for e in res.data}
+    assert edges[("search", "token")].errors == 47 and edges[("search", "geo-api")].external
     assert "search→token" in ctx.ledger.get(res.evidence_ids[0]).summary
     only = run(ctx, "service_map", service="index").data
-    assert {(e["caller"], e["callee"]) for e in only} == {("search", "index")}
+    assert {(e.caller, e.callee) for e in only} == {("search", "index")}
 
 
 def test_error_onsets_earliest_first(ctx):
@@ -64,29 +64,29 @@ def test_error_onsets_earliest_first(ctx):
 
 def test_search_logs_counts_and_bounded_sample(ctx):
     res = run(ctx, "search_logs", service="search", level="error", limit=5)
-    assert res.data["total"] == 94
+    assert res.data.total == 94
     assert res.text.count("timed out after 1000ms") == 5
     ev = ctx.ledger.get(res.evidence_ids[0])
     assert ev.filters == {"service": "search", "level": "error"} and "first at 11:13" in ev.summary
-    assert run(ctx, "search_logs", text="no such thing").data["total"] == 0
+    assert run(ctx, "search_logs", text="no such thing").data.total == 0
 
 
 def test_log_patterns_flags_new_templates(ctx):
     res = run(ctx, "log_patterns", service="search", split_at="2026-03-06T11:00:00Z")
-    new = [r for r in res.data if r["new"]]
-    assert len(new) == 1 and "timed out" in new[0]["template"] and new[0]["after"] == 94
-    old = [r for r in res.data if not r["new"]]
-    assert old and all(r["before"] > 0 for r in old)
+    new = [r for r in res.data if r.new]
+    assert len(new) == 1 and "timed out" in new[0].template and new[0].after == 94
+    old = [r for r in res.data if not r.new]
+    assert old and all(r.before > 0 for r in old)
 
 
 def test_query_metric_baseline_and_shift(ctx):
     res = run(ctx, "query_metric", name="cpu_utilization", service="search")
-    o = res.data["overall"]
-    assert o["shift"] == "up" and o["shift_at"].strftime("%H:%M") == "11:12" and o["max"] == pytest.approx(0.97)
+    o = res.data.overall
+    assert o.shift == "up" and o.shift_at.strftime("%H:%M") == "11:12" and o.max == pytest.approx(0.97)
     ev = ctx.ledger.get(res.evidence_ids[0])
     assert ev.matches("metrics", {"service": "search", "name": "cpu_utilization"})
-    flat = run(ctx, "query_metric", name="cpu_utilization", service="token").data["overall"]
-    assert flat["shift"] is None
+    flat = run(ctx, "query_metric", name="cpu_utilization", service="token").data.overall
+    assert flat.shift is None
     missing = run(ctx, "query_metric", name="gc_pause", service="search")
     assert "no metric 'gc_pause'" in missing.text and "cpu_utilization" in missing.text and not missing.evidence_ids
 
@@ -100,16 +100,16 @@ def test_list_deployments_with_diffs(ctx):
 
 def test_scaling_events_group_failures_and_instance_counts(ctx):
     res = run(ctx, "scaling_events")
-    g = res.data["groups"][0]
-    assert (g["service"], g["status"], g["events"]) == ("search", "failed", 3)
+    g = res.data.groups[0]
+    assert (g.service, g.status, g.events) == ("search", "failed", 3)
     assert ctx.ledger.get(res.evidence_ids[0]).matches("scaling", {"service": "search", "status": "failed"})
 
 
 def test_certificates_relative_to_a_time(ctx):
     res = run(ctx, "certificates")
-    assert [c["status"] for c in res.data] == ["expiring"] and res.data[0]["service"] == "token"
+    assert [c.status for c in res.data] == ["expiring"] and res.data[0].service == "token"
     later = run(ctx, "certificates", at="2026-03-27T00:00:00Z")
-    assert [c["status"] for c in later.data] == ["expired"]
+    assert [c.status for c in later.data] == ["expired"]
 
 
 def test_registry_changes_and_mismatch(snap, tmp_path):
@@ -122,25 +122,25 @@ def test_registry_changes_and_mismatch(snap, tmp_path):
                                 "event": ev, "address": "10.9.9.9:8443"}) + "\n")
     c = ToolContext(SnapshotTelemetry(d), EvidenceLedger())
     res = run(c, "registry_changes")
-    events = {(g["service"], g["event"]) for g in res.data["groups"]}
+    events = {(g.service, g.event) for g in res.data.groups}
     assert events == {("token", "deregister"), ("token", "register")}        # initial registrations omitted
-    m = res.data["mismatch"][0]
-    assert m["registered_silent"] == "token-ghost" and m["serving_unregistered"] == "token-z-a"
+    m = res.data.mismatch[0]
+    assert m.registered_silent == "token-ghost" and m.serving_unregistered == "token-z-a"
 
 
 def test_zone_breakdown(ctx):
     res = run(ctx, "zone_breakdown", service="index", split_at="2026-03-06T11:00:00Z")
-    assert res.data["concentrated"] and res.data["top"]["zone"] == "z-a"      # index's errors are all in z-a
+    assert res.data.concentrated and res.data.top.zone == "z-a"      # index's errors are all in z-a
     even = run(ctx, "zone_breakdown", service="search", split_at="2026-03-06T11:00:00Z")
-    assert not even.data["concentrated"] and not even.data["dropped"]
+    assert not even.data.concentrated and not even.data.dropped
 
 
 def test_trace_errors_by_edge_with_messages(ctx):
     res = run(ctx, "trace_errors", service="search")
     top = res.data[0]
-    assert (top["service"], top["peer_service"], top["errors"]) == ("search", "token", 47)
-    assert "error.type=timeout" in top["what"] and "timed out" in top["logs"]
-    assert ctx.ledger.get(top["evidence"]).matches("spans", {"service": "search", "peer_service": "token"})
+    assert (top.service, top.peer_service, top.errors) == ("search", "token", 47)
+    assert "error.type=timeout" in top.what and "timed out" in top.logs
+    assert ctx.ledger.get(top.evidence).matches("spans", {"service": "search", "peer_service": "token"})
 
 
 def test_no_data_is_said_plainly(tmp_path):
@@ -171,4 +171,41 @@ def test_an_unexpected_failure_costs_one_call_not_the_run(ctx, monkeypatch):
 
 def test_zone_breakdown_reads_no_records_as_missing_data_not_a_dropped_zone(ctx):
     res = run(ctx, "zone_breakdown", split_at="2026-03-06T12:00:30Z")     # after the mini incident's data ends
-    assert res.data["dropped"] == [] and "missing data, not silence" in res.text
+    assert res.data.dropped == [] and "missing data, not silence" in res.text
+
+
+def test_every_result_has_a_status_and_an_empty_result_is_citable(ctx):
+    from tools.results import Status
+    for name in TOOLS:
+        res = TOOLS[name](ctx, {"name": "cpu_utilization"} if name == "query_metric" else {})
+        assert isinstance(res.status, Status), name
+    empty = run(ctx, "trace_errors", service="index", peer_service="nosuch")
+    assert empty.status is Status.EMPTY and empty.data == [] and len(empty.evidence_ids) == 1
+    ev = ctx.ledger.get(empty.evidence_ids[0])
+    assert ev.source == "spans" and ev.attributes["result"] == "empty" and "no failing spans" in ev.summary
+    none = run(ctx, "list_deployments", service="token")
+    assert none.status is Status.EMPTY and none.evidence_ids and none.text.startswith(f"[{none.evidence_ids[0]}]")
+
+
+def test_no_data_is_not_citable(tmp_path):
+    from tools.results import Status
+    c = ToolContext(SnapshotTelemetry(build(tmp_path / "x", spans=False)), EvidenceLedger())
+    res = run(c, "trace_errors")
+    assert res.status is Status.NO_DATA and not res.evidence_ids
+
+
+def test_a_tools_answer_does_not_depend_on_which_tools_ran_before(snap):
+    """log_patterns picks its default split from the error onsets, computed on demand, not left by error_onsets."""
+    first = ToolContext(SnapshotTelemetry(snap), EvidenceLedger())
+    alone = run(first, "log_patterns", service="search")
+    second = ToolContext(SnapshotTelemetry(snap), EvidenceLedger())
+    run(second, "error_onsets")
+    after = run(second, "log_patterns", service="search")
+    assert alone.text.split("]", 1)[1] == after.text.split("]", 1)[1]
+
+
+def test_tool_descriptions_are_sentences_and_describe_incident_comes_first():
+    first = next(iter(TOOLS))
+    assert first == "describe_incident"
+    for t in TOOLS.values():
+        assert all("\n" not in p and "  " not in p for p in t.description.split("\n\n")), t.name

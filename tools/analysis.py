@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from tools.backends.base import Filter, Incident, Telemetry
+from tools.results import ErrorOnset
 
 BUCKET_S = 60
 
@@ -63,17 +64,7 @@ def detect_shift(points: Iterable[tuple[datetime, float]], base_end: datetime, m
     return Shift(onset, mean, sd, peak, peak_t, statistics.fmean(tail) if tail else mean)
 
 
-@dataclass
-class ErrorOnset:
-    service: str
-    onset: datetime
-    signal: str                  # logs, spans or metrics:error_rate
-    baseline: float              # errors/min (or rate) before
-    peak: float
-    errors: int                  # error records from the onset on (logs/spans)
-
-
-def error_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) -> list[ErrorOnset]:
+def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) -> list[ErrorOnset]:
     """When each service's errors rose above its own baseline, earliest first."""
     inc = telemetry.incident
     w = Filter(start=inc.window.start, end=inc.window.end, services=tuple(services) if services else None)

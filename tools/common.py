@@ -6,7 +6,8 @@ from typing import Any, Iterable
 
 from tools.domain.redact import safe_cut
 from tools.backends.base import Filter, as_utc
-from tools.toolset import ToolContext, fmt_time
+from tools.results import Status
+from tools.toolset import ToolContext, ToolResult, fmt_time
 
 
 def time_range(ctx: ToolContext, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -23,12 +24,24 @@ def base_filter(ctx: ToolContext, start: datetime | None, end: datetime | None,
     return Filter(start=s, end=e, services=(service,) if service else None, **kw)
 
 
-def no_data(ctx: ToolContext, source: str) -> str | None:
-    """The sentence a tool returns when a source is absent: 'no data', never 'nothing happened'."""
+def no_data(ctx: ToolContext, source: str, hint: str = "") -> ToolResult | None:
+    """What a tool returns when a source is absent: 'no data', never 'nothing happened' (and no evidence id:
+    an absent source cannot rule anything out)."""
     if ctx.telemetry.coverage(source).present:
         return None
-    return (f"NO DATA: this incident has no {source} source, so nothing can be concluded from {source} "
-            f"(absence of data is not absence of problems).")
+    return ToolResult(text=f"NO DATA: this incident has no {source} source, so nothing can be concluded from "
+                           f"{source} (absence of data is not absence of problems).{' ' + hint if hint else ''}",
+                      status=Status.NO_DATA)
+
+
+def nothing_found(ctx: ToolContext, *, source: str, tool: str, summary: str, text: str, data=None,
+                  service: str | None = None, start: datetime | None = None, end: datetime | None = None,
+                  filters: dict[str, Any] | None = None) -> ToolResult:
+    """An empty result is a finding ("no certificate expired"): it gets an evidence id, so a report can cite
+    it when it rules something out."""
+    ev = ctx.ledger.add(source=source, tool=tool, summary=summary, service=service, start=start, end=end,
+                        filters=filters, attributes={"result": "empty"})
+    return ToolResult(text=f"[{ev.id}] {text}", evidence_ids=[ev.id], data=data, status=Status.EMPTY)
 
 
 def table(rows: Iterable[dict[str, Any]], cols: list[str], limit: int = 30) -> str:
@@ -36,10 +49,14 @@ def table(rows: Iterable[dict[str, Any]], cols: list[str], limit: int = 30) -> s
     shown = rows[:limit]
     out = [" | ".join(cols)]
     for r in shown:
-        out.append(" | ".join(_cell(r.get(c)) for c in cols))
+        out.append(" | ".join(_cell(_get(r, c)) for c in cols))
     if len(rows) > limit:
         out.append(f"… {len(rows) - limit} more rows left out")
     return "\n".join(out)
+
+
+def _get(row: Any, col: str) -> Any:
+    return row.get(col) if isinstance(row, dict) else getattr(row, col, None)
 
 
 def _cell(v: Any) -> str:

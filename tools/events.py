@@ -1,11 +1,14 @@
 """Change and environment events: deployments, autoscaling, certificates, service registry."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from tools.analysis import alert_time, baseline_end, detect_shift
 from tools.backends.base import as_utc
-from tools.common import base_filter, clip, no_data, table, time_range
+from tools.common import base_filter, clip, no_data, nothing_found, table, time_range
+from tools.results import (Certificate, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
+                           ScalingGroup)
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 
@@ -28,30 +31,39 @@ def list_deployments(ctx: ToolContext, service: str | None = None, start: dateti
         start: from this time; default the window's start.
         end: until this time; default the window's end.
     """
-    if (nd := no_data(ctx, "deployments")):
-        return ToolResult(text=nd + " A deploy cannot be confirmed or ruled out from this snapshot.")
+    if (nd := no_data(ctx, "deployments", "A deploy cannot be confirmed or ruled out from this snapshot.")):
+        return nd
     f = base_filter(ctx, start, end, service)
-    rows = ctx.telemetry.events("deployments", f, limit=61)
-    ids = []
-    for r in rows[:60]:
-        r["diff"] = _changes(r.get("changes"))
-        kind = r.get("kind") or ("config" if r["diff"] and not r.get("version") else "deploy")
-        ev = ctx.ledger.add(source="deployments", tool="list_deployments", service=r["service"], start=r["time"],
-                            end=r["time"], filters={"service": service},
-                            attributes={"kind": kind, "status": r.get("status"), "version": r.get("version"),
-                                        "changed_keys": ",".join(r["changes"]) if isinstance(r.get("changes"), dict) else None},
-                            summary=f"{kind} of {r['service']} at {fmt_time(r['time'])} "
-                                    f"{r.get('previous_version') or ''}→{r.get('version') or ''} "
-                                    f"({r.get('status') or 'status unknown'}) {clip(r['diff'] or r.get('description'), 160)}",
-                            rows=[r])
-        r["evidence"] = ev.id
-        ids.append(ev.id)
-    head = f"{len(rows[:60])} deployments for {service or 'all services'} {fmt_span(f.start, f.end)}"
-    if len(rows) > 60:
+    found = ctx.telemetry.events("deployments", f, limit=61)
+    if not found:
+        return nothing_found(ctx, source="deployments", tool="list_deployments", service=service, start=f.start,
+                             end=f.end, filters={"service": service}, data=[],
+                             summary=f"no deployments of {service or 'any service'} {fmt_span(f.start, f.end)}",
+                             text=f"no deployments for {service or 'any service'} {fmt_span(f.start, f.end)}")
+    rows = [_deployment(ctx, r, service) for r in found[:60]]
+    head = f"{len(rows)} deployments for {service or 'all services'} {fmt_span(f.start, f.end)}"
+    if len(found) > 60:
         head += " (more left out: narrow by service or time)"
     text = head + "\n" + table(rows, ["evidence", "time", "service", "kind", "previous_version", "version",
                                       "status", "actor", "diff", "description"], limit=60)
-    return ToolResult(text=text, evidence_ids=ids, data=rows[:60])
+    return ToolResult(text=text, evidence_ids=[r.evidence for r in rows], data=rows)
+
+
+def _deployment(ctx: ToolContext, r: dict, service: str | None) -> Deployment:
+    changes = r.get("changes") if isinstance(r.get("changes"), dict) else {}
+    diff = _changes(changes)
+    d = Deployment(r["time"], r["service"], r.get("kind") or ("config" if diff and not r.get("version") else "deploy"),
+                   r.get("version"), r.get("previous_version"), r.get("status"), r.get("actor"),
+                   r.get("description"), changes, diff)
+    ev = ctx.ledger.add(source="deployments", tool="list_deployments", service=d.service, start=d.time, end=d.time,
+                        filters={"service": service},
+                        attributes={"kind": d.kind, "status": d.status, "version": d.version,
+                                    "changed_keys": ",".join(changes) or None},
+                        summary=f"{d.kind} of {d.service} at {fmt_time(d.time)} {d.previous_version or ''}→"
+                                f"{d.version or ''} ({d.status or 'status unknown'}) {clip(diff or d.description, 160)}",
+                        rows=[r])
+    d.evidence = ev.id
+    return d
 
 
 @tool
@@ -66,43 +78,48 @@ def scaling_events(ctx: ToolContext, service: str | None = None, start: datetime
         end: until this time; default the window's end.
     """
     f = base_filter(ctx, start, end, service)
-    out, ids, groups = [], [], {}
-    if (nd := no_data(ctx, "scaling")):
-        out.append(nd)
-    else:
-        for r in ctx.telemetry.events("scaling", f, limit=2000):
-            g = groups.setdefault((r["service"], r.get("action") or "-", r.get("status") or "-"),
-                                  {"service": r["service"], "action": r.get("action") or "-",
-                                   "status": r.get("status") or "-", "events": 0, "first": r["time"],
-                                   "last": r["time"], "desired": r.get("desired_count"),
-                                   "actual": r.get("actual_count"), "message": r.get("message")})
-            g["events"] += 1
-            g["last"] = r["time"]
-            g["actual"] = r.get("actual_count") if r.get("actual_count") is not None else g["actual"]
-            g["desired"] = r.get("desired_count") if r.get("desired_count") is not None else g["desired"]
-            if r.get("message"):
-                g["message"] = clip(r["message"], 200)
-        for g in sorted(groups.values(), key=lambda g: g["first"]):
-            ev = ctx.ledger.add(source="scaling", tool="scaling_events", service=g["service"], start=g["first"],
-                                end=g["last"], filters={"service": service},
-                                attributes={"action": g["action"], "status": g["status"]},
-                                summary=f"{g['events']}× {g['action']} {g['status']} for {g['service']} "
-                                        f"{fmt_time(g['first'])}–{fmt_time(g['last'])}"
-                                        + (f" (desired {g['desired']}, actual {g['actual']})"
-                                           if g["desired"] is not None or g["actual"] is not None else "")
-                                        + f": {clip(g['message'], 120)}", rows=[g])
-            g["evidence"] = ev.id
-            ids.append(ev.id)
-        out.append(f"scaling events for {service or 'all services'} {fmt_span(f.start, f.end)}")
-        out.append(table(list(groups.values()), ["evidence", "service", "action", "status", "events", "first",
-                                                  "last", "desired", "actual", "message"]) if groups else "none")
     counts = instance_counts(ctx, f, service)
-    if counts:
-        out.append("instance_count vs. usual:\n" + table(counts, ["service", "usual", "min", "max", "last"]))
-    return ToolResult(text="\n".join(out), evidence_ids=ids, data={"groups": list(groups.values()), "counts": counts})
+    usual = ("\ninstance_count vs. usual:\n" + table(counts, ["service", "usual", "min", "max", "last"])
+             if counts else "")
+    if (nd := no_data(ctx, "scaling")):
+        nd.text += usual
+        nd.data = Scaling([], counts)
+        return nd
+    groups: dict[tuple[str, str, str], ScalingGroup] = {}
+    for r in ctx.telemetry.events("scaling", f, limit=2000):
+        key = (r["service"], r.get("action") or "-", r.get("status") or "-")
+        g = groups.setdefault(key, ScalingGroup(*key, events=0, first=r["time"], last=r["time"],
+                                                desired=r.get("desired_count"), actual=r.get("actual_count"),
+                                                message=r.get("message")))
+        g.events += 1
+        g.last = r["time"]
+        g.actual = r.get("actual_count") if r.get("actual_count") is not None else g.actual
+        g.desired = r.get("desired_count") if r.get("desired_count") is not None else g.desired
+        if r.get("message"):
+            g.message = clip(r["message"], 200)
+    for g in sorted(groups.values(), key=lambda g: g.first):
+        ev = ctx.ledger.add(source="scaling", tool="scaling_events", service=g.service, start=g.first, end=g.last,
+                            filters={"service": service}, attributes={"action": g.action, "status": g.status},
+                            summary=f"{g.events}× {g.action} {g.status} for {g.service} "
+                                    f"{fmt_time(g.first)}–{fmt_time(g.last)}"
+                                    + (f" (desired {g.desired}, actual {g.actual})"
+                                       if g.desired is not None or g.actual is not None else "")
+                                    + f": {clip(g.message, 120)}", rows=[asdict(g)])
+        g.evidence = ev.id
+    data = Scaling(sorted(groups.values(), key=lambda g: g.first), counts)
+    if not groups:
+        return nothing_found(ctx, source="scaling", tool="scaling_events", service=service, start=f.start, end=f.end,
+                             filters={"service": service}, data=data,
+                             summary=f"no scaling events for {service or 'any service'} {fmt_span(f.start, f.end)}",
+                             text=f"no scaling events for {service or 'any service'} {fmt_span(f.start, f.end)}"
+                                  + usual)
+    text = (f"scaling events for {service or 'all services'} {fmt_span(f.start, f.end)}\n"
+            + table(data.groups, ["evidence", "service", "action", "status", "events", "first", "last", "desired",
+                                  "actual", "message"]) + usual)
+    return ToolResult(text=text, evidence_ids=[g.evidence for g in data.groups], data=data)
 
 
-def instance_counts(ctx: ToolContext, f, service: str | None) -> list[dict]:
+def instance_counts(ctx: ToolContext, f, service: str | None) -> list[InstanceCount]:
     """instance_count per service from metrics: usual (baseline) vs. min, max and last."""
     if not ctx.telemetry.coverage("metrics").present:
         return []
@@ -114,8 +131,8 @@ def instance_counts(ctx: ToolContext, f, service: str | None) -> list[dict]:
     for svc, pts in per.items():
         usual = detect_shift(pts, b_end, min_delta=0).baseline
         vals = [v for _, v in pts]
-        rows.append({"service": svc, "usual": round(usual, 1), "min": min(vals), "max": max(vals), "last": vals[-1]})
-    return rows if service else [r for r in rows if r["min"] != r["max"]][:30]
+        rows.append(InstanceCount(svc, round(usual, 1), min(vals), max(vals), vals[-1]))
+    return rows if service else [r for r in rows if r.min != r.max][:30]
 
 
 @tool
@@ -129,38 +146,43 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
         within_days: also list certificates expiring within this many days after `at`.
         service: only certificates of this service.
     """
-    if (nd := no_data(ctx, "certificates")):
-        return ToolResult(text=nd + " Certificate expiry cannot be ruled out from this snapshot.")
+    if (nd := no_data(ctx, "certificates", "Certificate expiry cannot be ruled out from this snapshot.")):
+        return nd
     when = as_utc(at or alert_time(ctx.incident))
     rows = ctx.telemetry.events("certificates", base_filter(ctx, None, None, service), limit=5000)
-    flagged, ids, valid = [], [], 0
-    for r in rows:
-        left = r["not_after"] - when
-        r["status"] = "expired" if left <= timedelta(0) else (
-            "expiring" if left <= timedelta(days=within_days) else "valid")
-        r["expires_in"] = (f"expired {_ago(-left)} before {fmt_time(when)}" if left <= timedelta(0) else
-                           f"expires {_ago(left)} after {fmt_time(when)}")
-        if r["status"] == "valid":
-            valid += 1
-            continue
-        ev = ctx.ledger.add(source="certificates", tool="certificates", service=r["service"], start=r["not_after"],
-                            end=r["not_after"], filters={"at": when.isoformat(), "within_days": within_days},
-                            attributes={"status": r["status"], "name": r.get("name"), "purpose": r.get("purpose"),
-                                        "peer_service": r.get("peer_service")},
-                            summary=f"certificate {r.get('name') or r.get('subject') or '?'} of {r['service']} "
-                                    f"({r.get('purpose') or 'purpose unknown'}"
-                                    f"{', to ' + r['peer_service'] if r.get('peer_service') else ''}) {r['status']}: "
-                                    f"not_after {r['not_after'].isoformat()} ({r['expires_in']})",
-                            rows=[r])
-        r["evidence"] = ev.id
-        ids.append(ev.id)
-        flagged.append(r)
-    head = (f"{len(rows)} certificates; at {when.isoformat()}: {sum(r['status'] == 'expired' for r in flagged)} "
-            f"expired, {sum(r['status'] == 'expiring' for r in flagged)} expiring within {within_days} days, "
-            f"{valid} valid")
-    return ToolResult(text=head + ("\n" + table(flagged, ["evidence", "service", "name", "purpose", "peer_service",
-                                                          "not_after", "status", "expires_in"]) if flagged else ""),
-                      evidence_ids=ids, data=flagged)
+    flagged = [c for r in rows if (c := _judge(r, when, within_days)).status != "valid"]
+    for c in flagged:
+        ev = ctx.ledger.add(source="certificates", tool="certificates", service=c.service, start=c.not_after,
+                            end=c.not_after, filters={"at": when.isoformat(), "within_days": within_days},
+                            attributes={"status": c.status, "name": c.name, "purpose": c.purpose,
+                                        "peer_service": c.peer_service},
+                            summary=f"certificate {c.name or c.subject or '?'} of {c.service} "
+                                    f"({c.purpose or 'purpose unknown'}"
+                                    f"{', to ' + c.peer_service if c.peer_service else ''}) {c.status}: "
+                                    f"not_after {c.not_after.isoformat()} ({c.expires_in})",
+                            rows=[asdict(c)])
+        c.evidence = ev.id
+    expired = sum(c.status == "expired" for c in flagged)
+    head = (f"{len(rows)} certificates; at {when.isoformat()}: {expired} expired, {len(flagged) - expired} expiring "
+            f"within {within_days} days, {len(rows) - len(flagged)} valid")
+    if not flagged:
+        return nothing_found(ctx, source="certificates", tool="certificates", service=service, data=[],
+                             filters={"at": when.isoformat(), "within_days": within_days},
+                             summary=f"no certificate {'of ' + service + ' ' if service else ''}expired or expiring "
+                                     f"within {within_days} days of {fmt_time(when)} ({len(rows)} checked)",
+                             text=head)
+    return ToolResult(text=head + "\n" + table(flagged, ["evidence", "service", "name", "purpose", "peer_service",
+                                                         "not_after", "status", "expires_in"]),
+                      evidence_ids=[c.evidence for c in flagged], data=flagged)
+
+
+def _judge(r: dict, when: datetime, within_days: int) -> Certificate:
+    left = r["not_after"] - when
+    status = "expired" if left <= timedelta(0) else "expiring" if left <= timedelta(days=within_days) else "valid"
+    expires_in = (f"expired {_ago(-left)} before {fmt_time(when)}" if left <= timedelta(0) else
+                  f"expires {_ago(left)} after {fmt_time(when)}")
+    return Certificate(r["service"], r["not_after"], status, expires_in, r.get("name"), r.get("subject"),
+                       r.get("purpose"), r.get("peer_service"))
 
 
 def _ago(td: timedelta) -> str:
@@ -180,8 +202,8 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
         start: from this time; default the window's start.
         end: until this time; default the window's end.
     """
-    if (nd := no_data(ctx, "registry")):
-        return ToolResult(text=nd + " Discovery problems cannot be ruled out from this snapshot.")
+    if (nd := no_data(ctx, "registry", "Discovery problems cannot be ruled out from this snapshot.")):
+        return nd
     s, e = time_range(ctx, start, end)
     f = base_filter(ctx, None, e, service)   # from the beginning, to know each instance's state at the end
     events = ctx.telemetry.events("registry", f, limit=20_000)
@@ -215,40 +237,47 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
         if r.get("address"):
             g["addresses"].add(r["address"])
         g["moved"] += moved
-    ids = []
     rows = []
     for g in sorted(groups.values(), key=lambda g: g["first"]):
-        row = {**g, "instances": ", ".join(sorted(g["instances"])[:6]) + (" …" if len(g["instances"]) > 6 else ""),
-               "addresses": ", ".join(sorted(g["addresses"])[:4]) + (" …" if len(g["addresses"]) > 4 else ""),
-               "n_instances": len(g["instances"])}
-        ev = ctx.ledger.add(source="registry", tool="registry_changes", service=g["service"], start=g["first"],
-                            end=g["last"], filters={"service": service},
-                            attributes={"event": g["event"]},
-                            summary=f"{g['events']}× {g['event']} for {g['service']} ({row['n_instances']} instances"
-                                    f"{', ' + str(g['moved']) + ' address changes' if g['moved'] else ''}) "
-                                    f"{fmt_time(g['first'])}–{fmt_time(g['last'])}", rows=[row])
-        row["evidence"] = ev.id
-        ids.append(ev.id)
+        row = RegistryGroup(g["service"], g["event"], g["events"], g["first"], g["last"], len(g["instances"]),
+                            g["moved"], _few(g["instances"], 6), _few(g["addresses"], 4))
+        ev = ctx.ledger.add(source="registry", tool="registry_changes", service=row.service, start=row.first,
+                            end=row.last, filters={"service": service}, attributes={"event": row.event},
+                            summary=f"{row.events}× {row.event} for {row.service} ({row.n_instances} instances"
+                                    f"{', ' + str(row.moved) + ' address changes' if row.moved else ''}) "
+                                    f"{fmt_time(row.first)}–{fmt_time(row.last)}", rows=[asdict(row)])
+        row.evidence = ev.id
         rows.append(row)
     mismatch = _registry_vs_telemetry(ctx, state, service, e)
-    out = [f"registry events for {service or 'all services'} {fmt_span(s, e)} (routine initial registrations omitted)",
-           table(rows, ["evidence", "service", "event", "events", "n_instances", "moved", "first", "last",
-                        "instances", "addresses"]) if rows else "no registry changes"]
     for m in mismatch:
-        ev = ctx.ledger.add(source="registry", tool="registry_changes", service=m["service"], start=s, end=e,
+        ev = ctx.ledger.add(source="registry", tool="registry_changes", service=m.service, start=s, end=e,
                             filters={"service": service}, attributes={"event": "mismatch"},
-                            summary=f"{m['service']}: registry disagrees with telemetry: registered but silent "
-                                    f"{m['registered_silent'] or '-'}; serving but not registered "
-                                    f"{m['serving_unregistered'] or '-'}", rows=[m])
-        m["evidence"] = ev.id
-        ids.append(ev.id)
+                            summary=f"{m.service}: registry disagrees with telemetry: registered but silent "
+                                    f"{m.registered_silent or '-'}; serving but not registered "
+                                    f"{m.serving_unregistered or '-'}", rows=[asdict(m)])
+        m.evidence = ev.id
+    head = f"registry events for {service or 'all services'} {fmt_span(s, e)} (routine initial registrations omitted)"
+    if not rows and not mismatch:
+        return nothing_found(ctx, source="registry", tool="registry_changes", service=service, start=s, end=e,
+                             filters={"service": service}, data=Registry([], []),
+                             summary=f"no registry changes for {service or 'any service'} {fmt_span(s, e)}, and the "
+                                     f"registry agrees with the instances seen in telemetry",
+                             text=head + "\nno registry changes; the registry agrees with telemetry")
+    out = [head, table(rows, ["evidence", "service", "event", "events", "n_instances", "moved", "first", "last",
+                              "instances", "addresses"]) if rows else "no registry changes"]
     if mismatch:
         out.append("endpoints that disagree with telemetry:\n" + table(
             mismatch, ["evidence", "service", "registered_silent", "serving_unregistered"]))
-    return ToolResult(text="\n".join(out), evidence_ids=ids, data={"groups": rows, "mismatch": mismatch})
+    return ToolResult(text="\n".join(out), evidence_ids=[x.evidence for x in [*rows, *mismatch]],
+                      data=Registry(rows, mismatch))
 
 
-def _registry_vs_telemetry(ctx: ToolContext, state: dict, service: str | None, end: datetime) -> list[dict]:
+def _few(values: set[str], n: int) -> str:
+    return ", ".join(sorted(values)[:n]) + (" …" if len(values) > n else "")
+
+
+def _registry_vs_telemetry(ctx: ToolContext, state: dict, service: str | None,
+                           end: datetime) -> list[RegistryMismatch]:
     """Instances the registry calls live vs. instances that emitted logs or metrics in the last 15 minutes."""
     recent = base_filter(ctx, end - timedelta(minutes=15), end, service)
     seen: dict[str, set[str]] = {}
@@ -265,6 +294,5 @@ def _registry_vs_telemetry(ctx: ToolContext, state: dict, service: str | None, e
         silent = sorted(live - seen[svc])
         unregistered = sorted(seen[svc] - live)      # serving, but deregistered/unhealthy/unknown
         if silent or unregistered:
-            out.append({"service": svc, "registered_silent": ", ".join(silent[:6]),
-                        "serving_unregistered": ", ".join(unregistered[:6])})
+            out.append(RegistryMismatch(svc, ", ".join(silent[:6]), ", ".join(unregistered[:6])))
     return out[:20]

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from tools.analysis import alert_time, baseline_end, error_onsets as compute_onsets
+from dataclasses import asdict, replace
+
+from tools.analysis import alert_time, baseline_end
 from tools.backends.base import SOURCES
-from tools.common import base_filter, no_data, table
+from tools.common import base_filter, no_data, nothing_found, table
+from tools.results import Edge, Overview, SourceCoverage, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 
@@ -25,17 +28,17 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     rows, cut_short = [], []
     for s in SOURCES:
         c = ctx.telemetry.coverage(s)
-        rows.append({"source": s, "records": c.rows if c.present else "NO DATA", "first": c.first, "last": c.last,
-                     "skipped_malformed": c.skipped_lines or None})
+        rows.append(SourceCoverage(s, c.rows if c.present else None, c.first, c.last, c.skipped_lines or None))
         cut_short += [f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
                       for name in c.cut_short]
-    lines.append(table(rows, ["source", "records", "first", "last", "skipped_malformed"]))
+    lines.append(table([{**asdict(r), "records": "NO DATA" if r.records is None else r.records} for r in rows],
+                       ["source", "records", "first", "last", "skipped_malformed"]))
     lines.extend(cut_short)
     # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
     # reads the silence as "traffic stopped".
     at = alert_time(inc)
-    ends_early = {r["source"]: r["last"] for r in rows if r["source"] in ("logs", "spans", "metrics")
-                  and r["last"] is not None and r["last"] < at - timedelta(minutes=5)}
+    ends_early = {r.source: r.last for r in rows if r.source in ("logs", "spans", "metrics")
+                  and r.last is not None and r.last < at - timedelta(minutes=5)}
     for source, last in ends_early.items():
         lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
                      f"anything later is missing, not quiet")
@@ -52,10 +55,10 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     ev = ctx.ledger.add(source="incident", tool="describe_incident", service=inc.alert.service,
                         start=inc.window.start, end=inc.window.end,
                         summary=f"page: {inc.alert.summary or inc.title} (service {inc.alert.service or '-'})",
-                        attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None}, rows=rows)
+                        attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None},
+                        rows=[asdict(r) for r in rows])
     return ToolResult(text="\n".join(lines), evidence_ids=[ev.id],
-                      data={"incident": inc, "services": services, "metrics": metrics, "ends_early": ends_early,
-                            "sources": {r["source"]: r["records"] for r in rows}})
+                      data=Overview(inc, rows, services, metrics, ends_early))
 
 
 @tool
@@ -69,19 +72,22 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
         end: until this time; default the window's end.
         service: only edges where this service is the caller or the callee.
     """
-    if (nd := no_data(ctx, "spans")):
-        return ToolResult(text=nd + " Without spans the call graph is unknown; use logs that name peers.")
+    if (nd := no_data(ctx, "spans", "Without spans the call graph is unknown; use logs that name peers.")):
+        return nd
     f = base_filter(ctx, start, end)
-    edges = ctx.telemetry.span_edges(f)
-    if service:
-        edges = [e for e in edges if service in (e["caller"], e["callee"])]
-    for e in edges:
-        e["error_pct"] = round(100 * e["errors"] / e["calls"], 2) if e["calls"] else 0.0
+    edges = [Edge(e["caller"], e["callee"], e["calls"], e["errors"], e.get("p50_ms"), e.get("p99_ms"),
+                  bool(e.get("external"))) for e in ctx.telemetry.span_edges(f)
+             if not service or service in (e["caller"], e["callee"])]
+    if not edges:
+        return nothing_found(ctx, source="spans", tool="service_map", service=service, start=f.start, end=f.end,
+                             filters={"service": service}, data=[],
+                             summary=f"no calls {'of ' + service + ' ' if service else ''}in spans",
+                             text=f"no call edges {'of ' + service + ' ' if service else ''}{fmt_span(f.start, f.end)}")
     ev = ctx.ledger.add(source="spans", tool="service_map", service=service, start=f.start, end=f.end,
                         filters={"service": service}, attributes={"view": "service_map"},
                         summary=f"{len(edges)} call edges; with errors: " + (", ".join(
-                            f"{e['caller']}→{e['callee']} {e['error_pct']}%" for e in edges if e["errors"])[:300] or "none"),
-                        rows=edges)
+                            f"{e.caller}→{e.callee} {e.error_pct}%" for e in edges if e.errors)[:300] or "none"),
+                        rows=[{**asdict(e), "error_pct": e.error_pct} for e in edges])
     text = f"[{ev.id}] call graph {fmt_span(f.start, f.end)}\n" + table(
         edges, ["caller", "callee", "calls", "errors", "error_pct", "p50_ms", "p99_ms", "external"], limit=60)
     return ToolResult(text=text, evidence_ids=[ev.id], data=edges)
@@ -96,11 +102,7 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
     Args:
         service: only this service.
     """
-    onsets = ctx.cache.get("onsets")
-    if onsets is None:
-        onsets = ctx.cache["onsets"] = compute_onsets(ctx.telemetry)
-    if service:
-        onsets = [o for o in onsets if o.service == service]
+    onsets = [replace(o) for o in ctx.onsets() if not service or o.service == service]
     inc = ctx.incident
     rows = [{"service": o.service, "onset": o.onset, "signal": o.signal, "baseline_per_min": round(o.baseline, 3),
              "peak_per_min": round(o.peak, 3), "errors_since": o.errors} for o in onsets]
@@ -114,14 +116,20 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
                             summary=f"{o.service} errors rose at {fmt_time(o.onset)} ({o.signal}: "
                                     f"{o.baseline:.3g}/min before → peak {o.peak:.3g})")
         ids.append(ev.id)
-        rows[onsets.index(o)]["evidence"] = ev.id
+        o.evidence = rows[onsets.index(o)]["evidence"] = ev.id
     missing = [s for s in ("logs", "spans", "metrics") if not ctx.telemetry.coverage(s).present]
     head = (f"error onsets (baseline: {fmt_time(inc.window.start)}–{fmt_time(baseline_end(inc))}, "
             f"alert at {fmt_time(alert_time(inc))})")
-    if not rows:
-        head += "\nno service's errors rose above its baseline"
     if missing:
         head += f"\nNO DATA from: {', '.join(missing)}"
+    if not rows and len(missing) == 3:
+        return ToolResult(text=head, data=[], status=Status.NO_DATA)
+    if not rows:
+        return nothing_found(ctx, source="incident", tool="error_onsets", service=service, start=inc.window.start,
+                             end=inc.window.end, filters={"service": service}, data=[],
+                             summary=f"no error onset in {service or 'any service'}",
+                             text=head + "\n" + (f"{service}'s errors did not rise above its baseline" if service
+                                                  else "no service's errors rose above its baseline"))
     text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline_per_min", "peak_per_min",
                                       "errors_since"])
     return ToolResult(text=text, evidence_ids=ids, data=onsets)

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from tools.domain.errors import problems
 from tools.domain.evidence import EvidenceLedger
 from tools.domain.redact import safe_cut
+from tools.analysis import compute_onsets
 from tools.backends.base import Telemetry, TelemetryError
+from tools.results import ErrorOnset, Status
 
 MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
 
@@ -27,19 +29,30 @@ class ToolContext:
     telemetry: Telemetry
     ledger: EvidenceLedger
     max_result_chars: int = MAX_RESULT_CHARS
-    cache: dict[str, Any] = field(default_factory=dict)   # per-run memo (e.g. computed onsets)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def incident(self):
         return self.telemetry.incident
+
+    def onsets(self) -> list[ErrorOnset]:
+        """Every service's error onset, computed once on first use: a tool's answer (a default split time)
+        must not depend on which tools ran before it."""
+        if "onsets" not in self._memo:
+            self._memo["onsets"] = compute_onsets(self.telemetry)
+        return self._memo["onsets"]
 
 
 @dataclass
 class ToolResult:
     text: str                                   # compact rendering for the model
     evidence_ids: list[str] = field(default_factory=list)
-    data: Any = None                            # structured result (for the heuristic and tests)
-    error: bool = False
+    data: Any = None                            # the typed result (tools/results.py), for the heuristic and tests
+    status: Status = Status.OK
+
+    @property
+    def error(self) -> bool:
+        return self.status is Status.ERROR
 
 
 class ToolArgumentError(ValueError):
@@ -73,12 +86,12 @@ class Tool:
         try:
             result = self.fn(ctx, **self.validate(arguments))
         except ToolArgumentError as e:
-            return ToolResult(text=f"invalid arguments for {self.name}: {e}", error=True)
+            return ToolResult(text=f"invalid arguments for {self.name}: {e}", status=Status.ERROR)
         except TelemetryError as e:
-            return ToolResult(text=f"{self.name} failed: {e}", error=True)
+            return ToolResult(text=f"{self.name} failed: {e}", status=Status.ERROR)
         except Exception as e:  # noqa: BLE001 - odd data must cost one tool call, not the investigation
             return ToolResult(text=f"{self.name} failed unexpectedly ({type(e).__name__}: {e}); "
-                                   f"try other arguments or another tool", error=True)
+                                   f"try other arguments or another tool", status=Status.ERROR)
         if len(result.text) > ctx.max_result_chars:
             k = safe_cut(result.text, ctx.max_result_chars)
             result.text = result.text[:k] + f"\n… [{len(result.text) - k} more characters left out; narrow the query]"
@@ -91,14 +104,16 @@ TOOLS: dict[str, Tool] = {}
 def tool(fn: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
     """Register a typed function as a tool. The one extension hook for new data sources."""
     doc = docstring_parser.parse(inspect.getdoc(fn) or "")
-    param_docs = {p.arg_name: p.description for p in doc.params}
+    param_docs = {p.arg_name: " ".join((p.description or "").split()) or None for p in doc.params}
     hints = get_type_hints(fn)
     fields: dict[str, Any] = {}
     for name, p in list(inspect.signature(fn).parameters.items())[1:]:   # skip the injected context
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[name] = (hints[name], Field(default, description=param_docs.get(name)))
     model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
-    description = "\n\n".join(x for x in (doc.short_description, doc.long_description) if x)
+    # Paragraphs joined by a blank line, the lines inside a paragraph by a space (docstrings wrap mid-sentence).
+    description = "\n\n".join(" ".join(p.split()) for x in (doc.short_description, doc.long_description) if x
+                              for p in x.split("\n\n"))
     TOOLS[fn.__name__] = Tool(fn.__name__, description, fn, model)
     return fn
 

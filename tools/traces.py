@@ -1,9 +1,11 @@
 """Failing spans by edge, with what the errors said."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
-from tools.common import base_filter, clip, no_data, table
+from tools.common import base_filter, clip, no_data, nothing_found, table
+from tools.results import EdgeErrors
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 MESSAGE_KEYS = ("exception.message", "error.message", "message", "error", "error.type", "http.status_code",
@@ -28,8 +30,8 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
         start: from this time; default the window's start.
         end: until this time; default the window's end.
     """
-    if (nd := no_data(ctx, "spans")):
-        return ToolResult(text=nd + " Use search_logs for error messages instead.")
+    if (nd := no_data(ctx, "spans", "Use search_logs for error messages instead.")):
+        return nd
     f = base_filter(ctx, start, end, service, status="error", peer_service=peer_service)
     counts = ctx.telemetry.count("spans", f, by=("service", "peer_service", "kind"), limit=200)
     counts.sort(key=lambda r: -r["n"])
@@ -47,19 +49,24 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
             logs = [clip(r["message"], 200) for r in ctx.telemetry.sample(
                 "logs", base_filter(ctx, start, end, c["service"], trace_ids=tids, levels=("warn", "error", "fatal")),
                 limit=3)]
-        row = {"service": c["service"], "peer_service": c["peer_service"], "kind": c["kind"], "errors": c["n"],
-               "first": first[0]["time"] if first else None, "what": " | ".join(what), "logs": " | ".join(logs)}
+        row = EdgeErrors(c["service"], c["peer_service"], c["kind"], c["n"], first[0]["time"] if first else None,
+                         " | ".join(what), " | ".join(logs))
         edge = f"{c['service']}→{c['peer_service']}" if c["peer_service"] else f"{c['service']} ({c['kind'] or 'span'})"
-        ev = ctx.ledger.add(source="spans", tool="trace_errors", service=c["service"], start=row["first"], end=f.end,
+        ev = ctx.ledger.add(source="spans", tool="trace_errors", service=c["service"], start=row.first, end=f.end,
                             filters={"service": service, "peer_service": peer_service, "status": "error"},
                             attributes={"peer_service": c["peer_service"], "status": "error", "kind": c["kind"]},
-                            summary=f"{c['n']} failing spans {edge} from {fmt_time(row['first'])}: "
-                                    f"{clip(row['what'], 160)}",
-                            rows=[row] + mine[:10])
-        row["evidence"] = ev.id
+                            summary=f"{c['n']} failing spans {edge} from {fmt_time(row.first)}: "
+                                    f"{clip(row.what, 160)}",
+                            rows=[asdict(row)] + mine[:10])
+        row.evidence = ev.id
         ids.append(ev.id)
         rows.append(row)
+    if not rows:
+        return nothing_found(ctx, source="spans", tool="trace_errors", service=service, start=f.start, end=f.end,
+                             filters={"service": service, "peer_service": peer_service, "status": "error"}, data=[],
+                             summary=f"no failing spans{' of ' + service if service else ''}"
+                                     f"{' to ' + peer_service if peer_service else ''}",
+                             text=f"no failing spans {fmt_span(f.start, f.end)}")
     head = f"failing spans {fmt_span(f.start, f.end)}: {sum(c['n'] for c in counts)} in {len(counts)} edges"
-    text = head + "\n" + (table(rows, ["evidence", "service", "peer_service", "kind", "errors", "first", "what",
-                                       "logs"]) if rows else "no failing spans")
+    text = head + "\n" + table(rows, ["evidence", "service", "peer_service", "kind", "errors", "first", "what", "logs"])
     return ToolResult(text=text, evidence_ids=ids, data=rows)

@@ -1,0 +1,62 @@
+"""The built-in investigator that needs no LLM: a readable rule set behind the same Model protocol.
+
+It drives the same tools through the same loop (so its evidence, citations, transcripts and eval scores mean
+the same as an LLM's), in four turns:
+  1. orient: the page, error onsets, the call graph;
+  2. walk the dependency chain from the paged service to the first failing system, and gather every change in
+     the environment (deploys, scaling, certificates, registry) and the failing edges;
+  3. look inside the candidates: resource metrics, new log templates, zones;
+  4. one rule per root-cause kind proposes hypotheses (rules.py); each is scored by strength × timing × place
+     in the chain, and the best is submitted with the others ranked and ruled out, or "inconclusive" when
+     nothing stands out (conclude.py).
+facts.py gathers what the tools returned (typed results, never their text)."""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Generator
+
+from agent.heuristic.conclude import conclude, inconclusive_args
+from agent.heuristic.facts import Facts
+from agent.models.base import Message, ToolCall
+
+RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
+                    "instance_count", "request_rate", "latency_p99_ms")
+Calls = list[tuple[str, dict]]
+_ids = itertools.count(1)
+
+
+def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
+    """Yields batches of tool calls, receives their replies, returns the report's arguments."""
+    f = Facts()
+    yield from _ask(f, [("describe_incident", {}), ("error_onsets", {}), ("service_map", {})])
+    desc = f.overview
+    if desc is None:
+        return inconclusive_args("the incident could not be described")
+    present = [s for s in ("logs", "spans", "metrics") if desc.present(s)]
+    if present and all(s in desc.ends_early for s in present):
+        return inconclusive_args("the telemetry ends before the page (" + ", ".join(
+            f"{s} at {t:%H:%M}" for s, t in desc.ends_early.items()) + "): the failure itself is not in the data",
+            checks=["capture the telemetry up to and past the page, then investigate again"])
+    yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
+                        ("registry_changes", {}), ("trace_errors", {})])
+    f.chain = f.walk_chain()
+    onsets = f.onsets
+    f.t0 = f.onset_of(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)
+    cands = f.candidates()
+    # Only series that exist: a metric known for no particular service (some backends) may be anyone's.
+    yield from _ask(f, [("query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS
+                        if m in desc.metrics and (not desc.metrics[m] or s in desc.metrics[m])]
+                    + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
+                    + [("zone_breakdown", {"service": s}) for s in cands[:3]])
+    return conclude(f)
+
+
+def _ask(f: Facts, calls: Calls) -> Generator[list[ToolCall], list[Message], None]:
+    tc = [ToolCall(id=call_id(), name=n, arguments=a) for n, a in calls]
+    replies = yield tc
+    for call, msg in zip(tc, replies):
+        f.add(call.name, call.arguments or {}, msg)
+
+
+def call_id() -> str:
+    return f"hx{next(_ids)}"

@@ -1,0 +1,164 @@
+"""Score each hypothesis (strength × timing × place in the chain) and write the report: the best one as the
+root cause with its chain of whys, the others ranked or ruled out with the reason, or "inconclusive"."""
+from __future__ import annotations
+
+from typing import Any
+
+from agent.heuristic.facts import MIN, RECENT_CHANGE, SLOW_CHANGE, Facts
+from agent.heuristic.rules import Hypothesis, _t, hypotheses
+from agent.report import KINDS
+
+CONCLUDE_AT = 0.4          # below this best score, the report is inconclusive
+OPEN_AT = 0.75 * CONCLUDE_AT
+
+
+def place(f: Facts, service: str) -> float:
+    """How well a service's position fits a root cause: the chain's end best, its neighbours next."""
+    if service == f.end:
+        return 1.0
+    if f.end and (service in f.callees(f.end) or service in f.callers(f.end)):
+        return 0.85
+    if service in f.chain:
+        return 0.8
+    return 0.6 if service in f.onsets else 0.4
+
+
+def timing(f: Facts, h: Hypothesis) -> float:
+    """A cause precedes its effect: on time 1.0, long before 0.6, after the symptom 0.2."""
+    if h.began is None:
+        return 0.7
+    lead = f.t0 - h.began
+    if -3 * MIN <= lead <= RECENT_CHANGE or (h.slow and -3 * MIN <= lead <= SLOW_CHANGE):
+        return 1.0
+    return 0.6 if lead > RECENT_CHANGE else 0.2
+
+
+def ranked(f: Facts) -> list[Hypothesis]:
+    hs = hypotheses(f)
+    for h in hs:
+        h.score = round(h.strength * timing(f, h) * place(f, h.service), 3)
+    return sorted(hs, key=lambda h: -h.score)
+
+
+def conclude(f: Facts) -> dict[str, Any]:
+    hs = ranked(f)
+    best = hs[0] if hs and hs[0].score >= CONCLUDE_AT else None
+    seen = _dedupe(hs)
+    hyps = [{"service": h.service, "kind": h.kind,
+             "status": "confirmed" if h is best else ("open" if h.score >= OPEN_AT else "ruled_out"),
+             "reason": f"{h.claim} (score {h.score:.2f}: strength {h.strength:.2f}, timing {timing(f, h):.2f}, "
+                       f"place {place(f, h.service):.2f})" if h is best else why_not(f, h),
+             "evidence": h.evidence} for h in seen[:6]]
+    hyps += ruled_out_callees(f, seen)
+    if best is None:
+        return inconclusive_args("no hypothesis is backed strongly enough", hyps, next_checks(f, None))
+    onset = best.began or f.t0
+    return {"inconclusive": False,
+            "root_cause": {"service": best.service, "kind": best.kind, "category": KINDS[best.kind],
+                           "onset": onset.isoformat(), "summary": best.claim[0].upper() + best.claim[1:] + ".",
+                           "confidence": round(min(0.95, best.score), 2)},
+            "chain": chain_links(f, best), "hypotheses": hyps, "next_checks": next_checks(f, best),
+            "remediation": REMEDIATION[best.kind]}
+
+
+def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
+    inc = f.incident
+    alert_onset = f.onset_of(f.alert_service)
+    links = [{"claim": f"{inc.alert.service or 'the system'} was paged: {inc.alert.summary or inc.title}"
+                       + (f"; its errors rose at {_t(alert_onset)}" if alert_onset else ""),
+              "service": inc.alert.service, "evidence": f.ids("describe_incident") + f.onset_ids(f.alert_service)}]
+    for a, b in zip(f.chain, f.chain[1:]):
+        links.append({"claim": f"{a}'s errors come from its calls to {b}, whose own errors began earlier "
+                               f"({_t(f.onset_of(b))})", "service": b, "evidence": f.edge_ids(a, b) + f.onset_ids(b)})
+    end = f.end
+    if end and best.service != end:
+        ids = f.edge_ids(end, best.service) or f.edge_ids(best.service, end)
+        links.append({"claim": f"{end}'s failures trace to {best.service}", "service": best.service,
+                      "evidence": ids or best.evidence})
+    elif end:
+        failing = {r.peer_service for r in f.edge_errors if r.service == end}
+        healthy = [c for c in f.callees(end) if c not in f.onsets and f.edge_ids(end, c) and c in f.known
+                   and c in failing]
+        for c in healthy[:2]:
+            links.append({"claim": f"{end}'s calls to {c} fail, but {c} itself shows no rise in errors: the "
+                                   f"problem is on {end}'s side, not {c}'s", "service": end,
+                          "evidence": f.edge_ids(end, c) + f.ids("service_map")})
+    for claim, ids in best.mechanism:
+        links.append({"claim": claim, "service": best.service, "evidence": [i for i in ids if i]})
+    links.append({"claim": best.claim[0].upper() + best.claim[1:], "service": best.service, "evidence": best.evidence})
+    return [link for link in links if link["evidence"]]
+
+
+def why_not(f: Facts, h: Hypothesis) -> str:
+    if h.kind in ("deploy_regression", "config_change") and h.strength < 0.5:
+        return f"{h.claim}, but {h.service}'s own errors did not rise after it"
+    if timing(f, h) <= 0.2:
+        return f"{h.claim}, but that began after the symptom ({_t(f.t0)}): an effect, not the cause"
+    if place(f, h.service) <= 0.6:
+        return f"{h.claim}, but {h.service} is not on the failing dependency chain ({' → '.join(f.chain)})"
+    return f"{h.claim}; weaker than the confirmed cause (score {h.score:.2f})"
+
+
+def ruled_out_callees(f: Facts, ranked_hs: list[Hypothesis]) -> list[dict]:
+    """The loudest symptom's target: a callee the failing calls point at that is itself healthy."""
+    out = []
+    blamed = {h.service for h in ranked_hs[:1]}
+    for r in f.edge_errors[:5]:
+        c = r.peer_service
+        if r.service == f.end and c in f.known and c not in f.onsets and c not in blamed:
+            out.append({"service": c, "kind": "dependency_outage", "status": "ruled_out",
+                        "reason": f"{f.end}'s calls to {c} fail, but {c} shows no rise in errors of its own",
+                        "evidence": [r.evidence] + f.ids("service_map")})
+            blamed.add(c)
+    for c in f.data("certificates", []):
+        if c.status == "expiring":
+            out.append({"service": c.service, "kind": "cert_expired", "status": "ruled_out",
+                        "reason": f"certificate {c.name or ''} of {c.service} is still valid at the alert "
+                                  f"({c.expires_in})", "evidence": [c.evidence]})
+    return out[:4]
+
+
+def next_checks(f: Facts, best: Hypothesis | None) -> list[str]:
+    if best is None:
+        first = ", ".join(f.chain) or "the paged service"
+        return [f"look at {first} beyond this telemetry (host, kernel and network events)",
+                "check for changes not recorded here (feature flags, infrastructure, upstream providers)",
+                "ask an LLM model for a free-form investigation (fivewhys investigate --model ...)"]
+    return NEXT_CHECKS[best.kind]
+
+
+def inconclusive_args(reason: str, hyps: list[dict] | None = None, checks: list[str] | None = None) -> dict:
+    return {"inconclusive": True, "root_cause": None, "chain": [], "hypotheses": hyps or [],
+            "next_checks": (checks or []) + [reason], "remediation": []}
+
+
+def _dedupe(hs: list[Hypothesis]) -> list[Hypothesis]:
+    seen, out = set(), []
+    for h in hs:
+        if (h.service, h.kind) not in seen:
+            seen.add((h.service, h.kind))
+            out.append(h)
+    return out
+
+
+REMEDIATION = {
+    "deploy_regression": ["roll back the deploy", "add the failing path to the deploy's canary checks"],
+    "config_change": ["revert the config change", "validate this setting in review and in canary"],
+    "memory_leak": ["restart or roll back the leaking version", "raise the memory limit as a stopgap",
+                    "find the leak with a heap profile"],
+    "failed_scale_up": ["add capacity by hand (nodes or quota) so the pending replicas schedule",
+                        "fix the autoscaler's blocker; pre-scale before known peaks"],
+    "resource_saturation": ["add capacity or shed load", "find what drove the load (surge, noisy neighbour)"],
+    "cert_expired": ["rotate the expired certificate", "alert on certificate expiry weeks ahead"],
+    "registry_misroute": ["correct the registry entries (deregister stale, re-register healthy instances)",
+                          "find what wrote the bad entries"],
+    "network_partition": ["fail traffic away from the affected zone", "escalate to the network/cloud provider"],
+    "dns_failure": ["fix the resolver or the record; use cached or static resolution meanwhile"],
+    "disk_full": ["free disk space (logs, temp files) or grow the volume", "alert on disk usage trend"],
+    "dependency_outage": ["fail over or degrade gracefully around the dependency", "contact the provider"],
+    "database_saturation": ["reduce connection demand (pool sizes, slow queries) or raise the database limit",
+                            "kill runaway queries"],
+    "rate_limited": ["back off and retry with jitter", "raise the quota with the upstream"],
+}
+NEXT_CHECKS = {k: [f"confirm the {k.replace('_', ' ')} with the owning team",
+                   "watch the error rate recover after remediation"] for k in KINDS}

@@ -1,0 +1,183 @@
+"""What the tools returned, gathered once, and the questions the rules ask of it (typed, no text parsing).
+
+Where the first failing system is: the chain walked from the paged service along callees whose own errors
+began no later than their caller's; the candidates worth a closer look; how well a service's place and a
+cause's timing fit."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from agent.heuristic.signatures import families
+from agent.models.base import Message
+from tools.results import (Edge, EdgeErrors, ErrorOnset, LogTemplate, MetricSummary, Overview, Registry, Scaling,
+                           ZoneBreakdown)
+
+MIN = timedelta(minutes=1)
+MAX_CANDIDATES = 5
+CHAIN_SLACK = 2 * MIN            # a callee's errors may begin this much after its caller's and still lead
+RECENT_CHANGE = timedelta(minutes=45)     # a cause this long before the symptom is on time
+SLOW_CHANGE = timedelta(hours=6)          # for causes that build up (a leak, a filling disk)
+
+
+@dataclass
+class Facts:
+    results: dict[str, list[tuple[dict, Message]]] = field(default_factory=dict)
+    chain: list[str] = field(default_factory=list)    # the paged service … the first failing system
+    t0: datetime | None = None                        # when the symptom began at the chain's end
+
+    @property
+    def end(self) -> str | None:
+        return self.chain[-1] if self.chain else None
+
+    # ---- the raw results, typed ------------------------------------------------------------
+    def add(self, name: str, arguments: dict, reply: Message) -> None:
+        self.results.setdefault(name, []).append((arguments, reply))
+
+    def one(self, name: str) -> Message | None:
+        got = self.results.get(name)
+        return got[-1][1] if got else None
+
+    def data(self, name: str, default: Any = None) -> Any:
+        m = self.one(name)
+        return m.data if m is not None and m.data is not None else default
+
+    def ids(self, name: str) -> list[str]:
+        m = self.one(name)
+        return list(m.evidence_ids) if m else []
+
+    @property
+    def overview(self) -> Overview | None:
+        return self.data("describe_incident")
+
+    @property
+    def onsets(self) -> dict[str, ErrorOnset]:
+        """Each service's earliest error onset."""
+        return {o.service: o for o in reversed(self.data("error_onsets", []))}
+
+    @property
+    def edges(self) -> list[Edge]:
+        return [e for e in self.data("service_map", []) if e.calls]
+
+    @property
+    def known(self) -> set[str]:
+        return set(self.overview.services) if self.overview else set()
+
+    @property
+    def edge_errors(self) -> list[EdgeErrors]:
+        return self.data("trace_errors", [])
+
+    @property
+    def scaling(self) -> Scaling:
+        return self.data("scaling_events", Scaling([], []))
+
+    @property
+    def registry(self) -> Registry:
+        return self.data("registry_changes", Registry([], []))
+
+    def metric(self, service: str, name: str) -> tuple[MetricSummary | None, str | None]:
+        for a, m in self.results.get("query_metric", []):
+            if a.get("service") == service and a.get("name") == name and m.data:
+                return m.data.overall, (m.evidence_ids or [None])[0]
+        return None, None
+
+    def patterns(self, service: str) -> tuple[list[LogTemplate], str | None]:
+        for a, m in self.results.get("log_patterns", []):
+            if a.get("service") == service and m.data:
+                return m.data, (m.evidence_ids or [None])[0]
+        return [], None
+
+    def zones(self, service: str) -> tuple[ZoneBreakdown | None, list[str]]:
+        for a, m in self.results.get("zone_breakdown", []):
+            if a.get("service") == service and m.data:
+                return m.data, list(m.evidence_ids)
+        return None, []
+
+    # ---- the incident ----------------------------------------------------------------------
+    @property
+    def incident(self):
+        return self.overview.incident
+
+    @property
+    def alert_service(self) -> str | None:
+        return self.incident.alert.service
+
+    @property
+    def alert_at(self) -> datetime:
+        inc = self.incident
+        return inc.alert.at or (inc.window.start + (inc.window.end - inc.window.start) * 2 / 3)
+
+    def onset_of(self, service: str | None) -> datetime | None:
+        o = self.onsets.get(service or "")
+        return o.onset if o else None
+
+    def onset_ids(self, service: str | None) -> list[str]:
+        o = self.onsets.get(service or "")
+        return [o.evidence] if o and o.evidence else []
+
+    # ---- where: the first failing system ---------------------------------------------------
+    def walk_chain(self) -> list[str]:
+        """From the paged service along callees whose own errors began no later than their caller's."""
+        onsets = self.onsets
+        earliest = min(onsets.values(), key=lambda o: o.onset).service if onsets else None
+        start = self.alert_service if self.alert_service in onsets else (earliest or self.alert_service)
+        if not start:
+            return []
+        if not self.edges and onsets:
+            # No call graph (no spans): the earliest failing service stands in for the chain's end.
+            return [start] if earliest == start else [start, earliest]
+        path = [start]
+        while True:
+            t_cur = self.onset_of(path[-1])
+            nxt = [e.callee for e in self.edges if e.caller == path[-1] and e.callee in onsets
+                   and e.callee not in path and (t_cur is None or onsets[e.callee].onset <= t_cur + CHAIN_SLACK)]
+            if not nxt:
+                return path
+            path.append(min(nxt, key=lambda s: onsets[s].onset))
+
+    def callees(self, service: str | None) -> list[str]:
+        return [e.callee for e in self.edges if e.caller == service]
+
+    def callers(self, service: str) -> list[str]:
+        return [e.caller for e in self.edges if e.callee == service]
+
+    def candidates(self) -> list[str]:
+        """Services worth a closer look: the chain's end first, then the earliest failing others."""
+        chain, end = self.chain, self.end
+        out = [end] if end else []
+        # the callees the chain's end fails to reach: healthy-looking targets of the loudest errors
+        out += [r.peer_service for r in self.edge_errors if r.service == end and r.peer_service]
+        out += [c for c in self.callees(end) if c in self.known] if end else []
+        out += list(reversed(chain))[1:]
+        out += [o.service for o in sorted(self.onsets.values(), key=lambda o: o.onset)]
+        if self.alert_service:
+            out.append(self.alert_service)
+        return [s for s in dict.fromkeys(out) if s in self.known][:MAX_CANDIDATES]
+
+    def error_texts(self, service: str) -> tuple[str, list[str]]:
+        """New warn/error log templates of a service and the error messages on its failing calls."""
+        texts, ids = [], []
+        rows, eid = self.patterns(service)
+        new = [r for r in rows if r.new or r.per_min_after > 3 * max(r.per_min_before, 0.05)]
+        if new and eid:
+            texts += [f"{r.template} {r.example}" for r in new[:12]]
+            ids.append(eid)
+        for r in self.edge_errors:
+            if service in (r.service, r.peer_service):
+                texts.append(f"{r.what} {r.logs}")
+                ids.append(r.evidence)
+        return " \n".join(texts), ids
+
+    def families_of(self, service: str) -> set[str]:
+        return families(self.error_texts(service)[0])
+
+    def restarting(self, service: str) -> bool:
+        mem, _ = self.metric(service, "memory_utilization")
+        return bool(mem and mem.shift == "up" and (mem.max or 0) >= 0.85) or "oom" in self.families_of(service)
+
+    def edge_ids(self, caller: str, callee: str) -> list[str]:
+        for r in self.edge_errors:
+            if r.service == caller and r.peer_service == callee and r.evidence:
+                return [r.evidence]
+        return self.ids("service_map") if any(e.caller == caller and e.callee == callee for e in self.edges) else []

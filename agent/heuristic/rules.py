@@ -1,0 +1,233 @@
+"""One rule per root-cause kind: what in the facts makes a (service, kind) hypothesis, and how strongly.
+
+A rule returns hypotheses with a `strength` (how specific the evidence is, 0..1), when the cause began, the
+evidence ids and the sentence for the chain; scoring (strength × timing × place) happens in score.py. The
+thresholds are named here so they can be read and tuned in one place."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+from agent.heuristic.facts import MIN, Facts
+from agent.heuristic.signatures import families
+
+CPU_SATURATED = 0.88             # a CPU this busy at its peak, after rising, is saturated
+CPU_SATURATED_MECHANISM = 0.85   # … and this busy explains a failed scale-up's errors
+MEMORY_HIGH = 0.85
+DISK_FULL = 0.95
+SURGE_PCT = 30                   # request rate up this much: a traffic surge
+DB_PINNED = 0.9                  # connections in use stay this close to their maximum
+DEPLOY_LOOKBACK = timedelta(hours=2)
+DEPLOY_EFFECT = timedelta(minutes=45)     # the deployed service's own errors rise within this after it
+REGISTRY_LOOKBACK = timedelta(minutes=60)
+CERT_RECENT = timedelta(hours=6)          # expired this long before the window: long-standing, weak
+
+
+@dataclass
+class Hypothesis:
+    service: str
+    kind: str
+    strength: float
+    began: datetime | None
+    evidence: list[str]
+    claim: str                                                              # the root-cause link of the chain
+    mechanism: list[tuple[str, list[str]]] = field(default_factory=list)   # links between symptom and cause
+    slow: bool = False               # builds up over a long time (leak, disk) before the symptom
+    score: float = 0.0
+
+
+Rule = Callable[[Facts], list[Hypothesis]]
+
+
+def changes(f: Facts) -> list[Hypothesis]:
+    """deploy_regression / config_change: a change of a service whose own errors rose after it."""
+    out = []
+    for d in f.data("list_deployments", []):
+        if d.status == "failed" or not (f.t0 - DEPLOY_LOOKBACK <= d.time <= f.t0 + 5 * MIN):
+            continue
+        own = f.onset_of(d.service)
+        is_config = d.kind == "config" or (bool(d.changes) and not _only_version(d.changes))
+        after = own is not None and d.time - 2 * MIN <= own <= d.time + DEPLOY_EFFECT
+        what = d.diff or f"{d.previous_version or '?'}→{d.version or '?'}"
+        mech = [(f"{d.service}'s own errors rose at {_t(own)}, {_mins(own - d.time)} after the deploy",
+                 f.onset_ids(d.service))] if after else []
+        out.append(Hypothesis(d.service, "config_change" if is_config else "deploy_regression",
+                              0.85 if after else 0.15, d.time, [d.evidence],
+                              f"{'a config change' if is_config else 'a deploy'} of {d.service} at {_t(d.time)} "
+                              f"({what})", mech))
+    return out
+
+
+def failed_scale_up(f: Facts) -> list[Hypothesis]:
+    out = []
+    for g in f.scaling.groups:
+        if g.status != "failed" or g.action not in ("scale_up", "-"):
+            continue
+        cpu, cpu_id = f.metric(g.service, "cpu_utilization")
+        mech = []
+        if cpu and (cpu.max or 0) >= CPU_SATURATED_MECHANISM:
+            rose = f"rose from {_t(cpu.shift_at)} and " if cpu.shift_at else ""
+            mech = [(f"{g.service}'s CPU {rose}was saturated from {_t(cpu.near_peak_at or cpu.max_at)} "
+                     f"(max {cpu.max:.2f}): without the new instances it could not serve the load", [cpu_id])]
+        stuck = (f"stayed at {g.actual} instead of {g.desired}" if g.actual is not None and g.desired is not None
+                 else "could not grow")
+        out.append(Hypothesis(g.service, "failed_scale_up", 0.95 if mech else 0.8, g.first, [g.evidence],
+                              f"autoscaling of {g.service} failed {g.events}× from {_t(g.first)} "
+                              f"({g.message or 'no reason given'}) so capacity {stuck}", mech))
+    return out
+
+
+def resource_saturation(f: Facts, svc: str) -> list[Hypothesis]:
+    cpu, cpu_id = f.metric(svc, "cpu_utilization")
+    if not cpu or (cpu.max or 0) < CPU_SATURATED or cpu.shift != "up" or svc in _failed_up(f):
+        return []
+    rate, rate_id = f.metric(svc, "request_rate")
+    surge = rate and rate.shift == "up" and (rate.change_pct or 0) > SURGE_PCT
+    return [Hypothesis(svc, "resource_saturation", 0.75, cpu.shift_at, [cpu_id] + ([rate_id] if surge else []),
+                       f"{svc}'s CPU saturated at {cpu.max:.2f} from {_t(cpu.near_peak_at or cpu.shift_at)}"
+                       + (f" under a traffic surge (+{rate.change_pct}% requests)" if surge else
+                          " with no failed scaling"))]
+
+
+def memory_leak(f: Facts, svc: str) -> list[Hypothesis]:
+    mem, mem_id = f.metric(svc, "memory_utilization")
+    texts, text_ids = f.error_texts(svc)
+    oom = "oom" in f.families_of(svc)
+    if not mem or mem.shift != "up" or not ((mem.max or 0) >= MEMORY_HIGH or oom):
+        return []
+    return [Hypothesis(svc, "memory_leak", 0.9 if oom else 0.75, mem.shift_at, [mem_id] + (text_ids[:1] if oom else []),
+                       f"{svc}'s memory grew from {mem.baseline:.2f} to {mem.max:.2f} (from {_t(mem.shift_at)})"
+                       + (", until processes were OOM-killed" if oom else ""), slow=True)]
+
+
+def disk_full(f: Facts, svc: str) -> list[Hypothesis]:
+    disk, disk_id = f.metric(svc, "disk_utilization")
+    said = "disk" in f.families_of(svc)
+    filled = disk and (disk.max or 0) >= DISK_FULL and disk.shift == "up"
+    if not (filled or said):
+        return []
+    ids = ([disk_id] if disk else []) + (f.error_texts(svc)[1][:1] if said else [])
+    return [Hypothesis(svc, "disk_full", 0.9, disk.shift_at if disk else f.onset_of(svc), ids,
+                       f"{svc}'s disk filled up" + (f" (to {disk.max:.0%})" if disk else "")
+                       + (": writes fail with no space left on device" if said else ""), slow=True)]
+
+
+def dns_failure(f: Facts, svc: str) -> list[Hypothesis]:
+    if "dns" not in f.families_of(svc):
+        return []
+    return [Hypothesis(svc, "dns_failure", 0.85, f.onset_of(svc), f.error_texts(svc)[1][:2],
+                       f"name resolution failed for {svc}'s outgoing calls")]
+
+
+def database_saturation(f: Facts, svc: str) -> list[Hypothesis]:
+    db, db_id = f.metric(svc, "db_connections_in_use")
+    pool = "db_pool" in f.families_of(svc)
+    saturated = bool(db and db.shift == "up" and db.last is not None and (db.max or 0) > 0
+                     and db.last >= DB_PINNED * db.max)
+    if not (saturated or pool):
+        return []
+    # The fix belongs to the database: a callee whose client spans carry OpenTelemetry's db.system,
+    # or the service itself when it is the one reporting its connections.
+    dbs = [r.peer_service for r in f.edge_errors if r.service == svc and r.peer_service and "db.system=" in r.what]
+    target = dbs[0] if dbs else svc
+    ids = ([db_id] if saturated else []) + (f.error_texts(svc)[1][:1] if pool else [])
+    return [Hypothesis(target, "database_saturation", 0.85 if saturated else 0.7,
+                       db.shift_at if saturated else f.onset_of(svc), ids,
+                       f"{target} ran out of database connections" +
+                       (f" ({db.max:.0f} in use, pinned at the limit)" if saturated else
+                        "; callers time out acquiring connections"))]
+
+
+def network_partition(f: Facts, svc: str) -> list[Hypothesis]:
+    if svc in f.chain[:-1]:      # a caller's errors are explained by the next hop, not its zone
+        return []
+    z, ids = f.zones(svc)
+    if not z or not (z.concentrated or z.dropped):
+        return []
+    claim = (f"{svc}'s failures are confined to zone {z.top.zone}: connectivity there was lost" if z.concentrated
+             else f"{svc}'s instances in zone {z.dropped[0]} stopped receiving traffic while its callers failed: "
+                  f"that zone became unreachable")
+    return [Hypothesis(svc, "network_partition", 0.7, f.onset_of(svc) or f.t0, ids, claim)]
+
+
+def cert_expired(f: Facts) -> list[Hypothesis]:
+    out = []
+    for c in f.data("certificates", []):
+        if c.status != "expired":
+            continue
+        recent = c.not_after >= f.incident.window.start - CERT_RECENT
+        users = [c.service] + ([c.peer_service] if c.peer_service else []) + f.callers(c.service)
+        tls = [ids for s in users for txt, ids in [f.error_texts(s)] if "tls" in f.families_of(s)]
+        strength = (0.95 if tls else 0.8) if recent else (0.5 if tls else 0.2)
+        mech = [(f"TLS handshakes on {c.service}'s connections fail: certificate expired", tls[0][:2])] if tls else []
+        out.append(Hypothesis(c.service, "cert_expired", strength, c.not_after, [c.evidence],
+                              f"the {c.purpose or ''} certificate {c.name or ''} of {c.service} expired at "
+                              f"{c.not_after.isoformat()}", mech))
+    return out
+
+
+def registry_misroute(f: Facts) -> list[Hypothesis]:
+    out: dict[str, Hypothesis] = {}
+    mismatch = {m.service: m.evidence for m in f.registry.mismatch}
+    for g in f.registry.groups:
+        if g.event == "healthy" or not (f.t0 - REGISTRY_LOOKBACK <= g.first <= f.t0 + 3 * MIN):
+            continue
+        restarts = f.restarting(g.service)
+        strong = g.moved or g.service in mismatch or g.event == "update"
+        strength = 0.85 if strong and not restarts else 0.45 if not restarts else 0.2
+        h = out.get(g.service)
+        if h is None or strength > h.strength:
+            ids = [g.evidence] + ([mismatch[g.service]] if g.service in mismatch else [])
+            out[g.service] = Hypothesis(g.service, "registry_misroute", strength, g.first, ids,
+                                        f"the service registry changed {g.service}'s endpoints at {_t(g.first)} "
+                                        f"({g.events}× {g.event}{', addresses moved' if g.moved else ''})"
+                                        + (": it lists instances that do not serve" if g.service in mismatch else ""))
+    return list(out.values())
+
+
+def dependency(f: Facts) -> list[Hypothesis]:
+    """rate_limited / dependency_outage: what a caller's failing calls to a peer say about the peer."""
+    out = []
+    for r in f.edge_errors:
+        peer = r.peer_service
+        if not peer or peer == r.service:
+            continue
+        fam = families(f"{r.what} {r.logs}")
+        if "rate_limit" in fam:
+            out.append(Hypothesis(peer, "rate_limited", 0.9, r.first, [r.evidence],
+                                  f"{peer} throttled {r.service}'s calls (429 / rate limited) from {_t(r.first)}"))
+        elif peer not in f.known and not fam & {"tls", "dns"}:
+            out.append(Hypothesis(peer, "dependency_outage", 0.85, r.first, [r.evidence],
+                                  f"{peer}, a dependency outside the observed system, failed {r.errors} of "
+                                  f"{r.service}'s calls from {_t(r.first)}"))
+    return out
+
+
+# Rules over the whole incident, then rules asked of each candidate service, in this order.
+INCIDENT_RULES: list[Rule] = [changes, failed_scale_up]
+SERVICE_RULES: list[Callable[[Facts, str], list[Hypothesis]]] = [
+    resource_saturation, memory_leak, disk_full, dns_failure, database_saturation, network_partition]
+LATE_RULES: list[Rule] = [cert_expired, registry_misroute, dependency]
+
+
+def hypotheses(f: Facts) -> list[Hypothesis]:
+    hs = [h for rule in INCIDENT_RULES for h in rule(f)]
+    hs += [h for svc in f.candidates() for rule in SERVICE_RULES for h in rule(f, svc)]
+    return hs + [h for rule in LATE_RULES for h in rule(f)]
+
+
+def _failed_up(f: Facts) -> set[str]:
+    return {g.service for g in f.scaling.groups if g.status == "failed" and g.action in ("scale_up", "-")}
+
+
+def _only_version(changes: dict) -> bool:
+    return all(any(w in k.lower() for w in ("image", "version", "tag", "digest", "commit", "sha")) for k in changes)
+
+
+def _t(t: datetime | None) -> str:
+    return t.strftime("%H:%M") if t else "?"
+
+
+def _mins(td: timedelta) -> str:
+    return f"{td.total_seconds() / 60:.0f} min"

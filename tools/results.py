@@ -1,0 +1,233 @@
+"""Typed results of the tools: what each tool found, row by row, beside the text the model reads.
+
+The heuristic investigator and the tests read these instead of parsing text; nothing here is sent to an
+LLM provider. A row that became an evidence item carries its id in `evidence`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from tools.domain.incident import Incident
+
+
+class Status(str, Enum):
+    """How a tool call ended. `empty` is a finding ("no certificate expired") and gets an evidence id;
+    `no_data` means the source is absent, so nothing can be concluded; `error` means the call failed."""
+    OK = "ok"
+    EMPTY = "empty"
+    NO_DATA = "no_data"
+    ERROR = "error"
+
+
+@dataclass
+class SourceCoverage:
+    source: str
+    records: int | None              # None: the source is absent (no data, not "nothing happened")
+    first: datetime | None = None
+    last: datetime | None = None
+    skipped_malformed: int | None = None
+
+
+@dataclass
+class Overview:                      # describe_incident
+    incident: Incident
+    sources: list[SourceCoverage]
+    services: list[str]
+    metrics: dict[str, set[str]]     # metric name → services that have it (empty: not per service)
+    ends_early: dict[str, datetime]  # source → its last record, when that is well before the page
+
+    def present(self, source: str) -> bool:
+        return any(s.source == source and s.records is not None for s in self.sources)
+
+
+@dataclass
+class Edge:                          # service_map
+    caller: str
+    callee: str
+    calls: int
+    errors: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    external: bool = False
+
+    @property
+    def error_pct(self) -> float:
+        return round(100 * self.errors / self.calls, 2) if self.calls else 0.0
+
+
+@dataclass
+class ErrorOnset:                    # error_onsets
+    service: str
+    onset: datetime
+    signal: str                      # logs, spans or metrics:<name>
+    baseline: float                  # errors/min (or rate) before
+    peak: float
+    errors: int                      # error records from the onset on (logs/spans)
+    evidence: str | None = None
+
+
+@dataclass
+class MetricSummary:                 # query_metric, one series
+    group: str
+    baseline: float
+    after: float | None
+    max: float | None
+    max_at: datetime | None
+    min: float | None
+    last: float | None
+    shift: str | None                # up, down or None
+    shift_at: datetime | None
+    change_pct: float | None
+    near_peak_at: datetime | None    # first came (and stayed) within 5% of its peak
+
+
+@dataclass
+class MetricResult:
+    name: str
+    service: str | None
+    overall: MetricSummary
+    groups: list[MetricSummary]
+
+
+@dataclass
+class ZoneRow:
+    zone: str
+    calls_before: int = 0
+    errors_before: int = 0
+    calls_after: int = 0
+    errors_after: int = 0
+    error_share: float = 0.0
+    traffic_share_before: float = 0.0
+    traffic_share_after: float = 0.0
+
+
+@dataclass
+class ZoneBreakdown:                 # zone_breakdown
+    zones: list[ZoneRow]
+    concentrated: bool
+    top: ZoneRow | None
+    dropped: list[str]
+
+
+@dataclass
+class LogCount:
+    service: str
+    level: str | None
+    n: int
+
+
+@dataclass
+class LogSearch:                     # search_logs
+    total: int
+    counts: list[LogCount]
+
+
+@dataclass
+class LogTemplate:                   # log_patterns, one template
+    template: str
+    before: int
+    after: int
+    per_min_before: float
+    per_min_after: float
+    new: bool
+    levels: str
+    example: str
+
+
+@dataclass
+class Deployment:                    # list_deployments
+    time: datetime
+    service: str
+    kind: str                        # deploy, rollback or config
+    version: str | None = None
+    previous_version: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    description: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    diff: str = ""
+    evidence: str | None = None
+
+
+@dataclass
+class ScalingGroup:                  # scaling_events, one (service, action, status)
+    service: str
+    action: str
+    status: str
+    events: int
+    first: datetime
+    last: datetime
+    desired: int | None = None
+    actual: int | None = None
+    message: str | None = None
+    evidence: str | None = None
+
+
+@dataclass
+class InstanceCount:
+    service: str
+    usual: float
+    min: float
+    max: float
+    last: float
+
+
+@dataclass
+class Scaling:
+    groups: list[ScalingGroup]
+    counts: list[InstanceCount]
+
+
+@dataclass
+class Certificate:                   # certificates, one flagged certificate
+    service: str
+    not_after: datetime
+    status: str                      # expired, expiring
+    expires_in: str
+    name: str | None = None
+    subject: str | None = None
+    purpose: str | None = None
+    peer_service: str | None = None
+    evidence: str | None = None
+
+
+@dataclass
+class RegistryGroup:                 # registry_changes, one (service, event)
+    service: str
+    event: str
+    events: int
+    first: datetime
+    last: datetime
+    n_instances: int
+    moved: int
+    instances: str
+    addresses: str
+    evidence: str | None = None
+
+
+@dataclass
+class RegistryMismatch:
+    service: str
+    registered_silent: str
+    serving_unregistered: str
+    evidence: str | None = None
+
+
+@dataclass
+class Registry:
+    groups: list[RegistryGroup]
+    mismatch: list[RegistryMismatch]
+
+
+@dataclass
+class EdgeErrors:                    # trace_errors, one failing edge
+    service: str
+    peer_service: str | None
+    kind: str | None
+    errors: int
+    first: datetime | None
+    what: str
+    logs: str
+    evidence: str | None = None
