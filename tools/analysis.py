@@ -110,3 +110,122 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
 def bucket_floor(t: datetime, seconds: int = BUCKET_S) -> datetime:
     epoch = t.timestamp()
     return t - timedelta(seconds=epoch % seconds)
+
+
+MIN_BASELINE = 3         # points; fewer cannot tell normal from not
+CHANGE_Z = 3.0           # how many robust sigmas a new level must be from the baseline
+
+
+@dataclass
+class ChangePoint:
+    """Where a series left its baseline, told robustly (median/MAD with a floor) and as a step or a ramp."""
+    baseline: float                  # median of the baseline points
+    sigma: float                     # robust spread (1.4826·MAD), never below the floor
+    shape: str | None                # "step", "ramp", or None (no change)
+    direction: int = 0               # +1 up, -1 down
+    at: datetime | None = None       # the step's time, or the ramp's start
+    level: float | None = None       # median from the change on
+    peak: float | None = None
+    peak_at: datetime | None = None
+    slope_per_min: float | None = None       # ramps only
+    baseline_points: int = 0
+
+    @property
+    def z(self) -> float:
+        return (self.level - self.baseline) / self.sigma if self.level is not None else 0.0
+
+    @property
+    def rel(self) -> float | None:
+        """Relative change of the level; None when the baseline is ~0 (any rise would be infinite)."""
+        if self.level is None or abs(self.baseline) < 1e-9:
+            return None
+        return (self.level - self.baseline) / abs(self.baseline)
+
+    def time_to(self, limit: float, now: datetime) -> float | None:
+        """Minutes from `now` until a ramp reaches `limit` (e.g. 1.0 for a disk or memory fraction)."""
+        if self.shape != "ramp" or not self.slope_per_min or self.slope_per_min <= 0 or self.peak is None:
+            return None
+        return max(0.0, (limit - self.peak) / self.slope_per_min)
+
+
+def change_point(points: Iterable[tuple[datetime, float]], base_end: datetime, floor_abs: float = 0.0,
+                 floor_rel: float = 0.05) -> ChangePoint:
+    """Where a series left its baseline for good: beyond median ± max(3·1.4826·MAD, floors), held in 2 of 3
+    points. A ramp that began inside the baseline window is found by a flat-then-linear fit, and the
+    baseline is cut back to before it, so half a ramp is never taken for normal."""
+    pts = sorted((t, float(v)) for t, v in points if v is not None)
+    base = [v for t, v in pts if t < base_end]
+    if len(base) < MIN_BASELINE or len(pts) - len(base) < 1:
+        med = statistics.median(base) if base else 0.0
+        return ChangePoint(med, 0.0, None, baseline_points=len(base))
+    k = _ramp_start(pts, len(base))
+    if k is not None and k >= MIN_BASELINE:
+        base = [v for _, v in pts[:k]]
+    med = statistics.median(base)
+    sigma = max(1.4826 * statistics.median(abs(v - med) for v in base), floor_rel * abs(med), floor_abs, 1e-9)
+    after = pts[len(base):]
+    lo, hi, margin = min(base), max(base), max(floor_abs, floor_rel * abs(med))
+    # Beyond 3 robust sigmas; or, since a few baseline points give a poor sigma, outside everything the
+    # baseline ever did and at least half as much again (a CPU pinned at 1.0 after 0.36–0.77).
+    beyond = [abs(v - med) > CHANGE_Z * sigma or ((v > hi + margin or v < lo - margin)
+                                                  and abs(v - med) >= max(0.5 * abs(med), margin)) for _, v in after]
+    onset = next((i for i, hit in enumerate(beyond) if hit and sum(beyond[i:i + 3]) >= min(2, len(beyond) - i)),
+                 None)
+    if onset is None:
+        return ChangePoint(med, sigma, None, baseline_points=len(base))
+    direction = 1 if after[onset][1] > med else -1
+    tail = after[onset:]
+    level = statistics.median(v for _, v in tail)
+    peak_t, peak = max(tail, key=lambda p: direction * p[1])
+    # Step or ramp: from the last normal point, how many points does it take to cover 80% of the change?
+    start = next((i for i in range(onset - 1, -1, -1) if abs(after[i][1] - med) <= sigma), -1) + 1
+    reach = next(i for i in range(start, len(after)) if direction * (after[i][1] - med) >= 0.8 * abs(peak - med))
+    if reach - start >= 3 or (k is not None and direction > 0):
+        seg = (pts[k:len(base) + reach + 1] if k is not None else after[start:reach + 1])
+        return ChangePoint(med, sigma, "ramp", direction, seg[0][0], level, peak, peak_t, _slope(seg), len(base))
+    return ChangePoint(med, sigma, "step", direction, after[onset][0], level, peak, peak_t, None, len(base))
+
+
+def _slope(seg: list[tuple[datetime, float]]) -> float:
+    """Least-squares slope in units per minute."""
+    x = [(t - seg[0][0]).total_seconds() / 60 for t, _ in seg]
+    y = [v for _, v in seg]
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    den = sum((a - mx) ** 2 for a in x)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / den if den else 0.0
+
+
+def _ramp_start(pts: list[tuple[datetime, float]], n_base: int) -> int | None:
+    """Index where a flat-then-linear fit over the series (to its extreme) breaks, when that fit explains the
+    baseline window clearly better than flat: a slow climb that began before the baseline ended."""
+    ys = [v for _, v in pts]
+    end = max(range(len(ys)), key=lambda i: ys[i]) + 1
+    if end - n_base < 2 or n_base < 2 * MIN_BASELINE:
+        return None
+    flat = _sse(ys[:n_base])
+    best, best_k = flat, None
+    for k in range(MIN_BASELINE, n_base - 1):
+        sse = _sse(ys[:k]) + _line_sse(pts[k:n_base])
+        if sse < best:
+            best, best_k = sse, k
+    # Only when the climb is real: the fit must halve the baseline's error and the climb must keep rising.
+    if best_k is None or best > 0.5 * flat or _slope(pts[best_k:n_base]) <= 0:
+        return None
+    return best_k
+
+
+def _sse(ys: list[float]) -> float:
+    if not ys:
+        return 0.0
+    m = statistics.fmean(ys)
+    return sum((y - m) ** 2 for y in ys)
+
+
+def _line_sse(seg: list[tuple[datetime, float]]) -> float:
+    if len(seg) < 2:
+        return 0.0
+    s = _slope(seg)
+    x = [(t - seg[0][0]).total_seconds() / 60 for t, _ in seg]
+    y = [v for _, v in seg]
+    b = statistics.fmean(y) - s * statistics.fmean(x)
+    return sum((yy - (b + s * xx)) ** 2 for xx, yy in zip(x, y))

@@ -231,3 +231,34 @@ class EdgeErrors:                    # trace_errors, one failing edge
     what: str
     logs: str
     evidence: str | None = None
+
+
+@dataclass
+class MetricChange:                  # metric_changes, one changed series
+    service: str
+    name: str
+    shape: str                       # step or ramp
+    direction: str                   # up or down
+    at: datetime | None              # the step, or the ramp's start
+    baseline: float
+    level: float
+    peak: float | None
+    z: float                         # change in robust baseline spreads
+    rel_pct: float | None
+    slope_per_min: float | None = None
+    minutes_to_full: float | None = None     # a climbing disk or memory fraction
+    evidence: str | None = None
+
+
+@dataclass
+class LatencyChange:                 # latency_by_service, one service (own) or call edge (wire)
+    service: str
+    peer_service: str | None
+    view: str                        # own: in the service; call: its calls to peer; wire: call minus the peer's time
+    shape: str
+    at: datetime | None
+    baseline_ms: float
+    level_ms: float
+    ratio: float
+    z: float
+    evidence: str | None = None

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from tools.domain.errors import problems
 from tools.domain.evidence import EvidenceLedger
 from tools.domain.redact import safe_cut
-from tools.analysis import compute_onsets
+from tools.analysis import baseline_end, compute_onsets
 from tools.backends.base import Telemetry, TelemetryError
 from tools.results import ErrorOnset, Status
 
@@ -41,6 +41,12 @@ class ToolContext:
         if "onsets" not in self._memo:
             self._memo["onsets"] = compute_onsets(self.telemetry)
         return self._memo["onsets"]
+
+    def baseline_end(self) -> datetime:
+        """Where 'normal' ends: halfway to the page, and strictly before the earliest error onset."""
+        onsets = self.onsets()
+        cut = baseline_end(self.incident)
+        return min(cut, min(o.onset for o in onsets) - timedelta(minutes=1)) if onsets else cut
 
 
 @dataclass

@@ -86,6 +86,13 @@ class Telemetry(Protocol):
         `external` is true when the callee emits no telemetry of its own."""
         ...
 
+    def span_latency(self, where: Filter, by: tuple[str, ...] = ("service",), bucket_s: int | None = None,
+                     limit: int = 10_000) -> list[dict[str, Any]]:
+        """Span latency grouped by fields (and time bucket as 'bucket'): {by..., n, errors, with_status,
+        p50_ms, p90_ms, self_p50_ms, self_p90_ms}. Self time is a span's duration minus its children's: the
+        time spent in the service itself (or, for a client span, on the wire and in the callee's queue)."""
+        ...
+
     def events(self, source: Source, where: Filter, limit: int = 200) -> list[dict[str, Any]]:
         """Deployment, scaling, certificate or registry records, oldest first."""
         ...

@@ -57,6 +57,10 @@ class CompositeTelemetry:
             e["external"] = e["callee"] not in known
         return edges
 
+    def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
+        b = self._for("spans")
+        return b.span_latency(where, by, bucket_s, limit) if b is not None else []
+
     def events(self, source, where, limit=200):
         b = self._for(source)
         return b.events(source, where, limit) if b is not None and source in EVENT_SOURCES else []

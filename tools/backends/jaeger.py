@@ -71,6 +71,9 @@ class JaegerSpans:
     def span_edges(self, *a, **k):
         return self._load().span_edges(*a, **k)
 
+    def span_latency(self, *a, **k):
+        return self._load().span_latency(*a, **k)
+
     def distinct(self, *a, **k):
         return self._load().distinct(*a, **k)
 

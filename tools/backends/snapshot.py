@@ -227,6 +227,27 @@ class SnapshotTelemetry:
             r["external"] = r["callee"] not in self._services
         return rows
 
+    def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
+        cond, params = self._where("spans", where, alias="s")
+        cols = [_field("spans", b) for b in by] + (
+            [f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket"] if bucket_s else [])
+        keys = ", ".join(str(i + 1) for i in range(len(cols)))
+        # A span's own time is its duration minus its children's (clamped: async children may overlap it).
+        sql = f"""
+            WITH own AS (
+              SELECT any_value(s.service) AS service, any_value(s.kind) AS kind, any_value(s.operation) AS operation,
+                     any_value(s.peer_service) AS peer_service, any_value(s.time) AS time,
+                     any_value(s.status) AS status, any_value(s.duration_ms) AS duration_ms,
+                     greatest(any_value(s.duration_ms) - coalesce(sum(c.duration_ms), 0), 0) AS self_ms
+                FROM spans s LEFT JOIN spans c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+               WHERE {cond} GROUP BY s.trace_id, s.span_id)
+            SELECT {''.join(c + ', ' for c in cols)}count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
+                   count(status) AS with_status,
+                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.9) AS p90_ms,
+                   quantile_cont(self_ms, 0.5) AS self_p50_ms, quantile_cont(self_ms, 0.9) AS self_p90_ms
+              FROM own {f'GROUP BY {keys} ORDER BY {keys}' if cols else ''} LIMIT {int(limit)}"""
+        return self._rows(sql, params)
+
     def events(self, source, where, limit=200):
         if source not in EVENT_SOURCES:
             raise TelemetryError(f"{source} is not an event source")

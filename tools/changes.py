@@ -1,0 +1,167 @@
+"""What changed, ranked across every service: any metric's change-points, and each service's own latency.
+
+Real faults often raise no error at all (CPU contention, network delay, a slow code path). These tools look at
+every service, not a shortlist, and compare each with its own baseline (robust: median/MAD, step vs ramp)."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from tools.analysis import ChangePoint, change_point
+from tools.common import base_filter, no_data, nothing_found, table
+from tools.results import LatencyChange, MetricChange, Status
+from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
+
+FRACTION_METRICS = {"cpu_utilization", "memory_utilization", "disk_utilization", "error_rate"}
+LATENCY_BUCKET_S = 30
+MIN_SPANS = 5                # spans in a bucket for its percentile to mean anything
+
+
+def _floor(name: str) -> float:
+    """The smallest change worth a look, in the metric's own unit."""
+    return 0.05 if name in FRACTION_METRICS else 0.0
+
+
+@tool
+def metric_changes(ctx: ToolContext, name: str | None = None, service: str | None = None,
+                   split_at: datetime | None = None, limit: int = 25) -> ToolResult:
+    """Rank every service's metrics by how far they left their own baseline (robust change-points: step or
+    ramp, when, by how much, and for a climbing disk or memory fraction the minutes until full). Use it to find
+    the service whose CPU, memory or latency jumped when there are no errors to follow.
+
+    Args:
+        name: only this metric (default: every metric).
+        service: only this service.
+        split_at: where the baseline ends; default before the earliest error onset, else halfway to the page.
+        limit: how many changed series to show (at most 60).
+    """
+    if (nd := no_data(ctx, "metrics")):
+        return nd
+    f = base_filter(ctx, None, None, service)
+    base_end = split_at or ctx.baseline_end()
+    names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
+    rows: list[MetricChange] = []
+    for n in names:
+        per: dict[str, list[tuple[datetime, float]]] = {}
+        for r in ctx.telemetry.metric_series(f.but(name=n), by=("service",), step_s=60):
+            per.setdefault(r["service"] or "-", []).append((r["bucket"], r["value"]))
+        for svc, pts in per.items():
+            cp = change_point(pts, base_end, floor_abs=_floor(n))
+            if cp.shape:
+                rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
+    rows.sort(key=lambda r: -abs(r.z))
+    shown = rows[:max(1, min(limit, 60))]
+    scope = f"{name or 'any metric'} of {service or 'any service'}"
+    if not rows:
+        return nothing_found(ctx, source="metrics", tool="metric_changes", service=service, data=[],
+                             filters={"name": name, "service": service, "split_at": base_end.isoformat()},
+                             summary=f"no change-point in {scope} after {fmt_time(base_end)}",
+                             text=f"no series of {scope} left its baseline after {fmt_time(base_end)}")
+    ids = []
+    for r in shown[:12]:
+        ev = ctx.ledger.add(source="metrics", tool="metric_changes", service=r.service, start=r.at,
+                            end=ctx.incident.window.end, filters={"name": r.name, "split_at": base_end.isoformat()},
+                            attributes={"name": r.name, "shape": r.shape, "direction": r.direction},
+                            summary=_metric_summary(r), rows=[asdict(r)])
+        r.evidence = ev.id
+        ids.append(ev.id)
+    head = (f"{len(rows)} changed series of {scope} (baseline before {fmt_time(base_end)}; ranked by robust "
+            f"z = change / baseline spread)")
+    return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "name", "shape", "at", "baseline",
+                                                       "level", "peak", "z", "rel_pct", "slope_per_min",
+                                                       "minutes_to_full"], limit=60),
+                      evidence_ids=ids, data=rows)
+
+
+def _metric_row(name: str, service: str, cp: ChangePoint, now: datetime) -> MetricChange:
+    full = cp.time_to(1.0, now) if name in ("disk_utilization", "memory_utilization") else None
+    return MetricChange(service, name, cp.shape, "up" if cp.direction > 0 else "down", cp.at, cp.baseline,
+                        cp.level, cp.peak, round(cp.z, 1), round(100 * cp.rel, 1) if cp.rel is not None else None,
+                        cp.slope_per_min, round(full, 1) if full is not None else None)
+
+
+def _metric_summary(r: MetricChange) -> str:
+    how = (f"ramped {r.direction} from {fmt_time(r.at)} ({r.slope_per_min:.3g}/min"
+           + (f", full in {r.minutes_to_full:.0f} min" if r.minutes_to_full is not None else "") + ")"
+           if r.shape == "ramp" else f"stepped {r.direction} at {fmt_time(r.at)}")
+    return (f"{r.name} of {r.service} {how}: {r.baseline:.3g} → {r.level:.3g}"
+            + (f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else ""))
+
+
+@tool
+def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
+                       limit: int = 20) -> ToolResult:
+    """Each service's own (exclusive) latency from spans, before vs. after its change-point, ranked by how much
+    it rose. Own time is a span's duration minus its children's, so the deepest service that got slower stands
+    out instead of every caller above it. Client spans' own time is time on the wire and in the callee's queue:
+    when it rises on calls to one peer while that peer's own time does not, suspect the network.
+
+    Args:
+        service: only this service (as the caller for wire time).
+        split_at: where the baseline ends; default before the earliest error onset, else halfway to the page.
+        limit: how many rows to show (at most 60).
+    """
+    if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
+        return nd
+    f = base_filter(ctx, None, None, service)
+    base_end = split_at or ctx.baseline_end()
+    rows: list[LatencyChange] = []
+    series: dict[tuple[str, str, str | None], list[tuple[datetime, float]]] = {}
+    for r in ctx.telemetry.span_latency(f, by=("service", "peer_service", "kind"), bucket_s=LATENCY_BUCKET_S,
+                                        limit=200_000):
+        if r["n"] < MIN_SPANS or r["self_p90_ms"] is None:
+            continue
+        if r["kind"] != "client":
+            series.setdefault(("own", r["service"], None), []).append((r["bucket"], r["self_p90_ms"]))
+        elif r["peer_service"]:
+            series.setdefault(("call", r["service"], r["peer_service"]), []).append((r["bucket"], r["p90_ms"]))
+            series.setdefault(("wire", r["service"], r["peer_service"]), []).append((r["bucket"], r["self_p90_ms"]))
+    rows: list[LatencyChange] = []
+    for (view, svc, peer), pts in series.items():
+        pts = _merge(pts)
+        cp = change_point(pts, base_end, floor_abs=1.0, floor_rel=0.1)
+        if cp.shape and cp.direction > 0:
+            rows.append(LatencyChange(svc, peer, view, cp.shape, cp.at, round(cp.baseline, 2), round(cp.level, 2),
+                                      round(cp.level / max(cp.baseline, 0.1), 1), round(cp.z, 1)))
+    rows.sort(key=lambda r: -r.ratio)
+    unknown = _status_unknown(ctx, f)
+    scope = service or "any service"
+    if not rows:
+        return nothing_found(ctx, source="spans", tool="latency_by_service", service=service, data=[],
+                             filters={"service": service, "split_at": base_end.isoformat()},
+                             summary=f"no rise in the own latency of {scope} after {fmt_time(base_end)}",
+                             text=f"no service's own (exclusive) p90 latency rose after {fmt_time(base_end)}"
+                                  + unknown)
+    shown = rows[:max(1, min(limit, 60))]
+    for r in shown[:12]:
+        edge = f"{r.service}→{r.peer_service} (wire)" if r.peer_service else r.service
+        ev = ctx.ledger.add(source="spans", tool="latency_by_service", service=r.service, start=r.at,
+                            end=ctx.incident.window.end, filters={"service": service, "split_at": base_end.isoformat()},
+                            attributes={"view": r.view, "peer_service": r.peer_service, "shape": r.shape},
+                            summary=f"{edge} own p90 latency {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
+                                    f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)", rows=[asdict(r)])
+        r.evidence = ev.id
+    head = (f"own (exclusive) p90 latency that rose, {fmt_span(f.start, f.end)}, baseline before "
+            f"{fmt_time(base_end)}, {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
+            f"calls to peer_service as it waits for them, wire = those calls minus the peer's own time")
+    return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
+                                                       "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
+                      evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
+
+
+def _merge(pts: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:
+    """One value per bucket (spans without a kind and server spans both count as the service's own)."""
+    per: dict[datetime, float] = {}
+    for t, v in pts:
+        per[t] = max(per.get(t, 0.0), v)
+    return sorted(per.items())
+
+
+def _status_unknown(ctx: ToolContext, f) -> str:
+    """Missing is not healthy: spans without a status cannot say whether calls failed."""
+    rows = ctx.telemetry.span_latency(f, by=(), limit=1)
+    if rows and rows[0]["n"] and not rows[0]["with_status"]:
+        return ("\nspan status not recorded: these spans cannot show failures; look for errors in logs "
+                "(search_logs level=error) instead of reading 'no failing spans' as healthy")
+    return ""
+
