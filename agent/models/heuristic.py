@@ -19,6 +19,7 @@ from typing import Any, Generator
 from agent.models.base import Message, ToolCall, ToolSpec, Turn
 from agent.models.signatures import families
 from agent.report import KINDS
+from tools.domain.taxonomy import TAXONOMY
 
 MIN = timedelta(minutes=1)
 RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
@@ -497,27 +498,8 @@ def _mins(td: timedelta) -> str:
     return f"{td.total_seconds() / 60:.0f} min"
 
 
-REMEDIATION = {
-    "deploy_regression": ["roll back the deploy", "add the failing path to the deploy's canary checks"],
-    "config_change": ["revert the config change", "validate this setting in review and in canary"],
-    "memory_leak": ["restart or roll back the leaking version", "raise the memory limit as a stopgap",
-                    "find the leak with a heap profile"],
-    "failed_scale_up": ["add capacity by hand (nodes or quota) so the pending replicas schedule",
-                        "fix the autoscaler's blocker; pre-scale before known peaks"],
-    "resource_saturation": ["add capacity or shed load", "find what drove the load (surge, noisy neighbour)"],
-    "cert_expired": ["rotate the expired certificate", "alert on certificate expiry weeks ahead"],
-    "registry_misroute": ["correct the registry entries (deregister stale, re-register healthy instances)",
-                          "find what wrote the bad entries"],
-    "network_partition": ["fail traffic away from the affected zone", "escalate to the network/cloud provider"],
-    "dns_failure": ["fix the resolver or the record; use cached or static resolution meanwhile"],
-    "disk_full": ["free disk space (logs, temp files) or grow the volume", "alert on disk usage trend"],
-    "dependency_outage": ["fail over or degrade gracefully around the dependency", "contact the provider"],
-    "database_saturation": ["reduce connection demand (pool sizes, slow queries) or raise the database limit",
-                            "kill runaway queries"],
-    "rate_limited": ["back off and retry with jitter", "raise the quota with the upstream"],
-}
-NEXT_CHECKS = {k: [f"confirm the {k.replace('_', ' ')} with the owning team",
-                   "watch the error rate recover after remediation"] for k in KINDS}
+REMEDIATION = {k.name: list(k.remediation) for k in TAXONOMY}
+NEXT_CHECKS = {k.name: list(k.next_checks) for k in TAXONOMY}
 
 _ids = itertools.count(1)
 
