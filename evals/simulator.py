@@ -249,8 +249,8 @@ def stage_fault(w: World, kind: str, root: str, onset: int, difficulty: str) -> 
 
 def simulate(kind: str, seed: int, difficulty: str = "medium", out: Path | str = "incident") -> Path:
     if kind not in FAULTS:
-        why = "has no simulator fault" if kind in BY_NAME else "is not a root-cause kind"
-        raise ValueError(f"kind {kind!r} {why}; simulated kinds: {', '.join(FAULTS)}")
+        why = f"no simulator fault for kind {kind!r} yet" if kind in BY_NAME else f"unknown kind {kind!r}"
+        raise ValueError(f"{why}; simulated kinds: {', '.join(FAULTS)}")
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"unknown difficulty {difficulty!r}; one of {', '.join(DIFFICULTIES)}")
     out = Path(out)

@@ -120,6 +120,9 @@ class Stage:
     share: float                               # fraction of the root's requests failing
     callee: str | None                         # one of the root's callees inside the system, if any
     fails: dict[str, Failure] = field(default_factory=dict)
+    # the records it leaves (deployments, scaling, registry, certs: service → not_after, metrics: (service,
+    # name) → f(minute)) and how it bends the world: a surge from a minute, a (service, zone) down, services
+    # that receive no requests, every service reporting disk use
     extra: dict = field(default_factory=lambda: {
         "deployments": [], "scaling": [], "registry": [], "certs": {}, "metrics": {}, "surge": None,
         "zone_down": None, "silent": set(), "disk_everywhere": False})

@@ -8,7 +8,7 @@ import yaml
 
 from agent.models.heuristic import NEXT_CHECKS, REMEDIATION
 from agent.report import KINDS, Kind, Report, RootCause
-from evals.simulator import FAULTS, simulated_kinds
+from evals.simulator import FAULTS, simulate, simulated_kinds
 from factory import VARIANTS
 from prompts import render
 from tools.domain.taxonomy import BY_NAME, CATEGORIES, NAMES, TAXONOMY, RootCauseKind, _check, markdown_table, with_table
@@ -65,9 +65,11 @@ def test_the_heuristic_remediation_and_next_checks_are_the_records():
     assert NEXT_CHECKS == {k.name: list(k.next_checks) for k in TAXONOMY}
 
 
-def test_simulator_faults_and_test_causes_are_kinds_of_the_taxonomy():
+def test_simulator_faults_and_test_causes_are_kinds_of_the_taxonomy(tmp_path):
     assert set(FAULTS) <= set(NAMES) and simulated_kinds() == [k for k in NAMES if k in FAULTS]
     assert {"application_error", "network_delay"}.isdisjoint(FAULTS)        # no simulated cases yet
+    with pytest.raises(ValueError, match="no simulator fault for kind 'network_delay'"):
+        simulate("network_delay", 1, "easy", tmp_path / "x")
     assert {v.kind for v in VARIANTS.values()} <= set(NAMES)
 
 

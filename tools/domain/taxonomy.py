@@ -171,7 +171,7 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
           checks=["find what filled the disk (logs, temp files, a WAL or queue backlog)",
                   "check how fast it filled against the alert thresholds"]),
     _kind("dependency_outage", "dependency", "a dependency outside the observed system is failing",
-          "the dependency, named as in its callers' spans", like=("rate_limited",),
+          "the dependency, by the name its callers use", like=("rate_limited",),
           tell="calls fail (5xx, timeouts) from all its callers (429s: rate_limited); one caller failing against a "
                "callee with no errors of its own points at that caller",
           evidence=[_CALLS_TO],
