@@ -11,7 +11,8 @@ from agent.report import KINDS, Kind, Report, RootCause
 from evals.simulator import FAULTS, simulate, simulated_kinds
 from factory import VARIANTS
 from prompts import render
-from tools.domain.taxonomy import BY_NAME, CATEGORIES, NAMES, TAXONOMY, RootCauseKind, _check, markdown_table, with_table
+from tools.domain.taxonomy import (BY_NAME, CATEGORIES, NAMES, TAXONOMY, RootCauseKind, _check, markdown_table,
+                                   with_table)
 
 ROOT = Path(__file__).resolve().parent.parent
 
