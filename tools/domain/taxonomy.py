@@ -147,8 +147,8 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
           "latency or packet loss between services, short of a partition: calls slow down or time out",
           "the callee if all its callers see the delay, else the caller that does",
           look_alikes=("network_partition", "resource_saturation"),
-          tell="the callee's own server time and CPU stay normal (else resource_saturation); connections still "
-               "succeed (else network_partition)",
+          tell="the callee's own server time and CPU stay normal (else resource_saturation); calls still "
+               "connect, just slowly (else network_partition)",
           key_evidence=[_CALLS_TO],
           remediation=["route traffic away from the slow path (zone, host, link)",
                        "escalate to the network or cloud provider with the affected paths"],
