@@ -12,18 +12,10 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from tools.domain.errors import problems as validation_problems
 from tools.domain.evidence import EvidenceLedger
+from tools.domain.taxonomy import NAMES, TAXONOMY, Category
 
-KINDS: dict[str, str] = {
-    "deploy_regression": "code", "config_change": "code", "memory_leak": "code",
-    "failed_scale_up": "environment", "resource_saturation": "environment", "cert_expired": "environment",
-    "registry_misroute": "environment", "network_partition": "environment", "dns_failure": "environment",
-    "disk_full": "environment", "dependency_outage": "dependency", "database_saturation": "dependency",
-    "rate_limited": "dependency",
-}
-Kind = Literal["deploy_regression", "config_change", "memory_leak", "failed_scale_up", "resource_saturation",
-               "cert_expired", "registry_misroute", "network_partition", "dns_failure", "disk_full",
-               "dependency_outage", "database_saturation", "rate_limited"]
-Category = Literal["code", "environment", "dependency"]
+KINDS: dict[str, str] = {k.name: k.category for k in TAXONOMY}   # kind → category
+Kind = Literal[NAMES]   # type: ignore[valid-type]  # built from the records; the JSON schema's enum lists them
 
 
 class RootCause(BaseModel):

@@ -8,7 +8,9 @@ from typing import Any
 
 import jinja2
 
-PROMPT_VERSION = "2026-12-02.1"   # part of the eval cache key: bump when a template changes meaning
+from tools.domain.taxonomy import CATEGORIES, TAXONOMY
+
+PROMPT_VERSION = "2026-12-02.2"   # part of the eval cache key: bump when a template changes meaning
 
 
 # Every tag the templates quote untrusted text in, opened or closed, in any case or spacing
@@ -28,6 +30,7 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
         autoescape=False)
     env.filters["quoted"] = quote_untrusted
+    env.globals.update(taxonomy=TAXONOMY, categories=CATEGORIES)    # system.j2's list of kinds
     return env
 
 

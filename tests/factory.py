@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -106,73 +108,125 @@ def _rewrite(path: Path, fn) -> None:
     write_jsonl(path, [r for r in (fn(r) for r in rows) if r is not None])
 
 
-def variant(root: Path, kind: str) -> Path:
-    """The mini incident with search's failure caused by `kind` instead of a failed scale-up.
+@dataclass(frozen=True)
+class Variant:
+    """One cause of search's failure: its root-cause kind, the service where its fix belongs (the taxonomy's
+    root_cause.service convention, in the mini incident), and what it changes in the evidence."""
+    kind: str
+    service: str
+    make: Callable[[Path], None]
+
+
+VARIANTS: dict[str, Variant] = {}              # case name → variant; test_heuristic runs every one
+
+
+def cause(name: str, service: str = "search", kind: str | None = None):
+    def register(make: Callable[[Path], None]) -> Callable[[Path], None]:
+        VARIANTS[name] = Variant(kind or name, service, make)
+        return make
+    return register
+
+
+def variant(root: Path, name: str) -> Path:
+    """The mini incident with search's failure caused by VARIANTS[name] instead of a failed scale-up.
 
     search's errors (its calls to token failing from 11:13) stay; what changes is the evidence of why."""
+    if name not in VARIANTS:
+        raise ValueError(name)
     d = build(root)
     (d / "scaling.jsonl").unlink()
     _rewrite(d / "metrics.jsonl", lambda m: {**m, "value": 0.4} if m["name"] == "cpu_utilization" else m)
-
-    def errors_say(text: str, service: str = "search"):
-        _rewrite(d / "logs.jsonl", lambda l: {**l, "message": text} if l["service"] == service and
-                 l["level"] == "error" else l)
-        _rewrite(d / "spans.jsonl", lambda s: {**s, "attributes": {"exception.message": text}}
-                 if s["service"] == service and s.get("kind") == "client" and s["status"] == "error" else s)
-
-    def metric(service: str, name: str, f):
-        rows = [json.loads(l) for l in open(d / "metrics.jsonl")]
-        rows += [{"time": ts(m), "name": name, "value": f(m), "service": service, "instance": f"{service}-{z}"}
-                 for m in range(120) for z in ZONES]
-        write_jsonl(d / "metrics.jsonl", rows)
-
-    if kind == "memory_leak":
-        metric("search", "memory_utilization", lambda m: min(0.99, 0.45 + max(0, m - 30) * 0.012))
-        errors_say("container search killed: OOMKilled (exit code 137)")
-    elif kind == "disk_full":
-        metric("search", "disk_utilization", lambda m: min(1.0, 0.6 + max(0, m - 40) * 0.012))
-        errors_say("write /var/lib/search/segments/0042: no space left on device")
-    elif kind == "dns_failure":
-        errors_say("dial tcp: lookup token.svc.cluster.local on 10.96.0.10:53: no such host")
-    elif kind == "config_change":
-        write_jsonl(d / "deployments.jsonl", [
-            {"time": ts(71), "service": "search", "kind": "config", "status": "succeeded", "actor": "ops",
-             "changes": {"token.client.timeout_ms": {"from": 2000, "to": 50}}}])
-        errors_say("call to token failed: context deadline exceeded (timeout 50ms)")
-    elif kind == "registry_misroute":
-        with open(d / "registry.jsonl", "a") as f:
-            for i, z in enumerate(ZONES):
-                f.write(json.dumps({"time": ts(72), "service": "token", "instance": f"token-{z}", "event": "update",
-                                    "address": f"10.99.0.{i}:8443"}) + "\n")
-        errors_say("dial tcp 10.99.0.1:8443: connect: connection refused")
-    elif kind == "rate_limited":
-        errors_say("POST https://geo-api/v1/lookup returned 429 Too Many Requests")
-        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "geo-api",
-                                               "attributes": {"http.status_code": 429}}
-                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
-    elif kind == "dependency_outage":
-        errors_say("POST https://geo-api/v1/lookup: 503 Service Unavailable")
-        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "geo-api",
-                                               "attributes": {"http.status_code": 503}}
-                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
-    elif kind == "database_saturation":
-        metric("search", "db_connections_in_use", lambda m: 100.0 if m >= 72 else 30.0 + m % 7)
-        errors_say("timeout acquiring connection from pool after 5000ms (100/100 in use)")
-    elif kind == "network_partition":              # search's instances in z-b become unreachable at 11:12
-        cut = ts(72)
-        _rewrite(d / "logs.jsonl", lambda l: None if l["service"] == "search" and l.get("zone") == "z-b"
-                 and l["time"] >= cut else ({**l, "level": "info", "message": "GET /search 200 14ms"}
-                                            if l["service"] == "search" and l["level"] == "error" else l))
-        _rewrite(d / "spans.jsonl", lambda s: {**s, "status": "ok", "attributes": {}}
-                 if s["service"] == "search" else s)
-        _rewrite(d / "logs.jsonl", lambda l: {**l, "message": "dial tcp 10.1.1.7:8080 (search, us-b): i/o timeout"}
-                 if l["service"] == "api" and l["level"] == "error" else l)
-    elif kind == "database_saturation_db":           # the database is a service of its own, called by search
-        metric("search-db", "db_connections_in_use", lambda m: 200.0 if m >= 72 else 60.0 + m % 9)
-        errors_say("FATAL: remaining connection slots are reserved for non-replication superuser connections")
-        _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "search-db",
-                                               "attributes": {**s.get("attributes", {}), "db.system": "postgresql"}}
-                 if s.get("peer_service") == "token" and s["status"] == "error" else s)
-    else:
-        raise ValueError(kind)
+    VARIANTS[name].make(d)
     return d
+
+
+def errors_say(d: Path, text: str, service: str = "search") -> None:
+    _rewrite(d / "logs.jsonl", lambda l: {**l, "message": text} if l["service"] == service and
+             l["level"] == "error" else l)
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "attributes": {"exception.message": text}}
+             if s["service"] == service and s.get("kind") == "client" and s["status"] == "error" else s)
+
+
+def metric(d: Path, service: str, name: str, f) -> None:
+    rows = [json.loads(l) for l in open(d / "metrics.jsonl")]
+    rows += [{"time": ts(m), "name": name, "value": f(m), "service": service, "instance": f"{service}-{z}"}
+             for m in range(120) for z in ZONES]
+    write_jsonl(d / "metrics.jsonl", rows)
+
+
+def calls_fail_to(d: Path, peer: str, attributes: dict) -> None:
+    """search's failing calls go to `peer` instead of token."""
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": peer, "attributes": attributes}
+             if s.get("peer_service") == "token" and s["status"] == "error" else s)
+
+
+@cause("memory_leak")
+def _memory_leak(d: Path) -> None:
+    metric(d, "search", "memory_utilization", lambda m: min(0.99, 0.45 + max(0, m - 30) * 0.012))
+    errors_say(d, "container search killed: OOMKilled (exit code 137)")
+
+
+@cause("disk_full")
+def _disk_full(d: Path) -> None:
+    metric(d, "search", "disk_utilization", lambda m: min(1.0, 0.6 + max(0, m - 40) * 0.012))
+    errors_say(d, "write /var/lib/search/segments/0042: no space left on device")
+
+
+@cause("dns_failure")
+def _dns_failure(d: Path) -> None:
+    errors_say(d, "dial tcp: lookup token.svc.cluster.local on 10.96.0.10:53: no such host")
+
+
+@cause("config_change")
+def _config_change(d: Path) -> None:
+    write_jsonl(d / "deployments.jsonl", [
+        {"time": ts(71), "service": "search", "kind": "config", "status": "succeeded", "actor": "ops",
+         "changes": {"token.client.timeout_ms": {"from": 2000, "to": 50}}}])
+    errors_say(d, "call to token failed: context deadline exceeded (timeout 50ms)")
+
+
+@cause("registry_misroute", service="token")
+def _registry_misroute(d: Path) -> None:
+    with open(d / "registry.jsonl", "a") as f:
+        for i, z in enumerate(ZONES):
+            f.write(json.dumps({"time": ts(72), "service": "token", "instance": f"token-{z}", "event": "update",
+                                "address": f"10.99.0.{i}:8443"}) + "\n")
+    errors_say(d, "dial tcp 10.99.0.1:8443: connect: connection refused")
+
+
+@cause("rate_limited", service="geo-api")
+def _rate_limited(d: Path) -> None:
+    errors_say(d, "POST https://geo-api/v1/lookup returned 429 Too Many Requests")
+    calls_fail_to(d, "geo-api", {"http.status_code": 429})
+
+
+@cause("dependency_outage", service="geo-api")
+def _dependency_outage(d: Path) -> None:
+    errors_say(d, "POST https://geo-api/v1/lookup: 503 Service Unavailable")
+    calls_fail_to(d, "geo-api", {"http.status_code": 503})
+
+
+@cause("database_saturation")
+def _database_saturation(d: Path) -> None:
+    metric(d, "search", "db_connections_in_use", lambda m: 100.0 if m >= 72 else 30.0 + m % 7)
+    errors_say(d, "timeout acquiring connection from pool after 5000ms (100/100 in use)")
+
+
+@cause("network_partition")
+def _network_partition(d: Path) -> None:            # search's instances in z-b become unreachable at 11:12
+    cut = ts(72)
+    _rewrite(d / "logs.jsonl", lambda l: None if l["service"] == "search" and l.get("zone") == "z-b"
+             and l["time"] >= cut else ({**l, "level": "info", "message": "GET /search 200 14ms"}
+                                        if l["service"] == "search" and l["level"] == "error" else l))
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "status": "ok", "attributes": {}} if s["service"] == "search" else s)
+    _rewrite(d / "logs.jsonl", lambda l: {**l, "message": "dial tcp 10.1.1.7:8080 (search, us-b): i/o timeout"}
+             if l["service"] == "api" and l["level"] == "error" else l)
+
+
+@cause("database_saturation_db", service="search-db", kind="database_saturation")
+def _database_of_its_own(d: Path) -> None:          # the database is a service of its own, called by search
+    metric(d, "search-db", "db_connections_in_use", lambda m: 200.0 if m >= 72 else 60.0 + m % 9)
+    errors_say(d, "FATAL: remaining connection slots are reserved for non-replication superuser connections")
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "search-db",
+                                           "attributes": {**s.get("attributes", {}), "db.system": "postgresql"}}
+             if s.get("peer_service") == "token" and s["status"] == "error" else s)

@@ -7,7 +7,7 @@ import pytest
 from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
-from factory import build, write_jsonl, ts
+from factory import VARIANTS, build, variant, write_jsonl, ts
 from tools import ToolContext
 from tools.backends.snapshot import SnapshotTelemetry
 
@@ -113,16 +113,12 @@ def test_expired_certificate_on_the_failing_connection(tmp_path):
     assert_cited(res)
 
 
-@pytest.mark.parametrize("kind,service", [
-    ("memory_leak", "search"), ("disk_full", "search"), ("dns_failure", "search"), ("config_change", "search"),
-    ("registry_misroute", "token"), ("rate_limited", "geo-api"), ("dependency_outage", "geo-api"),
-    ("database_saturation", "search"), ("database_saturation_db", "search-db"), ("network_partition", "search")])
-def test_each_kind_of_cause_on_the_same_symptom(tmp_path, kind, service):
-    from factory import variant
-    res = investigate(variant(tmp_path / kind, kind))
+@pytest.mark.parametrize("name", VARIANTS)
+def test_each_kind_of_cause_on_the_same_symptom(tmp_path, name):
+    res = investigate(variant(tmp_path / name, name))
     rc = res.report.root_cause
     assert rc is not None, res.report.next_checks
-    assert (rc.service, rc.kind) == (service, kind.removesuffix("_db"))
+    assert (rc.service, rc.kind) == (VARIANTS[name].service, VARIANTS[name].kind)
     assert_cited(res)
 
 

@@ -4,6 +4,7 @@ Real faults often raise no error at all (CPU contention, network delay, a slow c
 every service, not a shortlist, and compare each with its own baseline (robust: median/MAD, step vs ramp)."""
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict
 from datetime import datetime
 
@@ -15,6 +16,8 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 FRACTION_METRICS = {"cpu_utilization", "memory_utilization", "disk_utilization", "error_rate"}
 LATENCY_BUCKET_S = 30
 MIN_SPANS = 5                # spans in a bucket for its percentile to mean anything
+WIRE_OUTLIER_MS = 50.0       # time on the wire that no in-cluster call spends when the network is well
+WIRE_OUTLIER_X = 10.0        # … and this many times the usual edge's
 
 
 def _floor(name: str) -> float:
@@ -117,12 +120,16 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
             series.setdefault(("call", r["service"], r["peer_service"]), []).append((r["bucket"], r["p90_ms"]))
             series.setdefault(("wire", r["service"], r["peer_service"]), []).append((r["bucket"], r["self_p90_ms"]))
     rows: list[LatencyChange] = []
+    no_baseline: dict[tuple[str, str | None], float] = {}
     for (view, svc, peer), pts in series.items():
         pts = _merge(pts)
         cp = change_point(pts, base_end, floor_abs=1.0, floor_rel=0.1)
         if cp.shape and cp.direction > 0:
             rows.append(LatencyChange(svc, peer, view, cp.shape, cp.at, round(cp.baseline, 2), round(cp.level, 2),
                                       round(cp.level / max(cp.baseline, 0.1), 1), round(cp.z, 1)))
+        elif view == "wire" and cp.baseline_points < 3:
+            no_baseline[(svc, peer)] = statistics.median(v for _, v in pts) if pts else 0.0
+    rows += _wire_outliers(series, no_baseline)
     rows.sort(key=lambda r: -r.ratio)
     unknown = _status_unknown(ctx, f)
     scope = service or "any service"
@@ -141,12 +148,29 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                             summary=f"{edge} own p90 latency {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
                                     f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)", rows=[asdict(r)])
         r.evidence = ev.id
-    head = (f"own (exclusive) p90 latency that rose, {fmt_span(f.start, f.end)}, baseline before "
+    head = (f"own (exclusive) p90 latency that rose (shape outlier: no baseline, compared with the other edges), {fmt_span(f.start, f.end)}, baseline before "
             f"{fmt_time(base_end)}, {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
             f"calls to peer_service as it waits for them, wire = those calls minus the peer's own time")
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
                                                        "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
+
+
+def _wire_outliers(series: dict, no_baseline: dict[tuple[str, str | None], float]) -> list[LatencyChange]:
+    """Spans that begin after the change have no baseline of their own. Time on the wire is comparable across
+    edges (in-cluster calls spend a few ms there), so an edge whose wire time is many times every other
+    edge's stands out without one."""
+    wire = [statistics.median(v for _, v in pts) for (view, _, _), pts in series.items() if view == "wire" and pts]
+    if len(wire) < 4:
+        return []
+    usual = statistics.median(wire)
+    out = []
+    for (svc, peer), level in no_baseline.items():
+        if level >= max(WIRE_OUTLIER_MS, WIRE_OUTLIER_X * usual):
+            first = min(t for t, _ in series[("wire", svc, peer)])
+            out.append(LatencyChange(svc, peer, "wire", "outlier", first, round(usual, 2), round(level, 2),
+                                     round(level / max(usual, 0.1), 1), 0.0))
+    return out
 
 
 def _merge(pts: list[tuple[datetime, float]]) -> list[tuple[datetime, float]]:

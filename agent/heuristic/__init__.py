@@ -38,7 +38,8 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
             f"{s} at {t:%H:%M}" for s, t in desc.ends_early.items()) + "): the failure itself is not in the data",
             checks=["capture the telemetry up to and past the page, then investigate again"])
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
-                        ("registry_changes", {}), ("trace_errors", {})])
+                        ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {})]
+                    + [("metric_changes", {"name": "cpu_utilization"})] * ("cpu_utilization" in desc.metrics))
     f.chain = f.walk_chain()
     onsets = f.onsets
     f.t0 = f.onset_of(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)

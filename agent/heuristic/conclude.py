@@ -7,6 +7,7 @@ from typing import Any
 from agent.heuristic.facts import MIN, RECENT_CHANGE, SLOW_CHANGE, Facts
 from agent.heuristic.rules import Hypothesis, _t, hypotheses
 from agent.report import KINDS
+from tools.domain.taxonomy import TAXONOMY
 
 CONCLUDE_AT = 0.4          # below this best score, the report is inconclusive
 OPEN_AT = 0.75 * CONCLUDE_AT
@@ -20,6 +21,8 @@ def place(f: Facts, service: str) -> float:
         return 0.85
     if service in f.chain:
         return 0.8
+    if service in f.downstream(f.end):       # deeper than the failing chain: its effect can reach the page
+        return 0.75
     return 0.6 if service in f.onsets else 0.4
 
 
@@ -141,24 +144,5 @@ def _dedupe(hs: list[Hypothesis]) -> list[Hypothesis]:
     return out
 
 
-REMEDIATION = {
-    "deploy_regression": ["roll back the deploy", "add the failing path to the deploy's canary checks"],
-    "config_change": ["revert the config change", "validate this setting in review and in canary"],
-    "memory_leak": ["restart or roll back the leaking version", "raise the memory limit as a stopgap",
-                    "find the leak with a heap profile"],
-    "failed_scale_up": ["add capacity by hand (nodes or quota) so the pending replicas schedule",
-                        "fix the autoscaler's blocker; pre-scale before known peaks"],
-    "resource_saturation": ["add capacity or shed load", "find what drove the load (surge, noisy neighbour)"],
-    "cert_expired": ["rotate the expired certificate", "alert on certificate expiry weeks ahead"],
-    "registry_misroute": ["correct the registry entries (deregister stale, re-register healthy instances)",
-                          "find what wrote the bad entries"],
-    "network_partition": ["fail traffic away from the affected zone", "escalate to the network/cloud provider"],
-    "dns_failure": ["fix the resolver or the record; use cached or static resolution meanwhile"],
-    "disk_full": ["free disk space (logs, temp files) or grow the volume", "alert on disk usage trend"],
-    "dependency_outage": ["fail over or degrade gracefully around the dependency", "contact the provider"],
-    "database_saturation": ["reduce connection demand (pool sizes, slow queries) or raise the database limit",
-                            "kill runaway queries"],
-    "rate_limited": ["back off and retry with jitter", "raise the quota with the upstream"],
-}
-NEXT_CHECKS = {k: [f"confirm the {k.replace('_', ' ')} with the owning team",
-                   "watch the error rate recover after remediation"] for k in KINDS}
+REMEDIATION = {k.name: list(k.remediation) for k in TAXONOMY}
+NEXT_CHECKS = {k.name: list(k.next_checks) for k in TAXONOMY}

@@ -11,14 +11,15 @@ from typing import Any
 
 from agent.heuristic.signatures import families
 from agent.models.base import Message
-from tools.results import (Edge, EdgeErrors, ErrorOnset, LogTemplate, MetricSummary, Overview, Registry, Scaling,
-                           ZoneBreakdown)
+from tools.results import (Edge, EdgeErrors, ErrorOnset, LatencyChange, LogTemplate, MetricChange, MetricSummary,
+                           Overview, Registry, Scaling, ZoneBreakdown)
 
 MIN = timedelta(minutes=1)
 MAX_CANDIDATES = 5
 CHAIN_SLACK = 2 * MIN            # a callee's errors may begin this much after its caller's and still lead
 RECENT_CHANGE = timedelta(minutes=45)     # a cause this long before the symptom is on time
 SLOW_CHANGE = timedelta(hours=6)          # for causes that build up (a leak, a filling disk)
+RISE_Z = 3.0                     # a metric this many robust spreads above its baseline rose clearly
 
 
 @dataclass
@@ -75,6 +76,25 @@ class Facts:
     @property
     def registry(self) -> Registry:
         return self.data("registry_changes", Registry([], []))
+
+    @property
+    def latency(self) -> list[LatencyChange]:
+        return self.data("latency_by_service", [])
+
+    def rises(self, name: str) -> list[MetricChange]:
+        """Services whose metric `name` rose clearly (metric_changes), the biggest first."""
+        return [r for a, m in self.results.get("metric_changes", []) if a.get("name") == name
+                for r in m.data or [] if r.direction == "up" and r.z >= RISE_Z]
+
+    def downstream(self, service: str | None) -> set[str]:
+        """Every service reachable from `service` through the call graph: where its symptom can come from."""
+        seen, todo = set(), [service]
+        while todo:
+            for c in self.callees(todo.pop()):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        return seen
 
     def metric(self, service: str, name: str) -> tuple[MetricSummary | None, str | None]:
         for a, m in self.results.get("query_metric", []):

@@ -14,6 +14,10 @@ from agent.heuristic.signatures import families
 
 CPU_SATURATED = 0.88             # a CPU this busy at its peak, after rising, is saturated
 CPU_SATURATED_MECHANISM = 0.85   # … and this busy explains a failed scale-up's errors
+CPU_JUMP = 2.0                   # a CPU level this many times its baseline jumped
+WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
+# Error families with a cause outside the service's own code (rules of their own judge them).
+INFRA_FAMILIES = {"tls", "dns", "rate_limit", "oom", "disk", "db_pool", "conn_refused", "timeout"}
 MEMORY_HIGH = 0.85
 DISK_FULL = 0.95
 SURGE_PCT = 30                   # request rate up this much: a traffic surge
@@ -88,6 +92,52 @@ def resource_saturation(f: Facts, svc: str) -> list[Hypothesis]:
                        f"{svc}'s CPU saturated at {cpu.max:.2f} from {_t(cpu.near_peak_at or cpu.shift_at)}"
                        + (f" under a traffic surge (+{rate.change_pct}% requests)" if surge else
                           " with no failed scaling"))]
+
+
+def cpu_jump(f: Facts) -> list[Hypothesis]:
+    """resource_saturation found across every service, errors or not: the CPU that jumped (contention, a hog)."""
+    out = []
+    for r in f.rises("cpu_utilization")[:3]:
+        if r.service in _failed_up(f) or (r.level < CPU_JUMP * r.baseline and (r.peak or 0) < CPU_SATURATED):
+            continue
+        out.append(Hypothesis(r.service, "resource_saturation", 0.8 if (r.peak or 0) >= CPU_SATURATED else 0.7,
+                              r.at, [r.evidence], f"{r.service}'s CPU jumped from {r.baseline:.2f} to {r.level:.2f} "
+                              f"at {_t(r.at)} (peak {r.peak:.2f}) with no failed scaling"))
+    return out
+
+
+def network_delay(f: Facts) -> list[Hypothesis]:
+    """Time on the wire rose on calls to or from one service while nothing failed: the network around it.
+    A delay at a service shows on every edge that touches it, so the endpoint the slow edges share is blamed
+    (the callee of a lone slow edge: a slow caller would slow all of its edges)."""
+    slow = [r for r in f.latency if r.view == "wire" and r.ratio >= WIRE_SLOW_X and r.peer_service]
+    score: dict[str, float] = {}
+    for r in slow:
+        score[r.peer_service] = score.get(r.peer_service, 0) + 1.0
+        score[r.service] = score.get(r.service, 0) + 0.9
+    if not score:
+        return []
+    svc = max(score, key=lambda s: score[s])
+    edges = [r for r in slow if svc in (r.service, r.peer_service)]
+    worst = max(edges, key=lambda r: r.ratio)
+    return [Hypothesis(svc, "network_delay", 0.8 if len(edges) > 1 else 0.65, min(r.at for r in edges if r.at),
+                       [r.evidence for r in edges[:4] if r.evidence],
+                       f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
+                       f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
+                       f"network latency around {svc}")]
+
+
+def application_error(f: Facts, svc: str) -> list[Hypothesis]:
+    """Errors that begin in a service's own code with no recorded change and no infrastructure cause."""
+    o = f.onsets.get(svc)
+    if o is None or svc in f.chain[:-1] or f.families_of(svc) & INFRA_FAMILIES:
+        return []
+    if any(d.service == svc for d in f.data("list_deployments", [])):
+        return []            # a change of its own: the deploy and config rules judge it
+    texts, ids = f.error_texts(svc)
+    return [Hypothesis(svc, "application_error", 0.6, o.onset, f.onset_ids(svc) + ids[:1],
+                       f"{svc}'s own errors began at {_t(o.onset)} ({o.signal}) with no deploy, config change or "
+                       f"infrastructure failure behind them: a fault in its own code path")]
 
 
 def memory_leak(f: Facts, svc: str) -> list[Hypothesis]:
@@ -207,8 +257,9 @@ def dependency(f: Facts) -> list[Hypothesis]:
 # Rules over the whole incident, then rules asked of each candidate service, in this order.
 INCIDENT_RULES: list[Rule] = [changes, failed_scale_up]
 SERVICE_RULES: list[Callable[[Facts, str], list[Hypothesis]]] = [
-    resource_saturation, memory_leak, disk_full, dns_failure, database_saturation, network_partition]
-LATE_RULES: list[Rule] = [cert_expired, registry_misroute, dependency]
+    resource_saturation, memory_leak, disk_full, dns_failure, database_saturation, network_partition,
+    application_error]
+LATE_RULES: list[Rule] = [cert_expired, registry_misroute, dependency, cpu_jump, network_delay]
 
 
 def hypotheses(f: Facts) -> list[Hypothesis]:
