@@ -160,10 +160,10 @@ def _wire_outliers(series: dict, no_baseline: dict[tuple[str, str | None], float
     """Spans that begin after the change have no baseline of their own. Time on the wire is comparable across
     edges (in-cluster calls spend a few ms there), so an edge whose wire time is many times every other
     edge's stands out without one."""
-    wire = [statistics.median(v for _, v in pts) for (view, _, _), pts in series.items() if view == "wire" and pts]
-    if len(wire) < 4:
+    wire = sorted(statistics.median(v for _, v in pts) for (view, _, _), pts in series.items() if view == "wire" and pts)
+    if len(wire) < 3:
         return []
-    usual = statistics.median(wire)
+    usual = statistics.median(wire[:len(wire) // 2])     # the faster half: the slow edges may be most of them
     out = []
     for (svc, peer), level in no_baseline.items():
         if level >= max(WIRE_OUTLIER_MS, WIRE_OUTLIER_X * usual):

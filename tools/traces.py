@@ -5,7 +5,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from tools.common import base_filter, clip, no_data, nothing_found, table
-from tools.results import EdgeErrors
+from tools.results import EdgeErrors, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 MESSAGE_KEYS = ("exception.message", "error.message", "message", "error", "error.type", "http.status_code",
@@ -32,6 +32,8 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
     """
     if (nd := no_data(ctx, "spans", "Use search_logs for error messages instead.")):
         return nd
+    if (unknown := _status_not_recorded(ctx, base_filter(ctx, start, end, service))):
+        return unknown
     f = base_filter(ctx, start, end, service, status="error", peer_service=peer_service)
     counts = ctx.telemetry.count("spans", f, by=("service", "peer_service", "kind"), limit=200)
     counts.sort(key=lambda r: -r["n"])
@@ -70,3 +72,20 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
     head = f"failing spans {fmt_span(f.start, f.end)}: {sum(c['n'] for c in counts)} in {len(counts)} edges"
     text = head + "\n" + table(rows, ["evidence", "service", "peer_service", "kind", "errors", "first", "what", "logs"])
     return ToolResult(text=text, evidence_ids=ids, data=rows)
+
+
+def _status_not_recorded(ctx: ToolContext, f) -> ToolResult | None:
+    """Spans without a status cannot show failures: 'no failing spans' would read as healthy. Say so, and count
+    the error logs that carry a trace id instead (the failures the spans could not record)."""
+    rows = ctx.telemetry.span_latency(f, by=(), limit=1)
+    if not rows or not rows[0]["n"] or rows[0]["with_status"]:
+        return None
+    text = ("span status not recorded: these spans cannot show which calls failed (missing is not healthy). ")
+    if ctx.telemetry.coverage("logs").present:
+        logs = [r for r in ctx.telemetry.count("logs", f.but(levels=("error", "fatal")), by=("service",), limit=50)
+                if r["n"]]
+        text += ("error logs by service instead (search_logs level=error for their text):\n"
+                 + table(logs, ["service", "n"]) if logs else "No error logs either.")
+    else:
+        text += "There are no logs to infer failures from either."
+    return ToolResult(text=text, status=Status.NO_DATA)

@@ -76,8 +76,10 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
     end = f.end
     if end and best.service != end:
         ids = f.edge_ids(end, best.service) or f.edge_ids(best.service, end)
-        links.append({"claim": f"{end}'s failures trace to {best.service}", "service": best.service,
-                      "evidence": ids or best.evidence})
+        what = "failures" if end in f.onsets else "slowdown (latency, not errors)"
+        links.append({"claim": f"{end}'s {what} trace{'s' if what[0] == 's' else ''} to {best.service}, "
+                               f"{'which it calls' if best.service in f.downstream(end) else 'its neighbour'}",
+                      "service": best.service, "evidence": ids or best.evidence})
     elif end:
         failing = {r.peer_service for r in f.edge_errors if r.service == end}
         healthy = [c for c in f.callees(end) if c not in f.onsets and f.edge_ids(end, c) and c in f.known

@@ -141,7 +141,11 @@ class Facts:
         """From the paged service along callees whose own errors began no later than their caller's."""
         onsets = self.onsets
         earliest = min(onsets.values(), key=lambda o: o.onset).service if onsets else None
-        start = self.alert_service if self.alert_service in onsets else (earliest or self.alert_service)
+        entry = self.entry()
+        # From the page: the paged service when it is failing or is in the call graph; otherwise the earliest
+        # failing service stands in (no call graph to walk from the page).
+        in_graph = any(entry in (e.caller, e.callee) for e in self.edges)
+        start = entry if entry in onsets or in_graph else (earliest or entry)
         if not start:
             return []
         if not self.edges and onsets:
@@ -155,6 +159,16 @@ class Facts:
             if not nxt:
                 return path
             path.append(min(nxt, key=lambda s: onsets[s].onset))
+
+    def entry(self) -> str | None:
+        """The paged service; when it has no telemetry of its own (a UI in front of the traced system), the call
+        graph's busiest entry (a caller nobody calls) stands in for it."""
+        svc = self.alert_service
+        if svc in self.known or not self.edges:
+            return svc
+        called = {e.callee for e in self.edges}
+        roots = [e for e in self.edges if e.caller not in called and e.caller in self.known]
+        return max(roots, key=lambda e: e.calls).caller if roots else svc
 
     def callees(self, service: str | None) -> list[str]:
         return [e.callee for e in self.edges if e.caller == service]
