@@ -2,7 +2,7 @@
 import pytest
 
 from tools.domain.evidence import EvidenceLedger
-from factory import build
+from factory import build, ts
 from tools import TOOLS, ToolContext
 from tools.backends.snapshot import SnapshotTelemetry
 
@@ -209,3 +209,35 @@ def test_tool_descriptions_are_sentences_and_describe_incident_comes_first():
     assert first == "describe_incident"
     for t in TOOLS.values():
         assert all("\n" not in p and "  " not in p for p in t.description.split("\n\n")), t.name
+
+
+def test_certificates_show_full_dates_not_a_time_of_day(ctx):
+    res = run(ctx, "certificates")
+    assert "2026-03-26" in res.text.split("\n", 1)[1]       # the table row, not only the summary line
+
+
+def test_a_split_by_a_label_the_metric_lacks_is_said(ctx):
+    res = run(ctx, "query_metric", name="cpu_utilization", service="search", by="instance")
+    assert res.status.value == "no_data" and "cannot be split by instance" in res.text and "None" not in res.text
+
+
+def test_metric_onsets_have_their_own_columns(tmp_path):
+    import json
+    d = build(tmp_path / "m")
+    with open(d / "metrics.jsonl", "a") as f:
+        for m in range(120):
+            f.write(json.dumps({"time": ts(m), "service": "index", "name": "error_rate",
+                                "value": 0.29 if m >= 80 else 0.001}) + "\n")
+    res = run(ToolContext(SnapshotTelemetry(d), EvidenceLedger()), "error_onsets", service="index")
+    row = next(line for line in res.text.splitlines() if "metrics:error_rate" in line)
+    assert row.split(" | ")[-2:] == ["error_rate", "-"] and row.startswith("E")
+
+
+def test_an_instance_only_marked_unhealthy_is_not_called_unregistered(snap, tmp_path):
+    import json, shutil
+    d = tmp_path / "reg"
+    shutil.copytree(snap, d)
+    with open(d / "registry.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(100), "service": "token", "instance": "token-z-a", "event": "unhealthy"}) + "\n")
+    m = run(ToolContext(SnapshotTelemetry(d), EvidenceLedger()), "registry_changes").data.mismatch[0]
+    assert m.serving_unhealthy == "token-z-a" and "token-z-a" not in m.serving_unregistered

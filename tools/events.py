@@ -171,8 +171,9 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
                              summary=f"no certificate {'of ' + service + ' ' if service else ''}expired or expiring "
                                      f"within {within_days} days of {fmt_time(when)} ({len(rows)} checked)",
                              text=head)
-    return ToolResult(text=head + "\n" + table(flagged, ["evidence", "service", "name", "purpose", "peer_service",
-                                                         "not_after", "status", "expires_in"]),
+    shown = [{**asdict(c), "not_after": c.not_after.strftime("%Y-%m-%d %H:%MZ")} for c in flagged]
+    return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "name", "purpose", "peer_service",
+                                                       "not_after", "status", "expires_in"]),
                       evidence_ids=[c.evidence for c in flagged], data=flagged)
 
 
@@ -254,7 +255,8 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
                             filters={"service": service}, attributes={"event": "mismatch"},
                             summary=f"{m.service}: registry disagrees with telemetry: registered but silent "
                                     f"{m.registered_silent or '-'}; serving but not registered "
-                                    f"{m.serving_unregistered or '-'}", rows=[asdict(m)])
+                                    f"{m.serving_unregistered or '-'}; serving but marked unhealthy "
+                                    f"{m.serving_unhealthy or '-'}", rows=[asdict(m)])
         m.evidence = ev.id
     head = f"registry events for {service or 'all services'} {fmt_span(s, e)} (routine initial registrations omitted)"
     if not rows and not mismatch:
@@ -267,7 +269,7 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
                               "instances", "addresses"]) if rows else "no registry changes"]
     if mismatch:
         out.append("endpoints that disagree with telemetry:\n" + table(
-            mismatch, ["evidence", "service", "registered_silent", "serving_unregistered"]))
+            mismatch, ["evidence", "service", "registered_silent", "serving_unregistered", "serving_unhealthy"]))
     return ToolResult(text="\n".join(out), evidence_ids=[x.evidence for x in [*rows, *mismatch]],
                       data=Registry(rows, mismatch))
 
@@ -290,9 +292,12 @@ def _registry_vs_telemetry(ctx: ToolContext, state: dict, service: str | None,
     for svc in sorted({k[0] for k in state}):
         if svc not in seen:
             continue   # no per-instance telemetry for it: nothing to compare against
-        live = {i for (s, i), st in state.items() if s == svc and st["registered"] and st["healthy"]}
+        registered = {i for (s, i), st in state.items() if s == svc and st["registered"]}
+        live = {i for i in registered if state[(svc, i)]["healthy"]}
         silent = sorted(live - seen[svc])
-        unregistered = sorted(seen[svc] - live)      # serving, but deregistered/unhealthy/unknown
-        if silent or unregistered:
-            out.append(RegistryMismatch(svc, ", ".join(silent[:6]), ", ".join(unregistered[:6])))
+        unregistered = sorted(seen[svc] - registered)
+        unhealthy = sorted(seen[svc] & (registered - live))
+        if silent or unregistered or unhealthy:
+            out.append(RegistryMismatch(svc, ", ".join(silent[:6]), ", ".join(unregistered[:6]),
+                                        ", ".join(unhealthy[:6])))
     return out[:20]

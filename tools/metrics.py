@@ -57,6 +57,11 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
         names = sorted({r["name"] for r in ctx.telemetry.metric_names(f.but(name=None))})
         return ToolResult(text=f"no metric {name!r} for {service or 'any service'} in {fmt_span(f.start, f.end)}. "
                                f"Metrics present there: {', '.join(names[:60]) or 'none'}", status=Status.NO_DATA)
+    if group and all(r.get(by) is None for r in series):
+        have = [lab for lab in ("service", "instance", "zone") if lab != by and any(
+            r.get(lab) for r in ctx.telemetry.metric_series(f, by=(lab,), step_s=3600))]
+        return ToolResult(text=f"{name} cannot be split by {by}: its series carry no {by} label (labels present: "
+                               f"{', '.join(have) or 'none'}); ask with by=none or another split", status=Status.NO_DATA)
     groups: dict[str, list[tuple[datetime, float]]] = {}
     for r in series:
         groups.setdefault(str(r.get(by, "all")) if group else "all", []).append((r["bucket"], r["value"]))

@@ -104,8 +104,10 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
     """
     onsets = [replace(o) for o in ctx.onsets() if not service or o.service == service]
     inc = ctx.incident
-    rows = [{"service": o.service, "onset": o.onset, "signal": o.signal, "baseline_per_min": round(o.baseline, 3),
-             "peak_per_min": round(o.peak, 3), "errors_since": o.errors} for o in onsets]
+    # Log and span onsets count errors per minute; metric onsets are the metric's own value (a rate, a share).
+    rows = [{"service": o.service, "onset": o.onset, "signal": o.signal, "baseline": round(o.baseline, 3),
+             "peak": round(o.peak, 3), "unit": o.signal.split(":")[1] if ":" in o.signal else "errors/min",
+             "errors_since": None if ":" in o.signal else o.errors} for o in onsets]
     ids = []
     for o in onsets[:12]:
         src = o.signal.split(":")[0]
@@ -130,6 +132,6 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
                              summary=f"no error onset in {service or 'any service'}",
                              text=head + "\n" + (f"{service}'s errors did not rise above its baseline" if service
                                                   else "no service's errors rose above its baseline"))
-    text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline_per_min", "peak_per_min",
+    text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline", "peak", "unit",
                                       "errors_since"])
     return ToolResult(text=text, evidence_ids=ids, data=onsets)

@@ -210,8 +210,9 @@ class RegistryGroup:                 # registry_changes, one (service, event)
 @dataclass
 class RegistryMismatch:
     service: str
-    registered_silent: str
-    serving_unregistered: str
+    registered_silent: str           # registered and healthy, but emits nothing
+    serving_unregistered: str        # emits telemetry, but deregistered or unknown to the registry
+    serving_unhealthy: str = ""      # emits telemetry while the registry marks it unhealthy
     evidence: str | None = None
 
 
