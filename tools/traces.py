@@ -47,10 +47,10 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
         what = sorted({_what(s) for s in mine if _what(s)})[:3]
         logs = []
         if ctx.telemetry.coverage("logs").present and mine:
-            tids = tuple({s["trace_id"] for s in mine[:20]})
-            logs = [clip(r["message"], 200) for r in ctx.telemetry.sample(
-                "logs", base_filter(ctx, start, end, c["service"], trace_ids=tids, levels=("warn", "error", "fatal")),
-                limit=3)]
+            # The same traces' warnings and errors in any service: the callee's own exception is often the story.
+            tids = tuple(sorted({s["trace_id"] for s in mine[:20]}))
+            logs = [f"{r['service']}: {clip(r['message'], 200)}" for r in ctx.telemetry.sample(
+                "logs", base_filter(ctx, start, end, trace_ids=tids, levels=("warn", "error", "fatal")), limit=3)]
         row = EdgeErrors(c["service"], c["peer_service"], c["kind"], c["n"], first[0]["time"] if first else None,
                          " | ".join(what), " | ".join(logs))
         edge = f"{c['service']}→{c['peer_service']}" if c["peer_service"] else f"{c['service']} ({c['kind'] or 'span'})"
