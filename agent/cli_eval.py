@@ -33,22 +33,11 @@ def eval_command(
 ) -> None:
     """Replay incidents against one or more models and score them (AC@1, AC@3, citations, cost, …)."""
     from agent.models import ModelError
-    from evals.compare import check_results, compare, render
     from evals.harness import find_cases, preflight, run_eval
     from evals.leaderboard import html_page, markdown
     from evals.scorers import TruthError
     if target[0] == "compare":
-        if len(target) != 3:
-            raise typer.BadParameter("usage: fivewhys eval compare BEFORE.json AFTER.json")
-        results = []
-        for p in target[1:]:
-            try:
-                results.append(json.loads(Path(p).read_text()))
-                check_results(results[-1])
-            except (OSError, ValueError) as e:
-                fail(f"cannot read results {p}: {e}")
-        print(render(compare(*results)))
-        return
+        return compare_results(target[1:])
     if timeout <= 0:
         raise typer.BadParameter("must be more than 0 seconds", param_hint="'--timeout'")
     root = Path(target[0])
@@ -76,6 +65,21 @@ def eval_command(
     if html_out:
         html_out.write_text(html_page(results))
     sys.stdout.write(md)
+
+
+def compare_results(paths: List[str]) -> None:
+    """`fivewhys eval compare BEFORE.json AFTER.json`: what flipped between two runs."""
+    from evals.compare import check_results, compare, render
+    if len(paths) != 2:
+        raise typer.BadParameter("usage: fivewhys eval compare BEFORE.json AFTER.json")
+    results = []
+    for p in paths:
+        try:
+            results.append(json.loads(Path(p).read_text()))
+            check_results(results[-1])
+        except (OSError, ValueError) as e:
+            fail(f"cannot read results {p}: {e}")
+    print(render(compare(*results)))
 
 
 def simulate_command(

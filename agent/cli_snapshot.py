@@ -43,7 +43,8 @@ def capture(config: Annotated[Path, typer.Option("--config", help="TOML mapping 
     """Write a v1 snapshot from live backends (bounded; keeps every error and event)."""
     from tools.backends.base import TelemetryError, as_utc
     from tools.backends.capture import capture as write_capture
-    from tools.backends.config import incident_for, open_telemetry
+    from tools.backends.config import incident_for
+    from agent.session import open_tools
     try:
         a, b = (datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in window.split("/"))
     except ValueError:
@@ -54,10 +55,9 @@ def capture(config: Annotated[Path, typer.Option("--config", help="TOML mapping 
         fail("--window must run forwards and hold --at")
     svc = alert_service or (service[0] if service else "unknown")
     inc = incident_for(svc, page, before=page - a, after=b - page)
-    with bad_input(TelemetryError):
-        tel = open_telemetry(None, config, svc, page)
-        tel.incident = inc
-        counts = write_capture(tel, inc, out, tuple(service) if service else None)
+    with bad_input(TelemetryError), open_tools(None, config=config, service=svc, at=page) as ctx:
+        ctx.telemetry.incident = inc
+        counts = write_capture(ctx.telemetry, inc, out, tuple(service) if service else None)
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
