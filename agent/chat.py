@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,10 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tools.domain.evidence import Evidence, EvidenceLedger
-from agent.loop import Investigation, RunResult
-from agent.models import ModelError, load_model
+from agent.loop import Investigation, RunResult, StopReason
+from agent.models import Model, ModelError, load_model
 from agent.models.base import Message
-from agent.progress import LiveProgress
 from agent.render import report_markdown
 from agent.report import Report
 from agent.termtext import escape, plain
@@ -43,19 +43,25 @@ def chats_dir() -> Path:
 
 
 class ChatSession:
-    def __init__(self, telemetry, snapshot: Path | None, model_spec: str | None, console: Console,
-                 path: Path | None = None, base_url: str | None = None):
-        self.telemetry, self.snapshot, self.console = telemetry, snapshot, console
-        self.base_url = base_url          # an OpenAI-compatible server; kept for /model of the same provider
-        self.model = load_model(model_spec, base_url=base_url)
-        self.path = path or chats_dir() / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{telemetry.incident.id}.json"
-        self.last: Report | None = None
-        self._new_investigation(EvidenceLedger())
+    """The REPL's state around one investigation: the last report, and the file the conversation is saved in."""
 
-    def _new_investigation(self, ledger: EvidenceLedger, messages: list[Message] | None = None) -> None:
-        self.inv = Investigation(self.model, ToolContext(self.telemetry, ledger),
-                                 on_event=LiveProgress(self.console))
-        self.inv.messages = messages or []
+    def __init__(self, inv: Investigation, console: Console, snapshot: Path | None, base_url: str | None = None,
+                 saved: SavedChat | None = None):
+        self.inv, self.console, self.snapshot = inv, console, snapshot
+        self.base_url = base_url          # an OpenAI-compatible server; kept for /model of the same provider
+        self.path = saved.path if saved else \
+            chats_dir() / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{inv.ctx.incident.id}.json"
+        self.last: Report | None = saved.report if saved else None
+        if saved:
+            inv.messages = saved.messages
+
+    @property
+    def model(self) -> Model:
+        return self.inv.model
+
+    @property
+    def telemetry(self):
+        return self.inv.ctx.telemetry
 
     # ---- a question ---------------------------------------------------------------------------------------
     def ask(self, question: str) -> RunResult | None:
@@ -67,18 +73,11 @@ class ChatSession:
             res = self.inv.run(question)
         except KeyboardInterrupt:
             del self.inv.messages[mark:]        # a half-finished turn would leave tool calls unanswered
-            self.inv.on_event.close()
             self.console.print("[yellow]cancelled[/]; the conversation is as it was before that question")
             return None
-        except ModelError as e:
+        if res.stop_reason is StopReason.MODEL_ERROR:     # the run ended without an answer: forget the question
             del self.inv.messages[mark:]
-            self.model_error(str(e))
-            return None
-        finally:
-            self.inv.on_event.close()
-        if res.stop_reason.startswith("model_error: "):  # the loop turns a ModelError into an inconclusive report
-            del self.inv.messages[mark:]
-            self.model_error(res.stop_reason.removeprefix("model_error: "))
+            self.model_error(res.error or "")
             return None
         self.last = res.report
         self.console.print(Markdown(report_markdown(res.report, res.ledger, res.usage)))
@@ -116,15 +115,14 @@ class ChatSession:
         elif name == "/model" and args:
             try:
                 same = args[0].partition(":")[0] == self.model.name.partition(":")[0]
-                self.model = load_model(args[0], base_url=self.base_url if same else None)
+                self.inv.model = load_model(args[0], base_url=self.base_url if same else None)
                 self.base_url = self.base_url if same else None
-                self._new_investigation(self.inv.ctx.ledger, self.inv.messages)
                 self.console.print(f"model: {escape(self.model.name)}", emoji=False)
             except ModelError as e:
                 self.console.print(f"[red]error:[/] {escape(e)}", emoji=False)
         elif name == "/reset":
             self.last = None
-            self._new_investigation(EvidenceLedger())
+            self.inv.messages, self.inv.ctx = [], ToolContext(self.telemetry, EvidenceLedger())
             self.save()                         # so --continue resumes after the reset, not before it
             self.console.print("conversation and evidence cleared")
         else:
@@ -179,24 +177,32 @@ class ChatSession:
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name, "base_url": self.base_url,
+        doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name,
+               "base_url": self.base_url,
                "messages": [m.model_dump(mode="json") for m in self.inv.messages],
                "evidence": [e.model_dump(mode="json") for e in self.inv.ctx.ledger.items],
                "report": self.last.model_dump(mode="json") if self.last else None}
         self.path.write_text(json.dumps(doc))
 
+
+@dataclass
+class SavedChat:
+    """A conversation written by ChatSession.save, for --continue."""
+    path: Path
+    snapshot: Path
+    model: str
+    base_url: str | None
+    messages: list[Message]
+    ledger: EvidenceLedger
+    report: Report | None
+
     @classmethod
-    def resume(cls, path: Path, console: Console, model_spec: str | None = None,
-               base_url: str | None = None) -> "ChatSession":
-        from tools.backends.snapshot import SnapshotTelemetry
+    def read(cls, path: Path) -> "SavedChat":
         doc = json.loads(path.read_text())
-        snapshot = Path(doc["snapshot"])
-        s = cls(SnapshotTelemetry(snapshot), snapshot, model_spec or doc["model"], console, path,
-                base_url or (doc.get("base_url") if not model_spec else None))
-        ledger = EvidenceLedger(Evidence.model_validate(e) for e in doc["evidence"])
-        s._new_investigation(ledger, [Message.model_validate(m) for m in doc["messages"]])
-        s.last = Report.model_validate(doc["report"]) if doc.get("report") else None
-        return s
+        return cls(path, Path(doc["snapshot"]), doc["model"], doc.get("base_url"),
+                   [Message.model_validate(m) for m in doc["messages"]],
+                   EvidenceLedger(Evidence.model_validate(e) for e in doc["evidence"]),
+                   Report.model_validate(doc["report"]) if doc.get("report") else None)
 
 
 def latest_chat() -> Path | None:

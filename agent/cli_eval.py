@@ -4,69 +4,50 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.cli_options import MAX_STEPS, MaxStepsOption, bad_input, err, fail
 from agent.config import Budgets
-from agent.termtext import escape, plain
-
-err = Console(stderr=True)
+from agent.termtext import plain
 
 
 def eval_command(
-    target: List[str] = typer.Argument(..., help="a directory of cases (or one case); or: compare BEFORE.json AFTER.json"),
-    model: List[str] = typer.Option(["heuristic"], "--model", "-m", help="provider:name; repeat for several"),
-    trials: int = typer.Option(1, "--trials", min=1, help="runs per case and model"),
-    concurrency: int = typer.Option(2, "--concurrency", "-j", min=1, help="investigations at once"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the results JSON here"),
-    report: Optional[Path] = typer.Option(None, "--report", help="write the Markdown leaderboard here"),
-    html_out: Optional[Path] = typer.Option(None, "--html", help="write the HTML leaderboard here"),
-    out_dir: Path = typer.Option(Path("eval-out"), "--out-dir", help="cache and transcripts"),
-    no_cache: bool = typer.Option(False, "--no-cache", help="rerun every case"),
-    max_steps: int = typer.Option(Budgets().max_steps, "--max-steps", min=1),
-    timeout: float = typer.Option(600.0, "--timeout", help="wall-clock seconds per investigation"),
-    judge: Optional[str] = typer.Option(None, "--judge", help="grade each chain's reasoning with this model "
-                                        "(LLM-as-judge; off by default)"),
+    target: Annotated[List[str], typer.Argument(help="a directory of cases (or one case); or: compare BEFORE.json "
+                                                "AFTER.json")],
+    model: Annotated[List[str], typer.Option("--model", "-m",
+                                             help="provider:name; repeat for several")] = ["heuristic"],
+    trials: Annotated[int, typer.Option("--trials", min=1, help="runs per case and model")] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", min=1, help="investigations at once")] = 2,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the results JSON here")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", help="write the Markdown leaderboard here")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="write the HTML leaderboard here")] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="cache and transcripts")] = Path("eval-out"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="rerun every case")] = False,
+    max_steps: MaxStepsOption = MAX_STEPS,
+    timeout: Annotated[float, typer.Option("--timeout", help="wall-clock seconds per investigation")] = 600.0,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="grade each chain's reasoning with this model "
+                                                 "(LLM-as-judge; off by default)")] = None,
 ) -> None:
     """Replay incidents against one or more models and score them (AC@1, AC@3, citations, cost, …)."""
     from agent.models import ModelError
-    from evals.compare import check_results, compare, render
     from evals.harness import find_cases, preflight, run_eval
     from evals.leaderboard import html_page, markdown
     from evals.scorers import TruthError
     if target[0] == "compare":
-        if len(target) != 3:
-            raise typer.BadParameter("usage: fivewhys eval compare BEFORE.json AFTER.json")
-        results = []
-        for p in target[1:]:
-            try:
-                results.append(json.loads(Path(p).read_text()))
-                check_results(results[-1])
-            except (OSError, ValueError) as e:
-                err.print(f"[red]error:[/] cannot read results {escape(p)}: {escape(str(e))}", soft_wrap=True,
-                          emoji=False)
-                raise typer.Exit(2)
-        print(render(compare(*results)))
-        return
+        return compare_results(target[1:])
     if timeout <= 0:
         raise typer.BadParameter("must be more than 0 seconds", param_hint="'--timeout'")
     root = Path(target[0])
     if not root.is_dir():
-        err.print(f"[red]error:[/] {escape(root)}: not a directory of cases", soft_wrap=True, emoji=False)
-        raise typer.Exit(2)
+        fail(f"{root}: not a directory of cases")
     cases = find_cases(root)
     if not cases:
-        err.print(f"[red]error:[/] {escape(root)}: no cases (directories with incident.yaml and truth.yaml)",
-                  soft_wrap=True, emoji=False)
-        raise typer.Exit(2)
-    try:
+        fail(f"{root}: no cases (directories with incident.yaml and truth.yaml)")
+    with bad_input(TruthError, ModelError):
         preflight(cases, [*model, *([judge] if judge else [])])
-    except (TruthError, ModelError) as e:
-        err.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True, emoji=False)
-        raise typer.Exit(2)
     with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.description}", markup=False), console=err, transient=False) as bar:
         task = bar.add_task("", total=len(cases) * len(model) * trials)
@@ -86,22 +67,30 @@ def eval_command(
     sys.stdout.write(md)
 
 
-def simulate_command(kind: str = typer.Option(..., "--kind", help="root-cause kind from the taxonomy"),
-                     seed: int = typer.Option(1, "--seed"),
-                     difficulty: str = typer.Option("medium", "--difficulty", help="easy, medium or hard"),
-                     out: Path = typer.Option(..., "--out", help="directory to write the snapshot to")) -> None:
+def compare_results(paths: List[str]) -> None:
+    """`fivewhys eval compare BEFORE.json AFTER.json`: what flipped between two runs."""
+    from evals.compare import check_results, compare, render
+    if len(paths) != 2:
+        raise typer.BadParameter("usage: fivewhys eval compare BEFORE.json AFTER.json")
+    results = []
+    for p in paths:
+        try:
+            results.append(json.loads(Path(p).read_text()))
+            check_results(results[-1])
+        except (OSError, ValueError) as e:
+            fail(f"cannot read results {p}: {e}")
+    print(render(compare(*results)))
+
+
+def simulate_command(
+    kind: Annotated[str, typer.Option("--kind", help="root-cause kind from the taxonomy")],
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    difficulty: Annotated[str, typer.Option("--difficulty", help="easy, medium or hard")] = "medium",
+    *, out: Annotated[Path, typer.Option("--out", help="directory to write the snapshot to")],
+) -> None:
     """Write one synthetic incident (a v1 snapshot with truth.yaml)."""
     from evals.simulator import simulate
     if out.exists() and not out.is_dir():
-        err.print(f"[red]error:[/] {escape(out)}: exists and is not a directory", soft_wrap=True, emoji=False)
-        raise typer.Exit(2)
-    try:
+        fail(f"{out}: exists and is not a directory")
+    with bad_input(ValueError, OSError):
         print(simulate(kind, seed, difficulty, out))
-    except (ValueError, OSError) as e:
-        err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, emoji=False)
-        raise typer.Exit(2)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-    app.command("simulate")(simulate_command)

@@ -4,22 +4,23 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
+from agent.cli_options import ModelOption, bad_input, err, fail, warn
 from agent.termtext import escape
 
-err = Console(stderr=True)
 
-
-def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8080, "--port"),
-                  snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="answer pages from this snapshot"),
-                  config: Optional[Path] = typer.Option(None, "--config", help="TOML: \\[slack.routes], \\[sources.*]"),
-                  model: Optional[str] = typer.Option(None, "--model", "-m"),
-                  workers: int = typer.Option(2, "--workers", help="investigations at once"),
-                  socket_mode: bool = typer.Option(False, "--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")) -> None:
+def serve_command(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8080,
+    snapshot: Annotated[Optional[Path], typer.Option("--snapshot", help="answer pages from this snapshot")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML: \\[slack.routes], \\[sources.*]")] = None,
+    model: ModelOption = None,
+    workers: Annotated[int, typer.Option("--workers", help="investigations at once")] = 2,
+    socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")] = False,
+) -> None:
     """Serve /webhooks/pagerduty, /webhooks/alertmanager, /slack/events and /healthz."""
     from slack_sdk import WebClient
     from agent.slack.bot import Bot, parse_routes
@@ -31,32 +32,24 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
             cfg = tomllib.loads(config.read_text())
             routes = parse_routes(cfg.get("slack", {}).get("routes", {}))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, AttributeError) as e:
-            err.print(f"[red]error:[/] {escape(config)}: {escape(e)}", soft_wrap=True, highlight=False, emoji=False)
-            raise typer.Exit(2)
+            fail(f"{config}: {e}")
     else:
         routes = {}
     if snapshot is None and "sources" not in cfg:
-        err.print("[red]error:[/] no telemetry: give --snapshot DIR, or --config with \\[sources.*] backends")
-        raise typer.Exit(2)
+        fail("no telemetry: give --snapshot DIR, or --config with [sources.*] backends")
     if snapshot is not None:
         from tools.domain.errors import SnapshotError
         from tools.domain.incident import load_incident
-        try:
+        with bad_input(SnapshotError):
             load_incident(snapshot)
-        except SnapshotError as e:
-            err.print(f"[red]error:[/] {escape(e)}", soft_wrap=True, highlight=False, emoji=False)
-            raise typer.Exit(2)
     if not os.environ.get("SLACK_BOT_TOKEN"):
-        err.print("[red]error:[/] SLACK_BOT_TOKEN is not set: the bot could not post anything")
-        raise typer.Exit(2)
+        fail("SLACK_BOT_TOKEN is not set: the bot could not post anything")
     if socket_mode and not os.environ.get("SLACK_APP_TOKEN"):
-        err.print("[red]error:[/] Socket Mode needs SLACK_APP_TOKEN (xapp-…)")
-        raise typer.Exit(2)
+        fail("Socket Mode needs SLACK_APP_TOKEN (xapp-…)")
     if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
-        err.print("[yellow]warning:[/] FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
+        warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
     if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
-        err.print("[yellow]warning:[/] SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, "
-                  "buttons) answers 404")
+        warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"),
                       base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
     bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
@@ -70,7 +63,3 @@ def serve_command(host: str = typer.Option("127.0.0.1", "--host"), port: int = t
         server.serve_forever()
     except KeyboardInterrupt:
         server.shutdown()
-
-
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)

@@ -1,6 +1,6 @@
 """The same read-only tools over the Model Context Protocol (stdio), for other agents (Claude Code,
-Cursor). Each call adds evidence to the server's ledger and returns the tool's text with its ids,
-redacted: the client hands it to an LLM."""
+Cursor). Each call adds evidence to the ledger of the tools' context (agent.session.open_tools) and returns
+the tool's text with its ids, redacted: the client hands it to an LLM."""
 from __future__ import annotations
 
 import anyio
@@ -8,14 +8,13 @@ import mcp.types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from tools.domain.evidence import EvidenceLedger
 from tools.domain.redact import Redactor
 from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
 
 
-def build_server(telemetry) -> Server:
-    ctx, redact = ToolContext(telemetry, EvidenceLedger()), Redactor()
+def build_server(ctx: ToolContext) -> Server:
+    redact = Redactor()
 
     async def list_tools(_req, _params) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[
@@ -40,8 +39,8 @@ def _result(text: str, error: bool = False) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=error)
 
 
-def serve_stdio(telemetry) -> None:
-    server = build_server(telemetry)
+def serve_stdio(ctx: ToolContext) -> None:
+    server = build_server(ctx)
 
     async def main() -> None:
         async with stdio_server() as (read, write):

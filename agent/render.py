@@ -49,7 +49,7 @@ def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, t
 
 
 def result_json(result: RunResult, **extra: Any) -> dict[str, Any]:
-    return {**report_dict(result.report), **extra, "stop_reason": result.stop_reason,
+    return {**report_dict(result.report), **extra, "stop_reason": result.stop_reason.value, "error": result.error,
             "evidence": [e.model_dump(mode="json", exclude={"rows"}) for e in result.ledger.items],
             "usage": result.usage.__dict__}
 

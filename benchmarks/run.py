@@ -24,20 +24,17 @@ CHILD = r"""
 import json, sys, time
 from collections import defaultdict
 t0 = time.perf_counter()
-from tools.domain.evidence import EvidenceLedger
-from agent.loop import Investigation
+from agent.loop import ToolFinished
 from agent.models.heuristic import HeuristicModel
-from tools import ToolContext
-from tools.backends.snapshot import SnapshotTelemetry
+from agent.session import open_investigation
 t_import = time.perf_counter()
-tel = SnapshotTelemetry(sys.argv[1])
-t_load = time.perf_counter()
-times, started = defaultdict(list), {}
-def on_event(kind, p):
-    if kind == "tool_start": started[p["call"].id] = time.perf_counter()
-    elif kind == "tool_end": times[p["call"].name].append(time.perf_counter() - started.pop(p["call"].id))
-res = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger()), on_event=on_event).run()
-t_end = time.perf_counter()
+times = defaultdict(list)
+def on_event(e):
+    if isinstance(e, ToolFinished): times[e.call.name].append(e.seconds)
+with open_investigation(sys.argv[1], HeuristicModel(), on_event=on_event) as inv:
+    t_load = time.perf_counter()
+    res = inv.run()
+    t_end = time.perf_counter()
 rc = res.report.root_cause
 print(json.dumps({"load_s": t_load - t_import, "investigate_s": t_end - t_load, "total_s": t_end - t0,
                   "root_cause": f"{rc.service}/{rc.kind}" if rc else "inconclusive", "tool_times": times}))

@@ -17,13 +17,11 @@ from typing import Any, Callable
 
 from agent.config import Budgets
 from tools.domain.evidence import EvidenceLedger
-from agent.loop import Investigation
+from agent.loop import StopReason
 from agent.models import base_url_of, load_model
-from agent.transcript import Transcript
+from agent.session import open_investigation
 from evals.scorers import ScoreContext, load_truth, score
 from prompts import PROMPT_VERSION
-from tools import ToolContext
-from tools.backends.snapshot import SnapshotTelemetry
 
 RESULTS_VERSION = 1
 
@@ -77,24 +75,19 @@ def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcri
                            "model": model_spec, "trial": trial, "error": None, "stop_reason": None,
                            "steps": 0, "tool_calls": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0,
                            "wall_s": 0.0, "transcript": str(transcript) if transcript else None}
-    ledger, report, tel, tr = EvidenceLedger(), None, None, None
+    ledger, report = EvidenceLedger(), None
     try:
-        tel = SnapshotTelemetry(case)
-        tr = Transcript(transcript, {"incident": case.name, "model": model_spec, "trial": trial,
-                                     "prompt_version": PROMPT_VERSION})
-        res = Investigation(make_model(model_spec), ToolContext(tel, ledger), budgets, tr).run()
+        with open_investigation(case, make_model(model_spec), budgets=budgets, transcript=transcript, ledger=ledger,
+                                header={"incident": case.name, "model": model_spec, "trial": trial,
+                                        "prompt_version": PROMPT_VERSION}) as inv:
+            res = inv.run()
         report = res.report
-        row.update(stop_reason=res.stop_reason, **{k: getattr(res.usage, k) for k in
+        row.update(stop_reason=res.stop_reason.value, **{k: getattr(res.usage, k) for k in
                    ("steps", "tool_calls", "input_tokens", "output_tokens", "cost_usd", "wall_s")})
-        if res.stop_reason.startswith(("budget_wall", "model_error")):
-            row["error"] = res.stop_reason
+        if res.stop_reason in (StopReason.BUDGET_WALL, StopReason.MODEL_ERROR):   # a timeout or a provider outage
+            row["error"] = res.stop_text
     except Exception as e:  # noqa: BLE001 - one broken case must not stop the run
         row["error"] = f"{type(e).__name__}: {e}"[:500]
-    finally:
-        if tr is not None:
-            tr.close()
-        if tel is not None:
-            tel.close()
     row.update(score(ScoreContext(truth, report, ledger)))
     if judge_model is not None:
         from evals.judge import judge

@@ -267,15 +267,16 @@ def test_escape_codes_and_markup_in_progress_lines_are_shown_as_text():
     import io
     from types import SimpleNamespace
     from rich.console import Console
+    from agent.loop import ModelText, ReportRejected, RunFinished, StopReason, ToolFinished, ToolStarted
     from agent.progress import LiveProgress
     buf = io.StringIO()
     progress = LiveProgress(Console(file=buf, force_terminal=True, highlight=False, width=300))
     call = SimpleNamespace(name="scaling_events", arguments={"service": "search"})
-    progress("tool_start", {"call": call})
-    progress("tool_end", {"call": call, "evidence_ids": ["E1"], "error": False, "text": HOSTILE})
-    progress("text", {"text": HOSTILE})
-    progress("rejected", {"problems": [HOSTILE]})
-    progress.close()
+    progress(ToolStarted(call))
+    progress(ToolFinished(call, HOSTILE, ["E1"], False, 0.01))
+    progress(ModelText(HOSTILE))
+    progress(ReportRejected([HOSTILE], 1))
+    progress(RunFinished(StopReason.REPORT_REJECTED, None))
     out = buf.getvalue()
     assert "\x1b[2J" not in out and "\x1b]" not in out and "\x07" not in out and "❌" not in out
     assert out.count(":x: [/x]") == 3

@@ -183,7 +183,7 @@ def test_a_model_error_is_one_clear_line_and_keeps_the_session(tmp_path):
     from rich.console import Console
     from agent.chat import ChatSession
     from agent.models import ModelError
-    from tools.backends.snapshot import SnapshotTelemetry
+    from agent.session import open_investigation
 
     class Unreachable:
         name = "openai:x"
@@ -192,16 +192,16 @@ def test_a_model_error_is_one_clear_line_and_keeps_the_session(tmp_path):
             raise ModelError("openai:x: cannot reach the server (Connection error.)")
 
     out = io.StringIO()
-    s = ChatSession(SnapshotTelemetry(DEMO), DEMO, "heuristic", Console(file=out, width=120), tmp_path / "c.json")
-    assert s.ask("why?") is not None
-    messages, report, saved = list(s.inv.messages), s.last, (tmp_path / "c.json").read_text()
-    s.model = Unreachable()
-    s._new_investigation(s.inv.ctx.ledger, s.inv.messages)
-    out.seek(0), out.truncate()
-    assert s.ask("was token ever unhealthy?") is None
-    assert out.getvalue().strip() == "model error: openai:x: cannot reach the server (Connection error.)"
-    assert s.inv.messages == messages and s.last is report        # the conversation is as it was
-    assert (tmp_path / "c.json").read_text() == saved
+    with open_investigation(DEMO, "heuristic") as inv:
+        s = ChatSession(inv, Console(file=out, width=120), DEMO)
+        assert s.ask("why?") is not None
+        messages, report, saved = list(inv.messages), s.last, s.path.read_text()
+        inv.model = Unreachable()
+        out.seek(0), out.truncate()
+        assert s.ask("was token ever unhealthy?") is None
+        assert out.getvalue().strip() == "model error: openai:x: cannot reach the server (Connection error.)"
+        assert s.inv.messages == messages and s.last is report        # the conversation is as it was
+        assert s.path.read_text() == saved
 
 
 def test_timeline_draws_telemetry_text_literally_and_tiny_windows(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from agent.config import Budgets
 from tools.domain.evidence import EvidenceLedger
-from agent.loop import SUBMIT, Investigation
+from agent.loop import SUBMIT, Investigation, StopReason
 from agent.models.base import ModelError, ToolCall, Turn
 from agent.models.scripted import ScriptedModel, call
 from agent.transcript import Transcript, read_transcript
@@ -145,8 +145,11 @@ def test_model_error_is_a_normal_exit(snap, tmp_path):
             raise ModelError("401 invalid api key")
     tr = Transcript(tmp_path / "t.jsonl", {})
     res = Investigation(Broken(), ctx_for(snap), transcript=tr).run()
-    assert res.report.inconclusive and res.stop_reason.startswith("model_error")
-    assert read_transcript(tmp_path / "t.jsonl")[-1]["type"] == "result"
+    assert res.report.inconclusive and res.stop_reason is StopReason.MODEL_ERROR
+    assert res.error == "401 invalid api key" and res.stop_text == "model_error: 401 invalid api key"
+    assert "(model_error: 401 invalid api key)" in res.report.next_checks[0]
+    end = read_transcript(tmp_path / "t.jsonl")[-1]
+    assert (end["type"], end["stop_reason"], end["error"]) == ("result", "model_error", "401 invalid api key")
 
 
 def test_follow_up_keeps_ledger_ids(snap):

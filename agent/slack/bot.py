@@ -17,14 +17,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from tools.domain.evidence import EvidenceLedger
-from agent.loop import Investigation
-from agent.models import load_model
+from agent.loop import ToolFinished
 from agent.render import report_markdown
 from agent.slack.blocks import mrkdwn_escape, report_blocks
 from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
+from agent.session import open_investigation
 from agent.transcript import Transcript, default_transcript_path
-from tools import ToolContext
 from tools.backends.base import Alert
 from tools.backends.config import TelemetryError, open_telemetry
 
@@ -67,10 +66,14 @@ class Thread:
     transcript: Path | None = None
 
 
+# the work behind a page: (page, a sink for progress lines, the transcript's path) → (report, evidence ledger)
+Investigate = Callable[[Page, Callable[[str], None], Path | None], tuple[Any, EvidenceLedger]]
+
+
 class Bot:
     def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, Any] | None = None,
                  channel: str | None = None, model: str | None = None, workers: int = 2, config: Path | None = None,
-                 investigate: Callable[[Page, Callable[[str], None], Transcript], tuple[Any, EvidenceLedger]] | None = None,
+                 investigate: Investigate | None = None,
                  journal: Path | None = None, keep_transcripts: bool = True):
         self.slack, self.snapshot, self.config = slack, snapshot, config
         self.routes = parse_routes(routes or {})
@@ -123,11 +126,7 @@ class Bot:
                 last[0] = time.monotonic()
                 self._quietly(self.slack.chat_update, channel=t.channel, ts=status["ts"],
                               text=f"investigating: {mrkdwn_escape(line)}")
-        tr = Transcript(t.transcript, {"incident": page.key, "page": dataclasses.asdict(page), "model": self.model})
-        try:
-            report, ledger = self.investigate(self._with_context(page), progress, tr)
-        finally:
-            tr.close()
+        report, ledger = self.investigate(self._with_context(page), progress, t.transcript)
         t.evidence = ledger
         self._quietly(self.slack.chat_update, channel=t.channel, ts=status["ts"],
                       text=f"done: {len(ledger)} evidence items")
@@ -153,7 +152,7 @@ class Bot:
                 if i == len(channels) - 1:
                     raise
 
-    def _investigate(self, page: Page, progress: Callable[[str], None], transcript: Transcript):
+    def _investigate(self, page: Page, progress: Callable[[str], None], transcript: Path | None):
         if self.snapshot is None and self.config is None:
             raise RuntimeError("no telemetry configured (use --snapshot or --config)")
         try:
@@ -166,12 +165,10 @@ class Bot:
             at = page.at if inc.window.start <= page.at <= inc.window.end else inc.alert.at
             tel.incident = inc.model_copy(update={"alert": Alert(at=at, service=page.service, summary=page.summary,
                                                                  labels=page.labels)})
-        on_event = lambda kind, p: progress(p["call"].name) if kind == "tool_end" else None  # noqa: E731
-        try:
-            res = Investigation(load_model(self.model), ToolContext(tel, EvidenceLedger()), transcript=transcript,
-                                on_event=on_event).run(page.summary if page.source == "slack" else None)
-        finally:
-            tel.close()
+        on_event = lambda e: progress(e.call.name) if isinstance(e, ToolFinished) else None  # noqa: E731
+        with open_investigation(tel, self.model, transcript=transcript, on_event=on_event,
+                                header={"incident": page.key, "page": dataclasses.asdict(page)}) as inv:
+            res = inv.run(page.summary if page.source == "slack" else None)
         return res.report, res.ledger
 
     def _with_context(self, page: Page) -> Page:
