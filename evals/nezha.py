@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from evals.demo_incident import write_snapshot
-from evals.nezha_read import UTC, csv_rows, edge_metrics, logs, pod_metrics, service_of, spans, write_jsonl_gz
+from evals.nezha_read import (UTC, csv_rows, edge_metrics, logs, pod_metrics, row_time, service_of, spans,
+                              write_jsonl_gz)
 
 KIND = {"cpu_contention": "resource_saturation", "cpu_consumed": "resource_saturation",
         "network_delay": "network_delay", "exception": "application_error", "return": "application_error"}
@@ -52,7 +53,7 @@ class Case:
     def line(self) -> str:
         n = ", ".join(f"{s} {self.counts[s]:,}" for s in ("metrics", "spans", "logs"))
         bad = ", ".join(f"{k} {v}" for k, v in sorted(self.bad.items()))
-        return (f"{self.name}: {n}" + (f"; bad rows: {bad}" if bad else "")
+        return (f"{self.name}: {n}" + (f"; problems: {bad}" if bad else "")
                 + ("\n    lacks: " + "; ".join(self.lacks) if self.lacks else ""))
 
 
@@ -138,10 +139,10 @@ def data_start(metric_dir: Path | None) -> datetime | None:
         return None
     for p in [metric_dir / "front_service.csv", *sorted(metric_dir.glob("*_metric.csv"))[:1]]:
         for row in csv_rows(p, Counter(), "metrics"):
-            try:
-                return datetime.fromtimestamp(int(float(row.get("TimeStamp") or "")), UTC)
-            except (ValueError, OverflowError):
-                break
+            t = row_time(row, Counter())
+            if t is not None:
+                return datetime.fromtimestamp(t, UTC)
+            break
     return None
 
 

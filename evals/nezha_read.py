@@ -11,9 +11,9 @@ import json
 import math
 import re
 import sys
-from functools import lru_cache
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -27,6 +27,7 @@ NOT_METRICS = {"Time", "TimeStamp", "PodName", "ServiceName", "time", "timestamp
 LEVEL_WORD = re.compile(r"^\s*(?:\S*\d\S*\s+){0,2}\[?(trace|debug|info|warn|warning|error|fatal|critical)\]?[\s:]",
                         re.IGNORECASE)
 LEVEL_NAMES = {"warning": "warn", "critical": "fatal", "trace": "debug"}
+GO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.\d+)? ([+-]\d{4})")   # Go's time.String()
 
 csv.field_size_limit(min(sys.maxsize, 1 << 27))   # a log row with a stack trace can be long
 
@@ -80,6 +81,19 @@ def _number(s: str | None) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def row_time(row: dict[str, str], bad: Counter) -> float | None:
+    """Epoch seconds of a metric row from its Time column (Go's "2022-08-22 03:51:19.79 +0000 UTC m=+0.3").
+    TimeStamp is only the fallback: in adservice's file of 2022-08-22 it has digits wrong (2028, not 2022)."""
+    stamp = _number(row.get("TimeStamp") or row.get("timestamp"))
+    m = GO_TIME.match(row.get("Time") or row.get("time") or "")
+    if not m:
+        return stamp
+    t = datetime.strptime(f"{m[1]} {m[2]}", "%Y-%m-%d %H:%M:%S %z").timestamp()
+    if stamp is not None and abs(stamp - t) > 2:
+        bad["metric TimeStamp ≠ Time (Time used)"] += 1
+    return t
+
+
 @lru_cache(maxsize=256)
 def collected(path: Path) -> set[str]:
     """Success-rate columns with at least one non-zero value. A column that is 0 % all day (every pod of
@@ -95,7 +109,7 @@ def pod_metrics(path: Path, start: datetime, end: datetime, bad: Counter, servic
     """A wide per-pod (or front_service) CSV → one record per column and row in the window."""
     lo, hi, keep = start.timestamp(), end.timestamp(), collected(path)
     for row in csv_rows(path, bad, "metrics"):
-        t = _number(row.get("TimeStamp") or row.get("timestamp"))
+        t = row_time(row, bad)
         if t is None:
             bad["metrics"] += 1
             continue
@@ -119,7 +133,7 @@ def edge_metrics(path: Path, start: datetime, end: datetime, bad: Counter) -> It
     on the caller, with the callee as peer_service."""
     lo, hi = start.timestamp(), end.timestamp()
     for row in csv_rows(path, bad, "metrics"):
-        t = _number(row.get("timestamp") or row.get("TimeStamp"))
+        t = row_time(row, bad)
         if t is None:
             bad["metrics"] += 1
             continue

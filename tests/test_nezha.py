@@ -59,7 +59,8 @@ def repo(tmp_path: Path) -> Path:
             t = INJECT.replace(second=19) + timedelta(minutes=m)
             cpu = 95.0 if svc == "cartservice" and 1 <= m <= 3 else 10.0
             p99 = "nan" if m == -5 else 0.05                                    # the collector writes nan
-            rows.append([f"{t:%Y-%m-%d %H:%M:%S}.123 +0000 UTC m=+1.0", int(t.timestamp()), pod, 2.0, cpu, 30.0, 25.0,
+            stamp = int(t.timestamp()) + (200_000_000 if svc == "cartservice" else 0)   # adservice's real bug
+            rows.append([f"{t:%Y-%m-%d %H:%M:%S}.123 +0000 UTC m=+1.0", stamp, pod, 2.0, cpu, 30.0, 25.0,
                          0, 0, 1000, 2000, 0.01, 0.02, 0.02, 0.03, 0.04, p99, 8.0, 0, 5, 10, 100])
         rows.append(["garbage", "oops", pod] + [""] * 19)                       # a bad row: counted, skipped
         _write(rca / "metric" / f"{pod}_metric.csv", POD_COLS.split(","), rows)
@@ -116,6 +117,7 @@ def test_case_layout_and_utc_times(imported):
     assert spans["a3"]["service"] == "cartservice" and spans["a3"]["duration_ms"] == 7.0     # µs in the data
     assert not any("status" in s for s in spans.values())                   # the data has none; none invented
     assert case.bad["spans"] == 1 and case.bad["metrics"] == 2
+    assert case.bad["metric TimeStamp ≠ Time (Time used)"] > 0            # and its rows are kept (below)
 
 
 def test_metrics_mapped_and_uncollected_success_dropped(imported):
