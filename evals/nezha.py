@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -164,7 +163,7 @@ def import_day(root: Path, day: str, out: Path, say=print) -> list[Case]:
     say(f"{day}: spans have no status and no kind in the dataset (kind is inferred from parent/child services)")
     cases = []
     for i, fault in enumerate(faults):
-        name = f"nezha-{short}-{day}-{faults[i].at:%H%M}-{fault.type}"
+        name = f"nezha-{short}-{day}-{fault.at:%H%M}-{fault.type}"
         cases.append(write_case(out / name, day, short, faults, i, metric_dir, files, begins))
         say(cases[-1].line())
     return cases
@@ -175,9 +174,9 @@ def write_case(dst: Path, day: str, short: str, faults: list[Fault], i: int, met
     fault, (system, entry) = faults[i], SYSTEMS[short]
     start, page, end = plan_window(faults, i, begins)
     case = Case(dst.name)
-    if dst.exists():
-        shutil.rmtree(dst)
-    dst.mkdir(parents=True)
+    dst.mkdir(parents=True, exist_ok=True)
+    for stale in (*dst.glob("*.jsonl.gz"), dst / "incident.yaml", dst / "truth.yaml"):   # a re-import replaces
+        stale.unlink(missing_ok=True)
     if fault.clock:
         case.lacks.append(f"clock: {fault.clock}")
     if i > 0 and start < faults[i - 1].at + SETTLE:

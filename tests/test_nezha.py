@@ -202,3 +202,25 @@ def test_cli(repo, tmp_path, capsys):
     assert main(["import", str(repo), "--day", DAY, "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "1 cases written" in out and (tmp_path / "o" / "nezha-ob-2022-08-22-0436-cpu_contention").is_dir()
+
+
+def test_bad_rows_are_counted_not_raised(repo, tmp_path):
+    trace = repo / "rca_data" / DAY / "trace" / "04_37_trace.csv"
+    with open(trace, "ab") as f:
+        f.write(b"t9,b1,root\n")                                             # too few columns
+        f.write(b"t9,b2,root,frontend-579b9bff58-t2dbm,op,\x00,1,2\n")       # a NUL byte
+        f.write(b'"unterminated,quote\n')
+    (repo / "rca_data" / DAY / "log" / "04_37_log.csv").write_bytes(b"\xff\xfe not a csv header at all\n\x00\x00")
+    case = import_day(repo, DAY, tmp_path / "out", say=lambda _: None)[0]
+    assert case.counts["spans"] == 3 and case.bad["spans"] >= 3
+    assert validate_snapshot(tmp_path / "out" / case.name).usable
+
+
+def test_reimport_gives_the_same_bytes(repo, tmp_path):
+    a = import_day(repo, DAY, tmp_path / "a", say=lambda _: None)[0]
+    import_day(repo, DAY, tmp_path / "b", say=lambda _: None)
+    import_day(repo, DAY, tmp_path / "b", say=lambda _: None)                # over an earlier import
+    files = sorted(p.name for p in (tmp_path / "a" / a.name).iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "b" / a.name).iterdir())
+    for name in files:
+        assert (tmp_path / "a" / a.name / name).read_bytes() == (tmp_path / "b" / a.name / name).read_bytes()
