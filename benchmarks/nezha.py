@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evals.harness import find_cases, run_eval  # noqa: E402
 from tools.analysis import baseline_end  # noqa: E402
-from tools.backends.snapshot import load_incident  # noqa: E402
+from tools.domain.incident import load_incident  # noqa: E402
 
 # name → floor added to both sides, so an idle pod's 0 → 1 ms is no "jump"
 JUMP_METRICS = {"cpu_utilization": 0.05, "latency_p99_ms": 10.0}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from evals.demo_incident import write_snapshot
+from tools.domain.incident import write_snapshot
 from evals.nezha_read import (UTC, csv_rows, edge_metrics, logs, pod_metrics, row_time, service_of, spans,
                               write_jsonl_gz)
 
