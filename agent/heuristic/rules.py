@@ -16,6 +16,10 @@ CPU_SATURATED = 0.88             # a CPU this busy at its peak, after rising, is
 CPU_SATURATED_MECHANISM = 0.85   # … and this busy explains a failed scale-up's errors
 CPU_JUMP = 2.0                   # a CPU level this many times its baseline jumped
 WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
+WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confidently the network
+WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
+# New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
+APP_ERROR_STRENGTH = 0.45
 # Error families with a cause outside the service's own code (rules of their own judge them).
 INFRA_FAMILIES = {"tls", "dns", "rate_limit", "oom", "disk", "db_pool", "conn_refused", "timeout"}
 MEMORY_HIGH = 0.85
@@ -111,16 +115,22 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     A delay at a service shows on every edge that touches it, so the endpoint the slow edges share is blamed
     (the callee of a lone slow edge: a slow caller would slow all of its edges)."""
     slow = [r for r in f.latency if r.view == "wire" and r.ratio >= WIRE_SLOW_X and r.peer_service]
-    score: dict[str, float] = {}
+    added: dict[str, float] = {}         # milliseconds on the wire the slow edges touching a service gained
     for r in slow:
-        score[r.peer_service] = score.get(r.peer_service, 0) + 1.0
-        score[r.service] = score.get(r.service, 0) + 0.9
-    if not score:
+        gain = r.level_ms - r.baseline_ms
+        added[r.peer_service] = added.get(r.peer_service, 0.0) + gain
+        added[r.service] = added.get(r.service, 0.0) + 0.9 * gain      # a lone slow edge: blame its callee
+    if not added:
         return []
-    svc = max(score, key=lambda s: score[s])
+    svc = max(added, key=lambda s: added[s])
     edges = [r for r in slow if svc in (r.service, r.peer_service)]
-    worst = max(edges, key=lambda r: r.ratio)
-    return [Hypothesis(svc, "network_delay", 0.8 if len(edges) > 1 else 0.65, min(r.at for r in edges if r.at),
+    worst = max(edges, key=lambda r: r.level_ms - r.baseline_ms)
+    gain = worst.level_ms - worst.baseline_ms
+    # A delay at a service slows most of the calls that touch it, not one edge among many.
+    touching = {(e.caller, e.callee) for e in f.edges if svc in (e.caller, e.callee)}
+    if gain < WIRE_SLOW_MS / 3 or len(edges) < WIRE_SHARE * len(touching):
+        return []
+    return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, min(r.at for r in edges if r.at),
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
                        f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
@@ -130,14 +140,19 @@ def network_delay(f: Facts) -> list[Hypothesis]:
 def application_error(f: Facts, svc: str) -> list[Hypothesis]:
     """Errors that begin in a service's own code with no recorded change and no infrastructure cause."""
     o = f.onsets.get(svc)
-    if o is None or svc in f.chain[:-1] or f.families_of(svc) & INFRA_FAMILIES:
+    # Errors it logged or its spans recorded; an error-rate metric alone is what a caller of the fault sees too.
+    if o is None or ":" in o.signal or svc in f.chain[:-1] or f.families_of(svc) & INFRA_FAMILIES:
         return []
     if any(d.service == svc for d in f.data("list_deployments", [])):
         return []            # a change of its own: the deploy and config rules judge it
-    texts, ids = f.error_texts(svc)
-    return [Hypothesis(svc, "application_error", 0.6, o.onset, f.onset_ids(svc) + ids[:1],
-                       f"{svc}'s own errors began at {_t(o.onset)} ({o.signal}) with no deploy, config change or "
-                       f"infrastructure failure behind them: a fault in its own code path")]
+    # A new kind of error, not more of the usual ones (background errors rise with traffic too).
+    rows, pid = f.patterns(svc)
+    new = [r for r in rows if r.new and ("error" in r.levels or "fatal" in r.levels)]
+    if not new or not pid:
+        return []
+    return [Hypothesis(svc, "application_error", APP_ERROR_STRENGTH, o.onset, f.onset_ids(svc) + [pid],
+                       f"{svc}'s own errors began at {_t(o.onset)} with a new error ({new[0].template[:120]}) and no "
+                       f"deploy, config change or infrastructure failure behind them: a fault in its own code path")]
 
 
 def memory_leak(f: Facts, svc: str) -> list[Hypothesis]:
