@@ -78,11 +78,14 @@ COLS = [("AC@1", "ac1"), ("AC@3", "ac3"), ("service", "service_ok"), ("entry", "
 
 
 def table(title: str, groups: dict[str, list[dict]]) -> str:
-    out = [f"### {title}", "", "| " + " | ".join([title.split()[-1], "n", *(c for c, _ in COLS)]) + " |",
-           "|" + "---|" * (len(COLS) + 2)]
+    out = [f"### {title}", "", "| " + " | ".join([title.split()[-1], "n", *(c for c, _ in COLS), "answered",
+                                                "precision"]) + " |", "|" + "---|" * (len(COLS) + 4)]
     for g, rows in sorted(groups.items()):
         cells = [f"{100 * sum(float(r[k]) for r in rows) / len(rows):.1f}%" for _, k in COLS]
-        out.append(f"| {g} | {len(rows)} | " + " | ".join(cells) + " |")
+        answered = [r for r in rows if not r["abstained"]]
+        # Precision of the confident answers: how often a named root cause (service and kind) was right.
+        precision = f"{100 * sum(r['ac1'] for r in answered) / len(answered):.0f}%" if answered else "-"
+        out.append(f"| {g} | {len(rows)} | " + " | ".join(cells) + f" | {len(answered)} | {precision} |")
     return "\n".join(out)
 
 
