@@ -56,109 +56,10 @@ def write(out: Path, seed: int = 20260306) -> Path:
     rng = random.Random(seed)
     inst = {s: instances(s, rng) for s in INSTANCES}
     logs, metrics, spans = [], [], []
-    failing = lambda m: m >= ONSET + 1                                      # noqa: E731
-
-    def span_id() -> str:
-        return f"{rng.getrandbits(64):016x}"
-
-    for m in range(MINUTES):
-        lf = load(m)
-        # -- metrics, per instance and minute
-        for svc, members in inst.items():
-            for name, zone in members:
-                busy = 0.22 + 0.1 * lf + rng.uniform(-0.03, 0.03)
-                if svc == "search":
-                    busy = 0.3 + 0.14 * lf + rng.uniform(-0.02, 0.02)
-                    if m >= ONSET:
-                        busy = rng.uniform(0.95, 0.99)
-                rate = 12 * lf * (0.5 if svc in ("checkout", "profile") else 1.0) + rng.uniform(-1, 1)
-                if svc in ("catalog", "index") and failing(m):
-                    rate *= 0.45                                          # search sends them less
-                err = 0.002 + rng.uniform(0, 0.002)
-                p99 = 90 + 15 * lf + rng.uniform(-8, 8)
-                conn = rng.choice((0, 0, 0, 0.1))
-                if svc == "search" and failing(m):
-                    err, p99, conn = rng.uniform(0.12, 0.2), rng.uniform(1900, 2600), rng.uniform(6, 11)
-                if svc == "api-gateway" and m >= ONSET + 3:
-                    err, p99 = rng.uniform(0.05, 0.09), rng.uniform(1100, 1600)
-                base = {"time": ts(at(m)), "service": svc, "instance": name, "zone": zone}
-                for metric, value in (("cpu_utilization", busy), ("memory_utilization", 0.55 + rng.uniform(-0.02, 0.02)),
-                                      ("request_rate", rate), ("error_rate", err), ("latency_p99_ms", p99),
-                                      ("connection_errors", conn), ("instance_count", len(members))):
-                    metrics.append({**base, "name": metric, "value": round(value, 4)})
-        # -- access logs (sampled), errors, background noise
-        for svc, members in inst.items():
-            for name, zone in members:
-                for _ in range(max(1, int(3 * lf * (0.5 if svc in ("checkout", "profile") else 1)))):
-                    t = at(m + rng.random())
-                    ms = int(rng.gauss(40, 10) * (1 if not (svc == "search" and failing(m)) else 9))
-                    path = {"search": "/v2/search?q=…", "token": "/oauth/introspect", "catalog": "/items/{id}",
-                            "index": "/_search", "checkout": "/cart/checkout", "profile": "/me",
-                            "web": "/", "api-gateway": "/api/v2/search"}[svc]
-                    logs.append({"time": ts(t), "service": svc, "level": "info", "instance": name, "zone": zone,
-                                 "message": f"GET {path} 200 {max(ms, 2)}ms"})
-                if rng.random() < 0.04:                                   # background noise, all afternoon
-                    t = at(m + rng.random())
-                    peer = rng.choice(CALLS.get(svc, ["redis"]))
-                    msg = rng.choice([f"retrying request to {peer} (attempt 2/3): connection reset by peer",
-                                      f"GET /items/{rng.randint(1000, 99999)} 404 not found",
-                                      "slow request: 812ms exceeded 500ms budget"])
-                    logs.append({"time": ts(t), "service": svc, "level": "warn" if "retry" in msg or "slow" in msg
-                                 else "error", "instance": name, "zone": zone, "message": msg})
-                if svc == "search" and failing(m):
-                    for _ in range(rng.randint(5, 9)):
-                        t = at(m + rng.random())
-                        logs.append({"time": ts(t), "service": svc, "level": "error", "instance": name, "zone": zone,
-                                     "message": f"connect to token:8443 timed out after 1000ms "
-                                                f"(pool=token-client, in_flight={rng.randint(180, 260)})",
-                                     "trace_id": f"{rng.getrandbits(128):032x}"})
-                    if rng.random() < 0.5:
-                        logs.append({"time": ts(at(m + rng.random())), "service": svc, "level": "warn",
-                                     "instance": name, "zone": zone,
-                                     "message": f"request queue depth {rng.randint(400, 900)} above 256; shedding"})
-                if svc == "api-gateway" and m >= ONSET + 3:
-                    for _ in range(rng.randint(2, 5)):
-                        logs.append({"time": ts(at(m + rng.random())), "service": svc, "level": "error",
-                                     "instance": name, "zone": zone,
-                                     "message": "upstream search returned 504 Gateway Timeout after 1500ms"})
-        # -- traces: a few per route per minute
-        for route in ("search", "checkout", "profile"):
-            for _ in range(3):
-                tid = f"{rng.getrandbits(128):032x}"
-                t = at(m + rng.random())
-                root, gw = span_id(), span_id()
-                fail = route == "search" and failing(m) and rng.random() < 0.8
-                spans.append(_span(t, tid, root, None, "web", "GET /", "server", 60 if not fail else 1600,
-                                   "error" if fail and m >= ONSET + 3 else "ok", inst, rng))
-                spans.append(_span(t, tid, gw, root, "api-gateway", f"/api/v2/{route}", "server",
-                                   50 if not fail else 1500, "error" if fail and m >= ONSET + 3 else "ok", inst, rng))
-                svc_span = span_id()
-                spans.append(_span(t, tid, svc_span, gw, route, f"handle {route}", "server", 40 if not fail else 1400,
-                                   "error" if fail else "ok", inst, rng))
-                if route == "search":
-                    cs = span_id()
-                    if fail:
-                        spans.append(_span(t, tid, cs, svc_span, "search", "POST /oauth/introspect", "client", 1000,
-                                           "error", inst, rng, peer="token",
-                                           attrs={"error.type": "connect_timeout", "server.address": "token",
-                                                  "server.port": 8443,
-                                                  "exception.message": "connect to token:8443 timed out after 1000ms"}))
-                        continue
-                    spans.append(_span(t, tid, cs, svc_span, "search", "POST /oauth/introspect", "client", 9, "ok",
-                                       inst, rng, peer="token"))
-                    spans.append(_span(t, tid, span_id(), cs, "token", "POST /oauth/introspect", "server", 6, "ok",
-                                       inst, rng))
-                    for dep in ("catalog", "index"):
-                        c2 = span_id()
-                        spans.append(_span(t, tid, c2, svc_span, "search", f"GET {dep}", "client", 15, "ok", inst,
-                                           rng, peer=dep))
-                        spans.append(_span(t, tid, span_id(), c2, dep, f"GET /{dep}", "server", 11, "ok", inst, rng))
-                else:
-                    cs = span_id()
-                    spans.append(_span(t, tid, cs, svc_span, route, "POST /oauth/introspect", "client", 8, "ok", inst,
-                                       rng, peer="token"))
-                    spans.append(_span(t, tid, span_id(), cs, "token", "POST /oauth/introspect", "server", 5, "ok",
-                                       inst, rng))
+    for m in range(MINUTES):            # one random stream, drawn in this order, so the bytes never change
+        _minute_metrics(m, inst, rng, metrics)
+        _minute_logs(m, inst, rng, logs)
+        _minute_traces(m, inst, rng, spans)
     deployments = [
         {"time": ts(at(72)), "service": "profile", "version": "2026.03.06-1", "previous_version": "2026.03.05-3",
          "kind": "deploy", "actor": "deploy-bot", "status": "succeeded", "description": "routine release"},
@@ -209,6 +110,121 @@ def write(out: Path, seed: int = 20260306) -> Path:
         "difficulty": "medium"}, {
         "logs": logs, "metrics": metrics, "spans": spans, "deployments": deployments, "scaling": scaling,
         "certificates": certificates, "registry": registry})
+
+
+def _minute_metrics(m: int, inst: dict, rng: random.Random, metrics: list[dict]) -> None:
+    """Every instance's metrics for minute m."""
+    lf = load(m)
+    for svc, members in inst.items():
+        for name, zone in members:
+            busy = 0.22 + 0.1 * lf + rng.uniform(-0.03, 0.03)
+            if svc == "search":
+                busy = 0.3 + 0.14 * lf + rng.uniform(-0.02, 0.02)
+                if m >= ONSET:
+                    busy = rng.uniform(0.95, 0.99)
+            rate = 12 * lf * (0.5 if svc in ("checkout", "profile") else 1.0) + rng.uniform(-1, 1)
+            if svc in ("catalog", "index") and failing(m):
+                rate *= 0.45                                          # search sends them less
+            err = 0.002 + rng.uniform(0, 0.002)
+            p99 = 90 + 15 * lf + rng.uniform(-8, 8)
+            conn = rng.choice((0, 0, 0, 0.1))
+            if svc == "search" and failing(m):
+                err, p99, conn = rng.uniform(0.12, 0.2), rng.uniform(1900, 2600), rng.uniform(6, 11)
+            if svc == "api-gateway" and m >= ONSET + 3:
+                err, p99 = rng.uniform(0.05, 0.09), rng.uniform(1100, 1600)
+            base = {"time": ts(at(m)), "service": svc, "instance": name, "zone": zone}
+            for metric, value in (("cpu_utilization", busy), ("memory_utilization", 0.55 + rng.uniform(-0.02, 0.02)),
+                                  ("request_rate", rate), ("error_rate", err), ("latency_p99_ms", p99),
+                                  ("connection_errors", conn), ("instance_count", len(members))):
+                metrics.append({**base, "name": metric, "value": round(value, 4)})
+
+
+def _minute_logs(m: int, inst: dict, rng: random.Random, logs: list[dict]) -> None:
+    """Access logs (sampled), the failure's errors and background noise for minute m."""
+    lf = load(m)
+    for svc, members in inst.items():
+        for name, zone in members:
+            for _ in range(max(1, int(3 * lf * (0.5 if svc in ("checkout", "profile") else 1)))):
+                t = at(m + rng.random())
+                ms = int(rng.gauss(40, 10) * (1 if not (svc == "search" and failing(m)) else 9))
+                path = {"search": "/v2/search?q=…", "token": "/oauth/introspect", "catalog": "/items/{id}",
+                        "index": "/_search", "checkout": "/cart/checkout", "profile": "/me",
+                        "web": "/", "api-gateway": "/api/v2/search"}[svc]
+                logs.append({"time": ts(t), "service": svc, "level": "info", "instance": name, "zone": zone,
+                             "message": f"GET {path} 200 {max(ms, 2)}ms"})
+            if rng.random() < 0.04:                                   # background noise, all afternoon
+                t = at(m + rng.random())
+                peer = rng.choice(CALLS.get(svc, ["redis"]))
+                msg = rng.choice([f"retrying request to {peer} (attempt 2/3): connection reset by peer",
+                                  f"GET /items/{rng.randint(1000, 99999)} 404 not found",
+                                  "slow request: 812ms exceeded 500ms budget"])
+                logs.append({"time": ts(t), "service": svc, "level": "warn" if "retry" in msg or "slow" in msg
+                             else "error", "instance": name, "zone": zone, "message": msg})
+            if svc == "search" and failing(m):
+                for _ in range(rng.randint(5, 9)):
+                    t = at(m + rng.random())
+                    logs.append({"time": ts(t), "service": svc, "level": "error", "instance": name, "zone": zone,
+                                 "message": f"connect to token:8443 timed out after 1000ms "
+                                            f"(pool=token-client, in_flight={rng.randint(180, 260)})",
+                                 "trace_id": f"{rng.getrandbits(128):032x}"})
+                if rng.random() < 0.5:
+                    logs.append({"time": ts(at(m + rng.random())), "service": svc, "level": "warn",
+                                 "instance": name, "zone": zone,
+                                 "message": f"request queue depth {rng.randint(400, 900)} above 256; shedding"})
+            if svc == "api-gateway" and m >= ONSET + 3:
+                for _ in range(rng.randint(2, 5)):
+                    logs.append({"time": ts(at(m + rng.random())), "service": svc, "level": "error",
+                                 "instance": name, "zone": zone,
+                                 "message": "upstream search returned 504 Gateway Timeout after 1500ms"})
+
+
+def _minute_traces(m: int, inst: dict, rng: random.Random, spans: list[dict]) -> None:
+    """A few traces per route for minute m."""
+    for route in ("search", "checkout", "profile"):
+        for _ in range(3):
+            tid = f"{rng.getrandbits(128):032x}"
+            t = at(m + rng.random())
+            root, gw = span_id(rng), span_id(rng)
+            fail = route == "search" and failing(m) and rng.random() < 0.8
+            spans.append(_span(t, tid, root, None, "web", "GET /", "server", 60 if not fail else 1600,
+                               "error" if fail and m >= ONSET + 3 else "ok", inst, rng))
+            spans.append(_span(t, tid, gw, root, "api-gateway", f"/api/v2/{route}", "server",
+                               50 if not fail else 1500, "error" if fail and m >= ONSET + 3 else "ok", inst, rng))
+            svc_span = span_id(rng)
+            spans.append(_span(t, tid, svc_span, gw, route, f"handle {route}", "server", 40 if not fail else 1400,
+                               "error" if fail else "ok", inst, rng))
+            if route == "search":
+                cs = span_id(rng)
+                if fail:
+                    spans.append(_span(t, tid, cs, svc_span, "search", "POST /oauth/introspect", "client", 1000,
+                                       "error", inst, rng, peer="token",
+                                       attrs={"error.type": "connect_timeout", "server.address": "token",
+                                              "server.port": 8443,
+                                              "exception.message": "connect to token:8443 timed out after 1000ms"}))
+                    continue
+                spans.append(_span(t, tid, cs, svc_span, "search", "POST /oauth/introspect", "client", 9, "ok",
+                                   inst, rng, peer="token"))
+                spans.append(_span(t, tid, span_id(rng), cs, "token", "POST /oauth/introspect", "server", 6, "ok",
+                                   inst, rng))
+                for dep in ("catalog", "index"):
+                    c2 = span_id(rng)
+                    spans.append(_span(t, tid, c2, svc_span, "search", f"GET {dep}", "client", 15, "ok", inst,
+                                       rng, peer=dep))
+                    spans.append(_span(t, tid, span_id(rng), c2, dep, f"GET /{dep}", "server", 11, "ok", inst, rng))
+            else:
+                cs = span_id(rng)
+                spans.append(_span(t, tid, cs, svc_span, route, "POST /oauth/introspect", "client", 8, "ok", inst,
+                                   rng, peer="token"))
+                spans.append(_span(t, tid, span_id(rng), cs, "token", "POST /oauth/introspect", "server", 5, "ok",
+                                   inst, rng))
+
+
+def failing(m: float) -> bool:
+    return m >= ONSET + 1
+
+
+def span_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(64):016x}"
 
 
 def _span(t, tid, sid, parent, svc, op, kind, dur, status, inst, rng, peer=None, attrs=None) -> dict:

@@ -109,16 +109,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     f = base_filter(ctx, None, None, service)
     base_end = split_at or ctx.baseline_end()
     rows: list[LatencyChange] = []
-    series: dict[tuple[str, str, str | None], list[tuple[datetime, float]]] = {}
-    for r in ctx.telemetry.span_latency(f, by=("service", "peer_service", "kind"), bucket_s=LATENCY_BUCKET_S,
-                                        limit=200_000):
-        if r["n"] < MIN_SPANS or r["self_p90_ms"] is None:
-            continue
-        if r["kind"] != "client":
-            series.setdefault(("own", r["service"], None), []).append((r["bucket"], r["self_p90_ms"]))
-        elif r["peer_service"]:
-            series.setdefault(("call", r["service"], r["peer_service"]), []).append((r["bucket"], r["p90_ms"]))
-            series.setdefault(("wire", r["service"], r["peer_service"]), []).append((r["bucket"], r["self_p90_ms"]))
+    series = _latency_series(ctx, f)
     rows: list[LatencyChange] = []
     no_baseline: dict[tuple[str, str | None], float] = {}
     for (view, svc, peer), pts in series.items():
@@ -154,6 +145,22 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
                                                        "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
+
+
+def _latency_series(ctx: ToolContext, f) -> dict[tuple[str, str, str | None], list[tuple[datetime, float]]]:
+    """(view, service, peer) → p90 per bucket: own time of server spans, and per edge the client's wait (call)
+    and its time on the wire (the client span minus the callee's server span)."""
+    series: dict[tuple[str, str, str | None], list[tuple[datetime, float]]] = {}
+    for r in ctx.telemetry.span_latency(f, by=("service", "peer_service", "kind"), bucket_s=LATENCY_BUCKET_S,
+                                        limit=200_000):
+        if r["n"] < MIN_SPANS or r["self_p90_ms"] is None:
+            continue
+        if r["kind"] != "client":
+            series.setdefault(("own", r["service"], None), []).append((r["bucket"], r["self_p90_ms"]))
+        elif r["peer_service"]:
+            series.setdefault(("call", r["service"], r["peer_service"]), []).append((r["bucket"], r["p90_ms"]))
+            series.setdefault(("wire", r["service"], r["peer_service"]), []).append((r["bucket"], r["self_p90_ms"]))
+    return series
 
 
 def _wire_outliers(series: dict, no_baseline: dict[tuple[str, str | None], float]) -> list[LatencyChange]:

@@ -207,37 +207,7 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
         return nd
     s, e = time_range(ctx, start, end)
     f = base_filter(ctx, None, e, service)   # from the beginning, to know each instance's state at the end
-    events = ctx.telemetry.events("registry", f, limit=20_000)
-    state: dict[tuple[str, str], dict] = {}
-    groups: dict[tuple[str, str], dict] = {}
-    for r in events:
-        key = (r["service"], r["instance"])
-        prev = state.get(key)
-        st = state.setdefault(key, {"registered": True, "healthy": True, "address": r.get("address")})
-        ev_name = r.get("event") or "update"
-        if ev_name == "deregister":
-            st["registered"] = False
-        elif ev_name == "register":
-            st.update(registered=True, healthy=True)
-        elif ev_name in ("healthy", "unhealthy"):
-            st["healthy"] = ev_name == "healthy"
-        if r.get("address"):
-            moved = prev is not None and st.get("address") not in (None, r["address"])
-            st["address"] = r["address"]
-        else:
-            moved = False
-        if r["time"] < s or (ev_name in ("register", "healthy") and r["time"] <= ctx.incident.window.start
-                             + timedelta(minutes=5)):
-            continue   # outside the range, or the state at the start of the window (initial registration)
-        g = groups.setdefault((r["service"], ev_name), {"service": r["service"], "event": ev_name, "events": 0,
-                                                         "first": r["time"], "last": r["time"], "instances": set(),
-                                                         "addresses": set(), "moved": 0})
-        g["events"] += 1
-        g["last"] = r["time"]
-        g["instances"].add(r["instance"])
-        if r.get("address"):
-            g["addresses"].add(r["address"])
-        g["moved"] += moved
+    state, groups = _replay_registry(ctx, ctx.telemetry.events("registry", f, limit=20_000), s)
     rows = []
     for g in sorted(groups.values(), key=lambda g: g["first"]):
         row = RegistryGroup(g["service"], g["event"], g["events"], g["first"], g["last"], len(g["instances"]),
@@ -272,6 +242,42 @@ def registry_changes(ctx: ToolContext, service: str | None = None, start: dateti
             mismatch, ["evidence", "service", "registered_silent", "serving_unregistered", "serving_unhealthy"]))
     return ToolResult(text="\n".join(out), evidence_ids=[x.evidence for x in [*rows, *mismatch]],
                       data=Registry(rows, mismatch))
+
+
+def _replay_registry(ctx: ToolContext, events: list[dict], s: datetime) -> tuple[dict, dict]:
+    """Replay registry events oldest first: each instance's state at the end, and the changes from `s` on grouped
+    by (service, event)."""
+    state: dict[tuple[str, str], dict] = {}
+    groups: dict[tuple[str, str], dict] = {}
+    for r in events:
+        key = (r["service"], r["instance"])
+        prev = state.get(key)
+        st = state.setdefault(key, {"registered": True, "healthy": True, "address": r.get("address")})
+        ev_name = r.get("event") or "update"
+        if ev_name == "deregister":
+            st["registered"] = False
+        elif ev_name == "register":
+            st.update(registered=True, healthy=True)
+        elif ev_name in ("healthy", "unhealthy"):
+            st["healthy"] = ev_name == "healthy"
+        if r.get("address"):
+            moved = prev is not None and st.get("address") not in (None, r["address"])
+            st["address"] = r["address"]
+        else:
+            moved = False
+        if r["time"] < s or (ev_name in ("register", "healthy") and r["time"] <= ctx.incident.window.start
+                             + timedelta(minutes=5)):
+            continue   # outside the range, or the state at the start of the window (initial registration)
+        g = groups.setdefault((r["service"], ev_name), {"service": r["service"], "event": ev_name, "events": 0,
+                                                         "first": r["time"], "last": r["time"], "instances": set(),
+                                                         "addresses": set(), "moved": 0})
+        g["events"] += 1
+        g["last"] = r["time"]
+        g["instances"].add(r["instance"])
+        if r.get("address"):
+            g["addresses"].add(r["address"])
+        g["moved"] += moved
+    return state, groups
 
 
 def _few(values: set[str], n: int) -> str:
