@@ -73,3 +73,17 @@ def test_the_rule_checker_sees_a_wrong_way_import(tmp_path, monkeypatch):
         assert imports_of(p) == {"agent.loop", "tools.backends"}
     finally:
         p.unlink()
+
+
+def test_files_and_functions_stay_small():
+    """Easy to see and change: no module over 400 lines, no function over 60 (docs/DECISIONS.md, "Layers")."""
+    big = []
+    for top in ("agent", "tools", "evals", "prompts", "benchmarks"):
+        for p in (ROOT / top).rglob("*.py"):
+            src = p.read_text()
+            if src.count("\n") > 400:
+                big.append(f"{p.relative_to(ROOT)}: {src.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(src)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                    big.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1}")
+    assert not big, "\n".join(big)
