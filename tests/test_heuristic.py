@@ -1,6 +1,7 @@
 """The no-LLM investigator, through the same loop, on the demo and on controlled variations."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,25 @@ def test_telemetry_that_ends_before_the_page_is_missing_data_not_a_cause(demo_di
 def test_one_source_ending_early_does_not_stop_the_investigation(demo_dir, tmp_path):
     res = investigate(cut_at(demo_dir, tmp_path / "early", "2026-03-06T16:30", sources=("logs",)))
     assert (res.report.root_cause.service, res.report.root_cause.kind) == ("search", "failed_scale_up")
+
+
+def test_a_page_long_before_the_cause_and_the_errors_is_not_answered_with_confidence(tmp_path):
+    """The demo's page moved 85 minutes earlier: the failed scale-ups and the error rise come after it."""
+    import shutil
+    import yaml as _yaml
+    from agent.loop import Investigation
+    from tools import ToolContext
+    from tools.backends.snapshot import SnapshotTelemetry
+    from tools.domain.evidence import EvidenceLedger
+    d = tmp_path / "early"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "evals" / "incidents" / "search-token-peak", d)
+    inc = _yaml.safe_load((d / "incident.yaml").read_text())
+    inc["alert"]["at"] = "2026-03-06T15:40:00Z"
+    (d / "incident.yaml").write_text(_yaml.safe_dump(inc))
+    tel = SnapshotTelemetry(d)
+    try:
+        report = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
+    finally:
+        tel.close()
+    assert report.inconclusive or report.root_cause.confidence < 0.5
+    assert any("after the page" in c for c in report.next_checks)

@@ -11,6 +11,7 @@ from tools.domain.taxonomy import TAXONOMY
 
 CONCLUDE_AT = 0.4          # below this best score, the report is inconclusive
 OPEN_AT = 0.75 * CONCLUDE_AT
+PAGE_SLACK = 5 * MIN       # a cause or symptom this long after the page did not cause it
 
 
 def place(f: Facts, service: str) -> float:
@@ -27,13 +28,17 @@ def place(f: Facts, service: str) -> float:
 
 
 def timing(f: Facts, h: Hypothesis) -> float:
-    """A cause precedes its effect: on time 1.0, long before 0.6, after the symptom 0.2."""
+    """A cause precedes its effect: on time 1.0, long before 0.6, after the symptom or the page 0.2; and a
+    symptom that only began after the page is not what was paged for (half)."""
+    late = 0.5 if f.t0 > f.alert_at + PAGE_SLACK else 1.0
     if h.began is None:
-        return 0.7
+        return 0.7 * late
+    if h.began > f.alert_at + PAGE_SLACK:
+        return 0.2
     lead = f.t0 - h.began
     if -3 * MIN <= lead <= RECENT_CHANGE or (h.slow and -3 * MIN <= lead <= SLOW_CHANGE):
-        return 1.0
-    return 0.6 if lead > RECENT_CHANGE else 0.2
+        return 1.0 * late
+    return (0.6 if lead > RECENT_CHANGE else 0.2) * late
 
 
 def ranked(f: Facts) -> list[Hypothesis]:
@@ -53,14 +58,16 @@ def conclude(f: Facts) -> dict[str, Any]:
                        f"place {place(f, h.service):.2f})" if h is best else why_not(f, h),
              "evidence": h.evidence} for h in seen[:6]]
     hyps += ruled_out_callees(f, seen)
+    late = ([f"the errors at {f.end or 'the paged service'} rose at {_t(f.t0)}, after the page at "
+             f"{_t(f.alert_at)}: what was paged for may be something else"] if f.t0 > f.alert_at + PAGE_SLACK else [])
     if best is None:
-        return inconclusive_args("no hypothesis is backed strongly enough", hyps, next_checks(f, None))
+        return inconclusive_args("no hypothesis is backed strongly enough", hyps, late + next_checks(f, None))
     onset = best.began or f.t0
     return {"inconclusive": False,
             "root_cause": {"service": best.service, "kind": best.kind, "category": KINDS[best.kind],
                            "onset": onset.isoformat(), "summary": best.claim[0].upper() + best.claim[1:] + ".",
                            "confidence": round(min(0.95, best.score), 2)},
-            "chain": chain_links(f, best), "hypotheses": hyps, "next_checks": next_checks(f, best),
+            "chain": chain_links(f, best), "hypotheses": hyps, "next_checks": late + next_checks(f, best),
             "remediation": REMEDIATION[best.kind]}
 
 
@@ -97,6 +104,8 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
 def why_not(f: Facts, h: Hypothesis) -> str:
     if h.kind in ("deploy_regression", "config_change") and h.strength < 0.5:
         return f"{h.claim}, but {h.service}'s own errors did not rise after it"
+    if h.began and h.began > f.alert_at + PAGE_SLACK:
+        return f"{h.claim}, but that began after the page ({_t(f.alert_at)}): it cannot explain it"
     if timing(f, h) <= 0.2:
         return f"{h.claim}, but that began after the symptom ({_t(f.t0)}): an effect, not the cause"
     if place(f, h.service) <= 0.6:
