@@ -12,6 +12,7 @@ the same as an LLM's), in four turns:
 facts.py gathers what the tools returned (typed results, never their text)."""
 from __future__ import annotations
 
+import difflib
 import itertools
 from typing import Any, Generator
 
@@ -32,6 +33,8 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
     desc = f.overview
     if desc is None:
         return inconclusive_args("the incident could not be described")
+    if (unseen := _unseen_page(f)):
+        return unseen
     present = [s for s in ("logs", "spans", "metrics") if desc.present(s)]
     if present and all(s in desc.ends_early for s in present):
         return inconclusive_args("the telemetry ends before the page (" + ", ".join(
@@ -50,6 +53,25 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
                     + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
                     + [("zone_breakdown", {"service": s}) for s in cands[:3]])
     return conclude(f)
+
+
+def _unseen_page(f: Facts) -> dict[str, Any] | None:
+    """A paged service the telemetry never mentions (a typo, another system, an untraced UI): whatever is found
+    here is not linked to the page, so say so and name the services that are here instead of guessing."""
+    svc = f.alert_service
+    if not svc or svc in f.known or any(svc in (e.caller, e.callee) for e in f.edges) or not f.known:
+        return None
+    close = difflib.get_close_matches(svc, sorted(f.known), n=3, cutoff=0.6)
+    rest = [s for s in sorted(f.known) if s not in close]
+    entry = f.entry()
+    checks = [f"the paged service {svc!r} has no telemetry in this snapshot; services here: "
+              + ", ".join(close + rest)[:400]]
+    if close:
+        checks.append(f"did you mean {close[0]!r}? investigate again with --service {close[0]}")
+    elif entry and entry != svc:
+        checks.append(f"if {svc} sits in front of the traced system, investigate again with --service {entry} "
+                      f"(the call graph's entry)")
+    return inconclusive_args(f"the page names {svc}, which this telemetry never mentions", checks=checks)
 
 
 def _ask(f: Facts, calls: Calls) -> Generator[list[ToolCall], list[Message], None]:
