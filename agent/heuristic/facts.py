@@ -161,10 +161,10 @@ class Facts:
             path.append(min(nxt, key=lambda s: onsets[s].onset))
 
     def entry(self) -> str | None:
-        """The paged service; when it has no telemetry of its own (a UI in front of the traced system), the call
-        graph's busiest entry (a caller nobody calls) stands in for it."""
+        """The paged service; when it is not in the call graph (a UI in front of the traced system, with metrics
+        but no spans), the call graph's busiest entry (a caller nobody calls) stands in for it."""
         svc = self.alert_service
-        if svc in self.known or not self.edges:
+        if not self.edges or any(svc in (e.caller, e.callee) for e in self.edges):
             return svc
         called = {e.callee for e in self.edges}
         roots = [e for e in self.edges if e.caller not in called and e.caller in self.known]
