@@ -42,7 +42,8 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
             checks=["capture the telemetry up to and past the page, then investigate again"])
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
                         ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {})]
-                    + [("metric_changes", {"name": "cpu_utilization"})] * ("cpu_utilization" in desc.metrics))
+                    + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
+                       if m in desc.metrics])
     f.chain = f.walk_chain()
     onsets = f.onsets
     f.t0 = f.onset_of(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)

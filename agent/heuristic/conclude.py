@@ -22,7 +22,7 @@ def place(f: Facts, service: str) -> float:
         return 0.85
     if service in f.chain:
         return 0.8
-    if service in f.downstream(f.end):       # deeper than the failing chain: its effect can reach the page
+    if service in f.downstream(f.end) or not f.edges:   # deeper than the chain, or no call graph to tell
         return 0.75
     return 0.6 if service in f.onsets else 0.4
 

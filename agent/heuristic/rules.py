@@ -14,7 +14,8 @@ from agent.heuristic.signatures import families
 
 CPU_SATURATED = 0.88             # a CPU this busy at its peak, after rising, is saturated
 CPU_SATURATED_MECHANISM = 0.85   # … and this busy explains a failed scale-up's errors
-CPU_JUMP = 2.0                   # a CPU level this many times its baseline jumped
+CPU_JUMP = 2.0                   # a CPU level this many times its baseline (and per request) jumped
+CPU_JUMP_ABS = 0.2               # … by at least this much of a core's share
 WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
 WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confidently the network
 WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
@@ -99,14 +100,24 @@ def resource_saturation(f: Facts, svc: str) -> list[Hypothesis]:
 
 
 def cpu_jump(f: Facts) -> list[Hypothesis]:
-    """resource_saturation found across every service, errors or not: the CPU that jumped (contention, a hog)."""
+    """resource_saturation found across every service, errors or not: the CPU that jumped (contention, a hog).
+    A CPU that rose only as much as its traffic did is load, not a fault of its own: the CPU per request must
+    have jumped too, unless the CPU is near full."""
     out = []
+    load = {r.service: r for r in f.rises("request_rate")}
     for r in f.rises("cpu_utilization")[:3]:
-        if r.service in _failed_up(f) or (r.level < CPU_JUMP * r.baseline and (r.peak or 0) < CPU_SATURATED):
+        full = (r.peak or 0) >= CPU_SATURATED
+        ratio = r.level / max(r.baseline, 1e-3)
+        traffic = load[r.service].level / max(load[r.service].baseline, 1e-9) if r.service in load else 1.0
+        if r.service in _failed_up(f) or r.level - r.baseline < CPU_JUMP_ABS:
             continue
-        out.append(Hypothesis(r.service, "resource_saturation", 0.8 if (r.peak or 0) >= CPU_SATURATED else 0.7,
-                              r.at, [r.evidence], f"{r.service}'s CPU jumped from {r.baseline:.2f} to {r.level:.2f} "
-                              f"at {_t(r.at)} (peak {r.peak:.2f}) with no failed scaling"))
+        if not full and (ratio < CPU_JUMP or ratio / max(traffic, 1.0) < CPU_JUMP):
+            continue
+        out.append(Hypothesis(r.service, "resource_saturation", 0.8 if full else 0.7, r.at,
+                              [r.evidence] + ([load[r.service].evidence] if r.service in load else []),
+                              f"{r.service}'s CPU jumped from {r.baseline:.2f} to {r.level:.2f} at {_t(r.at)} "
+                              f"(peak {r.peak:.2f})" + (f", more than its traffic (×{traffic:.1f})" if traffic > 1.2
+                                                        else " with no rise in traffic") + " and no failed scaling"))
     return out
 
 
