@@ -21,6 +21,7 @@ WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confid
 WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
 # New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
 APP_ERROR_STRENGTH = 0.45
+LOG_HISTORY = timedelta(minutes=10)       # logs before an onset needed to call an error template new
 # Error families with a cause outside the service's own code (rules of their own judge them).
 INFRA_FAMILIES = {"tls", "dns", "rate_limit", "oom", "disk", "db_pool", "conn_refused", "timeout"}
 MEMORY_HIGH = 0.85
@@ -141,6 +142,10 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     touching = {(e.caller, e.callee) for e in f.edges if svc in (e.caller, e.callee)}
     if gain < WIRE_SLOW_MS / 3 or len(edges) < WIRE_SHARE * len(touching):
         return []
+    # The network delays a service's packets both ways; slow calls only into it are its queue (saturation).
+    calls_out = any(e.caller == svc for e in f.edges)
+    if calls_out and not (any(r.service == svc for r in edges) and any(r.peer_service == svc for r in edges)):
+        return []
     return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, min(r.at for r in edges if r.at),
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
@@ -156,7 +161,11 @@ def application_error(f: Facts, svc: str) -> list[Hypothesis]:
         return []
     if any(d.service == svc for d in f.data("list_deployments", [])):
         return []            # a change of its own: the deploy and config rules judge it
-    # A new kind of error, not more of the usual ones (background errors rise with traffic too).
+    # A new kind of error, not more of the usual ones (background errors rise with traffic too); "new" means
+    # something only against enough history.
+    logs = next((s for s in f.overview.sources if s.source == "logs"), None)
+    if not logs or not logs.first or o.onset - logs.first < LOG_HISTORY:
+        return []
     rows, pid = f.patterns(svc)
     new = [r for r in rows if r.new and ("error" in r.levels or "fatal" in r.levels)]
     if not new or not pid:
