@@ -81,10 +81,13 @@ class Facts:
     def latency(self) -> list[LatencyChange]:
         return self.data("latency_by_service", [])
 
+    def changes(self, name: str) -> list[MetricChange]:
+        """Every change-point metric_changes found in metric `name`, the biggest first."""
+        return [r for a, m in self.results.get("metric_changes", []) if a.get("name") == name for r in m.data or []]
+
     def rises(self, name: str) -> list[MetricChange]:
-        """Services whose metric `name` rose clearly (metric_changes), the biggest first."""
-        return [r for a, m in self.results.get("metric_changes", []) if a.get("name") == name
-                for r in m.data or [] if r.direction == "up" and r.z >= RISE_Z]
+        """Services whose metric `name` rose clearly."""
+        return [r for r in self.changes(name) if r.direction == "up" and r.z >= RISE_Z]
 
     def downstream(self, service: str | None) -> set[str]:
         """Every service reachable from `service` through the call graph: where its symptom can come from."""

@@ -105,7 +105,7 @@ def cpu_jump(f: Facts) -> list[Hypothesis]:
     A CPU that rose only as much as its traffic did is load, not a fault of its own: the CPU per request must
     have jumped too, unless the CPU is near full."""
     out = []
-    load = {r.service: r for r in f.rises("request_rate")}
+    load = {r.service: r for r in f.changes("request_rate") if r.direction == "up"}
     for r in f.rises("cpu_utilization")[:3]:
         full = (r.peak or 0) >= CPU_SATURATED
         ratio = r.level / max(r.baseline, 1e-3)
