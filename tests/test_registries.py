@@ -1,7 +1,12 @@
 """The registries: a model provider and a telemetry backend are each one file plus one registry line."""
+from datetime import datetime, timezone
+from typing import Literal
+
 import pytest
 
 from agent.models import PROVIDERS, ModelError, ModelSpec, Turn, base_url_of, default_model_spec, load_model
+from tools.backends.base import BackendConfig, Coverage, Incident, TelemetryError
+from tools.backends.config import BACKENDS, load_backends, open_telemetry
 
 
 class FakeModel:
@@ -48,3 +53,72 @@ def test_provider_tables_follow_the_registry_and_unknown_keys_are_rejected(monke
     cfg.write_text('[fake]\nbase_url = "http://127.0.0.1:1/v1"\n')
     monkeypatch.setitem(PROVIDERS, "fake", "test_registries:FakeModel")
     assert load_model("fake:x").spec.settings.provider("fake").base_url == "http://127.0.0.1:1/v1"
+
+
+# ---- backends -----------------------------------------------------------------------------------------------
+class FakeConfig(BackendConfig):
+    """A backend type registered by a test: its table is validated by its own class."""
+    backend: Literal["fake"]
+    answer: int
+
+    def open(self, incident: Incident) -> "FakeRegistry":
+        return FakeRegistry(self.answer)
+
+
+class FakeRegistry:
+    def __init__(self, answer: int):
+        self.answer = answer
+
+    def coverage(self, source):
+        return Coverage(present=source == "registry")
+
+    def services(self, window):
+        return {"fake-svc"}
+
+    def close(self):
+        pass
+
+
+AT = datetime(2026, 3, 6, 17, 5, tzinfo=timezone.utc)
+
+
+def test_a_registered_backend_type_is_accepted_in_a_config(monkeypatch, tmp_path):
+    monkeypatch.setitem(BACKENDS, "fake", "test_registries:FakeConfig")
+    cfg = tmp_path / "live.toml"
+    cfg.write_text('[sources.registry]\nbackend = "fake"\nanswer = 42\n')
+    tel = open_telemetry(None, cfg, "search", AT)
+    assert tel.routes["registry"].answer == 42 and tel.coverage("registry").present
+    assert tel.services(tel.incident.window) == {"fake-svc"}
+    cfg.write_text('[sources.registry]\nbackend = "fake"\nanswr = 42\n')
+    with pytest.raises(TelemetryError, match=r"live.toml: invalid config: sources.registry.answer: Field required; "
+                                             r"sources.registry.answr: unknown key"):
+        open_telemetry(None, cfg, "search", AT)
+
+
+@pytest.mark.parametrize("table,problem", [
+    ('backend = "prometheus"\nurl = "http://p:9090"\nservce_label = "job"',
+     "sources.metrics.servce_label: unknown key"),
+    ('url = "http://p:9090"', "sources.metrics.backend: Field required"),
+    ('backend = "prometheus"', "sources.metrics.url: Field required"),
+    ('backend = "promethus"\nurl = "http://p:9090"',
+     "sources.metrics.backend: unknown backend 'promethus'; backends: snapshot, prometheus, loki"),
+])
+def test_config_mistakes_name_the_file_and_the_key(tmp_path, table, problem):
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(f"[sources.metrics]\n{table}\n")
+    with pytest.raises(TelemetryError) as e:
+        load_backends(cfg)
+    assert str(e.value).startswith(f"{cfg}: invalid config: {problem}")
+
+
+def test_every_registry_line_matches_its_class_and_unknown_top_level_keys_are_rejected(tmp_path):
+    import pkgutil
+    for name, target in BACKENDS.items():
+        cls = pkgutil.resolve_name(target)
+        assert name in cls.model_fields["backend"].annotation.__args__
+    cfg = tmp_path / "live.toml"
+    cfg.write_text('[source.logs]\nbackend = "loki"\nurl = "http://loki:3100"\n')
+    with pytest.raises(TelemetryError, match="live.toml: invalid config: source: unknown key"):
+        load_backends(cfg)
+    cfg.write_text('[sources.logs]\nbackend = "loki"\nurl = "http://loki:3100"\n[slack.routes]\nsearch = "#inc"\n')
+    assert load_backends(cfg).slack == {"routes": {"search": "#inc"}}
