@@ -35,8 +35,6 @@ class Filter:
     status: str | None = None                      # spans, deployments, scaling
     kinds: tuple[str, ...] | None = None           # spans: server/client/internal
     peer_service: str | None = None                # spans
-    zone: str | None = None
-    instance: str | None = None
     trace_ids: tuple[str, ...] | None = None
 
     def but(self, **changes: Any) -> "Filter":

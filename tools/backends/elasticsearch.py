@@ -49,16 +49,13 @@ class ElasticsearchLogs:
             raise TelemetryError(f"elasticsearch at {self.url}: HTTP {r.status_code}: {reason}")
         return r.json()
 
-    def _query(self, w: Filter, levels: tuple[str, ...] | None = None) -> dict:
+    def _query(self, w: Filter) -> dict:
         f = self.f
         must: list[dict] = [{"range": {f["time"]: {"gte": w.start.isoformat(), "lt": w.end.isoformat()}}}]
         if w.services:
             must.append({"terms": {f["service"]: list(w.services)}})
-        if levels or w.levels:
-            must.append({"terms": {f["level"]: list(levels or w.levels)}})
-        for attr in ("instance", "zone"):
-            if getattr(w, attr):
-                must.append({"term": {f[attr]: getattr(w, attr)}})
+        if w.levels:
+            must.append({"terms": {f["level"]: list(w.levels)}})
         if w.trace_ids:
             must.append({"terms": {f["trace_id"]: list(w.trace_ids)}})
         if w.text:

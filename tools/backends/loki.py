@@ -49,9 +49,6 @@ class LokiLogs:
     def _query(self, where: Filter, levels: tuple[str, ...] | None = None) -> str:
         sel = [f'{self.labels["service"]}=~"{_q("|".join(map(re.escape, where.services)))}"' if where.services
                else f'{self.labels["service"]}=~".+"']
-        for attr in ("instance", "zone"):
-            if getattr(where, attr):
-                sel.append(f'{self.labels[attr]}="{_q(getattr(where, attr))}"')
         q = "{" + ", ".join(sel) + "}"
         levels = levels or where.levels
         if levels:

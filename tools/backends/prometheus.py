@@ -55,10 +55,6 @@ class PrometheusMetrics:
         if where.services:
             alt = "|".join(re.escape(s) for s in where.services)
             m.append(f'{self.labels["service"]}=~"{_quote(alt)}"')
-        for attr in ("instance", "zone"):
-            val = getattr(where, attr)
-            if val is not None:
-                m.append(f'{self.labels[attr]}="{_quote(val)}"')
         return f"{where.name}{{{', '.join(m)}}}"
 
     # ---- the Telemetry protocol (metrics) ------------------------------------------------------------------

@@ -267,7 +267,7 @@ class SnapshotTelemetry:
             vals = getattr(f, attr)
             if vals is not None and col in FIELDS[source]:
                 cond.append(f"{a}{col} IN ({', '.join('?' * len(vals)) or 'NULL'})"); params.extend(vals)
-        for attr in ("name", "status", "peer_service", "zone", "instance"):
+        for attr in ("name", "status", "peer_service"):
             val = getattr(f, attr)
             if val is not None and attr in FIELDS[source]:
                 cond.append(f"{a}{attr} = ?"); params.append(val)
