@@ -1,5 +1,6 @@
 """The registries: a model provider and a telemetry backend are each one file plus one registry line."""
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 from agent.models import PROVIDERS, ModelError, ModelSpec, Turn, base_url_of, default_model_spec, load_model
 from tools.backends.base import BackendConfig, Coverage, Incident, TelemetryError
 from tools.backends.config import BACKENDS, load_backends, open_telemetry
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeModel:
@@ -33,6 +36,18 @@ def test_a_registered_provider_is_loadable_by_spec(monkeypatch):
 def test_an_unknown_provider_names_the_known_ones():
     with pytest.raises(ModelError, match="unknown model provider 'gemini': use heuristic, scripted, anthropic, openai"):
         load_model("gemini:pro")
+
+
+def test_a_missing_key_fails_before_the_sdk_is_imported(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys; from agent.models import load_model, ModelError\n"
+            "try: load_model('anthropic:claude-sonnet-4-6')\n"
+            "except ModelError as e: print(e, 'anthropic' in sys.modules)")
+    env = {"PATH": "/usr/bin:/bin", "FIVEWHYS_CONFIG": str(tmp_path / "none.toml"), "HOME": str(tmp_path)}
+    (tmp_path / "none.toml").write_text("")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert out.stdout.strip() == "ANTHROPIC_API_KEY is not set False", out.stderr
 
 
 def test_the_heuristic_is_registered_and_the_default_without_keys():

@@ -110,7 +110,7 @@ class ProviderModel:
     def _redacted(self, m: Message) -> Message:
         r = self.redact
         calls = [c.model_copy(update={"arguments": r.value(c.arguments) if c.arguments is not None else None,
-                                      "raw_arguments": r(c.raw_arguments) if c.raw_arguments else c.raw_arguments})
+                                      "raw_arguments": r(c.raw_arguments)})
                  for c in m.tool_calls]
         return m.model_copy(update={"content": r(m.content), "tool_calls": calls})
 
