@@ -58,7 +58,7 @@ def draw_timeline(telemetry, out: Path | None = None, root_service: str | None =
         hi = lo + MIN_SPAN
     onsets = compute_onsets(telemetry)
     services = [o.service for o in onsets][:MAX_SERVICES]
-    if root_service and root_service not in services and root_service in getattr(telemetry, "services", set()):
+    if root_service and root_service not in services and root_service in telemetry.services(w):
         services = [root_service] + services[: MAX_SERVICES - 1]
     series = error_series(telemetry, services)
     fig, ax = plt.subplots(figsize=(12, 5.5), dpi=110)

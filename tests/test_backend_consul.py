@@ -33,6 +33,7 @@ def test_registry_state_from_consul_feeds_registry_changes():
     rows = ConsulRegistry(URL).events("registry", Filter(end=inc.window.end))
     assert [(r["instance"], r["event"], r["address"]) for r in rows] == [
         ("token-1", "healthy", "10.0.2.5:8443"), ("token-2", "unhealthy", "10.99.0.9:8443")]
+    assert ConsulRegistry(URL).services(inc.window) == {"token", "consul"}
     tel = CompositeTelemetry(inc, {"registry": ConsulRegistry(URL)})
     res = TOOLS["registry_changes"](ToolContext(tel, EvidenceLedger()), {})
     assert {(g.service, g.event) for g in res.data.groups} >= {("token", "unhealthy")}

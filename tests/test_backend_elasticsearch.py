@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from tools.backends.base import Filter, TelemetryError
+from tools.backends.base import Filter, TelemetryError, TimeWindow
 from tools.backends.elasticsearch import ElasticsearchLogs
 
 URL = "http://es.test:9200"
@@ -56,3 +56,15 @@ def test_errors_and_timeouts_are_clear():
         es.count("logs", W)
     with pytest.raises(TelemetryError, match="ConnectTimeout"):
         es.sample("logs", W)
+
+
+@respx.mock
+def test_services_are_a_terms_aggregation_over_the_window():
+    route = respx.post(f"{URL}/logs-*/_search").mock(return_value=httpx.Response(200, json={
+        "hits": {"total": {"value": 9}, "hits": []}, "aggregations": {"s": {"buckets": [
+            {"key": "search", "doc_count": 7}, {"key": "token", "doc_count": 2}]}}}))
+    assert ElasticsearchLogs(URL).services(TimeWindow(start=W.start, end=W.end)) == {"search", "token"}
+    body = json.loads(route.calls[0].request.content)
+    assert body["size"] == 0 and body["aggs"]["s"]["terms"]["field"] == "service.name"
+    assert body["query"]["bool"]["filter"] == [{"range": {"@timestamp": {"gte": W.start.isoformat(),
+                                                                         "lt": W.end.isoformat()}}}]

@@ -40,5 +40,5 @@ def test_traces_are_sampled_and_answer_span_edges():
     edges = j.span_edges(Filter(start=INC.window.start, end=INC.window.end))
     assert json.loads(route.calls[0].request.url.params["tags"]) == {"error": "true"}
     assert [(e["caller"], e["callee"], e["calls"], e["errors"]) for e in edges] == [("search", "token", 3, 2)]
-    assert j.coverage("spans").rows == 6
+    assert j.coverage("spans").rows == 6 and j.services(INC.window) == {"search"}
     j.close()

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from tools.backends.base import Filter, TelemetryError
+from tools.backends.base import Filter, TelemetryError, TimeWindow
 from tools.backends.kubernetes import KubernetesTelemetry
 
 API = "https://k8s.test:6443"
@@ -78,6 +78,9 @@ def test_hpa_and_scheduling_events_endpoints_and_missing_cert_manager():
     certs = k.events("certificates", Filter())
     assert [(c["service"], c["name"]) for c in certs] == [("token", "token-tls")]
     assert certs[0]["not_after"] == datetime(2026, 3, 6, 16, 58, tzinfo=timezone.utc)
+    respx.get(f"{API}/apis/apps/v1/namespaces/default/replicasets").mock(return_value=httpx.Response(
+        200, json={"kind": "ReplicaSetList", "metadata": {}, "items": []}))
+    assert k.services(TimeWindow(start=W.start, end=W.end)) == {"search", "token"}
 
 
 def _cert_b64():

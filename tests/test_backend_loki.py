@@ -5,7 +5,7 @@ import httpx
 import pytest
 import respx
 
-from tools.backends.base import Filter, TelemetryError
+from tools.backends.base import Filter, TelemetryError, TimeWindow
 from tools.backends.loki import LokiLogs
 
 URL = "http://loki.test"
@@ -61,3 +61,12 @@ def test_errors_and_timeouts_are_clear():
         loki.sample("logs", Filter(start=T0, end=T1))
     with pytest.raises(TelemetryError, match="ReadTimeout"):
         loki.sample("logs", Filter(start=T0, end=T1))
+
+
+@respx.mock
+def test_services_are_label_values_in_the_window():
+    route = respx.get(f"{URL}/loki/api/v1/label/service/values").mock(return_value=httpx.Response(
+        200, json={"status": "success", "data": ["search", "token"]}))
+    assert LokiLogs(URL).services(TimeWindow(start=T0, end=T1)) == {"search", "token"}
+    params = route.calls[0].request.url.params
+    assert (int(params["start"]), int(params["end"])) == (int(T0.timestamp() * 1e9), int(T1.timestamp() * 1e9))

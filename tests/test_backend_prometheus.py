@@ -87,7 +87,7 @@ def test_series_match_the_snapshot(prometheus):
     assert len({r["instance"] for r in by_inst}) == 4
     names = {r["name"] for r in prom.metric_names(Filter(start=w.start, end=w.end, services=("search",)))}
     assert {"cpu_utilization", "instance_count", "error_rate"} <= names
-    assert "search" in prom.services(w.start, w.end)
+    assert "search" in prom.services(w)
 
 
 def test_investigation_with_metrics_from_prometheus_reaches_the_same_cause(prometheus, tmp_path):

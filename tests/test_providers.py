@@ -11,7 +11,8 @@ from agent.models import ModelError, load_model
 from agent.models.anthropic_provider import AnthropicModel
 from agent.models.base import Message, ToolSpec
 from agent.models.context import compact
-from agent.models.openai_provider import OpenAIModel, calls_in_text
+from agent.models.openai_provider import OpenAIModel
+from agent.models.provider import calls_in_text
 from agent.transcript import Transcript, read_transcript
 from providers_fixtures import (ANTHROPIC, OPENAI, an_response, an_stream, evidence_ids, oa_response, oa_stream,
                                 report_args, sdk_client)

@@ -151,7 +151,7 @@ def models():
 
 def sent(msgs: list[Message]) -> str:
     oa, an = models()
-    return json.dumps([oa._message(m) for m in msgs]) + json.dumps(an._messages(msgs))
+    return json.dumps(oa.request_body(msgs, [])) + json.dumps(an.request_body(msgs, []))
 
 
 def test_every_message_sent_is_redacted(demo_dir):
@@ -176,9 +176,10 @@ def test_arguments_with_quotes_stay_valid_after_redaction():
     args = {"text": 'password=abc"x', "service": "search"}
     oa, an = models()
     m = Message(role="assistant", tool_calls=[ToolCall(id="c", name="search_logs", arguments=args)])
-    assert an._messages([m])[0]["content"][0]["input"] == {"text": 'password=[REDACTED:key_value_secret]"x',
-                                                           "service": "search"}
-    assert json.loads(oa._message(m)["tool_calls"][0]["function"]["arguments"])["service"] == "search"
+    sent_input = an.request_body([m], [])["messages"][0]["content"][0]["input"]
+    assert sent_input == {"text": 'password=[REDACTED:key_value_secret]"x', "service": "search"}
+    sent_args = oa.request_body([m], [])["messages"][0]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(sent_args)["service"] == "search"
 
 
 # ---- quoting ------------------------------------------------------------------------------------------------

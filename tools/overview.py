@@ -42,7 +42,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     for source, last in ends_early.items():
         lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
                      f"anything later is missing, not quiet")
-    services = sorted(getattr(ctx.telemetry, "services", set()) or [])
+    services = sorted(ctx.telemetry.services(inc.window))
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
     # Which metric names exist (and for which services), so nobody asks for series that are not there.

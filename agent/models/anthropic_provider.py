@@ -1,71 +1,30 @@
-"""Anthropic Messages API (and servers that implement it), with tool use and streaming."""
+"""Anthropic Messages API (and servers that implement it), with tool use and streaming: the wire format
+only; the steps every provider shares are in provider.py."""
 from __future__ import annotations
 
-import os
-import time
-from typing import Any, Callable
+from typing import Any
 
-import anthropic
-
-from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage, require_key
-from agent.models.context import compact, window_of
-from agent.models.openai_provider import parse_arguments
-from agent.models.prices import with_cost
-from agent.models.retry import call_provider
-from tools.domain.redact import Redactor
+from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage
+from agent.models.provider import ProviderModel, parse_arguments
 
 
-class AnthropicModel:
-    def __init__(self, name: str, base_url: str | None = None, api_key: str | None = None, stream: bool = True,
-                 redactor: Redactor | None = None, timeout: float = 120.0, attempts: int = 6, max_tokens: int = 4096,
-                 sleep: Callable[[float], None] = time.sleep, http_client: Any = None):
-        self.name = f"anthropic:{name}"
-        self.model = name
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        require_key("anthropic", key, None)
-        self.client = anthropic.Anthropic(api_key=key, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL"),
-                                          max_retries=0, timeout=timeout,
-                                         http_client=http_client)
-        self.stream, self.redact, self.attempts, self.sleep = stream, redactor or Redactor(), attempts, sleep
-        self.max_tokens, self.window, self.compacted = max_tokens, window_of(name), 0
+class AnthropicModel(ProviderModel):
+    provider, key_env, base_url_env = "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"
+    default_model = "claude-sonnet-4-6"
+    max_tokens = 4096
 
-    def turn(self, messages: list[Message], tools: list[ToolSpec], on_text=None) -> Turn:
-        msgs, n = compact(messages, self.window)
-        self.compacted += n
-        system = "\n\n".join(self.redact(m.content) for m in msgs if m.role == "system")
-        body = {"model": self.model, "max_tokens": self.max_tokens, "system": system,
-                "messages": self._messages([m for m in msgs if m.role != "system"]),
+    def connect(self, key: str | None, base_url: str | None, timeout: float, http_client: Any) -> Any:
+        import anthropic
+        return anthropic.Anthropic(api_key=key, base_url=base_url, max_retries=0, timeout=timeout,
+                                   http_client=http_client)
+
+    def request(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
+        return {"model": self.model, "max_tokens": self.max_tokens,
+                "system": "\n\n".join(m.content for m in messages if m.role == "system"),
+                "messages": _messages([m for m in messages if m.role != "system"]),
                 "tools": [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in tools]}
-        fn = (lambda: self._streamed(body, on_text)) if self.stream else (lambda: self._plain(body))
-        turn = call_provider(fn, self.name, "ANTHROPIC_API_KEY", self.attempts, self.sleep)
-        turn.usage = with_cost(self.model, turn.usage)
-        return turn
 
-    def _messages(self, msgs: list[Message]) -> list[dict[str, Any]]:
-        """Tool results become tool_result blocks in one user turn; roles must alternate."""
-        r, out = self.redact, []
-        for m in msgs:
-            if m.role == "tool":
-                block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": r(m.content)}
-                if "error=\"true\"" in m.content[:200]:
-                    block["is_error"] = True
-                content = [block]
-                role = "user"
-            elif m.role == "assistant":
-                content = ([{"type": "text", "text": r(m.content)}] if m.content else []) + [
-                    {"type": "tool_use", "id": c.id, "name": c.name,
-                     "input": r.value(c.arguments) if c.arguments is not None else {}}
-                    for c in m.tool_calls]
-                role = "assistant"
-            else:
-                content, role = [{"type": "text", "text": r(m.content)}], "user"
-            if out and out[-1]["role"] == role:
-                out[-1]["content"] += content
-            else:
-                out.append({"role": role, "content": content})
-        return out
-
-    def _plain(self, body: dict) -> Turn:
+    def plain(self, body: dict) -> Turn:
         resp = self.client.messages.create(**body)
         text, calls = [], []
         for b in resp.content:
@@ -78,7 +37,7 @@ class AnthropicModel:
         return Turn(text="".join(text), tool_calls=calls,
                     usage=Usage(input_tokens=resp.usage.input_tokens, output_tokens=resp.usage.output_tokens))
 
-    def _streamed(self, body: dict, on_text) -> Turn:
+    def streamed(self, body: dict, on_text) -> Turn:
         text, blocks, usage = [], {}, Usage()
         for ev in self.client.messages.create(**body, stream=True):
             if ev.type == "message_start":
@@ -99,3 +58,26 @@ class AnthropicModel:
             args, raw = parse_arguments("".join(b["json"]))
             calls.append(ToolCall(id=b["id"], name=b["name"], arguments=args, raw_arguments=raw))
         return Turn(text="".join(text), tool_calls=calls, usage=usage)
+
+
+def _messages(msgs: list[Message]) -> list[dict[str, Any]]:
+    """Tool results become tool_result blocks in one user turn; roles must alternate."""
+    out: list[dict[str, Any]] = []
+    for m in msgs:
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            if "error=\"true\"" in m.content[:200]:
+                block["is_error"] = True
+            content, role = [block], "user"
+        elif m.role == "assistant":
+            content = ([{"type": "text", "text": m.content}] if m.content else []) + [
+                {"type": "tool_use", "id": c.id, "name": c.name,
+                 "input": c.arguments if c.arguments is not None else {}} for c in m.tool_calls]
+            role = "assistant"
+        else:
+            content, role = [{"type": "text", "text": m.content}], "user"
+        if out and out[-1]["role"] == role:
+            out[-1]["content"] += content
+        else:
+            out.append({"role": role, "content": content})
+    return out

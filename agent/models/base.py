@@ -61,12 +61,3 @@ class Model(Protocol):
 class ModelError(Exception):
     """A provider failed in a way retrying will not fix (bad key, unknown model); shown to the user as-is."""
 
-
-def require_key(provider: str, key: str | None, base_url: str | None) -> None:
-    """Fail before any SDK is imported or called: the missing key is the whole story."""
-    if key:
-        return
-    if provider == "openai" and not base_url:
-        raise ModelError("OPENAI_API_KEY is not set (or give --base-url for an OpenAI-compatible server)")
-    if provider == "anthropic":
-        raise ModelError("ANTHROPIC_API_KEY is not set")

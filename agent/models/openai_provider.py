@@ -1,91 +1,30 @@
-"""OpenAI Chat Completions, and any server that speaks it (vLLM, Ollama, llama.cpp, LM Studio)."""
+"""OpenAI Chat Completions, and any server that speaks it (vLLM, Ollama, llama.cpp, LM Studio): the wire
+format only; the steps every provider shares are in provider.py."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
-from typing import Any, Callable
+from typing import Any
 
-import openai
-
-from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage, require_key
-from agent.models.context import compact, window_of
-from agent.models.prices import with_cost
-from agent.models.retry import call_provider
-from tools.domain.redact import Redactor
-
-TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>|^\s*(\{\s*\"name\".*\})\s*$", re.S)
+from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage
+from agent.models.provider import ProviderModel, parse_arguments
 
 
-def parse_arguments(raw: str | None) -> tuple[dict | None, str | None]:
-    """Arguments as a dict, or (None, raw text) when they are not a JSON object: the loop tells the model."""
-    if raw is None or raw.strip() == "":
-        return {}, None
-    try:
-        val = json.loads(raw)
-    except ValueError:
-        return None, raw
-    return (val, None) if isinstance(val, dict) else (None, raw)
+class OpenAIModel(ProviderModel):
+    provider, key_env, base_url_env, default_model = "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "gpt-5.1"
+    keyless_with_base_url = True
 
-
-def calls_in_text(text: str, known: set[str]) -> list[ToolCall]:
-    """Some open models write the tool call as text (`<tool_call>{...}</tool_call>` or a bare JSON object)."""
-    out = []
-    for i, m in enumerate(TEXT_CALL.finditer(text or "")):
-        try:
-            obj = json.loads(m.group(1) or m.group(2))
-        except ValueError:
-            continue
-        name = obj.get("name") if isinstance(obj, dict) else None
-        if name in known:
-            args = obj.get("arguments", obj.get("parameters", {}))
-            args, raw = parse_arguments(args) if isinstance(args, str) else (args if isinstance(args, dict) else None, None)
-            out.append(ToolCall(id=f"text_call_{i}", name=name, arguments=args, raw_arguments=raw))
-    return out
-
-
-class OpenAIModel:
-    def __init__(self, name: str, base_url: str | None = None, api_key: str | None = None, stream: bool = True,
-                 redactor: Redactor | None = None, timeout: float = 120.0, attempts: int = 6,
-                 sleep: Callable[[float], None] = time.sleep, http_client: Any = None):
-        self.name = f"openai:{name}"
-        self.model = name
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        require_key("openai", key, base_url)
+    def connect(self, key: str | None, base_url: str | None, timeout: float, http_client: Any) -> Any:
+        import openai
         # Local servers usually need no key; the SDK insists on one.
-        self.client = openai.OpenAI(api_key=key or "not-needed", base_url=base_url, max_retries=0, timeout=timeout,
-                                         http_client=http_client)
-        self.stream, self.redact, self.attempts, self.sleep = stream, redactor or Redactor(), attempts, sleep
-        self.window = window_of(name)
-        self.compacted = 0
+        return openai.OpenAI(api_key=key or "not-needed", base_url=base_url, max_retries=0, timeout=timeout,
+                             http_client=http_client)
 
-    def turn(self, messages: list[Message], tools: list[ToolSpec], on_text=None) -> Turn:
-        msgs, n = compact(messages, self.window)
-        self.compacted += n
-        body = {"model": self.model, "messages": [self._message(m) for m in msgs],
+    def request(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
+        return {"model": self.model, "messages": [_message(m) for m in messages],
                 "tools": [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                             "parameters": t.parameters}} for t in tools]}
-        fn = (lambda: self._streamed(body, on_text)) if self.stream else (lambda: self._plain(body))
-        turn = call_provider(fn, self.name, "OPENAI_API_KEY", self.attempts, self.sleep)
-        if not turn.tool_calls and turn.text:
-            turn.tool_calls = calls_in_text(turn.text, {t.name for t in tools})
-        turn.usage = with_cost(self.model, turn.usage)
-        return turn
 
-    def _message(self, m: Message) -> dict[str, Any]:
-        r = self.redact
-        if m.role == "tool":
-            return {"role": "tool", "tool_call_id": m.tool_call_id, "content": r(m.content)}
-        out: dict[str, Any] = {"role": m.role, "content": r(m.content) or (None if m.tool_calls else "")}
-        if m.tool_calls:
-            out["tool_calls"] = [{"id": c.id, "type": "function", "function": {
-                "name": c.name, "arguments": json.dumps(r.value(c.arguments)) if c.arguments is not None
-                                           else r(c.raw_arguments or "")}} for c in m.tool_calls]
-        return out
-
-    def _plain(self, body: dict) -> Turn:
+    def plain(self, body: dict) -> Turn:
         resp = self.client.chat.completions.create(**body)
         msg = resp.choices[0].message
         calls = []
@@ -96,7 +35,7 @@ class OpenAIModel:
         return Turn(text=msg.content or "", tool_calls=calls,
                     usage=Usage(input_tokens=u.prompt_tokens, output_tokens=u.completion_tokens) if u else Usage())
 
-    def _streamed(self, body: dict, on_text) -> Turn:
+    def streamed(self, body: dict, on_text) -> Turn:
         text, parts, usage = [], {}, Usage()
         for chunk in self.client.chat.completions.create(**body, stream=True, stream_options={"include_usage": True}):
             if chunk.usage:
@@ -121,3 +60,13 @@ class OpenAIModel:
             calls.append(ToolCall(id=p["id"] or f"call_{i}", name=p["name"], arguments=args, raw_arguments=raw))
         return Turn(text="".join(text), tool_calls=calls, usage=usage)
 
+
+def _message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content or (None if m.tool_calls else "")}
+    if m.tool_calls:
+        out["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+            "name": c.name, "arguments": json.dumps(c.arguments) if c.arguments is not None
+                                       else c.raw_arguments or ""}} for c in m.tool_calls]
+    return out

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
-from agent.models.base import Message, ToolCall, ToolSpec, Turn, Usage
+from agent.models.base import Message, ModelError, ToolCall, ToolSpec, Turn, Usage
+
+if TYPE_CHECKING:
+    from agent.models import ModelSpec
 
 Step = Turn | Callable[[list[Message]], Turn]
 
@@ -44,24 +50,19 @@ class ScriptedModel:
     def assert_complete(self) -> None:
         assert self.played == len(self.steps), f"played {self.played} of {len(self.steps)} scripted turns"
 
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> ScriptedModel:
+        """`--model scripted:FILE`: a JSON list of turns, each {"text", "tool_calls": [{"name", "arguments"}],
+        "sleep_s"}; for demos and for driving the CLI in tests without an LLM."""
+        try:
+            raw = json.loads(Path(spec.name).read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"scripted model {spec.name}: {e}") from None
 
-def load_script(path: str) -> ScriptedModel:
-    """`--model scripted:FILE`: a JSON list of turns, each {"text", "tool_calls": [{"name", "arguments"}],
-    "sleep_s"}; for demos and for driving the CLI in tests without an LLM."""
-    import json
-    import time
-    from pathlib import Path
-
-    from agent.models.base import ModelError
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise ModelError(f"scripted model {path}: {e}") from None
-
-    def step(t: dict) -> Step:
-        def play(messages: list[Message]) -> Turn:
-            time.sleep(float(t.get("sleep_s", 0)))
-            return Turn(text=t.get("text", ""), tool_calls=[call(c["name"], **(c.get("arguments") or {}))
-                                                             for c in t.get("tool_calls", [])])
-        return play
-    return ScriptedModel([step(t) for t in raw])
+        def step(t: dict) -> Step:
+            def play(messages: list[Message]) -> Turn:
+                time.sleep(float(t.get("sleep_s", 0)))
+                return Turn(text=t.get("text", ""), tool_calls=[call(c["name"], **(c.get("arguments") or {}))
+                                                                 for c in t.get("tool_calls", [])])
+            return play
+        return cls([step(t) for t in raw])

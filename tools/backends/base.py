@@ -7,16 +7,20 @@ time range and a row limit.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from tools.domain.errors import TelemetryError
 from tools.domain.incident import (EVENT_SOURCES, FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS, Alert,
                                     Incident, Source, TimeWindow, UtcTime, as_utc)
 
-__all__ = ["EVENT_SOURCES", "FIELDS", "LEVELS", "REQUIRED", "SOURCES", "TIME_FIELDS", "Alert", "Coverage", "Filter",
-           "Incident", "Source", "Telemetry", "TelemetryError", "TimeWindow", "UtcTime", "as_utc"]
+__all__ = ["EVENT_SOURCES", "FIELDS", "LEVELS", "REQUIRED", "SOURCES", "TIME_FIELDS", "Alert", "BackendConfig",
+           "Coverage", "Filter", "HTTPBackendConfig", "Incident", "LabelsConfig", "Source", "Telemetry",
+           "TelemetryError", "TimeWindow", "UtcTime", "as_utc"]
 
 @dataclass(frozen=True)
 class Filter:
@@ -31,8 +35,6 @@ class Filter:
     status: str | None = None                      # spans, deployments, scaling
     kinds: tuple[str, ...] | None = None           # spans: server/client/internal
     peer_service: str | None = None                # spans
-    zone: str | None = None
-    instance: str | None = None
     trace_ids: tuple[str, ...] | None = None
 
     def but(self, **changes: Any) -> "Filter":
@@ -58,17 +60,22 @@ class Telemetry(Protocol):
 
     def coverage(self, source: Source) -> Coverage: ...
 
+    def services(self, window: TimeWindow) -> set[str]:
+        """The services with telemetry of their own in the window (a peer seen only in others' spans is not
+        one). Certificates count whatever their dates: they are state, not events."""
+        ...
+
     def count(self, source: Source, where: Filter, by: tuple[str, ...] = (), bucket_s: int | None = None,
-              error_only: bool = False, limit: int = 10_000) -> list[dict[str, Any]]:
-        """Row counts grouped by fields (and by time bucket as 'bucket'); with error_only, also 'errors'.
+              limit: int = 10_000) -> list[dict[str, Any]]:
+        """Row counts grouped by fields (and by time bucket as 'bucket').
 
         Each row has the `by` fields, 'bucket' when bucket_s is set, 'n' (rows) and 'errors'
         (logs at error/fatal, spans with status error)."""
         ...
 
     def sample(self, source: Source, where: Filter, limit: int = 20,
-               order: Literal["time", "-time", "spread"] = "time") -> list[dict[str, Any]]:
-        """Up to `limit` records matching `where`."""
+               order: Literal["time", "spread"] = "time") -> list[dict[str, Any]]:
+        """Up to `limit` records matching `where`, oldest first, or a deterministic spread over them."""
         ...
 
     def metric_series(self, where: Filter, by: tuple[str, ...] = (), step_s: int = 60,
@@ -97,8 +104,36 @@ class Telemetry(Protocol):
         """Deployment, scaling, certificate or registry records, oldest first."""
         ...
 
-    def distinct(self, source: Source, field: str, where: Filter, limit: int = 1000) -> list[dict[str, Any]]:
-        """Distinct values of `field` with row counts: {value, n}."""
-        ...
-
     def close(self) -> None: ...
+
+
+# ---- configuration: one [sources.NAME] table per source -------------------------------------------------------
+class BackendConfig(BaseModel):
+    """A source's table in the TOML file. Each backend subclasses it with `backend: Literal[...]` (which
+    selects the class), its own fields and `open`; a key the class does not know is an error."""
+    model_config = ConfigDict(extra="forbid")
+    backend: str
+
+    def open(self, incident: Incident) -> Any:
+        """The backend answering the Telemetry primitives for the sources routed to it."""
+        raise NotImplementedError
+
+
+class HTTPBackendConfig(BackendConfig):
+    url: str = Field(description="Base URL of the store.")
+    token_env: str | None = Field(None, description="Environment variable holding the token (never the file).")
+    timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
+
+    def token(self) -> str | None:
+        return os.environ.get(self.token_env) if self.token_env else None
+
+    def bearer(self) -> dict[str, str] | None:
+        token = self.token()
+        return {"Authorization": f"Bearer {token}"} if token else None
+
+
+class LabelsConfig(HTTPBackendConfig):
+    """Stores whose series or streams carry the service, instance and zone as labels."""
+    service_label: str = Field("service", description="Label that names the service (\"job\" is common too).")
+    instance_label: str = Field("instance", description="Label that names the instance.")
+    zone_label: str = Field("zone", description="Label that names the zone.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import EVENT_SOURCES, SOURCES, Coverage, Filter, Incident, Source
+from .base import EVENT_SOURCES, SOURCES, Coverage, Filter, Incident, Source, TimeWindow
 
 
 class CompositeTelemetry:
@@ -19,21 +19,12 @@ class CompositeTelemetry:
         b = self._for(source)
         return b.coverage(source) if b is not None else Coverage(present=False)
 
-    @property
-    def services(self) -> set[str]:
-        out: set[str] = set()
-        w = self.incident.window
-        for source, b in self.routes.items():
-            s = getattr(b, "services", None)
-            if callable(s):
-                out |= s(w.start, w.end)
-            elif s:
-                out |= set(s)
-        return out
+    def services(self, window: TimeWindow) -> set[str]:
+        return set().union(*(b.services(window) for b in self._backends()))
 
-    def count(self, source, where: Filter, by=(), bucket_s=None, error_only=False, limit=10_000):
+    def count(self, source, where: Filter, by=(), bucket_s=None, limit=10_000):
         b = self._for(source)
-        return b.count(source, where, by, bucket_s, error_only, limit) if b is not None else []
+        return b.count(source, where, by, bucket_s, limit) if b is not None else []
 
     def sample(self, source, where, limit=20, order="time"):
         b = self._for(source)
@@ -52,7 +43,7 @@ class CompositeTelemetry:
         if b is None:
             return []
         edges = b.span_edges(where, limit)
-        known = self.services
+        known = self.services(self.incident.window)        # a callee is external when no backend has its telemetry
         for e in edges:
             e["external"] = e["callee"] not in known
         return edges
@@ -65,13 +56,13 @@ class CompositeTelemetry:
         b = self._for(source)
         return b.events(source, where, limit) if b is not None and source in EVENT_SOURCES else []
 
-    def distinct(self, source, field, where, limit=1000):
-        b = self._for(source)
-        return b.distinct(source, field, where, limit) if b is not None else []
-
     def close(self) -> None:
-        for b in {id(b): b for b in self.routes.values()}.values():
+        for b in self._backends():
             b.close()
+
+    def _backends(self) -> list[Any]:
+        """Each backend once, though it may answer several sources."""
+        return list({id(b): b for b in self.routes.values()}.values())
 
 
 __all__ = ["CompositeTelemetry", "SOURCES"]

@@ -12,110 +12,78 @@
 """
 from __future__ import annotations
 
-import os
+import functools
+import pkgutil
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from tools.domain.errors import one_line
 
-from .base import SOURCES, Alert, Incident, TelemetryError, TimeWindow, as_utc
+from .base import SOURCES, Alert, BackendConfig, Incident, TelemetryError, TimeWindow, as_utc
 from .composite import CompositeTelemetry
 from .snapshot import SnapshotTelemetry
 
-
-class SourceConfig(BaseModel):
-    backend: Literal["snapshot", "prometheus", "loki", "elasticsearch", "opensearch", "consul", "kubernetes",
-                     "jaeger", "tempo", "tls_probe"] = Field(description="Which store answers this source.")
-    url: str | None = Field(None, description="Base URL of the store (prometheus).")
-    path: str | None = Field(None, description="Snapshot directory (snapshot).")
-    token_env: str | None = Field(None, description="Environment variable holding a bearer token.")
-    service_label: str = Field("service", description="Label that names the service (prometheus).")
-    instance_label: str = Field("instance", description="Label that names the instance (prometheus).")
-    zone_label: str = Field("zone", description="Label that names the zone (prometheus, loki).")
-    level_label: str = Field("level", description="Label that holds the log level (loki).")
-    index: str = Field("logs-*", description="Index pattern (elasticsearch, opensearch).")
-    namespace: str = Field("default", description="Namespace (kubernetes).")
-    fields: dict[str, str] = Field(default_factory=dict, description="Field names when not ECS (elasticsearch): "
-                                                                     "time, service, level, message, instance, zone.")
-    timeout_s: float = Field(30.0, description="Per-request timeout in seconds.")
-    endpoints: list[dict] = Field(default_factory=list, description="tls_probe: [{service, host, port, purpose, "
-                                                                    "peer_service}] to connect to.")
+# backend type (`backend = "…"` in a source's table) → its config class, whose `open` builds the backend.
+# Adding a backend is one file (the backend and its config class) and one line here.
+BACKENDS: dict[str, str] = {
+    "snapshot": "tools.backends.snapshot:SnapshotConfig",
+    "prometheus": "tools.backends.prometheus:PrometheusConfig",
+    "loki": "tools.backends.loki:LokiConfig",
+    "elasticsearch": "tools.backends.elasticsearch:ElasticsearchConfig",
+    "opensearch": "tools.backends.elasticsearch:ElasticsearchConfig",
+    "consul": "tools.backends.consul:ConsulConfig",
+    "kubernetes": "tools.backends.kubernetes:KubernetesConfig",
+    "jaeger": "tools.backends.jaeger:JaegerConfig",
+    "tempo": "tools.backends.jaeger:JaegerConfig",
+    "tls_probe": "tools.backends.tls_probe:TLSProbeConfig",
+}
 
 
-class BackendsConfig(BaseModel):
-    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="source name → backend")
+@functools.cache
+def _file_model(registry: tuple[tuple[str, str], ...]) -> type[BaseModel]:
+    """The whole file's model: `sources` maps each source to the config class its `backend` selects."""
+    classes: dict[type[BackendConfig], None] = {}
+    for name, target in registry:
+        cls = pkgutil.resolve_name(target)
+        if name not in cls.model_fields["backend"].annotation.__args__:
+            raise TypeError(f"BACKENDS[{name!r}]: {cls.__name__}.backend does not accept {name!r}")
+        classes[cls] = None
+    union = Annotated[Union[tuple(classes)], Field(discriminator="backend")]
+    return create_model("BackendsConfig", __config__=ConfigDict(extra="forbid"),
+                        sources=(dict[str, union], Field(default_factory=dict, description="source → its backend")),
+                        slack=(dict[str, Any], Field(default_factory=dict, description="read by `fivewhys serve`")))
 
 
-def load_backends(path: Path) -> BackendsConfig:
+def _problem(err: dict) -> str:
+    """One pydantic error as 'key: what', with the key as written in the file (not the union's tag)."""
+    loc = [str(p) for p in err["loc"] if p != "[key]"]
+    if err["type"] == "union_tag_not_found":
+        return f"{'.'.join(loc)}.backend: Field required"
+    if err["type"] == "union_tag_invalid":
+        return f"{'.'.join(loc)}.backend: unknown backend {err['ctx']['tag']!r}; backends: {', '.join(BACKENDS)}"
+    if loc[:1] == ["sources"] and len(loc) > 2:
+        del loc[2]                     # the tag pydantic adds after the source name
+    return f"{'.'.join(loc)}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}"
+
+
+def load_backends(path: Path) -> Any:
+    """The file's sources, each validated by its backend's config class."""
     try:
-        cfg = BackendsConfig.model_validate(tomllib.loads(Path(path).read_text()))
+        cfg = _file_model(tuple(BACKENDS.items())).model_validate(tomllib.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise TelemetryError(f"{path}: no such config file") from None
-    except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise TelemetryError(f"{path}: invalid config: {one_line(e)}") from None
+    except ValidationError as e:
+        raise TelemetryError(f"{path}: invalid config: {'; '.join(_problem(err) for err in e.errors()[:5])}") from None
     unknown = set(cfg.sources) - set(SOURCES)
     if unknown:
         raise TelemetryError(f"{path}: unknown source(s) {', '.join(sorted(unknown))}; sources: {', '.join(SOURCES)}")
     return cfg
-
-
-def _backend(c: SourceConfig, cache: dict, incident: Incident | None = None) -> Any:
-    key = (c.backend, c.url, c.path)
-    if key in cache:
-        return cache[key]
-    if c.backend == "tls_probe":
-        from .tls_probe import TLSProbe
-        if not c.endpoints:
-            raise TelemetryError("a tls_probe source needs endpoints = [{service, host, port}]")
-        b = TLSProbe(c.endpoints, c.timeout_s)
-    elif c.backend == "loki":
-        from .loki import LokiLogs
-        if not c.url:
-            raise TelemetryError("a loki source needs url = \"http://…\"")
-        token = os.environ.get(c.token_env) if c.token_env else None
-        b = LokiLogs(c.url, c.service_label, c.level_label, c.instance_label, c.zone_label, c.timeout_s,
-                     headers={"Authorization": f"Bearer {token}"} if token else None)
-    elif c.backend in ("elasticsearch", "opensearch"):
-        from .elasticsearch import ElasticsearchLogs
-        if not c.url:
-            raise TelemetryError(f"an {c.backend} source needs url = \"http://…\"")
-        token = os.environ.get(c.token_env) if c.token_env else None
-        b = ElasticsearchLogs(c.url, c.index, c.fields, c.timeout_s,
-                              headers={"Authorization": f"Bearer {token}"} if token else None)
-    elif c.backend in ("jaeger", "tempo"):
-        from .jaeger import JaegerSpans
-        if not c.url or incident is None:
-            raise TelemetryError(f"a {c.backend} source needs url = \"http://…\"")
-        token = os.environ.get(c.token_env) if c.token_env else None
-        b = JaegerSpans(c.url, incident, timeout=c.timeout_s, headers={"Authorization": f"Bearer {token}"} if token else None)
-    elif c.backend == "kubernetes":
-        from .kubernetes import KubernetesTelemetry
-        if not c.url:
-            raise TelemetryError("a kubernetes source needs url = \"https://API-SERVER\"")
-        b = KubernetesTelemetry(c.url, c.namespace, os.environ.get(c.token_env) if c.token_env else None, c.timeout_s)
-    elif c.backend == "consul":
-        from .consul import ConsulRegistry
-        if not c.url:
-            raise TelemetryError("a consul source needs url = \"http://…\"")
-        token = os.environ.get(c.token_env) if c.token_env else None
-        b = ConsulRegistry(c.url, c.timeout_s, headers={"X-Consul-Token": token} if token else None)
-    elif c.backend == "snapshot":
-        if not c.path:
-            raise TelemetryError("a snapshot source needs path = \"DIR\"")
-        b = SnapshotTelemetry(c.path)
-    else:
-        if not c.url:
-            raise TelemetryError("a prometheus source needs url = \"http://…\"")
-        from .prometheus import PrometheusMetrics
-        token = os.environ.get(c.token_env) if c.token_env else None
-        b = PrometheusMetrics(c.url, c.service_label, c.instance_label, c.zone_label, c.timeout_s,
-                              headers={"Authorization": f"Bearer {token}"} if token else None)
-    cache[key] = b
-    return b
 
 
 def incident_for(service: str, at: datetime, before: timedelta = timedelta(hours=2),
@@ -134,7 +102,6 @@ def open_telemetry(snapshot: Path | None, config: Path | None, service: str | No
             raise TelemetryError("give an incident snapshot directory, or --config with --service and --at")
         return SnapshotTelemetry(snapshot)
     cfg = load_backends(config)
-    cache: dict = {}
     base = SnapshotTelemetry(snapshot) if snapshot else None
     if base is not None:
         incident = base.incident
@@ -143,6 +110,10 @@ def open_telemetry(snapshot: Path | None, config: Path | None, service: str | No
     else:
         raise TelemetryError("without a snapshot, --service and --at say what to investigate")
     routes = {s: base for s in SOURCES if base is not None and base.coverage(s).present}
+    opened: dict[str, Any] = {}                 # one backend for the sources whose tables are the same
     for source, c in cfg.sources.items():
-        routes[source] = _backend(c, cache, incident)
+        key = c.model_dump_json()
+        if key not in opened:
+            opened[key] = c.open(incident)
+        routes[source] = opened[key]
     return CompositeTelemetry(incident, routes)

@@ -6,11 +6,21 @@ Consul's HTTP API reference (/v1/catalog/services, /v1/health/service/:service).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import httpx
 
 from .http import request
-from .base import Coverage, Filter, TelemetryError
+from .base import Coverage, Filter, HTTPBackendConfig, Incident, TelemetryError, TimeWindow
+
+
+class ConsulConfig(HTTPBackendConfig):
+    """`backend = "consul"`: the registry; the token is sent as X-Consul-Token."""
+    backend: Literal["consul"]
+
+    def open(self, incident: Incident) -> ConsulRegistry:
+        token = self.token()
+        return ConsulRegistry(self.url, self.timeout_s, headers={"X-Consul-Token": token} if token else None)
 
 
 class ConsulRegistry:
@@ -46,9 +56,8 @@ class ConsulRegistry:
                              "zone": (svc.get("Meta") or {}).get("zone") or node.get("Datacenter")})
         return rows[:limit]
 
-    @property
-    def services(self) -> set[str]:
-        return set(self._get("/v1/catalog/services"))
+    def services(self, window: TimeWindow) -> set[str]:
+        return set(self._get("/v1/catalog/services"))         # Consul has no history: what is registered now
 
     def close(self) -> None:
         self.http.close()

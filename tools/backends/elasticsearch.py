@@ -7,16 +7,29 @@ OpenSearch answers the same requests."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from .http import request
-from .base import Coverage, Filter, TelemetryError
+from .base import Coverage, Filter, HTTPBackendConfig, Incident, TelemetryError, TimeWindow
 
 ECS = {"time": "@timestamp", "service": "service.name", "level": "log.level", "message": "message",
        "instance": "host.name", "zone": "cloud.availability_zone", "trace_id": "trace.id"}
+LogField = Literal["time", "service", "level", "message", "instance", "zone", "trace_id"]
 PAGE = 1000
+MAX_SERVICES = 10_000           # terms buckets for services(); Elasticsearch's own cap is 65,536
+
+
+class ElasticsearchConfig(HTTPBackendConfig):
+    """`backend = "elasticsearch"` or `"opensearch"`: logs."""
+    backend: Literal["elasticsearch", "opensearch"]
+    index: str = Field("logs-*", description="Index pattern.")
+    fields: dict[LogField, str] = Field(default_factory=dict, description="Field names where they are not ECS's.")
+
+    def open(self, incident: Incident) -> ElasticsearchLogs:
+        return ElasticsearchLogs(self.url, self.index, self.fields, self.timeout_s, headers=self.bearer())
 
 
 class ElasticsearchLogs:
@@ -36,16 +49,13 @@ class ElasticsearchLogs:
             raise TelemetryError(f"elasticsearch at {self.url}: HTTP {r.status_code}: {reason}")
         return r.json()
 
-    def _query(self, w: Filter, levels: tuple[str, ...] | None = None) -> dict:
+    def _query(self, w: Filter) -> dict:
         f = self.f
         must: list[dict] = [{"range": {f["time"]: {"gte": w.start.isoformat(), "lt": w.end.isoformat()}}}]
         if w.services:
             must.append({"terms": {f["service"]: list(w.services)}})
-        if levels or w.levels:
-            must.append({"terms": {f["level"]: list(levels or w.levels)}})
-        for attr in ("instance", "zone"):
-            if getattr(w, attr):
-                must.append({"term": {f[attr]: getattr(w, attr)}})
+        if w.levels:
+            must.append({"terms": {f["level"]: list(w.levels)}})
         if w.trace_ids:
             must.append({"terms": {f["trace_id"]: list(w.trace_ids)}})
         if w.text:
@@ -56,7 +66,7 @@ class ElasticsearchLogs:
     def coverage(self, source: str) -> Coverage:
         return Coverage(present=source == "logs", files=[f"{self.url}/{self.index}"])
 
-    def count(self, source, where: Filter, by=(), bucket_s=None, error_only=False, limit=10_000):
+    def count(self, source, where: Filter, by=(), bucket_s=None, limit=10_000):
         errors = {"errors": {"filter": {"terms": {self.f["level"]: ["error", "fatal"]}}}}
         inner: dict = errors
         if bucket_s:
@@ -80,11 +90,10 @@ class ElasticsearchLogs:
                 rows.append({**keys, "n": node.get("doc_count", res["hits"]["total"]["value"]),
                              "errors": node["errors"]["doc_count"]})
         walk(res.get("aggregations", {}), {}, 0)
-        return [r for r in rows if r["n"] and (r["errors"] or not error_only)][:limit]
+        return [r for r in rows if r["n"]][:limit]
 
     def sample(self, source, where: Filter, limit=20, order="time"):
-        desc = order == "-time"
-        sort = [{self.f["time"]: "desc" if desc else "asc"}, {"_shard_doc": "asc"}]
+        sort = [{self.f["time"]: "asc"}, {"_shard_doc": "asc"}]
         rows, after = [], None
         while len(rows) < limit:
             body: dict[str, Any] = {"size": min(PAGE, limit - len(rows)), "query": self._query(where), "sort": sort}
@@ -110,8 +119,10 @@ class ElasticsearchLogs:
         t = datetime.fromisoformat(str(get(self.f["time"])).replace("Z", "+00:00"))
         return {"time": t, **{k: get(v) for k, v in self.f.items() if k != "time"}}
 
-    def distinct(self, source, field, where, limit=1000):
-        return [{"value": r[field], "n": r["n"]} for r in self.count(source, where, by=(field,), limit=limit)]
+    def services(self, window: TimeWindow) -> set[str]:
+        res = self._search({"size": 0, "query": self._query(Filter(start=window.start, end=window.end)),
+                            "aggs": {"s": {"terms": {"field": self.f["service"], "size": MAX_SERVICES}}}})
+        return {b["key"] for b in res.get("aggregations", {}).get("s", {}).get("buckets", [])}
 
     def close(self) -> None:
         self.http.close()

@@ -10,12 +10,21 @@ import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import yaml
 
 from .http import request
-from .base import Coverage, Incident, TelemetryError
+from .base import Coverage, HTTPBackendConfig, Incident, TelemetryError, TimeWindow
+
+
+class JaegerConfig(HTTPBackendConfig):
+    """`backend = "jaeger"` or `"tempo"` (its Jaeger-compatible query frontend): spans."""
+    backend: Literal["jaeger", "tempo"]
+
+    def open(self, incident: Incident) -> JaegerSpans:
+        return JaegerSpans(self.url, incident, timeout=self.timeout_s, headers=self.bearer())
 
 
 class JaegerSpans:
@@ -74,8 +83,8 @@ class JaegerSpans:
     def span_latency(self, *a, **k):
         return self._load().span_latency(*a, **k)
 
-    def distinct(self, *a, **k):
-        return self._load().distinct(*a, **k)
+    def services(self, window: TimeWindow) -> set[str]:
+        return self._load().services(window)       # Jaeger's /api/services has no time range; the sample has
 
     def close(self) -> None:
         if self._snap is not None:

@@ -8,14 +8,24 @@ Lists are paginated with `limit`/`continue`; shapes follow the Kubernetes API re
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import httpx
+from pydantic import Field
 
 from .http import request
-from .base import Coverage, Filter, TelemetryError
+from .base import Coverage, Filter, HTTPBackendConfig, Incident, TelemetryError, TimeWindow
 
 SOURCES = ("deployments", "scaling", "registry", "certificates")
+
+
+class KubernetesConfig(HTTPBackendConfig):
+    """`backend = "kubernetes"`: deployments, scaling, registry and certificates of one namespace."""
+    backend: Literal["kubernetes"]
+    namespace: str = Field("default", description="The namespace to read.")
+
+    def open(self, incident: Incident) -> KubernetesTelemetry:
+        return KubernetesTelemetry(self.url, self.namespace, self.token(), self.timeout_s)
 
 
 def _t(s: str | None) -> datetime | None:
@@ -65,6 +75,10 @@ class KubernetesTelemetry:
             rows = [r for r in rows if r["time"] and (where.start is None or r["time"] >= where.start)
                     and (where.end is None or r["time"] < where.end)]
         return sorted(rows, key=lambda r: r.get("time") or r.get("not_after"))[:limit]
+
+    def services(self, window: TimeWindow) -> set[str]:
+        w = Filter(start=window.start, end=window.end)
+        return {r["service"] for s in SOURCES for r in self.events(s, w, limit=1_000_000) if r["service"]}
 
     def _deployments(self) -> list[dict]:
         by_owner: dict[str, list[dict]] = {}

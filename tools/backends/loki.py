@@ -8,14 +8,25 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from .http import request
-from .base import Coverage, Filter, TelemetryError
+from .base import Coverage, Filter, Incident, LabelsConfig, TelemetryError, TimeWindow
 
 PAGE = 5000                      # Loki's default max_entries_limit_per_query
+
+
+class LokiConfig(LabelsConfig):
+    """`backend = "loki"`: logs. The level may be a stream label or extracted by your pipeline."""
+    backend: Literal["loki"]
+    level_label: str = Field("level", description="Label that holds the log level.")
+
+    def open(self, incident: Incident) -> LokiLogs:
+        return LokiLogs(self.url, self.service_label, self.level_label, self.instance_label, self.zone_label,
+                        self.timeout_s, headers=self.bearer())
 
 
 class LokiLogs:
@@ -38,9 +49,6 @@ class LokiLogs:
     def _query(self, where: Filter, levels: tuple[str, ...] | None = None) -> str:
         sel = [f'{self.labels["service"]}=~"{_q("|".join(map(re.escape, where.services)))}"' if where.services
                else f'{self.labels["service"]}=~".+"']
-        for attr in ("instance", "zone"):
-            if getattr(where, attr):
-                sel.append(f'{self.labels[attr]}="{_q(getattr(where, attr))}"')
         q = "{" + ", ".join(sel) + "}"
         levels = levels or where.levels
         if levels:
@@ -53,7 +61,7 @@ class LokiLogs:
     def coverage(self, source: str) -> Coverage:
         return Coverage(present=source == "logs", files=[self.url])
 
-    def count(self, source, where: Filter, by=(), bucket_s=None, error_only=False, limit=10_000):
+    def count(self, source, where: Filter, by=(), bucket_s=None, limit=10_000):
         group = ", ".join(self.labels[b] for b in by if b in self.labels)
         rng = int(bucket_s or (where.end - where.start).total_seconds())
         out: dict[tuple, dict] = {}
@@ -68,27 +76,21 @@ class LokiLogs:
                     row = out.setdefault(k, {**{b: series["metric"].get(self.labels[b]) for b in by},
                                              **({"bucket": bucket} if bucket_s else {}), "n": 0, "errors": 0})
                     row[key] += int(float(val))
-        rows = [r for r in out.values() if r["n"] and (r["errors"] or not error_only)]
+        rows = [r for r in out.values() if r["n"]]
         return sorted(rows, key=lambda r: tuple(str(v) for v in r.values()))[:limit]
 
     def sample(self, source, where: Filter, limit=20, order="time"):
-        rows, start = [], _ns(where.start)
-        direction = "backward" if order == "-time" else "forward"
-        end = _ns(where.end)
+        rows, start, end = [], _ns(where.start), _ns(where.end)
         while len(rows) < limit:
             data = self._get("/loki/api/v1/query_range", {"query": self._query(where), "start": start, "end": end,
-                                                          "limit": min(PAGE, limit - len(rows)), "direction": direction})
-            page = [(int(ts), s["stream"], line) for s in data.get("result", []) for ts, line in s["values"]]
-            if not page:
-                break
-            page.sort(key=lambda p: p[0], reverse=direction == "backward")
+                                                          "limit": min(PAGE, limit - len(rows)),
+                                                          "direction": "forward"})
+            page = sorted(((int(ts), s["stream"], line) for s in data.get("result", []) for ts, line in s["values"]),
+                          key=lambda p: p[0])
             rows += [self._row(ts, labels, line) for ts, labels, line in page]
             if len(page) < PAGE:
                 break
-            if direction == "forward":            # next page starts after the last entry we have
-                start = page[-1][0] + 1
-            else:
-                end = page[-1][0]
+            start = page[-1][0] + 1                # the next page starts after the last entry we have
         return rows[:limit]
 
     def _row(self, ts: int, labels: dict, line: str) -> dict:
@@ -104,14 +106,10 @@ class LokiLogs:
                 **{k: labels.get(v) for k, v in self.labels.items()}, "trace_id": attrs.get("trace_id"),
                 "attributes": attrs}
 
-    def distinct(self, source, field, where, limit=1000):
-        rows = self.count(source, where, by=(field,), limit=limit)
-        return sorted(({"value": r[field], "n": r["n"]} for r in rows if r[field]), key=lambda r: -r["n"])
-
-    @property
-    def services(self) -> set[str]:
-        try:
-            return set(self._get(f"/loki/api/v1/label/{self.labels['service']}/values", {}))
+    def services(self, window: TimeWindow) -> set[str]:
+        try:                # without start and end, Loki answers for the last six hours only
+            return set(self._get(f"/loki/api/v1/label/{self.labels['service']}/values",
+                                 {"start": _ns(window.start), "end": _ns(window.end)}))
         except TelemetryError:
             return set()
 

@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from .http import request
-from .base import Coverage, Filter, TelemetryError
+from .base import Coverage, Filter, Incident, LabelsConfig, TelemetryError, TimeWindow
 
 LABEL_VALUE = re.compile(r'["\\\n]')
 MAX_POINTS = 11_000              # Prometheus refuses more points per series; wider ranges get a coarser step
+
+
+class PrometheusConfig(LabelsConfig):
+    """`backend = "prometheus"`: metrics."""
+    backend: Literal["prometheus"]
+
+    def open(self, incident: Incident) -> PrometheusMetrics:
+        return PrometheusMetrics(self.url, self.service_label, self.instance_label, self.zone_label, self.timeout_s,
+                                 headers=self.bearer())
 
 
 class PrometheusMetrics:
@@ -46,10 +55,6 @@ class PrometheusMetrics:
         if where.services:
             alt = "|".join(re.escape(s) for s in where.services)
             m.append(f'{self.labels["service"]}=~"{_quote(alt)}"')
-        for attr in ("instance", "zone"):
-            val = getattr(where, attr)
-            if val is not None:
-                m.append(f'{self.labels[attr]}="{_quote(val)}"')
         return f"{where.name}{{{', '.join(m)}}}"
 
     # ---- the Telemetry protocol (metrics) ------------------------------------------------------------------
@@ -89,10 +94,9 @@ class PrometheusMetrics:
         names = self._get("/api/v1/label/__name__/values", params)
         return [{"service": None, "name": n, "n": None} for n in names]
 
-    def services(self, start: datetime, end: datetime) -> set[str]:
-        label = self.labels["service"]
-        vals = self._get(f"/api/v1/label/{label}/values", {"start": start.timestamp(), "end": end.timestamp()})
-        return set(vals)
+    def services(self, window: TimeWindow) -> set[str]:
+        return set(self._get(f"/api/v1/label/{self.labels['service']}/values",
+                             {"start": window.start.timestamp(), "end": window.end.timestamp()}))
 
     def close(self) -> None:
         self.http.close()

@@ -13,13 +13,16 @@ import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
+from pydantic import Field
+
 from tools.domain.errors import SnapshotError
 from tools.domain.incident import load_incident
 
-from .base import EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, Coverage, Filter, Source, TelemetryError, as_utc
+from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
+                   TelemetryError, TimeWindow, as_utc)
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 JSON_FIELDS = {"attributes", "labels", "changes"}
@@ -63,6 +66,15 @@ def _sanitized_copy(src: Path, tmpdir: Path) -> tuple[Path, bool]:
     return dst, cut
 
 
+class SnapshotConfig(BackendConfig):
+    """`backend = "snapshot"`: any source from a snapshot directory."""
+    backend: Literal["snapshot"]
+    path: str = Field(description="The snapshot directory.")
+
+    def open(self, incident: Incident) -> SnapshotTelemetry:
+        return SnapshotTelemetry(self.path)
+
+
 class SnapshotTelemetry:
     """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
 
@@ -77,9 +89,7 @@ class SnapshotTelemetry:
         self._coverage: dict[str, Coverage] = {}
         for source in SOURCES:
             self._coverage[source] = self._load(source)
-        self._services = {r[0] for r in self.con.execute(" UNION ".join(
-            f"SELECT DISTINCT service FROM {s}" for s in SOURCES if self._coverage[s].present) or
-            "SELECT NULL WHERE false").fetchall() if r[0]}
+        self._services = self._services_where(Filter())      # the whole snapshot: who emits anything at all
 
     # ---- loading -------------------------------------------------------------------------
     def _raw_relation(self, f: Path, source: str) -> str:
@@ -164,12 +174,18 @@ class SnapshotTelemetry:
     def coverage(self, source: Source) -> Coverage:
         return self._coverage[source]
 
-    @property
-    def services(self) -> set[str]:
-        """Services that emit telemetry of their own (a peer seen only in spans is not one)."""
-        return self._services
+    def services(self, window: TimeWindow) -> set[str]:
+        return self._services_where(Filter(start=window.start, end=window.end))
 
-    def count(self, source, where, by=(), bucket_s=None, error_only=False, limit=10_000):
+    def _services_where(self, f: Filter) -> set[str]:
+        parts = [(f"SELECT DISTINCT service FROM {s} WHERE {cond}", params) for s in SOURCES
+                 if self._coverage[s].present for cond, params in [self._where(s, f)]]
+        if not parts:
+            return set()
+        rows = self._rows(" UNION ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps])
+        return {r["service"] for r in rows if r["service"]}
+
+    def count(self, source, where, by=(), bucket_s=None, limit=10_000):
         cols = [_field(source, b) for b in by]
         if bucket_s:
             cols.append(f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket")
@@ -178,7 +194,6 @@ class SnapshotTelemetry:
         keys = ", ".join(str(i + 1) for i in range(len(cols)))
         sql = (f"SELECT {', '.join(cols + ['count(*) AS n', f'count(*) FILTER (WHERE {err}) AS errors'])} "
                f"FROM {source} WHERE {cond} {f'GROUP BY {keys}' if cols else ''} "
-               f"{f'HAVING count(*) FILTER (WHERE {err}) > 0' if error_only else ''} "
                f"{f'ORDER BY {keys}' if cols else ''} LIMIT {int(limit)}")
         return self._rows(sql, params)
 
@@ -189,7 +204,7 @@ class SnapshotTelemetry:
             sql = (f"SELECT * FROM (SELECT * FROM {source} WHERE {cond} ORDER BY hash({t}, rowid) "
                    f"LIMIT {int(limit)}) ORDER BY {t}")
         else:
-            sql = f"SELECT * FROM {source} WHERE {cond} ORDER BY {t} {'DESC' if order == '-time' else ''} LIMIT {int(limit)}"
+            sql = f"SELECT * FROM {source} WHERE {cond} ORDER BY {t} LIMIT {int(limit)}"
         return self._rows(sql, params)
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
@@ -254,12 +269,6 @@ class SnapshotTelemetry:
         cond, params = self._where(source, where)
         return self._rows(f"SELECT * FROM {source} WHERE {cond} ORDER BY {TIME_OF[source]} LIMIT {int(limit)}", params)
 
-    def distinct(self, source, field, where, limit=1000):
-        col = _field(source, field)
-        cond, params = self._where(source, where)
-        return self._rows(f"SELECT {col} AS value, count(*) AS n FROM {source} WHERE {cond} AND {col} IS NOT NULL "
-                          f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}", params)
-
     def close(self) -> None:
         self.con.close()
         self._tmp.cleanup()
@@ -279,7 +288,7 @@ class SnapshotTelemetry:
             vals = getattr(f, attr)
             if vals is not None and col in FIELDS[source]:
                 cond.append(f"{a}{col} IN ({', '.join('?' * len(vals)) or 'NULL'})"); params.extend(vals)
-        for attr in ("name", "status", "peer_service", "zone", "instance"):
+        for attr in ("name", "status", "peer_service"):
             val = getattr(f, attr)
             if val is not None and attr in FIELDS[source]:
                 cond.append(f"{a}{attr} = ?"); params.append(val)
