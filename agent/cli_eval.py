@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agent.cli_options import MAX_STEPS, MaxStepsOption, bad_input, err, fail
+from agent.cli_options import MAX_STEPS, ForceFlag, MaxStepsOption, bad_input, err, fail
 from agent.config import Budgets
 from agent.termtext import plain
 
@@ -86,11 +86,11 @@ def simulate_command(
     kind: Annotated[str, typer.Option("--kind", help="root-cause kind from the taxonomy")],
     seed: Annotated[int, typer.Option("--seed")] = 1,
     difficulty: Annotated[str, typer.Option("--difficulty", help="easy, medium or hard")] = "medium",
-    *, out: Annotated[Path, typer.Option("--out", help="directory to write the snapshot to")],
+    force: ForceFlag = False,
+    *, out: Annotated[Path, typer.Option("--out", help="a new or empty directory to write the snapshot to")],
 ) -> None:
     """Write one synthetic incident (a v1 snapshot with truth.yaml)."""
     from evals.simulator import simulate
-    if out.exists() and not out.is_dir():
-        fail(f"{out}: exists and is not a directory")
-    with bad_input(ValueError, OSError):
-        print(simulate(kind, seed, difficulty, out))
+    from tools.domain.errors import SnapshotError
+    with bad_input(ValueError, OSError, SnapshotError):
+        print(simulate(kind, seed, difficulty, out, force))

@@ -26,6 +26,8 @@ BaseUrlOption = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout, nothing else")]
 QuietFlag = Annotated[bool, typer.Option("--quiet", help="do not show tool calls as they run")]
 MaxStepsOption = Annotated[int, typer.Option("--max-steps", min=1, help="model turns before giving up")]
+ForceFlag = Annotated[bool, typer.Option("--force", help="--out may hold files: its snapshot files are replaced, "
+                                                         "anything else is kept")]
 MAX_STEPS = Budgets().max_steps
 
 

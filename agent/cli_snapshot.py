@@ -8,12 +8,12 @@ from typing import Annotated, List, Optional
 import typer
 from rich.console import Console
 
-from agent.cli_options import bad_input, err, fail
+from agent.cli_options import ForceFlag, bad_input, err, fail
 from agent.termtext import plain
 
 app = typer.Typer(help="Incident snapshots: validate (and, with live backends, capture and import).",
                   no_args_is_help=True)
-OutOption = Annotated[Path, typer.Option("--out", help="directory to write")]
+OutOption = Annotated[Path, typer.Option("--out", help="a new or empty directory to write")]
 
 
 @app.command("validate")
@@ -38,12 +38,13 @@ def capture(config: Annotated[Path, typer.Option("--config", help="TOML mapping 
             service: Annotated[Optional[List[str]], typer.Option("--service", help="only these services")] = None,
             alert_service: Annotated[Optional[str], typer.Option("--alert-service", help="the paged service")] = None,
             at: Annotated[Optional[datetime], typer.Option(
-                "--at", help="when it was paged (UTC); default the window's end")] = None, *,
-            out: OutOption) -> None:
+                "--at", help="when it was paged (UTC); default the window's end")] = None,
+            force: ForceFlag = False, *, out: OutOption) -> None:
     """Write a v1 snapshot from live backends (bounded; keeps every error and event)."""
     from tools.backends.base import TelemetryError, as_utc
     from tools.backends.capture import capture as write_capture
     from tools.backends.config import incident_for
+    from tools.domain.incident import claim_out_dir
     from agent.session import open_tools
     try:
         a, b = (datetime.fromisoformat(x.strip().replace("Z", "+00:00")) for x in window.split("/"))
@@ -56,6 +57,7 @@ def capture(config: Annotated[Path, typer.Option("--config", help="TOML mapping 
     svc = alert_service or (service[0] if service else "unknown")
     inc = incident_for(svc, page, before=page - a, after=b - page)
     with bad_input(TelemetryError), open_tools(None, config=config, service=svc, at=page) as ctx:
+        claim_out_dir(out, force)             # before the first query: a non-empty --out is refused at once
         ctx.telemetry.incident = inc
         counts = write_capture(ctx.telemetry, inc, out, tuple(service) if service else None)
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -69,13 +71,17 @@ def import_files(
     k8s_events: Annotated[Optional[List[Path]], typer.Option("--k8s-events",
                                                              help="kubectl get events -o json")] = None,
     otlp: Annotated[Optional[List[Path]], typer.Option("--otlp", help="OTLP JSON trace export (spans)")] = None,
-    *, out: OutOption,
+    force: ForceFlag = False, *, out: OutOption,
 ) -> None:
     """Convert plain log files and Kubernetes event dumps into a v1 snapshot."""
     from tools.backends.importers import write_import
+    from tools.domain.errors import SnapshotError
+    from tools.domain.incident import claim_out_dir
     missing = [p for p in (logs or []) + (k8s_events or []) + (otlp or []) if not p.is_file()]
     if missing or not (logs or k8s_events or otlp):
         fail(f"no such file: {missing[0]}" if missing else "give --logs, --k8s-events or --otlp")
+    with bad_input(SnapshotError):
+        claim_out_dir(out, force)
     with bad_input(ValueError, OSError, KeyError, TypeError):
         counts = write_import(out, logs or [], k8s_events or [], otlp=otlp or [])
     print(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -17,7 +17,7 @@ import duckdb
 
 from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
 from tools.domain.errors import SnapshotError
-from tools.domain.incident import load_incident
+from tools.domain.incident import is_snapshot_file, load_incident
 
 from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, source_files
 
@@ -79,8 +79,7 @@ def validate_snapshot(path: str | Path) -> ValidationReport:
                 _parquet(f, source, rep)
             else:
                 _jsonl(f, source, rep)
-    extra = sorted(p.name for p in path.iterdir() if p.is_file() and p.name not in ("incident.yaml", "truth.yaml")
-                   and not any(p.name == f"{s}{x}" for s in SOURCES for x in (".jsonl", ".jsonl.gz", ".parquet")))
+    extra = sorted(p.name for p in path.iterdir() if p.is_file() and not is_snapshot_file(p.name))
     for name in extra:
         rep.problems.append(Problem(str(path / name), None, "not part of the snapshot format; ignored"))
     return rep

@@ -119,6 +119,31 @@ def load_incident(path: Path) -> Incident:
     return inc
 
 
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+
+
+def is_snapshot_file(name: str) -> bool:
+    """incident.yaml, truth.yaml or a telemetry file: the files a snapshot is made of."""
+    return name in ("incident.yaml", "truth.yaml") or any(name == f"{s}{x}" for s in SOURCES for x in SUFFIXES)
+
+
+def claim_out_dir(out: Path, force: bool = False) -> Path:
+    """Make `out` ready for a new snapshot. A new or empty directory is used as it is. One with anything in
+    it is refused unless `force`, and then only its snapshot files are removed: a writer never deletes
+    anything else (`--out .` once deleted a whole folder of someone's files)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SnapshotError(f"{out}: exists and is not a directory")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present and not force:
+        raise SnapshotError(f"{out}: not empty ({len(present)} entries, e.g. {present[0]}); give a new or empty "
+                            f"directory, or --force to replace the snapshot files in it (other files are kept)")
+    for name in present:
+        if is_snapshot_file(name) and not (out / name).is_dir():
+            (out / name).unlink()
+    return out
+
+
 def write_snapshot(out: Path, incident: dict, truth: dict | None, tables: dict[str, list[dict]]) -> Path:
     """Write a v1 snapshot: sorted JSONL, gzip with no name and mtime 0, so the bytes are reproducible."""
     out.mkdir(parents=True, exist_ok=True)
