@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from agent.cli_options import (BaseUrlOption, IncidentArgument, ModelOption, SnapshotOption, bad_input, fail,
-                               open_or_fail)
+                               open_or_fail, warn)
 from agent.termtext import escape
 
 
@@ -18,7 +18,7 @@ def chat(incident: IncidentArgument = None, model: ModelOption = None, base_url:
     from agent.chat import ChatSession, SavedChat, latest_chat, repl
     from agent.models import ModelError
     from agent.progress import LiveProgress
-    from agent.session import open_investigation
+    from agent.session import open_investigation, unknown_paged_service
     from tools.domain.errors import TelemetryError
     console, saved = Console(), None
     if resume:
@@ -34,6 +34,8 @@ def chat(incident: IncidentArgument = None, model: ModelOption = None, base_url:
     opening = open_investigation(incident, model, base_url=base_url, ledger=saved.ledger if saved else None,
                                  on_event=LiveProgress(console))
     with open_or_fail(opening, TelemetryError, ModelError, OSError, ValueError) as inv:
+        if note := unknown_paged_service(inv.ctx):
+            warn(note)
         session = ChatSession(inv, console, incident, base_url, saved)
         if saved:
             console.print(f"resumed {escape(saved.path.name)}: {len(saved.ledger)} evidence items", emoji=False)
@@ -48,12 +50,16 @@ def timeline(incident: Annotated[Path, typer.Argument(help="incident snapshot di
                  "--root-service", help="highlight this service (default: investigate)")] = None) -> None:
     """Draw the incident's timeline: errors per service, onset, deploys, scaling, certificates, registry."""
     from agent.models.heuristic import HeuristicModel
-    from agent.session import open_investigation
+    from agent.session import closest_first, known_services, open_investigation
     from agent.timeline import check_format, draw_timeline
     from tools.domain.errors import TelemetryError
     with bad_input(ValueError):
         check_format(out)                   # before the investigation, not after it
     with open_or_fail(open_investigation(incident, HeuristicModel()), TelemetryError, ValueError) as inv:
+        known = known_services(inv.ctx.telemetry)
+        if root_service is not None and root_service not in known:
+            fail(f"--root-service {root_service!r}: no such service with telemetry; closest first: "
+                 f"{closest_first(root_service, known)}")
         onset = None
         if root_service is None:
             rc = inv.run().report.root_cause

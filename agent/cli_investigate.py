@@ -19,7 +19,7 @@ from agent.loop import Investigation, RunResult, StopReason
 from agent.models import ModelError
 from agent.progress import LiveProgress
 from agent.render import report_markdown, result_json
-from agent.session import AUTO, open_investigation
+from agent.session import AUTO, open_investigation, unknown_paged_service
 from agent.termtext import escape
 from tools.domain.errors import TelemetryError
 from tools.domain.incident import SOURCES
@@ -79,6 +79,8 @@ def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool,
     with open_or_fail(opening, TelemetryError, ModelError) as inv:
         if not quiet:
             warn_about_cut_telemetry(inv, source)
+        if note := unknown_paged_service(inv.ctx):       # even with --quiet: the answer may be about another service
+            warn(note)
         result = inv.run(question)
         # A model that could not be reached is a failure of the run, not an "inconclusive" incident.
         failed = result.stop_reason is StopReason.MODEL_ERROR
