@@ -33,6 +33,8 @@ HELP = """commands:
   /reset            forget the conversation and the evidence
   /help, /quit      (Ctrl-D quits too; Ctrl-C cancels a running turn)
 Esc then Enter inserts a newline."""
+HEURISTIC_FIRST = ("(the built-in heuristic does not read questions: it investigates the page; an LLM answers "
+                   "what you ask, see docs/providers.md)")
 NEEDS_LLM = ("The built-in heuristic answers one question: the investigation above. Free-form follow-up "
              "questions need an LLM: set ANTHROPIC_API_KEY or OPENAI_API_KEY (or use --model, see "
              "docs/providers.md), or type /evidence ID to look at any evidence.")
@@ -65,9 +67,11 @@ class ChatSession:
 
     # ---- a question ---------------------------------------------------------------------------------------
     def ask(self, question: str) -> RunResult | None:
-        if self.model.name == "heuristic" and self.last is not None:
-            self.console.print(NEEDS_LLM)
-            return None
+        if self.model.name == "heuristic":
+            if self.last is not None:
+                self.console.print(NEEDS_LLM)
+                return None
+            self.console.print(HEURISTIC_FIRST, style="dim")
         mark = len(self.inv.messages)
         try:
             res = self.inv.run(question)

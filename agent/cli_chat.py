@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from agent.cli_options import (BaseUrlOption, IncidentArgument, ModelOption, SnapshotOption, bad_input, fail,
-                               open_or_fail, warn)
+                               open_or_fail, say_model, warn, why_this_model)
 from agent.termtext import escape
 
 
@@ -28,12 +28,16 @@ def chat(incident: IncidentArgument = None, model: ModelOption = None, base_url:
         with bad_input(OSError, ValueError):
             saved = SavedChat.read(last)
         base_url = base_url or (saved.base_url if not model else None)    # its server, unless --model is another
+        why = why_this_model(model) if model else f"the model of {saved.path.name}, resumed"
         incident, model = saved.snapshot, model or saved.model
     elif incident is None:
         fail("give an incident snapshot directory (or --continue)")
+    else:
+        why = why_this_model(model)
     opening = open_investigation(incident, model, base_url=base_url, ledger=saved.ledger if saved else None,
                                  on_event=LiveProgress(console))
     with open_or_fail(opening, TelemetryError, ModelError, OSError, ValueError) as inv:
+        say_model(inv.model.name, why)
         if note := unknown_paged_service(inv.ctx):
             warn(note)
         session = ChatSession(inv, console, incident, base_url, saved)

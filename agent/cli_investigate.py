@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from agent.cli_options import (MAX_STEPS, BaseUrlOption, IncidentArgument, JsonFlag, MaxStepsOption, ModelOption,
-                               QuietFlag, SnapshotOption, err, fail, open_or_fail, warn)
+                               QuietFlag, SnapshotOption, err, fail, open_or_fail, say_model, warn, why_this_model)
 from agent.config import Budgets
 from agent.loop import Investigation, RunResult, StopReason
 from agent.models import ModelError
@@ -61,24 +61,32 @@ def demo(json_out: JsonFlag = False, model: ModelOption = None, quiet: QuietFlag
     """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak.
 
     The model is the heuristic (even where a key is configured) unless --model names another."""
-    report_investigation(demo_path(), json_out=json_out, quiet=quiet, model=model or "heuristic", transcript=AUTO)
+    report_investigation(demo_path(), json_out=json_out, quiet=quiet, model=model or "heuristic", transcript=AUTO,
+                         why=why_this_model(model) if model else "the demo runs it unless --model names another")
 
 
 def ask(question: Annotated[str, typer.Argument(help="what you want to know")], snapshot: SnapshotOption,
-        model: ModelOption = None, base_url: BaseUrlOption = None, json_out: JsonFlag = False) -> None:
-    """One question, one answer: scriptable."""
-    report_investigation(snapshot, question=question, json_out=json_out, quiet=json_out, model=model,
-                         base_url=base_url, transcript=AUTO)
+        model: ModelOption = None, base_url: BaseUrlOption = None, json_out: JsonFlag = False,
+        quiet: QuietFlag = False) -> None:
+    """One question, one answer: scriptable (with --json, tool calls are not shown)."""
+    report_investigation(snapshot, question=question, json_out=json_out, quiet=quiet, progress=not json_out,
+                         model=model, base_url=base_url, transcript=AUTO)
 
 
 def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool, question: Optional[str] = None,
-                         html_out: Optional[Path] = None, **options: Any) -> None:
+                         html_out: Optional[Path] = None, why: Optional[str] = None, progress: bool = True,
+                         **options: Any) -> None:
     """Run one investigation and print its report: Markdown, or JSON alone on stdout. Telemetry or a model
     that cannot load is bad input (exit 2); a model that fails during the run exits 1 after the report."""
-    opening = open_investigation(source, on_event=LiveProgress(quiet=quiet), **options)
+    why = why or why_this_model(options.get("model"))
+    opening = open_investigation(source, on_event=LiveProgress(quiet=quiet or not progress), **options)
     with open_or_fail(opening, TelemetryError, ModelError) as inv:
         if not quiet:
+            say_model(inv.model.name, why)
             warn_about_cut_telemetry(inv, source)
+        if question and inv.model.name == "heuristic":
+            warn("the heuristic does not read questions: it investigates the page, whatever is asked "
+                 "(an LLM answers questions: --model, docs/providers.md)")
         if note := unknown_paged_service(inv.ctx):       # even with --quiet: the answer may be about another service
             warn(note)
         result = inv.run(question)

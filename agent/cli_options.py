@@ -31,6 +31,32 @@ ForceFlag = Annotated[bool, typer.Option("--force", help="--out may hold files: 
 MAX_STEPS = Budgets().max_steps
 
 
+def why_this_model(given: str | None, given_by: str = "--model") -> str:
+    """Why the model that runs was chosen: given on the command line, the config file's default_model, a
+    provider's key in the environment (a paid model then runs without being asked for), or the built-in
+    default. Mirrors agent.models.default_model_spec."""
+    from agent.models import ModelError, default_model_spec
+    from agent.settings import config_path, load_settings
+    if given:
+        return given_by
+    try:
+        settings, spec = load_settings(), default_model_spec()
+    except ModelError:
+        return "the configured default"          # the same error stops the run as it opens
+    if settings.default_model:
+        return f"default_model in {config_path()}"
+    provider = spec.partition(":")[0]
+    if provider != "heuristic":
+        key = getattr(getattr(settings, provider, None), "api_key_env", None) or f"{provider.upper()}_API_KEY"
+        return f"{key} is set; --model heuristic runs the built-in investigator, with no key and no cost"
+    return "the built-in default: no --model, no default_model, no ANTHROPIC_API_KEY or OPENAI_API_KEY"
+
+
+def say_model(name: str, why: str) -> None:
+    """One header line on stderr before a run: which model, and why that one."""
+    err.print(f"[dim]model: {escape(name)} ({escape(why)})[/]", highlight=False, soft_wrap=True, emoji=False)
+
+
 def say_error(message: object) -> None:
     err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, emoji=False)
 

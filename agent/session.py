@@ -16,7 +16,8 @@ from typing import Any, Iterator, Literal, Union
 
 from agent.config import Budgets
 from agent.loop import EventHandler, Investigation
-from agent.models import Model, load_model
+from agent.models import Model, ModelError, load_model
+from agent.settings import config_path, load_settings
 from agent.transcript import Transcript, default_transcript_path
 from tools import ToolContext
 from tools.backends.base import Telemetry
@@ -55,7 +56,7 @@ def open_investigation(source: Source, model: str | Model | None = None, *, base
     with open_tools(source, config=config, service=service, at=at, ledger=ledger) as ctx:
         check_some_telemetry(ctx.telemetry, source if _is_path(source) and config is None else None)
         if model is None or isinstance(model, str):
-            model = load_model(model, base_url=base_url)
+            model = _load_model(model, base_url)
         budgets = budgets or Budgets()
         path = default_transcript_path(ctx.incident.id) if transcript == AUTO else transcript
         tr = Transcript(path, {"incident": ctx.incident.id, "snapshot": str(source) if _is_path(source) else None,
@@ -64,6 +65,17 @@ def open_investigation(source: Source, model: str | Model | None = None, *, base
             yield Investigation(model, ctx, budgets, tr, on_event)
         finally:
             tr.close()
+
+
+def _load_model(spec: str | None, base_url: str | None) -> Model:
+    """load_model; when the config file's default_model cannot load, the error names that file."""
+    try:
+        return load_model(spec, base_url=base_url)
+    except ModelError as e:
+        path = config_path()
+        if spec is None and str(path) not in str(e) and load_settings().default_model:
+            raise ModelError(f"{path}: default_model: {e}") from None
+        raise
 
 
 def check_some_telemetry(telemetry: Telemetry, snapshot: Source = None) -> None:
