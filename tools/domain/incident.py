@@ -18,7 +18,7 @@ SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scali
 EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry")
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 
-# Fields of each source (INCIDENT_FORMAT.md v1); required ones first.
+# Fields of each source (docs/incident-format.md, format 1); required ones first.
 FIELDS: dict[str, tuple[str, ...]] = {
     "logs": ("time", "service", "message", "level", "instance", "zone", "trace_id", "attributes"),
     "metrics": ("time", "name", "value", "service", "instance", "zone", "labels"),
