@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from agent.cli_options import (BaseUrlOption, IncidentArgument, ModelOption, SnapshotOption, bad_input, fail,
-                               open_or_fail, say_model, warn, why_this_model)
+from agent.cli_options import (BaseUrlOption, IncidentArgument, ModelOption, SnapshotDir, SnapshotOption, bad_input,
+                               fail, open_or_fail, say_model, warn, why_this_model)
 from agent.termtext import escape
 
 
@@ -47,11 +47,12 @@ def chat(incident: IncidentArgument = None, model: ModelOption = None, base_url:
     raise typer.Exit(code)
 
 
-def timeline(incident: Annotated[Path, typer.Argument(help="incident snapshot directory", show_default=False)],
-             out: Annotated[Path, typer.Option("--out", help="picture to write (.png, .svg, …)")] = Path(
-                 "timeline.png"),
+def timeline(incident: SnapshotDir,
+             out: Annotated[Path, typer.Option("--out", metavar="FILE",
+                                               help="picture to write (.png, .svg, …)")] = Path("timeline.png"),
              root_service: Annotated[Optional[str], typer.Option(
-                 "--root-service", help="highlight this service (default: investigate)")] = None) -> None:
+                 "--root-service", metavar="SERVICE", help="highlight this service (default: investigate)")] = None,
+             ) -> None:
     """Draw the incident's timeline: errors per service, onset, deploys, scaling, certificates, registry."""
     from agent.models.heuristic import HeuristicModel
     from agent.session import closest_first, known_services, open_investigation

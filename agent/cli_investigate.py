@@ -36,21 +36,26 @@ def investigate(
     json_out: JsonFlag = False,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
-    question: Annotated[Optional[str], typer.Option("--question", "-q", help="what you want to know")] = None,
-    transcript: Annotated[Optional[Path], typer.Option("--transcript",
+    question: Annotated[Optional[str], typer.Option(
+        "--question", "-q", metavar="TEXT", help="what you want to know (-q is not --quiet)")] = None,
+    transcript: Annotated[Optional[Path], typer.Option("--transcript", metavar="FILE",
                                                        help="where to write the JSONL transcript")] = None,
     no_transcript: Annotated[bool, typer.Option("--no-transcript", help="keep no transcript")] = False,
     max_steps: MaxStepsOption = MAX_STEPS,
     quiet: QuietFlag = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML mapping sources to live backends")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE",
+                                                   help="TOML mapping sources to live backends")] = None,
     service: Annotated[Optional[str], typer.Option(
-        "--service", help="with --config and no snapshot: the paged service")] = None,
+        "--service", metavar="SERVICE", help="with --config and no snapshot: the paged service")] = None,
     at: Annotated[Optional[datetime], typer.Option(
-        "--at", help="with --config and no snapshot: when it was paged (UTC)")] = None,
-    html_out: Annotated[Optional[Path], typer.Option("--html",
+        "--at", metavar="TIME", help="with --config and no snapshot: when it was paged (UTC)")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", metavar="FILE",
                                                      help="also write an HTML report with the timeline")] = None,
 ) -> None:
     """Investigate an incident (a snapshot, or live backends from --config) and print the cited causal chain."""
+    if question and incident is None and Path(question).is_dir():     # `-q DIR` meant --quiet: say so, not "no dir"
+        fail(f"-q is --question, not --quiet: it took {question} as the question; write --quiet, or put the "
+             f"directory first")
     report_investigation(incident, question=question, json_out=json_out, quiet=quiet, html_out=html_out,
                          model=model, base_url=base_url, config=config, service=service, at=at,
                          budgets=Budgets(max_steps=max_steps),
@@ -65,7 +70,8 @@ def demo(json_out: JsonFlag = False, model: ModelOption = None, quiet: QuietFlag
                          why=why_this_model(model) if model else "the demo runs it unless --model names another")
 
 
-def ask(question: Annotated[str, typer.Argument(help="what you want to know")], snapshot: SnapshotOption,
+def ask(question: Annotated[str, typer.Argument(metavar="QUESTION", help="what you want to know")],
+        snapshot: SnapshotOption,
         model: ModelOption = None, base_url: BaseUrlOption = None, json_out: JsonFlag = False,
         quiet: QuietFlag = False) -> None:
     """One question, one answer: scriptable (with --json, tool calls are not shown)."""

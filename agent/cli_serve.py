@@ -13,12 +13,14 @@ from agent.termtext import escape
 
 
 def serve_command(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
-    snapshot: Annotated[Optional[Path], typer.Option("--snapshot", help="answer pages from this snapshot")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML: \\[slack.routes], \\[sources.*]")] = None,
+    host: Annotated[str, typer.Option("--host", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT")] = 8080,
+    snapshot: Annotated[Optional[Path], typer.Option("--snapshot", metavar="DIR",
+                                                     help="answer pages from this snapshot")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE",
+                                                   help="TOML: \\[slack.routes], \\[sources.*]")] = None,
     model: ModelOption = None,
-    workers: Annotated[int, typer.Option("--workers", help="investigations at once")] = 2,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="investigations at once")] = 2,
     socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")] = False,
 ) -> None:
     """Serve /webhooks/pagerduty, /webhooks/alertmanager, /slack/events and /healthz."""
