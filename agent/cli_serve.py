@@ -1,6 +1,7 @@
 """`fivewhys serve`: the Slack bot and page webhooks."""
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -10,6 +11,17 @@ import typer
 
 from agent.cli_options import ModelOption, bad_input, err, fail, warn
 from agent.termtext import escape
+
+
+def log_pages() -> None:
+    """The bot's log (each page received, queued, investigated, finished or failed) on stderr, with the time."""
+    log = logging.getLogger("fivewhys")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False          # not twice through a root handler another library set up
 
 
 def serve_command(
@@ -59,6 +71,7 @@ def serve_command(
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
+    log_pages()
     server = make_server(bot, host, port, slack_events=not socket_mode)
     err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers})", emoji=False)
     try:
