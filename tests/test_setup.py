@@ -68,3 +68,15 @@ def test_every_config_the_readme_names_is_shipped():
     named = set(re.findall(r"--config (\S+)", readme))
     assert named == {"fivewhys.toml"} and (REPO / "fivewhys.toml").is_file()
     assert "docs/incident-format.md" in readme and (REPO / "docs" / "incident-format.md").is_file()
+
+
+def test_the_docs_show_todays_prompt_version_and_demo_output():
+    from prompts import PROMPT_VERSION
+    readme = (REPO / "README.md").read_text()
+    for text in (readme, (REPO / "docs" / "eval.md").read_text()):
+        shown = set(re.findall(r"\b\d{4}-\d\d-\d\d\.\d+\b", text))        # prompt versions: a date and a number
+        assert shown == {PROMPT_VERSION}, shown
+    excerpt = readme.split("TokenService at Friday peak", 1)[1].split("```\n", 1)[1].splitlines()[:4]
+    res = runner.invoke(app, ["demo"], env={"COLUMNS": "200"})
+    for line in excerpt:                                       # the header and the first tool calls, as printed
+        assert line in res.stderr, line
