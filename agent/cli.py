@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from agent import __version__, cli_chat, cli_eval, cli_investigate, cli_serve, cli_snapshot
+from agent import __version__, cli_chat, cli_doctor, cli_eval, cli_investigate, cli_serve, cli_snapshot
 from agent.cli_options import Command, Group, err, say_error
 
 app = typer.Typer(help="fivewhys: find the root cause of a production incident, with cited evidence.",
@@ -15,7 +15,8 @@ app = typer.Typer(help="fivewhys: find the root cause of a production incident, 
 for name, command in (("investigate", cli_investigate.investigate), ("demo", cli_investigate.demo),
                       ("eval", cli_eval.eval_command), ("simulate", cli_eval.simulate_command),
                       ("mcp", cli_chat.mcp), ("chat", cli_chat.chat), ("ask", cli_investigate.ask),
-                      ("timeline", cli_chat.timeline), ("serve", cli_serve.serve_command)):
+                      ("timeline", cli_chat.timeline), ("serve", cli_serve.serve_command),
+                      ("doctor", cli_doctor.doctor)):
     app.command(name, cls=Command)(command)
 app.add_typer(cli_snapshot.app, name="snapshot")
 

@@ -87,9 +87,14 @@ def why_this_model(given: str | None, given_by: str = "--model") -> str:
         return f"default_model in {config_path()}"
     provider = spec.partition(":")[0]
     if provider != "heuristic":
-        key = getattr(getattr(settings, provider, None), "api_key_env", None) or f"{provider.upper()}_API_KEY"
-        return f"{key} is set; --model heuristic runs the built-in investigator, with no key and no cost"
+        return f"{key_env(settings, provider)} is set; --model heuristic runs the built-in investigator, with no key " \
+               f"and no cost"
     return "the built-in default: no --model, no default_model, no ANTHROPIC_API_KEY or OPENAI_API_KEY"
+
+
+def key_env(settings: Any, provider: str) -> str:
+    """The environment variable that holds a provider's key: its table's api_key_env, else PROVIDER_API_KEY."""
+    return getattr(getattr(settings, provider, None), "api_key_env", None) or f"{provider.upper()}_API_KEY"
 
 
 def say_model(name: str, why: str) -> None:

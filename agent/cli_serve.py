@@ -13,6 +13,11 @@ from agent.cli_options import ModelOption, bad_input, err, fail, warn
 from agent.termtext import escape
 
 
+def slack_api_url() -> str:
+    """Slack's Web API, or a stand-in (SLACK_API_URL) for tests and proxies."""
+    return os.environ.get("SLACK_API_URL", "https://slack.com/api/")
+
+
 def log_pages() -> None:
     """The bot's log (each page received, queued, investigated, finished or failed) on stderr, with the time."""
     log = logging.getLogger("fivewhys")
@@ -64,8 +69,7 @@ def serve_command(
         warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
     if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
         warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
-    slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"),
-                      base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
+    slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
     bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
               journal=state_dir() / "serve" / "pages.jsonl")
     if socket_mode:

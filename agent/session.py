@@ -56,7 +56,7 @@ def open_investigation(source: Source, model: str | Model | None = None, *, base
     with open_tools(source, config=config, service=service, at=at, ledger=ledger) as ctx:
         check_some_telemetry(ctx.telemetry, source if _is_path(source) and config is None else None)
         if model is None or isinstance(model, str):
-            model = _load_model(model, base_url)
+            model = load_configured_model(model, base_url)
         budgets = budgets or Budgets()
         path = default_transcript_path(ctx.incident.id) if transcript == AUTO else transcript
         tr = Transcript(path, {"incident": ctx.incident.id, "snapshot": str(source) if _is_path(source) else None,
@@ -67,7 +67,7 @@ def open_investigation(source: Source, model: str | Model | None = None, *, base
             tr.close()
 
 
-def _load_model(spec: str | None, base_url: str | None) -> Model:
+def load_configured_model(spec: str | None, base_url: str | None = None) -> Model:
     """load_model; when the config file's default_model cannot load, the error names that file."""
     try:
         return load_model(spec, base_url=base_url)
