@@ -27,15 +27,24 @@ from tools import ToolContext
 HELP = """commands:
   /evidence ID      the evidence item: the query that produced it and its rows
   /report           the last report again
-  /save FILE        write the last report as Markdown
-  /timeline FILE    draw the incident's timeline (PNG)
-  /model SPEC       switch model (heuristic, anthropic:NAME, openai:NAME)
+  /save [FILE]      write the last report as Markdown (default INCIDENT-ID.md)
+  /timeline [FILE]  draw the incident's timeline (default timeline.png)
+  /model [SPEC]     the model; with SPEC, switch (heuristic, anthropic:NAME, openai:NAME)
   /reset            forget the conversation and the evidence
   /help, /quit      (Ctrl-D quits too; Ctrl-C cancels a running turn)
 Esc then Enter inserts a newline."""
+HEURISTIC_FIRST = ("(the built-in heuristic does not read questions: it investigates the page; an LLM answers "
+                   "what you ask, see docs/providers.md)")
 NEEDS_LLM = ("The built-in heuristic answers one question: the investigation above. Free-form follow-up "
              "questions need an LLM: set ANTHROPIC_API_KEY or OPENAI_API_KEY (or use --model, see "
              "docs/providers.md), or type /evidence ID to look at any evidence.")
+
+
+def _cell(value: object) -> object:
+    """A table cell as a person reads it: 28.1, not 28.098360655737704."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e6 else f"{value:.0f}"
+    return value
 
 
 def chats_dir() -> Path:
@@ -65,9 +74,11 @@ class ChatSession:
 
     # ---- a question ---------------------------------------------------------------------------------------
     def ask(self, question: str) -> RunResult | None:
-        if self.model.name == "heuristic" and self.last is not None:
-            self.console.print(NEEDS_LLM)
-            return None
+        if self.model.name == "heuristic":
+            if self.last is not None:
+                self.console.print(NEEDS_LLM)
+                return None
+            self.console.print(HEURISTIC_FIRST, style="dim")
         mark = len(self.inv.messages)
         try:
             res = self.inv.run(question)
@@ -100,19 +111,13 @@ class ChatSession:
         elif name == "/report":
             self.console.print(Markdown(report_markdown(self.last, self.inv.ctx.ledger)) if self.last
                                else "no report yet: ask a question first")
-        elif name == "/save" and args:
-            if not self.last:
-                self.console.print("no report yet")
-            else:
-                try:
-                    Path(args[0]).write_text(report_markdown(self.last, self.inv.ctx.ledger) + "\n")
-                except OSError as e:
-                    self.cannot_write(args[0], e)
-                else:
-                    self.console.print(f"saved {escape(args[0])}", emoji=False)
-        elif name == "/timeline" and args:
-            self.timeline(Path(args[0]))
-        elif name == "/model" and args:
+        elif name == "/save":
+            self.save_report(Path(args[0]) if args else Path(f"{self.inv.ctx.incident.id}.md"))
+        elif name == "/timeline":
+            self.timeline(Path(args[0]) if args else Path("timeline.png"))      # the CLI's default too
+        elif name == "/model" and not args:
+            self.console.print(f"model: {escape(self.model.name)} (/model SPEC switches)", emoji=False)
+        elif name == "/model":
             try:
                 same = args[0].partition(":")[0] == self.model.name.partition(":")[0]
                 self.inv.model = load_model(args[0], base_url=self.base_url if same else None)
@@ -128,6 +133,17 @@ class ChatSession:
         else:
             self.console.print(f"unknown command {escape(name)}; /help lists them", emoji=False)
         return True
+
+    def save_report(self, path: Path) -> None:
+        if not self.last:
+            self.console.print("no report yet")
+            return
+        try:
+            path.write_text(report_markdown(self.last, self.inv.ctx.ledger) + "\n")
+        except OSError as e:
+            self.cannot_write(str(path), e)
+        else:
+            self.console.print(f"saved {escape(path)}", emoji=False)
 
     def show_evidence(self, evidence_id: str) -> None:
         ev = self.inv.ctx.ledger.get(evidence_id)
@@ -146,7 +162,7 @@ class ChatSession:
             for c in cols:                      # Text, not str: names and values from telemetry are not markup
                 t.add_column(Text(plain(c)))
             for r in ev.rows[:20]:
-                t.add_row(*[Text(plain(r.get(c, ""))[:60]) for c in cols])
+                t.add_row(*[Text(plain(_cell(r.get(c, "")))[:60]) for c in cols])
             self.console.print(t)
 
     def timeline(self, out: Path) -> None:

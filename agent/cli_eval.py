@@ -9,27 +9,33 @@ from typing import Annotated, List, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agent.cli_options import MAX_STEPS, MaxStepsOption, bad_input, err, fail
+from agent.cli_options import MAX_STEPS, ForceFlag, MaxStepsOption, at_least_one, bad_input, err, fail
 from agent.config import Budgets
 from agent.termtext import plain
 
 
 def eval_command(
-    target: Annotated[List[str], typer.Argument(help="a directory of cases (or one case); or: compare BEFORE.json "
-                                                "AFTER.json")],
-    model: Annotated[List[str], typer.Option("--model", "-m",
+    target: Annotated[List[str], typer.Argument(
+        metavar="CASES", help="a directory of cases (or one case); or: compare BEFORE.json AFTER.json")],
+    model: Annotated[List[str], typer.Option("--model", "-m", metavar="SPEC",
                                              help="provider:name; repeat for several")] = ["heuristic"],
-    trials: Annotated[int, typer.Option("--trials", min=1, help="runs per case and model")] = 1,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-j", min=1, help="investigations at once")] = 2,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the results JSON here")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", help="write the Markdown leaderboard here")] = None,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="write the HTML leaderboard here")] = None,
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="cache and transcripts")] = Path("eval-out"),
+    trials: Annotated[int, typer.Option("--trials", metavar="N", callback=at_least_one,
+                                        help="runs per case and model")] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", metavar="N", callback=at_least_one,
+                                             help="investigations at once")] = 2,
+    json_out: Annotated[Optional[Path], typer.Option("--json", metavar="FILE",
+                                                     help="write the results JSON here")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE",
+                                                   help="write the Markdown leaderboard here")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", metavar="FILE",
+                                                     help="write the HTML leaderboard here")] = None,
+    out_dir: Annotated[Path, typer.Option("--out-dir", metavar="DIR", help="cache and transcripts")] = Path("eval-out"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="rerun every case")] = False,
     max_steps: MaxStepsOption = MAX_STEPS,
-    timeout: Annotated[float, typer.Option("--timeout", help="wall-clock seconds per investigation")] = 600.0,
-    judge: Annotated[Optional[str], typer.Option("--judge", help="grade each chain's reasoning with this model "
-                                                 "(LLM-as-judge; off by default)")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS",
+                                           help="wall-clock seconds per investigation")] = 600.0,
+    judge: Annotated[Optional[str], typer.Option("--judge", metavar="SPEC", help="grade each chain's reasoning with "
+                                                 "this model (LLM-as-judge; off by default)")] = None,
 ) -> None:
     """Replay incidents against one or more models and score them (AC@1, AC@3, citations, cost, …)."""
     from agent.models import ModelError
@@ -83,14 +89,16 @@ def compare_results(paths: List[str]) -> None:
 
 
 def simulate_command(
-    kind: Annotated[str, typer.Option("--kind", help="root-cause kind from the taxonomy")],
-    seed: Annotated[int, typer.Option("--seed")] = 1,
-    difficulty: Annotated[str, typer.Option("--difficulty", help="easy, medium or hard")] = "medium",
-    *, out: Annotated[Path, typer.Option("--out", help="directory to write the snapshot to")],
+    kind: Annotated[str, typer.Option("--kind", metavar="KIND", help="root-cause kind from the taxonomy")],
+    seed: Annotated[int, typer.Option("--seed", metavar="N")] = 1,
+    difficulty: Annotated[str, typer.Option("--difficulty", metavar="LEVEL",
+                                            help="easy, medium or hard")] = "medium",
+    force: ForceFlag = False,
+    *, out: Annotated[Path, typer.Option("--out", metavar="DIR",
+                                         help="a new or empty directory to write the snapshot to")],
 ) -> None:
     """Write one synthetic incident (a v1 snapshot with truth.yaml)."""
     from evals.simulator import simulate
-    if out.exists() and not out.is_dir():
-        fail(f"{out}: exists and is not a directory")
-    with bad_input(ValueError, OSError):
-        print(simulate(kind, seed, difficulty, out))
+    from tools.domain.errors import SnapshotError
+    with bad_input(ValueError, OSError, SnapshotError):
+        print(simulate(kind, seed, difficulty, out, force))

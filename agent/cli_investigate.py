@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from agent.cli_options import (MAX_STEPS, BaseUrlOption, IncidentArgument, JsonFlag, MaxStepsOption, ModelOption,
-                               QuietFlag, SnapshotOption, err, fail, open_or_fail, warn)
+                               QuietFlag, SnapshotOption, err, fail, open_or_fail, say_model, warn, why_this_model)
 from agent.config import Budgets
 from agent.loop import Investigation, RunResult, StopReason
 from agent.models import ModelError
 from agent.progress import LiveProgress
 from agent.render import report_markdown, result_json
-from agent.session import AUTO, open_investigation
+from agent.session import AUTO, open_investigation, unknown_paged_service
 from agent.termtext import escape
 from tools.domain.errors import TelemetryError
 from tools.domain.incident import SOURCES
@@ -36,21 +36,26 @@ def investigate(
     json_out: JsonFlag = False,
     model: ModelOption = None,
     base_url: BaseUrlOption = None,
-    question: Annotated[Optional[str], typer.Option("--question", "-q", help="what you want to know")] = None,
-    transcript: Annotated[Optional[Path], typer.Option("--transcript",
+    question: Annotated[Optional[str], typer.Option(
+        "--question", "-q", metavar="TEXT", help="what you want to know (-q is not --quiet)")] = None,
+    transcript: Annotated[Optional[Path], typer.Option("--transcript", metavar="FILE",
                                                        help="where to write the JSONL transcript")] = None,
     no_transcript: Annotated[bool, typer.Option("--no-transcript", help="keep no transcript")] = False,
     max_steps: MaxStepsOption = MAX_STEPS,
     quiet: QuietFlag = False,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML mapping sources to live backends")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE",
+                                                   help="TOML mapping sources to live backends")] = None,
     service: Annotated[Optional[str], typer.Option(
-        "--service", help="with --config and no snapshot: the paged service")] = None,
+        "--service", metavar="SERVICE", help="with --config and no snapshot: the paged service")] = None,
     at: Annotated[Optional[datetime], typer.Option(
-        "--at", help="with --config and no snapshot: when it was paged (UTC)")] = None,
-    html_out: Annotated[Optional[Path], typer.Option("--html",
+        "--at", metavar="TIME", help="with --config and no snapshot: when it was paged (UTC)")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", metavar="FILE",
                                                      help="also write an HTML report with the timeline")] = None,
 ) -> None:
     """Investigate an incident (a snapshot, or live backends from --config) and print the cited causal chain."""
+    if question and incident is None and Path(question).is_dir():     # `-q DIR` meant --quiet: say so, not "no dir"
+        fail(f"-q is --question, not --quiet: it took {question} as the question; write --quiet, or put the "
+             f"directory first")
     report_investigation(incident, question=question, json_out=json_out, quiet=quiet, html_out=html_out,
                          model=model, base_url=base_url, config=config, service=service, at=at,
                          budgets=Budgets(max_steps=max_steps),
@@ -61,24 +66,35 @@ def demo(json_out: JsonFlag = False, model: ModelOption = None, quiet: QuietFlag
     """Investigate the built-in incident: SearchService cannot connect to TokenService at Friday peak.
 
     The model is the heuristic (even where a key is configured) unless --model names another."""
-    report_investigation(demo_path(), json_out=json_out, quiet=quiet, model=model or "heuristic", transcript=AUTO)
+    report_investigation(demo_path(), json_out=json_out, quiet=quiet, model=model or "heuristic", transcript=AUTO,
+                         why=why_this_model(model) if model else "the demo runs it unless --model names another")
 
 
-def ask(question: Annotated[str, typer.Argument(help="what you want to know")], snapshot: SnapshotOption,
-        model: ModelOption = None, base_url: BaseUrlOption = None, json_out: JsonFlag = False) -> None:
-    """One question, one answer: scriptable."""
-    report_investigation(snapshot, question=question, json_out=json_out, quiet=json_out, model=model,
-                         base_url=base_url, transcript=AUTO)
+def ask(question: Annotated[str, typer.Argument(metavar="QUESTION", help="what you want to know")],
+        snapshot: SnapshotOption,
+        model: ModelOption = None, base_url: BaseUrlOption = None, json_out: JsonFlag = False,
+        quiet: QuietFlag = False) -> None:
+    """One question, one answer: scriptable (with --json, tool calls are not shown)."""
+    report_investigation(snapshot, question=question, json_out=json_out, quiet=quiet, progress=not json_out,
+                         model=model, base_url=base_url, transcript=AUTO)
 
 
 def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool, question: Optional[str] = None,
-                         html_out: Optional[Path] = None, **options: Any) -> None:
+                         html_out: Optional[Path] = None, why: Optional[str] = None, progress: bool = True,
+                         **options: Any) -> None:
     """Run one investigation and print its report: Markdown, or JSON alone on stdout. Telemetry or a model
     that cannot load is bad input (exit 2); a model that fails during the run exits 1 after the report."""
-    opening = open_investigation(source, on_event=LiveProgress(quiet=quiet), **options)
+    why = why or why_this_model(options.get("model"))
+    opening = open_investigation(source, on_event=LiveProgress(quiet=quiet or not progress), **options)
     with open_or_fail(opening, TelemetryError, ModelError) as inv:
         if not quiet:
+            say_model(inv.model.name, why)
             warn_about_cut_telemetry(inv, source)
+        if question and inv.model.name == "heuristic":
+            warn("the heuristic does not read questions: it investigates the page, whatever is asked "
+                 "(an LLM answers questions: --model, docs/providers.md)")
+        if note := unknown_paged_service(inv.ctx):       # even with --quiet: the answer may be about another service
+            warn(note)
         result = inv.run(question)
         # A model that could not be reached is a failure of the run, not an "inconclusive" incident.
         failed = result.stop_reason is StopReason.MODEL_ERROR

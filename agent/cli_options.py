@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, NoReturn, Optional, TypeVar
+from typing import Annotated, Any, Iterator, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from agent.config import Budgets
 from agent.termtext import escape
@@ -17,16 +18,88 @@ from agent.termtext import escape
 err = Console(stderr=True)
 T = TypeVar("T")
 
-IncidentArgument = Annotated[Optional[Path], typer.Argument(help="incident snapshot directory",
+
+def at_least_one(value: int) -> int:
+    """A count that must be 1 or more (a callback, not min=1, which help would print as `[x>=1]`)."""
+    if value < 1:
+        raise typer.BadParameter("must be 1 or more")
+    return value
+
+
+def _plain_type(param: Any) -> Any:
+    """Help shows an option's metavar (DIR, N, SPEC) and nothing for a flag or an argument (its name is its
+    metavar): typer would print Python types there (`<list[str]>`, `<int range>`, `<bool>`)."""
+    if param is not None:
+        option = param.param_type_name == "option" and not param.is_flag
+        shown = param.metavar if option else None
+        param.display_type_rich = lambda ctx: shown            # type: ignore[method-assign]
+    return param
+
+
+class _PlainTypes:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for p in self.params:
+            _plain_type(p)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _plain_type(super().get_help_option(ctx))
+
+
+class Command(_PlainTypes, TyperCommand):
+    """A command whose help reads DIR, N, SPEC instead of Python types."""
+
+
+class Group(_PlainTypes, TyperGroup):
+    """A group of commands with the same help for its own options (--version, --help)."""
+
+
+IncidentArgument = Annotated[Optional[Path], typer.Argument(metavar="DIR", help="incident snapshot directory",
                                                             show_default=False)]
-SnapshotOption = Annotated[Path, typer.Option("--snapshot", help="incident snapshot directory")]
+SnapshotDir = Annotated[Path, typer.Argument(metavar="DIR", help="incident snapshot directory", show_default=False)]
+SnapshotOption = Annotated[Path, typer.Option("--snapshot", metavar="DIR", help="incident snapshot directory")]
 ModelOption = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="provider:name, e.g. heuristic, anthropic:claude-sonnet-4-6, openai:gpt-5.1")]
-BaseUrlOption = Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible server URL")]
+    "--model", "-m", metavar="SPEC", help="provider:name, e.g. heuristic, anthropic:claude-sonnet-4-6, openai:gpt-5.1")]
+BaseUrlOption = Annotated[Optional[str], typer.Option("--base-url", metavar="URL",
+                                                      help="OpenAI-compatible server URL")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout, nothing else")]
 QuietFlag = Annotated[bool, typer.Option("--quiet", help="do not show tool calls as they run")]
-MaxStepsOption = Annotated[int, typer.Option("--max-steps", min=1, help="model turns before giving up")]
+MaxStepsOption = Annotated[int, typer.Option("--max-steps", metavar="N", callback=at_least_one,
+                                             help="model turns before giving up (1 or more)")]
+ForceFlag = Annotated[bool, typer.Option("--force", help="--out may hold files: its snapshot files are replaced, "
+                                                         "anything else is kept")]
 MAX_STEPS = Budgets().max_steps
+
+
+def why_this_model(given: str | None, given_by: str = "--model") -> str:
+    """Why the model that runs was chosen: given on the command line, the config file's default_model, a
+    provider's key in the environment (a paid model then runs without being asked for), or the built-in
+    default. Mirrors agent.models.default_model_spec."""
+    from agent.models import ModelError, default_model_spec
+    from agent.settings import config_path, load_settings
+    if given:
+        return given_by
+    try:
+        settings, spec = load_settings(), default_model_spec()
+    except ModelError:
+        return "the configured default"          # the same error stops the run as it opens
+    if settings.default_model:
+        return f"default_model in {config_path()}"
+    provider = spec.partition(":")[0]
+    if provider != "heuristic":
+        return f"{key_env(settings, provider)} is set; --model heuristic runs the built-in investigator, with no key " \
+               f"and no cost"
+    return "the built-in default: no --model, no default_model, no ANTHROPIC_API_KEY or OPENAI_API_KEY"
+
+
+def key_env(settings: Any, provider: str) -> str:
+    """The environment variable that holds a provider's key: its table's api_key_env, else PROVIDER_API_KEY."""
+    return getattr(getattr(settings, provider, None), "api_key_env", None) or f"{provider.upper()}_API_KEY"
+
+
+def say_model(name: str, why: str) -> None:
+    """One header line on stderr before a run: which model, and why that one."""
+    err.print(f"[dim]model: {escape(name)} ({escape(why)})[/]", highlight=False, soft_wrap=True, emoji=False)
 
 
 def say_error(message: object) -> None:

@@ -1,6 +1,7 @@
 """`fivewhys serve`: the Slack bot and page webhooks."""
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -12,13 +13,31 @@ from agent.cli_options import ModelOption, bad_input, err, fail, warn
 from agent.termtext import escape
 
 
+def slack_api_url() -> str:
+    """Slack's Web API, or a stand-in (SLACK_API_URL) for tests and proxies."""
+    return os.environ.get("SLACK_API_URL", "https://slack.com/api/")
+
+
+def log_pages() -> None:
+    """The bot's log (each page received, queued, investigated, finished or failed) on stderr, with the time."""
+    log = logging.getLogger("fivewhys")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False          # not twice through a root handler another library set up
+
+
 def serve_command(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8080,
-    snapshot: Annotated[Optional[Path], typer.Option("--snapshot", help="answer pages from this snapshot")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="TOML: \\[slack.routes], \\[sources.*]")] = None,
+    host: Annotated[str, typer.Option("--host", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT")] = 8080,
+    snapshot: Annotated[Optional[Path], typer.Option("--snapshot", metavar="DIR",
+                                                     help="answer pages from this snapshot")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="FILE",
+                                                   help="TOML: \\[slack.routes], \\[sources.*]")] = None,
     model: ModelOption = None,
-    workers: Annotated[int, typer.Option("--workers", help="investigations at once")] = 2,
+    workers: Annotated[int, typer.Option("--workers", metavar="N", help="investigations at once")] = 2,
     socket_mode: Annotated[bool, typer.Option("--socket-mode", help="Slack Socket Mode (SLACK_APP_TOKEN)")] = False,
 ) -> None:
     """Serve /webhooks/pagerduty, /webhooks/alertmanager, /slack/events and /healthz."""
@@ -50,13 +69,13 @@ def serve_command(
         warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
     if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
         warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
-    slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"),
-                      base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"))
+    slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
     bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
               journal=state_dir() / "serve" / "pages.jsonl")
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
+    log_pages()
     server = make_server(bot, host, port, slack_events=not socket_mode)
     err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers})", emoji=False)
     try:

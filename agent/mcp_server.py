@@ -9,6 +9,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from tools.domain.redact import Redactor
+from agent import __version__
 from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
 
@@ -30,9 +31,9 @@ def build_server(ctx: ToolContext) -> Server:
         ids = f" evidence={','.join(res.evidence_ids)}" if res.evidence_ids else ""
         return _result(f"<tool-result tool={params.name!r}{ids}>\n{quote_untrusted(redact(res.text))}\n</tool-result>",
                        error=res.error)
-    return Server("fivewhys", instructions="Read-only incident telemetry tools; every result names its evidence "
-                                           "ids (E1, E2, ...) to cite.", on_list_tools=list_tools,
-                  on_call_tool=call_tool)
+    return Server("fivewhys", version=__version__,
+                  instructions="Read-only incident telemetry tools; every result names its evidence ids (E1, E2, "
+                               "...) to cite.", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
 def _result(text: str, error: bool = False) -> types.CallToolResult:

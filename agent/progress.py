@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rich.console import Console
@@ -40,6 +41,7 @@ class LiveProgress:
         elif isinstance(event, ToolFinished):
             ids = ", ".join(event.evidence_ids) or ("error" if event.error else "no evidence")
             first = (plain(event.text).strip().splitlines() or [""])[0]      # cut what will be seen
+            first = re.sub(r"^\[E\d+(?:, E\d+)*\]\s*", "", first)          # its ids are shown once, before it
             first = first if len(first) <= 110 else first[:109] + "…"
             mark = "[red]✗[/]" if event.error else "[green]→[/]"
             self.console.print(f"{mark} [bold]{escape(call_line(event.call)[:150])}[/] [cyan]{ids}[/] "

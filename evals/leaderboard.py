@@ -11,7 +11,8 @@ def _pct(x: Any) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     s = results["summary"]
-    out = [f"## Leaderboard ({results['cases']} cases × {results['trials']} trial(s), prompt {results['prompt_version']})",
+    out = [f"## Leaderboard ({_n(results['cases'], 'case')} × {_n(results['trials'], 'trial')}, "
+           f"prompt {results['prompt_version']})",
            "", "| model | AC@1 (95% CI) | AC@3 | service | kind | abstain | citations valid | key evidence | "
                "red herring blamed | errors | tool calls | tokens in/out | cost / investigation | latency p50 |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -30,7 +31,25 @@ def markdown(results: dict[str, Any]) -> str:
         for g in groups:
             cells = [s[m][f"by_{group}"].get(g) for m in s]
             out.append(f"| {g} | " + " | ".join(f"{_pct(c['ac1'])} (n={c['n']})" if c else "-" for c in cells) + " |")
-    return "\n".join(out) + "\n"
+    return "\n".join(out + case_rows(results.get("rows", []))) + "\n"
+
+
+def case_rows(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per run: what each case was, what the model answered, and whether that was right."""
+    out = ["", "### Cases", "", "| case | kind | difficulty | model | trial | answer | AC@1 | AC@3 | stop | error |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        pred = r.get("predicted") or {}
+        answer = f"{pred['service']}/{pred['kind']}" if pred else ("inconclusive" if r.get("abstained") else "-")
+        cells = [r["case"], r.get("kind"), r.get("difficulty"), r["model"], r.get("trial"), answer,
+                 "✓" if r.get("ac1") else "✗", "✓" if r.get("ac3") else "✗", r.get("stop_reason") or "-",
+                 str(r.get("error") or "")[:80]]
+        out.append("| " + " | ".join(str(c if c is not None else "-").replace("|", "/") for c in cells) + " |")
+    return out
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def html_page(results: dict[str, Any]) -> str:

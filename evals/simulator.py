@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ from typing import Callable
 from evals.demo_incident import write as write_demo
 from evals.world import (DIFFICULTIES, WINDOW, ZONES, Stage, World, build_world, change_records, telemetry, traffic,
                          ts)
-from tools.domain.incident import write_snapshot
+from tools.domain.incident import claim_out_dir, write_snapshot
 from tools.domain.taxonomy import BY_NAME, NAMES
 
 
@@ -247,13 +246,16 @@ def stage_fault(w: World, kind: str, root: str, onset: int, difficulty: str) -> 
     return stage
 
 
-def simulate(kind: str, seed: int, difficulty: str = "medium", out: Path | str = "incident") -> Path:
+def simulate(kind: str, seed: int, difficulty: str = "medium", out: Path | str = "incident",
+             force: bool = False) -> Path:
+    """One synthetic incident written to `out`: a new or empty directory, or with `force` one whose snapshot
+    files are replaced (tools.domain.incident.claim_out_dir)."""
     if kind not in FAULTS:
         why = f"no simulator fault for kind {kind!r} yet" if kind in BY_NAME else f"unknown kind {kind!r}"
         raise ValueError(f"{why}; simulated kinds: {', '.join(FAULTS)}")
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"unknown difficulty {difficulty!r}; one of {', '.join(DIFFICULTIES)}")
-    out = Path(out)
+    out = claim_out_dir(out, force)
     rng = random.Random(f"{kind}/{seed}/{difficulty}")
     w = build_world(rng, difficulty)
     root = FAULTS[kind].root(w)
@@ -286,8 +288,6 @@ def simulate(kind: str, seed: int, difficulty: str = "medium", out: Path | str =
                 "alert": {"at": ts(alert_at)[:19] + "Z", "service": alert_service,
                           "summary": f"{alert_service}: error rate above 2% for 5m", "labels": {"severity": "page"}},
                 "question": None}
-    if out.exists():
-        shutil.rmtree(out)
     return write_snapshot(out, incident, truth, tables)
 
 
@@ -302,7 +302,7 @@ def build_corpus(out_dir: Path | str, seeds_per_kind: int = 5) -> list[Path]:
     for kind in simulated_kinds():
         for seed in range(1, seeds_per_kind + 1):
             difficulty = DIFFICULTIES[(seed - 1) % 3]
-            paths.append(simulate(kind, seed, difficulty, out_dir / f"{kind}-{seed:02d}-{difficulty}"))
+            paths.append(simulate(kind, seed, difficulty, out_dir / f"{kind}-{seed:02d}-{difficulty}", force=True))
     return paths
 
 
@@ -317,11 +317,12 @@ def main() -> None:
     o.add_argument("--seed", type=int, default=1)
     o.add_argument("--difficulty", default="medium", choices=DIFFICULTIES)
     o.add_argument("--out", type=Path, required=True)
+    o.add_argument("--force", action="store_true", help="replace the snapshot files of a non-empty --out")
     a = ap.parse_args()
     if a.cmd == "corpus":
         print(f"{len(build_corpus(a.out, a.seeds))} incidents in {a.out}")
     else:
-        print(simulate(a.kind, a.seed, a.difficulty, a.out))
+        print(simulate(a.kind, a.seed, a.difficulty, a.out, a.force))
 
 
 if __name__ == "__main__":

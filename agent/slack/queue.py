@@ -11,6 +11,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import asdict
 from datetime import datetime
@@ -45,26 +46,32 @@ class InvestigationQueue:
     def submit(self, page: Page, delivery_id: str | None = None) -> bool:
         """True when the page starts a new investigation; repeats, re-fires and re-deliveries add nothing.
         A trigger after a resolve with a new start time is a new occurrence and is investigated."""
+        started, what = self._admit(page, delivery_id)
+        log.info("page %s received from %s (service %s): %s", page.key, page.source, page.service or "-", what)
+        return started
+
+    def _admit(self, page: Page, delivery_id: str | None) -> tuple[bool, str]:
         with self.lock:
             if delivery_id:
                 if delivery_id in self.deliveries:
-                    return False
+                    return False, "a delivery seen before, ignored"
                 _remember(self.deliveries, delivery_id, None)
             status, at = self.state.get(page.key, (None, None))
             if page.resolved:
                 if status in (None, "resolved"):
-                    return False
+                    return False, "resolved, nothing open"
                 if status == "running":        # noted when its report is out
                     self.resolve_after.add((page.key, at))
                 self._set(page.key, "resolved", at)
                 if status == "finished":       # queued: skipped when its turn comes
                     self.q.put(page)
-                return False
+                return False, f"resolved while {status}"
             if status is not None and (status != "resolved" or at == page.at):
-                return False
+                return False, f"already {status}, not investigated again"
             self._set(page.key, "queued", page.at, page)
+            waiting = self.q.qsize()
         self.q.put(page)
-        return True
+        return True, f"queued ({waiting} before it)"
 
     def note(self, key: str, note: dict[str, Any]) -> None:
         """Attach the owner's note to a key (kept in the journal)."""
@@ -89,10 +96,14 @@ class InvestigationQueue:
                     log.info("page %s resolved before its investigation started: skipped", page.key)
                     return
                 self._set(page.key, "running", page.at, page)
+                log.info("page %s: investigating", page.key)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+        began = time.monotonic()
         try:
             (self.on_resolved if page.resolved else self.run)(page)
+            if not page.resolved:
+                log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
         except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
             log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
             if self.on_error:

@@ -14,10 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
 from tools.domain.errors import SnapshotError
-from tools.domain.incident import load_incident
+from tools.domain.incident import is_snapshot_file, load_incident
+from tools.domain.incident_lines import incident_problems, line_of
 
 from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, source_files
 
@@ -58,16 +60,18 @@ class ValidationReport:
 def validate_snapshot(path: str | Path) -> ValidationReport:
     path = Path(path)
     rep = ValidationReport()
+    f = path / "incident.yaml"
     try:
         inc = load_incident(path)
         if inc.alert.at and not inc.window.start <= inc.alert.at <= inc.window.end:
-            rep.problems.append(Problem(str(path / "incident.yaml"), None, "alert.at is outside the window: the "
-                                        "page's own telemetry is missing, and baselines are measured against it"))
+            rep.problems.append(Problem(str(f), line_of(yaml.compose(f.read_text()), ("alert", "at")), "alert.at is "
+                                        "outside the window: the page's own telemetry is missing, and baselines "
+                                        "are measured against it"))
     except SnapshotError as e:
-        rep.problems.append(Problem(str(path / "incident.yaml") if path.is_dir() else str(path), None,
-                                    str(e).split(": ", 1)[-1], fatal=True))
         if not path.is_dir():
+            rep.problems.append(Problem(str(path), None, str(e).split(": ", 1)[-1], fatal=True))
             return rep
+        rep.problems += [Problem(str(f), line, msg, fatal=True) for line, msg in incident_problems(f, e)]
     for source in SOURCES:
         try:
             files = source_files(path, source)
@@ -79,10 +83,11 @@ def validate_snapshot(path: str | Path) -> ValidationReport:
                 _parquet(f, source, rep)
             else:
                 _jsonl(f, source, rep)
-    extra = sorted(p.name for p in path.iterdir() if p.is_file() and p.name not in ("incident.yaml", "truth.yaml")
-                   and not any(p.name == f"{s}{x}" for s in SOURCES for x in (".jsonl", ".jsonl.gz", ".parquet")))
+    extra = sorted(p.name for p in path.iterdir() if p.is_file() and not is_snapshot_file(p.name))
     for name in extra:
         rep.problems.append(Problem(str(path / name), None, "not part of the snapshot format; ignored"))
+    if rep.usable and not sum(rep.records.values()):     # investigate refuses it too (agent.session)
+        rep.problems.append(Problem(str(path), None, "no telemetry: no source has a usable record", fatal=True))
     return rep
 
 

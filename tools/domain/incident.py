@@ -18,7 +18,7 @@ SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scali
 EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry")
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 
-# Fields of each source (INCIDENT_FORMAT.md v1); required ones first.
+# Fields of each source (docs/incident-format.md, format 1); required ones first.
 FIELDS: dict[str, tuple[str, ...]] = {
     "logs": ("time", "service", "message", "level", "instance", "zone", "trace_id", "attributes"),
     "metrics": ("time", "name", "value", "service", "instance", "zone", "labels"),
@@ -117,6 +117,31 @@ def load_incident(path: Path) -> Incident:
     if inc.window.start >= inc.window.end:
         raise SnapshotError(f"{f}: window.start must be before window.end")
     return inc
+
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+
+
+def is_snapshot_file(name: str) -> bool:
+    """incident.yaml, truth.yaml or a telemetry file: the files a snapshot is made of."""
+    return name in ("incident.yaml", "truth.yaml") or any(name == f"{s}{x}" for s in SOURCES for x in SUFFIXES)
+
+
+def claim_out_dir(out: Path, force: bool = False) -> Path:
+    """Make `out` ready for a new snapshot. A new or empty directory is used as it is. One with anything in
+    it is refused unless `force`, and then only its snapshot files are removed: a writer never deletes
+    anything else (`--out .` once deleted a whole folder of someone's files)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SnapshotError(f"{out}: exists and is not a directory")
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present and not force:
+        raise SnapshotError(f"{out}: not empty ({len(present)} entries, e.g. {present[0]}); give a new or empty "
+                            f"directory, or --force to replace the snapshot files in it (other files are kept)")
+    for name in present:
+        if is_snapshot_file(name) and not (out / name).is_dir():
+            (out / name).unlink()
+    return out
 
 
 def write_snapshot(out: Path, incident: dict, truth: dict | None, tables: dict[str, list[dict]]) -> Path:
