@@ -119,6 +119,7 @@ def new_bot(slack):
     yield make
     for bot in made:
         bot.close()
+    assert not [t for bot in made for t in bot.queue.workers if t.is_alive()], "a queue worker outlived its test"
 
 
 @pytest.fixture
@@ -162,3 +163,4 @@ def serve(new_bot, settle):
         srv.shutdown()
         srv.server_close()
         t.join(10)
+    assert not [t for _, t in started if t.is_alive()], "a page server outlived its test"

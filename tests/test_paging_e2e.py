@@ -47,13 +47,11 @@ receivers:
 
 def wait_until(what: str, cond, logs: Path) -> None:
     deadline = time.monotonic() + DEADLINE_S
-    t0 = time.monotonic()
     while not cond():
         if time.monotonic() > deadline:
             tails = {p.name: p.read_text()[-1500:] for p in sorted(logs.glob("*.log"))}
             pytest.fail(f"{what}: not within {DEADLINE_S} s\n" + "\n".join(f"--- {k}\n{v}" for k, v in tails.items()))
         time.sleep(0.25)
-    print(f"TIMING {what}: {time.monotonic() - t0:.1f}s", flush=True)
 
 
 def webhook_notifications(am_url: str) -> tuple[int, int]:
