@@ -29,11 +29,16 @@ def need_binary(name: str) -> str:
     return path
 
 
-def free_port() -> int:
-    """A loopback port free now (the server binds it a moment later; good enough on a test machine)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int = 1) -> list[int]:
+    """n distinct loopback ports free now (held together while chosen; the servers bind them a moment later)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @contextmanager

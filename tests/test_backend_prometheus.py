@@ -13,7 +13,7 @@ import respx
 from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
-from conftest import DEMO, free_port, need_binary, server_process
+from conftest import DEMO, free_ports, need_binary, server_process
 from tools import ToolContext
 from tools.backends.base import Filter, TelemetryError
 from tools.backends.config import open_telemetry
@@ -38,7 +38,7 @@ def openmetrics(metrics_file: Path, out: Path) -> None:
         f.write("# EOF\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")         # stopped when this module's tests are done, not at the end of the run
 def prometheus(tmp_path_factory):
     prom, promtool = need_binary("prometheus"), need_binary("promtool")
     d = tmp_path_factory.mktemp("prom")
@@ -46,7 +46,7 @@ def prometheus(tmp_path_factory):
     subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(d / "demo.om"), str(d / "data")],
                    check=True, capture_output=True, timeout=120)
     (d / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
-    port = free_port()
+    [port] = free_ports()
     with server_process([prom, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
                          f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=20y"],
                         f"http://127.0.0.1:{port}/-/ready", d / "prometheus.log"):
