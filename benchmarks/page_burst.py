@@ -14,6 +14,7 @@ import argparse
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -46,8 +47,9 @@ def serve_pages(slack_url: str, workers: int, work_ms: float, conn) -> None:
     def work(page, progress, transcript):
         time.sleep(work_ms / 1000)
         return Report(inconclusive=True, next_checks=["a stand-in investigation"]), EvidenceLedger()
+    state = tempfile.TemporaryDirectory()     # a journal, as `fivewhys serve` keeps one
     bot = Bot(WebClient(base_url=slack_url, token="xoxb-bench"), None, channel="C-BENCH", workers=workers,
-              investigate=work, keep_transcripts=False)
+              investigate=work, keep_transcripts=False, journal=Path(state.name) / "pages.jsonl")
     srv = make_server(bot, "127.0.0.1", 0)
     serving = threading.Thread(target=srv.serve_forever, daemon=True)
     serving.start()
@@ -57,6 +59,7 @@ def serve_pages(slack_url: str, workers: int, work_ms: float, conn) -> None:
     srv.server_close()
     serving.join(10)
     bot.close()
+    state.cleanup()
 
 
 def main() -> None:
@@ -71,20 +74,22 @@ def main() -> None:
     def page(i: int) -> tuple[int, float]:
         body = pd_body(f"PBENCH{i:05d}")
         t = time.perf_counter()
-        r = httpx.post(f"{url}/webhooks/pagerduty", content=body, timeout=60,
-                       headers={"X-PagerDuty-Signature": sign(body, PD_SECRET), "X-Webhook-Id": f"bench-{i}"})
+        r = client.post(f"{url}/webhooks/pagerduty", content=body, timeout=60,
+                        headers={"X-PagerDuty-Signature": sign(body, PD_SECRET), "X-Webhook-Id": f"bench-{i}"})
         return r.status_code, time.perf_counter() - t
 
     def command(i: int) -> tuple[int, float]:
         body = urlencode({"command": "/fivewhys", "text": f"why is search failing? ({i})", "channel_id": "C-ASK",
                           "user_id": "U1", "team_id": "T1", "trigger_id": f"bench.{i}"})
         t = time.perf_counter()
-        r = signed_slack(url, body, "application/x-www-form-urlencoded")
+        r = signed_slack(url, body, "application/x-www-form-urlencoded", client=client)
         return r.status_code, time.perf_counter() - t
 
     def reports() -> int:
         return sum(1 for b in slack.of("chat.postMessage") if b.get("blocks"))
 
+    # one client for all senders: a new one per request would spend the senders' time building TLS contexts
+    client = httpx.Client(limits=httpx.Limits(max_connections=args.senders))
     slack = StandInSlack()
     ours, theirs = multiprocessing.Pipe()
     server = multiprocessing.get_context("spawn").Process(
@@ -108,6 +113,7 @@ def main() -> None:
             server.kill()
             server.join()
         slack.close()
+        client.close()
     for name, rows, want in (("pages", pages, 202), ("slash commands", commands, 200)):
         secs = [s for _, s in rows]
         bad = sum(code != want for code, _ in rows)

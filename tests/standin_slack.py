@@ -6,6 +6,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128    # a burst connects at once; past the default backlog of 5 a connect waits 1 s to retry
+    daemon_threads = True
+
+
 class StandInSlack:
     """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape."""
 
@@ -43,7 +48,7 @@ class StandInSlack:
 
             def log_message(self, *a):
                 pass
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server = Server(("127.0.0.1", 0), H)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"

@@ -204,11 +204,11 @@ def test_slack_slash_command_signed_and_badly_signed(slack, new_bot, serve, monk
     assert seen[0].summary == "why is checkout failing?" and seen[0].reply_to[0] == "C9"
 
 
-def signed_slack(url, body, ctype="application/json", secret="slack-secret"):
+def signed_slack(url, body, ctype="application/json", secret="slack-secret", client=httpx):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return httpx.post(f"{url}/slack/events", content=body, timeout=10,
-                      headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": ctype})
+    return client.post(f"{url}/slack/events", content=body, timeout=10,
+                       headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": ctype})
 
 
 def mention(text, ts, thread_ts=None, channel="C9", event_id="Ev1"):
