@@ -2,9 +2,7 @@
 through `promtool tsdb create-blocks-from openmetrics`, started and stopped here on a loopback port."""
 import gzip
 import json
-import socket
 import subprocess
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import respx
 from tools.domain.evidence import EvidenceLedger
 from agent.loop import Investigation
 from agent.models.heuristic import HeuristicModel
-from conftest import DEMO, need_binary
+from conftest import DEMO, free_ports, need_binary, server_process
 from tools import ToolContext
 from tools.backends.base import Filter, TelemetryError
 from tools.backends.config import open_telemetry
@@ -40,7 +38,7 @@ def openmetrics(metrics_file: Path, out: Path) -> None:
         f.write("# EOF\n")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")         # stopped when this module's tests are done, not at the end of the run
 def prometheus(tmp_path_factory):
     prom, promtool = need_binary("prometheus"), need_binary("promtool")
     d = tmp_path_factory.mktemp("prom")
@@ -48,29 +46,11 @@ def prometheus(tmp_path_factory):
     subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(d / "demo.om"), str(d / "data")],
                    check=True, capture_output=True, timeout=120)
     (d / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([prom, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=20y"],
-                            stdout=subprocess.DEVNULL, stderr=open(d / "prometheus.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail("prometheus exited: " + (d / "prometheus.log").read_text()[-800:])
-            time.sleep(0.2)
-        else:
-            pytest.fail("prometheus did not become ready in 30 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    [port] = free_ports()
+    with server_process([prom, f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
+                         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=20y"],
+                        f"http://127.0.0.1:{port}/-/ready", d / "prometheus.log"):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_series_match_the_snapshot(prometheus):

@@ -45,13 +45,16 @@ def tls_server(tmp_path_factory):
             except OSError:
                 continue
             try:
+                conn.settimeout(5)         # a client that never closes does not hold the thread past teardown
                 with ctx.wrap_socket(conn, server_side=True) as s:
                     s.recv(1)
             except (OSError, ssl.SSLError):
                 pass
-    threading.Thread(target=serve, daemon=True).start()
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
     yield srv.getsockname()[1]
     stop.set()
+    serving.join(10)
     srv.close()
 
 

@@ -22,14 +22,12 @@ def test_demo_json_is_the_report_and_only_json(demo_dir):
     assert out["usage"]["tool_calls"] > 5 and out["stop_reason"] == "submitted"
 
 
-def test_demo_markdown_in_a_subprocess_under_ten_seconds(demo_dir):
-    import time
-    t = time.monotonic()
-    res = subprocess.run([sys.executable, "-m", "agent", "demo"], capture_output=True, text=True, timeout=60)
+def test_demo_markdown_in_a_subprocess(demo_dir):
+    # how fast (the README's < 10 s): benchmarks/run.py; the timeout only ends a hung run
+    res = subprocess.run([sys.executable, "-m", "agent", "demo"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "Root cause: search — failed_scale_up" in res.stdout
     assert "→ describe_incident()" in res.stderr          # tool calls shown live, on stderr
-    assert time.monotonic() - t < 30                      # the README promises < 10 s; generous on a shared CI box
 
 
 def test_transcript_written_where_asked(tmp_path):

@@ -1,78 +1,18 @@
-"""The Slack bot and page webhooks, against a stand-in Slack Web API on loopback."""
+"""The Slack bot and page webhooks, against a stand-in Slack Web API on loopback (tests/standin_slack.py; the
+fixtures slack, new_bot, serve and settle are in conftest.py)."""
 import hashlib
 import hmac
 import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
 import httpx
-import pytest
-from slack_sdk import WebClient
 
-from agent.slack.bot import Bot
-from agent.slack.server import make_server
 from agent.slack.webhooks import Page
 from conftest import DEMO
-
-
-class StandInSlack:
-    """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape."""
-
-    def __init__(self):
-        self.calls, self.lock, n = [], threading.Lock(), [0]
-        self.extra: dict = {}                      # method → extra fields of its answer
-        self.missing_channels: set = set()         # posting there fails like Slack does (channel_not_found)
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
-                body = json.loads(raw) if raw.startswith("{") else {k: v[0] for k, v in parse_qs(raw).items()}
-                method = self.path.rsplit("/", 1)[-1]
-                with outer.lock:
-                    n[0] += 1
-                    ts = body.get("ts") or f"1772816{n[0]:03d}.000100"
-                    outer.calls.append((method, body if method != "upload" else {"bytes": raw}))
-                reply = {"ok": True, "channel": body.get("channel", "C1"), "ts": ts}
-                if body.get("channel") in outer.missing_channels:
-                    reply = {"ok": False, "error": "channel_not_found"}
-                if method == "files.getUploadURLExternal":
-                    reply.update(upload_url=f"{outer.url}upload", file_id="F0001")
-                elif method == "files.completeUploadExternal":
-                    reply.update(files=[{"id": "F0001", "title": "report"}])
-                reply.update(outer.extra.get(method, {}))
-                out = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *a):
-                pass
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
-
-    def of(self, method):
-        return [b for m, b in self.calls if m == method]
-
-
-@pytest.fixture
-def slack():
-    s = StandInSlack()
-    yield s
-    s.server.shutdown()
-
-
-def serve(bot):
-    srv = make_server(bot, "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
 
 
 def pd_body(incident_id="PABC123", kind="incident.triggered"):
@@ -94,9 +34,9 @@ def wait_for(cond, timeout=60):
         time.sleep(0.05)
 
 
-def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, monkeypatch):
+def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, new_bot, serve, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "old-secret,new-secret")
-    bot = Bot(WebClient(base_url=slack.url, token="xoxb-test"), DEMO, {"search": "C-SEARCH"})
+    bot = new_bot(DEMO, {"search": "C-SEARCH"})
     srv, url = serve(bot)
     body = pd_body()
     bad = httpx.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "nope")})
@@ -128,31 +68,29 @@ def test_pagerduty_page_lands_as_one_thread_with_the_report(slack, monkeypatch):
     assert done[0]["thread_ts"] == "1772816001.000100"
     assert "Root cause: search" in slack.of("upload")[0]["bytes"]
     resolved = pd_body(kind="incident.resolved")
-    httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers={"X-PagerDuty-Signature": sign(resolved, "old-secret")})
-    for _ in range(2):                                        # a repeated resolve is noted once
-        httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers={"X-PagerDuty-Signature": sign(resolved, "old-secret")})
+    signed = {"X-PagerDuty-Signature": sign(resolved, "old-secret")}
+    for _ in range(3):                                        # a repeated resolve is noted once
+        httpx.post(f"{url}/webhooks/pagerduty", content=resolved, headers=signed)
     wait_for(lambda: any("resolved" in p.get("text", "") for p in slack.of("chat.postMessage")))
     bot.queue.join()
     assert len([p for p in slack.of("chat.postMessage") if ":white_check_mark:" in p.get("text", "")]) == 1
     assert len([p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]) == 1   # PREDELIVERED: never
-    srv.shutdown()
 
 
-def test_pagerduty_refused_without_a_secret_and_with_a_garbled_signature(slack, monkeypatch):
-    bot = Bot(WebClient(base_url=slack.url, token="x"), None, investigate=_never)
+def test_pagerduty_refused_without_a_secret_and_with_a_garbled_signature(slack, new_bot, serve, monkeypatch):
+    bot = new_bot(None, investigate=_never)
     srv, url = serve(bot)
     body = pd_body()
     monkeypatch.delenv("FIVEWHYS_PAGERDUTY_SECRET", raising=False)
     assert httpx.post(f"{url}/webhooks/pagerduty", content=body).status_code == 403      # fails closed
-    srv.shutdown()
+    srv.shutdown()       # the secret is read when the server is made
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
     srv, url = serve(bot)
-    garbled = {"X-PagerDuty-Signature": "v1=é".encode() + b"0" * 62}                            # non-ASCII: 403, not a crash
+    garbled = {"X-PagerDuty-Signature": "v1=é".encode() + b"0" * 62}        # non-ASCII: 403, not a crash
     assert httpx.post(f"{url}/webhooks/pagerduty", content=body, headers=garbled).status_code == 403
     huge = b"{" + b" " * (2 << 20) + b"}"
     assert httpx.post(f"{url}/webhooks/pagerduty", content=huge).status_code == 413
     assert not bot.queue.state
-    srv.shutdown()
 
 
 def _never(page, progress, transcript):
@@ -171,11 +109,11 @@ def am_body(*alerts):
                        "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0, "alerts": list(alerts)})
 
 
-def test_alertmanager_bearer_and_one_investigation_per_fingerprint(slack, monkeypatch):
+def test_alertmanager_bearer_and_one_investigation_per_fingerprint(slack, new_bot, serve, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_ALERTMANAGER_TOKEN", "am-token")
     seen = []
-    bot = Bot(WebClient(base_url=slack.url, token="x"), None, channel="C-DEFAULT",
-              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, channel="C-DEFAULT",
+                  investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
     body = am_body(am_alert("abc123", "checkout"), am_alert("def456", "payments"))
     assert httpx.post(f"{url}/webhooks/alertmanager", content=body).status_code == 403
@@ -200,7 +138,6 @@ def test_alertmanager_bearer_and_one_investigation_per_fingerprint(slack, monkey
                content=am_body(am_alert("abc123", "checkout", starts="2026-03-07T09:00:00Z")))
     bot.queue.join()
     assert [p.at.day for p in seen if p.service == "checkout"] == [6, 7]
-    srv.shutdown()
 
 
 def _report():
@@ -213,7 +150,7 @@ def _ledger():
     return EvidenceLedger()
 
 
-def test_a_burst_of_200_pages_is_queued_not_lost_and_bounded(slack, monkeypatch):
+def test_a_burst_of_200_pages_is_queued_not_lost_and_bounded(slack, new_bot, serve, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
     lock, running, peak = threading.Lock(), [0], [0]
 
@@ -229,31 +166,27 @@ def test_a_burst_of_200_pages_is_queued_not_lost_and_bounded(slack, monkeypatch)
         finally:
             with lock:
                 running[0] -= 1
-    bot = Bot(WebClient(base_url=slack.url, token="x"), None, channel="C1", workers=3, investigate=slow)
+    bot = new_bot(None, channel="C1", workers=3, investigate=slow)
     srv, url = serve(bot)
 
     def deliver(i):
         body = pd_body(f"P{i:03d}")
-        t = time.monotonic()
-        r = httpx.post(f"{url}/webhooks/pagerduty", content=body, timeout=10,
-                       headers={"X-PagerDuty-Signature": sign(body, "s"), "X-Webhook-Id": f"w{i}"})
-        return r.status_code, time.monotonic() - t
+        return httpx.post(f"{url}/webhooks/pagerduty", content=body, timeout=60,
+                          headers={"X-PagerDuty-Signature": sign(body, "s"), "X-Webhook-Id": f"w{i}"}).status_code
     with ThreadPoolExecutor(32) as pool:                    # the storm arrives at once, not one by one
         answers = list(pool.map(deliver, range(200)))
-    assert all(code == 202 for code, _ in answers)      # how fast: benchmarks/, not a timed test
+    assert answers == [202] * 200                           # how fast: benchmarks/page_burst.py
     wait_for(lambda: bot.queue.done == 200)
     assert 1 <= peak[0] <= 3
     assert len([p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]) == 200
     failed = [p for p in slack.of("chat.postMessage") if "investigation failed" in p.get("text", "")]
     assert len(failed) == 2                                 # P013 and P113, each in its own thread
-    srv.shutdown()
 
 
-def test_slack_slash_command_signed_and_badly_signed(slack, monkeypatch):
+def test_slack_slash_command_signed_and_badly_signed(slack, new_bot, serve, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     seen = []
-    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None,
-              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
     body = "command=%2Ffivewhys&text=why+is+checkout+failing%3F&channel_id=C9&user_id=U1&team_id=T1&trigger_id=1.2"
     ts = str(int(time.time()))
@@ -265,19 +198,17 @@ def test_slack_slash_command_signed_and_badly_signed(slack, monkeypatch):
     stale = "v0=" + hmac.new(b"slack-secret", f"v0:{old}:{body}".encode(), hashlib.sha256).hexdigest()
     assert httpx.post(f"{url}/slack/events", content=body,
                       headers={**h, "X-Slack-Request-Timestamp": old, "X-Slack-Signature": stale}).status_code == 401
-    t = time.monotonic()
     ok = httpx.post(f"{url}/slack/events", content=body, headers={**h, "X-Slack-Signature": sig})
-    assert ok.status_code == 200 and time.monotonic() - t < 3 and "Investigating" in ok.text
+    assert ok.status_code == 200 and "Investigating" in ok.text      # within Slack's 3 s: benchmarks/page_burst.py
     wait_for(lambda: bool(seen))
     assert seen[0].summary == "why is checkout failing?" and seen[0].reply_to[0] == "C9"
-    srv.shutdown()
 
 
-def signed_slack(url, body, ctype="application/json", secret="slack-secret"):
+def signed_slack(url, body, ctype="application/json", secret="slack-secret", client=httpx):
     ts = str(int(time.time()))
     sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return httpx.post(f"{url}/slack/events", content=body, timeout=10,
-                      headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": ctype})
+    return client.post(f"{url}/slack/events", content=body, timeout=10,
+                       headers={"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": ctype})
 
 
 def mention(text, ts, thread_ts=None, channel="C9", event_id="Ev1"):
@@ -289,36 +220,34 @@ def mention(text, ts, thread_ts=None, channel="C9", event_id="Ev1"):
                        "authorizations": [{"user_id": "UBOT", "is_bot": True}], "event": event})
 
 
-def test_app_mention_replies_in_its_thread_and_follow_ups_are_new_questions(slack, monkeypatch):
+def test_app_mention_replies_in_its_thread_and_follow_ups_are_new_questions(slack, serve, new_bot, settle,
+                                                                             monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     seen = []
-    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None,
-              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
     first = mention("<@UBOT> why is search failing?", "1772816500.000200")
     assert signed_slack(url, first).status_code == 200
     assert signed_slack(url, first).status_code == 200          # Slack's retry of the same event: nothing new
-    bot.queue.join()
+    settle(bot)                                                 # bolt acks first and runs the listener after
     assert len(seen) == 1 and seen[0].reply_to == ("C9", "1772816500.000200")
     assert seen[0].summary == "why is search failing?"
     follow = mention("<@UBOT> and what changed in token?", "1772816600.000300", thread_ts="1772816500.000200",
                      event_id="Ev2")
     assert signed_slack(url, follow).status_code == 200
-    bot.queue.join()
+    settle(bot)
     assert len(seen) == 2 and seen[1].reply_to == ("C9", "1772816500.000200")
     replies = [p for p in slack.of("chat.postMessage") if p.get("thread_ts") == "1772816500.000200"]
     assert len([p for p in replies if "On it" in p["text"]]) == 2 and len([p for p in replies if p.get("blocks")]) == 2
     assert not [p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]     # nothing top-level
-    srv.shutdown()
 
 
-def test_a_question_in_a_page_thread_investigates_that_page(slack, monkeypatch):
+def test_a_question_in_a_page_thread_investigates_that_page(slack, serve, new_bot, settle, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
     seen = []
     routes = {"search": {"channel": "C-SEARCH", "pagerduty": ["PSVC"]}}
-    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), None, routes,
-              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, routes, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     srv, url = serve(bot)
     body = pd_body().replace(b'"summary": "search"', b'"summary": "Search API (prod)"')   # a PagerDuty name
     httpx.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "s")})
@@ -327,15 +256,14 @@ def test_a_question_in_a_page_thread_investigates_that_page(slack, monkeypatch):
     t = bot.thread("pd:PABC123")
     assert t.channel == "C-SEARCH"
     signed_slack(url, mention("<@UBOT> why did it start?", "1772816700.000400", thread_ts=t.ts, channel=t.channel))
-    bot.queue.join()
+    settle(bot)
     assert (seen[1].service, seen[1].at) == ("search", seen[0].at)   # the thread's incident, not "now"
-    srv.shutdown()
 
 
-def test_report_buttons_record_feedback_and_show_evidence(slack, monkeypatch):
+def test_report_buttons_record_feedback_and_show_evidence(slack, new_bot, serve, monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
-    bot = Bot(WebClient(base_url=slack.url, token="xoxb-x"), DEMO, {"search": "C-SEARCH"})
+    bot = new_bot(DEMO, {"search": "C-SEARCH"})
     srv, url = serve(bot)
     body = pd_body()
     httpx.post(f"{url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": sign(body, "s")})
@@ -359,13 +287,12 @@ def test_report_buttons_record_feedback_and_show_evidence(slack, monkeypatch):
     wait_for(lambda: any(p.get("text", "").startswith("`E1`") for p in slack.of("chat.postMessage")))
     shown = [p for p in slack.of("chat.postMessage") if p.get("text", "").startswith("`E1`")][0]
     assert shown["thread_ts"] == t.ts and "scaling search" in shown["text"] and len(shown["text"]) <= 3000
-    srv.shutdown()
 
 
-def test_an_unpostable_channel_falls_back_to_the_default(slack):
+def test_an_unpostable_channel_falls_back_to_the_default(slack, new_bot):
     seen = []
-    bot = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-GONE"}, channel="C-DEFAULT",
-              investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, {"search": "C-GONE"}, channel="C-DEFAULT",
+                  investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     slack.missing_channels = {"C-GONE"}
     bot.page(Page(key="am:1", source="alertmanager", service="search", at=datetime.now(timezone.utc), summary="x"))
     bot.queue.join()
@@ -389,17 +316,16 @@ def test_report_blocks_stay_within_block_kit_limits_and_escape_telemetry():
     assert "&lt;!channel&gt;" in texts[0]
 
 
-def test_after_a_restart_the_resolve_lands_in_the_incident_thread(slack, tmp_path, monkeypatch):
+def test_after_a_restart_the_resolve_lands_in_the_incident_thread(slack, new_bot, tmp_path, monkeypatch):
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "s")
     journal = tmp_path / "pages.jsonl"
-    first = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-SEARCH"}, journal=journal,
-                investigate=lambda page, progress, tr: (_report(), _ledger()))
+    first = new_bot(None, {"search": "C-SEARCH"}, journal=journal,
+                    investigate=lambda page, progress, tr: (_report(), _ledger()))
     from agent.slack.webhooks import parse_pagerduty
     first.page(parse_pagerduty(pd_body()))
     first.queue.join()
     thread_ts = first.thread("pd:PABC123").ts
-    second = Bot(WebClient(base_url=slack.url, token="x"), None, {"search": "C-SEARCH"}, journal=journal,
-                 investigate=_never)                 # the process restarted
+    second = new_bot(None, {"search": "C-SEARCH"}, journal=journal, investigate=_never)   # the process restarted
     assert not second.page(parse_pagerduty(pd_body()))                      # still one investigation
     second.page(parse_pagerduty(pd_body(kind="incident.resolved")))
     second.queue.join()

@@ -2,17 +2,32 @@
 import threading
 from datetime import datetime, timezone
 
+import pytest
+
 from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
 
 AT = datetime(2026, 3, 6, 17, 5, tzinfo=timezone.utc)
 
 
+@pytest.fixture
+def new_queue():
+    """InvestigationQueue(…) whose workers are stopped when the test ends, passed or failed."""
+    made = []
+
+    def make(*args, **kw):
+        made.append(InvestigationQueue(*args, **kw))
+        return made[-1]
+    yield make
+    for q in made:
+        q.close()
+
+
 def page(key, resolved=False, at=AT):
     return Page(key=key, source="alertmanager", service="search", at=at, summary="s", resolved=resolved)
 
 
-def test_a_worker_survives_when_reporting_a_failure_fails_too():
+def test_a_worker_survives_when_reporting_a_failure_fails_too(new_queue):
     ran = []
 
     def run(p):
@@ -21,21 +36,21 @@ def test_a_worker_survives_when_reporting_a_failure_fails_too():
 
     def on_error(p, e):
         raise ConnectionError("slack is down as well")
-    q = InvestigationQueue(run, lambda p: None, workers=1, on_error=on_error)
+    q = new_queue(run, lambda p: None, workers=1, on_error=on_error)
     for k in "abc":
         assert q.submit(page(k))
     q.join()
     assert ran == ["a", "b", "c"] and q.done == 3
 
 
-def test_resolve_while_running_is_noted_once_after_the_report():
+def test_resolve_while_running_is_noted_once_after_the_report(new_queue):
     order, started, release = [], threading.Event(), threading.Event()
 
     def run(p):
         started.set()
         release.wait(10)
         order.append(("report", p.key))
-    q = InvestigationQueue(run, lambda p: order.append(("resolved", p.key)), workers=2)
+    q = new_queue(run, lambda p: order.append(("resolved", p.key)), workers=2)
     q.submit(page("a"))
     started.wait(10)
     q.submit(page("a", resolved=True))
@@ -45,9 +60,9 @@ def test_resolve_while_running_is_noted_once_after_the_report():
     assert order == [("report", "a"), ("resolved", "a")]
 
 
-def test_resolved_before_its_turn_is_not_investigated():
+def test_resolved_before_its_turn_is_not_investigated(new_queue):
     ran, release = [], threading.Event()
-    q = InvestigationQueue(lambda p: (ran.append(p.key), release.wait(10)), lambda p: ran.append("note"), workers=1)
+    q = new_queue(lambda p: (ran.append(p.key), release.wait(10)), lambda p: ran.append("note"), workers=1)
     q.submit(page("first"))
     q.submit(page("second"))
     q.submit(page("second", resolved=True))        # still queued: no LLM quota spent on it
@@ -56,10 +71,10 @@ def test_resolved_before_its_turn_is_not_investigated():
     assert ran == ["first"]
 
 
-def test_the_journal_requeues_unfinished_pages_and_remembers_finished_ones(tmp_path):
+def test_the_journal_requeues_unfinished_pages_and_remembers_finished_ones(new_queue, tmp_path):
     journal = tmp_path / "pages.jsonl"
     hold = threading.Event()
-    first = InvestigationQueue(lambda p: hold.wait(10) if p.key == "b" else None, lambda p: None, workers=1,
+    first = new_queue(lambda p: hold.wait(10) if p.key == "b" else None, lambda p: None, workers=1,
                                journal=journal)
     for k in "abc":
         first.submit(page(k))
@@ -68,7 +83,7 @@ def test_the_journal_requeues_unfinished_pages_and_remembers_finished_ones(tmp_p
     with open(journal, "a") as f:
         f.write('{"key": "torn')                    # a write cut short by the crash
     ran = []
-    second = InvestigationQueue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=journal)
+    second = new_queue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=journal)
     second.join()
     hold.set()
     assert sorted(ran) == ["b", "c"]                # nothing lost, nothing investigated twice
@@ -76,7 +91,7 @@ def test_the_journal_requeues_unfinished_pages_and_remembers_finished_ones(tmp_p
     assert second.state["b"] == ("finished", AT)
     first.join()
     again = []
-    third = InvestigationQueue(lambda p: again.append(p.key), lambda p: None, workers=1, journal=journal)
+    third = new_queue(lambda p: again.append(p.key), lambda p: None, workers=1, journal=journal)
     third.join()
     assert again == [] and len(journal.read_text().splitlines()) == 3     # compacted: one line per incident
 
@@ -101,7 +116,7 @@ def test_serve_refuses_to_start_without_telemetry_or_with_a_bad_routing_table(tm
     assert "[slack.routes]" in CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
 
 
-def test_a_re_fire_while_the_first_occurrence_runs_is_investigated_and_the_first_resolve_noted():
+def test_a_re_fire_while_the_first_occurrence_runs_is_investigated_and_the_first_resolve_noted(new_queue):
     from datetime import timedelta
     ran, notes, started, release = [], [], threading.Event(), threading.Event()
 
@@ -110,7 +125,7 @@ def test_a_re_fire_while_the_first_occurrence_runs_is_investigated_and_the_first
         if len(ran) == 1:
             started.set()
             release.wait(10)
-    q = InvestigationQueue(run, lambda p: notes.append(p.at), workers=1)
+    q = new_queue(run, lambda p: notes.append(p.at), workers=1)
     later = AT + timedelta(hours=5)
     q.submit(page("a"))
     started.wait(10)
@@ -122,9 +137,9 @@ def test_a_re_fire_while_the_first_occurrence_runs_is_investigated_and_the_first
     assert q.state["a"] == ("finished", later)
 
 
-def test_a_journal_that_cannot_be_written_costs_no_page(tmp_path):
+def test_a_journal_that_cannot_be_written_costs_no_page(new_queue, tmp_path):
     ran = []
-    q = InvestigationQueue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=tmp_path / "j.jsonl")
+    q = new_queue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=tmp_path / "j.jsonl")
     (tmp_path / "full").write_text("")
     q.journal = tmp_path / "full" / "j.jsonl"        # every write now fails (as on a full disk)
     assert q.submit(page("a"))
@@ -132,11 +147,11 @@ def test_a_journal_that_cannot_be_written_costs_no_page(tmp_path):
     assert ran == ["a"] and q.state["a"][0] == "finished"
 
 
-def test_queued_pages_are_never_forgotten_however_many_arrive(monkeypatch):
+def test_queued_pages_are_never_forgotten_however_many_arrive(new_queue, monkeypatch):
     import agent.slack.queue as queue_module
     monkeypatch.setattr(queue_module, "REMEMBER", 10)
     ran, release = [], threading.Event()
-    q = InvestigationQueue(lambda p: (release.wait(10), ran.append(p.key)), lambda p: None, workers=1)
+    q = new_queue(lambda p: (release.wait(10), ran.append(p.key)), lambda p: None, workers=1)
     for i in range(100):
         assert q.submit(page(f"p{i}"))
     release.set()
@@ -144,10 +159,10 @@ def test_queued_pages_are_never_forgotten_however_many_arrive(monkeypatch):
     assert len(ran) == 100 and len(q.state) <= 10 + 1
 
 
-def test_the_journal_is_compacted_while_running(tmp_path):
+def test_the_journal_is_compacted_while_running(new_queue, tmp_path):
     from datetime import timedelta
     journal = tmp_path / "j.jsonl"
-    q = InvestigationQueue(lambda p: None, lambda p: None, workers=1, journal=journal)
+    q = new_queue(lambda p: None, lambda p: None, workers=1, journal=journal)
     for i in range(150):                             # ten alerts that fire and resolve all day
         for k in range(10):
             q.submit(page(f"alert{k}", at=AT + timedelta(minutes=i)))
@@ -157,5 +172,27 @@ def test_the_journal_is_compacted_while_running(tmp_path):
         q.join()
     lines = journal.read_text().splitlines()
     assert len(lines) <= 4 * 1000 + 10               # 6,000 transitions were written
-    again = InvestigationQueue(lambda p: None, lambda p: None, workers=1, journal=journal)
+    again = new_queue(lambda p: None, lambda p: None, workers=1, journal=journal)
     assert again.state["alert3"] == ("resolved", AT + timedelta(minutes=149))
+
+
+def test_close_stops_the_workers_and_a_queued_page_waits_for_the_next_start(new_queue, tmp_path):
+    journal, ran, started, release = tmp_path / "pages.jsonl", [], threading.Event(), threading.Event()
+
+    def run(p):
+        ran.append(p.key)
+        started.set()
+        release.wait(10)
+    q = new_queue(run, lambda p: None, workers=1, journal=journal)
+    q.submit(page("a"))
+    q.submit(page("b"))
+    started.wait(10)
+    closing = threading.Thread(target=q.close)
+    closing.start()
+    q.closed.wait(10)
+    release.set()                                  # a ends after close began: its worker stops before b
+    closing.join(30)
+    assert not closing.is_alive() and not any(t.is_alive() for t in q.workers)
+    assert ran == ["a"]
+    new_queue(lambda p: ran.append(p.key), lambda p: None, workers=1, journal=journal).join()
+    assert ran == ["a", "b"]

@@ -3,15 +3,13 @@ import json
 import threading
 import time
 
-from slack_sdk import WebClient
 from websockets.sync.server import serve as ws_serve
 
-from agent.slack.bot import Bot
 from agent.slack.server import slack_app
-from test_slack import StandInSlack, _ledger, _report, wait_for
+from test_slack import _ledger, _report, wait_for
 
 
-def test_mention_over_socket_mode():
+def test_mention_over_socket_mode(slack, new_bot, settle):
     acks, sent = [], threading.Event()
     mention = {"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False, "retry_attempt": 0,
                "payload": {"token": "v", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
@@ -29,15 +27,14 @@ def test_mention_over_socket_mode():
         except Exception:
             pass
     ws = ws_serve(handler, "127.0.0.1", 0)
-    threading.Thread(target=ws.serve_forever, daemon=True).start()
+    ws_thread = threading.Thread(target=ws.serve_forever, daemon=True)
+    ws_thread.start()
     ws_url = f"ws://127.0.0.1:{ws.socket.getsockname()[1]}/link"
-    slack = StandInSlack()
     slack.extra = {"apps.connections.open": {"url": ws_url}}
     seen = []
-    client = WebClient(base_url=slack.url, token="xoxb-x")
-    bot = Bot(client, None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
+    bot = new_bot(None, investigate=lambda page, progress, tr: (seen.append(page) or _report(), _ledger()))
     from slack_bolt.adapter.socket_mode import SocketModeHandler
-    handler = SocketModeHandler(slack_app(bot, None), "xapp-1-test", web_client=client)
+    handler = SocketModeHandler(slack_app(bot, None), "xapp-1-test", web_client=bot.slack)
     handler.connect()
     try:
         wait_for(lambda: bot.queue.done >= 1, timeout=30)
@@ -45,6 +42,6 @@ def test_mention_over_socket_mode():
     finally:
         handler.close()
         ws.shutdown()
-        slack.server.shutdown()
+        ws_thread.join(10)
     assert seen[0].reply_to == ("C7", "1772816600.000300") and seen[0].summary == "why is search failing?"
     assert any(p.get("thread_ts") == "1772816600.000300" and p.get("blocks") for p in slack.of("chat.postMessage"))

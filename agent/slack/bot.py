@@ -96,6 +96,10 @@ class Bot:
             page = dataclasses.replace(page, service=mapped or page.service)
         return self.queue.submit(page, delivery_id)
 
+    def close(self) -> None:
+        """Stop the queue's workers (the investigation in hand finishes first)."""
+        self.queue.close()
+
     def channel_for(self, page: Page) -> str:
         route = self.routes.get(page.service or "")
         return (route and route.channel) or self.channel or "#incidents"

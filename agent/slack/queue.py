@@ -29,7 +29,7 @@ class InvestigationQueue:
     def __init__(self, run: Callable[[Page], None], on_resolved: Callable[[Page], None], workers: int = 2,
                  on_error: Callable[[Page, BaseException], None] | None = None, journal: Path | None = None):
         self.run, self.on_resolved, self.on_error = run, on_resolved, on_error
-        self.q: queue.Queue[Page] = queue.Queue()          # unbounded: a burst is queued, never dropped
+        self.q: queue.Queue[Page | None] = queue.Queue()   # unbounded: a burst is queued, never dropped
         self.state: OrderedDict[str, tuple[str, datetime | None]] = OrderedDict()   # key → (status, page time)
         self.pages: dict[str, Page] = {}                   # the page of every queued or running key
         self.notes: dict[str, dict[str, Any]] = {}         # the owner's note per key
@@ -38,10 +38,12 @@ class InvestigationQueue:
         self.lock = threading.Lock()
         self.active = self.max_active = self.done = 0
         self.journal, self._journal_lines = journal, 0
+        self.closed = threading.Event()
         if journal is not None:
             self._replay(journal)
-        for _ in range(workers):
-            threading.Thread(target=self._work, daemon=True).start()
+        self.workers = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+        for t in self.workers:
+            t.start()
 
     def submit(self, page: Page, delivery_id: str | None = None) -> bool:
         """True when the page starts a new investigation; repeats, re-fires and re-deliveries add nothing.
@@ -79,10 +81,21 @@ class InvestigationQueue:
             self.notes[key] = note
             self._write({"key": key, "note": note})
 
+    def close(self, timeout_s: float = 30) -> None:
+        """Stop the workers: each finishes the page in hand; pages still queued stay in the journal (and are
+        investigated on the next start)."""
+        self.closed.set()
+        for _ in self.workers:
+            self.q.put(None)          # wakes a worker waiting for a page
+        for t in self.workers:
+            t.join(timeout_s)
+
     def _work(self) -> None:
         while True:
             page = self.q.get()
             try:
+                if page is None or self.closed.is_set():
+                    return
                 self._one(page)
             except BaseException:  # noqa: BLE001 - a worker never dies; the queue must keep moving
                 log.exception("page %s: unhandled failure", page.key)
