@@ -83,15 +83,27 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
         def do_GET(self):
             self._reply(200, b"ok") if self.path == "/healthz" else self._reply(404)
 
+        def _body(self) -> bytes | None:
+            """The body, read only when its length is one plain number within MAX_BODY: a negative or missing
+            length would make rfile.read(-1) buffer whatever the client sends until it closes."""
+            if self.headers.get("transfer-encoding") or "content-length" not in self.headers:
+                return self._refuse(411, b"a content-length is required")
+            lengths = set(self.headers.get_all("content-length"))
+            if len(lengths) != 1 or not (length := lengths.pop().strip()).isdigit() or not length.isascii():
+                return self._refuse(400, b"bad content-length")
+            if len(length) > 9 or int(length) > MAX_BODY:        # int() of 5,000 digits would raise
+                return self._refuse(413, b"body too large")
+            raw = self.rfile.read(int(length))
+            return raw if len(raw) == int(length) else self._refuse(400, b"body shorter than its content-length")
+
+        def _refuse(self, code: int, why: bytes) -> None:
+            self.close_connection = True          # the unread body must not be taken for the next request
+            self._reply(code, why)
+
         def do_POST(self):
-            try:
-                size = int(self.headers.get("content-length") or 0)
-            except ValueError:
-                return self._reply(400, b"bad content-length")
-            if size > MAX_BODY:
-                self.close_connection = True
-                return self._reply(413, b"body too large")
-            raw = self.rfile.read(size)
+            raw = self._body()
+            if raw is None:
+                return
             try:
                 if self.path == "/webhooks/pagerduty":
                     verify_pagerduty(raw, self.headers.get("X-PagerDuty-Signature"), pd_secrets)

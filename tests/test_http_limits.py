@@ -1,0 +1,75 @@
+"""`fivewhys serve` against hostile HTTP clients, over loopback sockets: lengths that lie, bodies nested
+too deeply, and clients that send their headers slowly or hold connections open."""
+import socket
+import threading
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from slack_sdk import WebClient
+
+from agent.slack.server import make_server
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A page server whose bot only records pages; shut down, with its threads, after the test."""
+    monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "pd-secret")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
+    monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+    pages = []
+    bot = SimpleNamespace(page=lambda page, delivery=None: pages.append(page) or True,
+                          slack=WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/"))
+    srv = make_server(bot, "127.0.0.1", 0)
+    loop = threading.Thread(target=srv.serve_forever, daemon=True)
+    loop.start()
+    srv.pages = pages
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    loop.join(10)
+
+
+def url(srv, path=""):
+    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
+
+
+def raw_request(srv, head: bytes, body: bytes = b"", timeout: float = 10) -> bytes:
+    """Send a request as written, keep the connection open for writing, and return the server's answer."""
+    with socket.create_connection(srv.server_address, timeout=timeout) as s:
+        s.sendall(head + body)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass                              # no answer: the server is still waiting for a body
+        return out
+
+
+def post_head(length_headers: str, path: str = "/webhooks/alertmanager") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"{length_headers}\r\n").encode()
+
+
+@pytest.mark.parametrize("headers, status", [
+    ("Content-Length: -1\r\n", 400),
+    ("Content-Length: -1048577\r\n", 400),
+    ("Content-Length: 1e3\r\n", 400),
+    ("Content-Length: 10\r\nContent-Length: 20\r\n", 400),
+    ("Content-Length: " + "9" * 5000 + "\r\n", 413),
+    ("", 411),
+    ("Transfer-Encoding: chunked\r\n", 411),
+], ids=["negative", "very-negative", "not-a-number", "two-lengths", "5000-digits", "missing", "chunked"])
+def test_a_negative_missing_or_ambiguous_length_is_refused_without_reading_the_body(server, headers, status):
+    answer = raw_request(server, post_head(headers), b'{"version": "4", "alerts": []}', timeout=5)
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1:2] == [str(status).encode()], answer[:200]
+    assert server.pages == []
+
+
+def test_a_body_shorter_than_its_length_is_refused(server):
+    with socket.create_connection(server.server_address, timeout=10) as s:
+        s.sendall(post_head("Content-Length: 100\r\n") + b'{"version": "4"}')
+        s.shutdown(socket.SHUT_WR)                   # the client stops sending: 16 bytes of 100
+        answer = b"".join(iter(lambda: s.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.0 400 ") and b"shorter" in answer
