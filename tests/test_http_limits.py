@@ -1,5 +1,7 @@
 """`fivewhys serve` against hostile HTTP clients, over loopback sockets: lengths that lie, bodies nested
 too deeply, and clients that send their headers slowly or hold connections open."""
+import hashlib
+import hmac
 import socket
 import threading
 from types import SimpleNamespace
@@ -11,6 +13,19 @@ from slack_sdk import WebClient
 from agent.slack.server import make_server
 
 
+def start(bot):
+    srv = make_server(bot, "127.0.0.1", 0)
+    loop = threading.Thread(target=srv.serve_forever, daemon=True)
+    loop.start()
+    return srv, loop
+
+
+def stop(srv, loop):
+    srv.shutdown()
+    srv.server_close()
+    loop.join(10)
+
+
 @pytest.fixture
 def server(monkeypatch):
     """A page server whose bot only records pages; shut down, with its threads, after the test."""
@@ -18,16 +33,11 @@ def server(monkeypatch):
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
     pages = []
-    bot = SimpleNamespace(page=lambda page, delivery=None: pages.append(page) or True,
-                          slack=WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/"))
-    srv = make_server(bot, "127.0.0.1", 0)
-    loop = threading.Thread(target=srv.serve_forever, daemon=True)
-    loop.start()
+    srv, loop = start(SimpleNamespace(page=lambda page, delivery=None: pages.append(page) or True,
+                                      slack=WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/")))
     srv.pages = pages
     yield srv
-    srv.shutdown()
-    srv.server_close()
-    loop.join(10)
+    stop(srv, loop)
 
 
 def url(srv, path=""):
@@ -73,3 +83,37 @@ def test_a_body_shorter_than_its_length_is_refused(server):
         s.shutdown(socket.SHUT_WR)                   # the client stops sending: 16 bytes of 100
         answer = b"".join(iter(lambda: s.recv(65536), b""))
     assert answer.startswith(b"HTTP/1.0 400 ") and b"shorter" in answer
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+@pytest.mark.parametrize("path, body, headers", [
+    ("/webhooks/alertmanager", DEEP, {}),
+    ("/webhooks/alertmanager", b'{"version": "4", "alerts": ' + DEEP + b"}", {}),
+    ("/webhooks/pagerduty", DEEP, {"X-PagerDuty-Signature": sign(DEEP, "pd-secret")}),
+    ("/slack/events", DEEP, {"X-Slack-Request-Timestamp": "0", "X-Slack-Signature": "v0=0"}),
+], ids=["alertmanager", "alertmanager-alerts", "pagerduty", "slack"])
+def test_json_nested_too_deeply_is_a_400_not_a_dead_connection(server, path, body, headers):
+    r = httpx.post(url(server, path), content=body, headers={"content-type": "application/json", **headers},
+                   timeout=30)
+    assert r.status_code == 400 and b"nested too deeply" in r.content
+    assert httpx.get(url(server, "/healthz")).status_code == 200           # and the server goes on
+
+
+def test_an_unexpected_error_is_a_500_and_the_server_goes_on(monkeypatch):
+    monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+
+    def broken(page, delivery=None):
+        raise RuntimeError("journal gone")
+    srv, loop = start(SimpleNamespace(page=broken))
+    try:
+        body = b'{"version": "4", "alerts": [{"fingerprint": "f1", "labels": {"service": "api"}}]}'
+        assert httpx.post(url(srv, "/webhooks/alertmanager"), content=body).status_code == 500
+        assert httpx.get(url(srv, "/healthz")).status_code == 200
+    finally:
+        stop(srv, loop)

@@ -4,6 +4,7 @@ The standard library's threading HTTP server is enough here: every request is an
 pages, bolt's ack for Slack) and the work happens in the bot's bounded queue."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import datetime, timezone
@@ -11,8 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
-from agent.slack.webhooks import (BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty, verify_bearer,
-                                  verify_pagerduty)
+from agent.slack.webhooks import (TOO_DEEP, BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty,
+                                  verify_bearer, verify_pagerduty)
+
+log = logging.getLogger("fivewhys.slack")
 
 
 def slack_app(bot: Bot, signing_secret: str | None):
@@ -117,14 +120,24 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
                         bot.page(page)
                     return self._reply(202, b"accepted")
                 if self.path == "/slack/events" and bolt is not None:
-                    from slack_bolt.request import BoltRequest
-                    resp = bolt.dispatch(BoltRequest(body=raw.decode(errors="replace"), headers={k.lower(): v for k, v in self.headers.items()}))
-                    return self._reply(resp.status, resp.body.encode(), resp.headers.get("content-type", ["text/plain"])[0])
+                    return self._slack(raw)
                 return self._reply(404)
             except Forbidden as e:
                 return self._reply(403, str(e).encode())
             except BadRequest as e:
                 return self._reply(400, str(e).encode())
+            except Exception:               # a bug answers 500 and is logged; the client is not left hanging
+                log.exception("%s: unexpected error", self.path)
+                return self._refuse(500, b"internal error")
+
+        def _slack(self, raw: bytes) -> None:
+            from slack_bolt.request import BoltRequest
+            try:            # bolt parses the body before it checks the signature
+                req = BoltRequest(body=raw.decode(errors="replace"), headers={k.lower(): v for k, v in self.headers.items()})
+            except RecursionError:
+                raise BadRequest(TOO_DEEP) from None
+            resp = bolt.dispatch(req)
+            self._reply(resp.status, resp.body.encode(), resp.headers.get("content-type", ["text/plain"])[0])
 
         def log_message(self, *a):
             pass
