@@ -4,6 +4,8 @@ import hashlib
 import hmac
 import socket
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import httpx
@@ -117,3 +119,91 @@ def test_an_unexpected_error_is_a_500_and_the_server_goes_on(monkeypatch):
         assert httpx.get(url(srv, "/healthz")).status_code == 200
     finally:
         stop(srv, loop)
+
+
+def closed_within(sock: socket.socket, seconds: float, drip: bytes = b"") -> bool:
+    """Whether the server closes this connection within `seconds`, while the client sends `drip` (one byte
+    at a time, every 0.2 s) as a slow client would."""
+    end = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    for byte in drip * 1000:
+        if time.monotonic() > end:
+            return False
+        try:
+            if sock.recv(1) == b"":
+                return True
+        except TimeoutError:
+            pass
+        except OSError:                                # reset by the server: closed too
+            return True
+        try:
+            sock.send(bytes([byte]))
+        except OSError:
+            return True
+    return False
+
+
+def test_headers_sent_slowly_are_cut_off_at_the_request_deadline(server):
+    server.request_seconds = 1.0                 # the whole request, not each recv (the default is 10 s)
+    with socket.create_connection(server.server_address, timeout=5) as s:
+        s.sendall(b"POST /webhooks/alertmanager HTTP/1.1\r\n")
+        assert closed_within(s, 12, drip=b"X-Slow: a\r\n")       # a byte every 0.2 s would never time out
+    assert httpx.get(url(server, "/healthz")).status_code == 200
+
+
+def test_a_body_sent_slowly_is_cut_off_at_the_request_deadline(server):
+    server.request_seconds = 1.0
+    with socket.create_connection(server.server_address, timeout=5) as s:
+        s.sendall(post_head("Content-Length: 1000\r\n"))
+        assert closed_within(s, 12, drip=b"{")
+    assert server.pages == []
+
+
+def test_when_connections_run_out_the_oldest_slow_one_makes_room_for_a_page(server):
+    server.max_connections = 4
+    slow = [socket.create_connection(server.server_address, timeout=5) for _ in range(4)]
+    try:
+        for s in slow:
+            s.sendall(b"POST /webhooks/alertmanager HTTP/1.1\r\nHost: x\r\n")      # and then nothing
+            time.sleep(0.05)                                                     # so their age is known
+        wait_until(lambda: server.open_connections == 4)
+        body = b'{"version": "4", "alerts": [{"fingerprint": "f1", "labels": {"service": "api"}}]}'
+        assert httpx.post(url(server, "/webhooks/alertmanager"), content=body, timeout=10).status_code == 202
+        assert [p.key for p in server.pages] == ["am:f1"]
+        assert closed_within(slow[0], 5, drip=b" ")                     # the oldest was closed to make room
+        assert server.open_connections <= 4
+    finally:
+        for s in slow:
+            s.close()
+    wait_until(lambda: server.open_connections == 0)
+
+
+def test_when_every_connection_is_being_answered_a_newcomer_gets_503(monkeypatch):
+    monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+    release, entered = threading.Event(), threading.Semaphore(0)
+
+    def stuck(page, delivery=None):             # e.g. a journal on a disk that stopped answering
+        entered.release()
+        release.wait(20)
+        return True
+    srv, loop = start(SimpleNamespace(page=stuck))
+    srv.max_connections = 2
+    body = b'{"version": "4", "alerts": [{"fingerprint": "f1", "labels": {"service": "api"}}]}'
+    with ThreadPoolExecutor(2) as pool:
+        try:
+            held = [pool.submit(httpx.post, url(srv, "/webhooks/alertmanager"), content=body, timeout=30)
+                    for _ in range(2)]
+            assert entered.acquire(timeout=20) and entered.acquire(timeout=20)
+            r = httpx.get(url(srv, "/healthz"), timeout=10)
+            assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        finally:
+            release.set()
+        assert [f.result().status_code for f in held] == [202, 202]
+    stop(srv, loop)
+
+
+def wait_until(cond, timeout=20):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)

@@ -1,17 +1,18 @@
 """`fivewhys serve`: /webhooks/pagerduty, /webhooks/alertmanager, /slack/events, /healthz.
 
 The standard library's threading HTTP server is enough here: every request is answered at once (202 for
-pages, bolt's ack for Slack) and the work happens in the bot's bounded queue."""
+pages, bolt's ack for Slack) and the work happens in the bot's bounded queue. httpserver.py bounds how long
+a request may take to arrive and how many connections are open."""
 from __future__ import annotations
 
 import logging
 import os
 import re
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
+from agent.slack.httpserver import BoundedHandler, PageServer
 from agent.slack.webhooks import (TOO_DEEP, BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty,
                                   verify_bearer, verify_pagerduty)
 
@@ -67,15 +68,13 @@ def slack_app(bot: Bot, signing_secret: str | None):
 MAX_BODY = 1 << 20          # webhooks and Slack events are a few KiB; refuse more before reading it
 
 
-def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_events: bool = True) -> ThreadingHTTPServer:
+def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_events: bool = True) -> PageServer:
     pd_secrets = [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s]
     am_token = os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")
     signing = os.environ.get("SLACK_SIGNING_SECRET")
     bolt = slack_app(bot, signing) if signing and slack_events else None
 
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 10                    # a client that stops sending does not hold a thread
-
+    class Handler(BoundedHandler):
         def _reply(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
             self.send_response(code)
             self.send_header("content-type", ctype)
@@ -84,6 +83,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
             self.wfile.write(body)
 
         def do_GET(self):
+            self.request_read()
             self._reply(200, b"ok") if self.path == "/healthz" else self._reply(404)
 
         def _body(self) -> bytes | None:
@@ -97,6 +97,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
             if len(length) > 9 or int(length) > MAX_BODY:        # int() of 5,000 digits would raise
                 return self._refuse(413, b"body too large")
             raw = self.rfile.read(int(length))
+            self.request_read()
             return raw if len(raw) == int(length) else self._refuse(400, b"body shorter than its content-length")
 
         def _refuse(self, code: int, why: bytes) -> None:
@@ -143,7 +144,3 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
             pass
     return PageServer((host, port), Handler)
 
-
-class PageServer(ThreadingHTTPServer):
-    request_queue_size = 256      # listen backlog: a page storm connects at once (the default 5 resets them)
-    daemon_threads = True
