@@ -51,3 +51,29 @@ def test_duplicates_are_looked_for_in_nested_mappings_and_merges_are_not_duplica
     (d / "incident.yaml").write_text(f"defaults: &w {{start: {ts(0)}, end: {ts(60)}}}\nid: mini\n"
                                      f"window:\n  <<: *w\n  end: {ts(120)}\nalert: {{service: api, at: {ts(90)}}}\n")
     assert validate_snapshot(d).usable                  # an override after a merge key is what merges are for
+
+
+def test_a_telemetry_file_linked_from_outside_the_snapshot_is_refused(tmp_path):
+    d = build(tmp_path / "inc")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (d / "logs.jsonl").rename(outside / "secrets.jsonl")
+    (d / "logs.jsonl").symlink_to(outside / "secrets.jsonl")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "logs.jsonl: a link to" in res.output and "outside the snapshot" in res.output
+    rep = validate_snapshot(d)
+    assert not rep.usable and any("outside the snapshot" in str(p) and p.fatal for p in rep.problems)
+    (d / "logs.jsonl").unlink()                        # a link that stays inside the snapshot is fine
+    (d / "data").mkdir()
+    (outside / "secrets.jsonl").rename(d / "data" / "logs-0306.jsonl")
+    (d / "logs.jsonl").symlink_to("data/logs-0306.jsonl")
+    assert validate_snapshot(d).usable
+    t = SnapshotTelemetry(d)
+    assert t.coverage("logs").rows > 1000
+    t.close()
+
+
+def test_a_snapshot_reached_through_a_link_reads_its_own_files(tmp_path):
+    d = build(tmp_path / "inc")
+    (tmp_path / "latest").symlink_to(d)
+    assert validate_snapshot(tmp_path / "latest").usable

@@ -33,13 +33,17 @@ LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit":
 
 
 def source_files(path: Path, source: str) -> list[Path]:
-    """The one file of a source. A directory or broken link in its place, or two files for one source
-    (logs.jsonl beside logs.jsonl.gz would count every record twice), is an error, not "no data"."""
+    """The one file of a source. A directory or broken link in its place, two files for one source
+    (logs.jsonl beside logs.jsonl.gz would count every record twice), or a link to a file outside the
+    snapshot (its records would reach the transcript and a model unseen) is an error, not "no data"."""
     found = [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").exists()
              or (path / f"{source}{suf}").is_symlink()]
     for f in found:
         if not f.is_file():
             raise SnapshotError(f"{f}: not a readable regular file (a directory, a broken link or a device)")
+        if f.is_symlink() and not f.resolve().is_relative_to(path.resolve()):
+            raise SnapshotError(f"{f}: a link to {f.resolve()}, outside the snapshot; refused (copy the file "
+                                f"into the snapshot to use it)")
     if len(found) > 1:
         raise SnapshotError(f"{', '.join(f.name for f in found)} in {path}: one file per source, "
                             f"or every record is counted twice; keep one")
