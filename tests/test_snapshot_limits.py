@@ -77,3 +77,22 @@ def test_a_snapshot_reached_through_a_link_reads_its_own_files(tmp_path):
     d = build(tmp_path / "inc")
     (tmp_path / "latest").symlink_to(d)
     assert validate_snapshot(tmp_path / "latest").usable
+
+
+def test_a_record_with_a_key_twice_is_read_the_same_way_by_investigate_and_validate(tmp_path):
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(f'{{"time": "{ts(99)}", "service": "api", "message": "first", "time": "not a time"}}\n')
+        f.write(f'{{"time": "{ts(100)}", "service": "api", "message": "first", "time": "not a time"}}\n')
+        f.write(f'{{"time": "{ts(101)}", "service": null, "message": "x", "service": "api"}}\n')
+        f.write(f'{{"time": "{ts(102)}", "service": "ghost", "message": "y", "service": "api", "level": "error"}}\n')
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    kept, ghosts = t.coverage("logs").rows, t.count("logs", Filter(services=("ghost",)))
+    t.close()
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == kept and ghosts and ghosts[0]["n"] == 1     # the first value, in both
+    msgs = "\n".join(map(str, rep.problems))
+    n = sum(1 for _ in open(d / "logs.jsonl"))
+    assert f"logs.jsonl:{n - 2}: warning: duplicate key 'time': the first value is read" in msgs
+    assert f"logs.jsonl:{n - 1}: warning: missing required field 'service'" in msgs

@@ -113,7 +113,7 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
                                     f"read with the bad bytes replaced", "utf8")
                     text = raw.decode("utf-8", errors="replace")
                 try:
-                    rec = json.loads(text)
+                    rec, twice = _first_wins(text)
                 except RecursionError:
                     _add(rep, f, n, "nested too deeply to be a record; skipped", "json")
                     continue
@@ -124,6 +124,8 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
                 if not isinstance(rec, dict):
                     _add(rep, f, n, f"expected a JSON object, got {type(rec).__name__}; skipped", "object")
                     continue
+                for k in twice:
+                    _add(rep, f, n, f"duplicate key {k[:40]!r}: the first value is read", "twice")
                 if _record(rec, source, f, n, rep):
                     ok += 1
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
@@ -137,6 +139,25 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
         rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
     elif ok == 0:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
+
+
+def _first_wins(text: str) -> tuple[object, list[str]]:
+    """A record as the loader reads it: DuckDB's read_json keeps the first of a top-level key given twice,
+    where json.loads would keep the last; those keys are returned to be reported. (Nested objects, such as
+    attributes, are kept as JSON text by the loader and read later, so only the top level matters.)"""
+    twice: list[list[str]] = []
+
+    def first(pairs):
+        obj: dict = {}
+        twice.append([])
+        for k, v in pairs:
+            if k in obj:
+                twice[-1].append(k)
+            else:
+                obj[k] = v
+        return obj
+    rec = json.loads(text, object_pairs_hook=first)
+    return rec, twice[-1] if twice and isinstance(rec, dict) else []
 
 
 def _bounded_lines(fh):
