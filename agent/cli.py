@@ -58,6 +58,8 @@ def run_investigation(path: Optional[Path], model_spec: Optional[str], base_url:
         for name in c.cut_short if not quiet else []:
             err.print(f"[yellow]warning:[/] {escape(name)} ends early (the file was cut short); "
                       f"records before the break are used", highlight=False, soft_wrap=True, emoji=False)
+        for note in c.capped if not quiet else []:
+            err.print(f"[yellow]warning:[/] {escape(note)}", highlight=False, soft_wrap=True, emoji=False)
         if c.skipped_lines and not quiet:
             err.print(f"[yellow]warning:[/] {source}: skipped {c.skipped_lines} malformed records "
                       f"(run `fivewhys snapshot validate {escape(str(path))}` for details)", highlight=False,

@@ -96,3 +96,89 @@ def test_a_record_with_a_key_twice_is_read_the_same_way_by_investigate_and_valid
     n = sum(1 for _ in open(d / "logs.jsonl"))
     assert f"logs.jsonl:{n - 2}: warning: duplicate key 'time': the first value is read" in msgs
     assert f"logs.jsonl:{n - 1}: warning: missing required field 'service'" in msgs
+
+
+def gzip_with(d, name, tail: bytes, head: bytes = b"", after: bytes = b""):
+    """Rewrite a source as gzip: head, its records, tail (the bomb), after (records past the bomb)."""
+    import gzip
+    plain = d / f"{name}.jsonl"
+    with gzip.open(d / f"{name}.jsonl.gz", "wb", compresslevel=9) as g:
+        g.write(head + plain.read_bytes())
+        for _ in range(len(tail) // (1 << 20)):
+            g.write(tail[:1 << 20])
+        g.write(after)
+    plain.unlink()
+
+
+def warnings_of(res):
+    return [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_a_gzip_bomb_of_newlines_is_read_only_to_the_bytes_cap_by_both(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    late = json.dumps({"time": ts(119), "service": "api", "level": "error", "message": "after the bomb"}).encode()
+    gzip_with(d, "logs", b"\n" * (64 << 20), after=late + b"\n")          # 64 MiB of newlines in 64 KiB
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", str(4 << 20))
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    cov, late_rows = t.coverage("logs"), t.count("logs", Filter(text="after the bomb"))
+    rows, capped = cov.rows, cov.capped
+    assert rows > 1000 and late_rows[0]["n"] == 0 and "FIVEWHYS_MAX_SOURCE_BYTES=4194304" in capped[0]
+    t.close()
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == rows and rep.usable
+    assert any("logs.jsonl.gz: only its first 4 MiB (decompressed) were read" in str(p) for p in rep.problems)
+    res = run("investigate", d, "--no-transcript", "--json")
+    assert res.exit_code == 0 and any("FIVEWHYS_MAX_SOURCE_BYTES" in w for w in warnings_of(res))
+
+
+def test_a_bomb_of_records_is_read_only_to_the_records_cap_by_both(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    record = json.dumps({"time": ts(100), "service": "api", "level": "info", "message": "x"}).encode() + b"\n"
+    gzip_with(d, "logs", record * ((8 << 20) // len(record)))
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "5000")
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    t.close()
+    assert cov.rows + cov.skipped_lines == 5000 and "FIVEWHYS_MAX_SOURCE_RECORDS=5000" in cov.capped[0]
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == cov.rows
+    assert any("only its first 5,000 records were read" in str(p) for p in rep.problems)
+
+
+def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcripts(tmp_path):
+    from factory import _rewrite
+    d = build(tmp_path / "inc")
+    giant = "search" + "x" * (1 << 20)
+    n = [0]
+
+    def every_tenth(s):
+        n[0] += 1
+        return {**s, "service": giant} if n[0] % 10 == 0 else s
+    _rewrite(d / "spans.jsonl", every_tenth)
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(95), "service": giant, "level": "error", "message": "m" * (1 << 20),
+                            "attributes": {"stack": "s" * (1 << 20)}}) + "\n")
+    transcript = tmp_path / "t.jsonl"
+    res = run("investigate", d, "--json", "--transcript", transcript)
+    assert res.exit_code == 0
+    assert len(res.stdout) < 200_000 and transcript.stat().st_size < 2_000_000
+    assert any("FIVEWHYS_MAX_NAME_CHARS=256" in w for w in warnings_of(res))
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    longest = max(len(s) for s in t.services)
+    t.close()
+    assert longest == 256
+    msgs = "\n".join(map(str, validate_snapshot(d).problems))
+    assert "service is 1,048,582 characters long; cut to 256 characters" in msgs
+    assert "message is 1,048,576 characters long; cut to 65,536 characters" in msgs
+    assert "attributes is 1,048,588 characters long; left out" in msgs
+
+
+def test_a_cap_that_is_not_a_number_is_one_line(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", "lots")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "FIVEWHYS_MAX_SOURCE_BYTES='lots': a whole number above 0" in res.output
+    res = run("snapshot", "validate", d)
+    assert res.exit_code == 1 and "FIVEWHYS_MAX_SOURCE_BYTES='lots'" in res.output

@@ -28,7 +28,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
         rows.append({"source": s, "records": c.rows if c.present else "NO DATA", "first": c.first, "last": c.last,
                      "skipped_malformed": c.skipped_lines or None})
         cut_short += [f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
-                      for name in c.cut_short]
+                      for name in c.cut_short] + [f"WARNING: {note}" for note in c.capped]
     lines.append(table(rows, ["source", "records", "first", "last", "skipped_malformed"]))
     lines.extend(cut_short)
     # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
