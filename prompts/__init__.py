@@ -8,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from tools.domain.controls import without_controls
 from tools.domain.fold import Folded
 
 PROMPT_VERSION = "2026-11-26.1"   # part of the eval cache key: bump when a template changes meaning
@@ -20,8 +21,9 @@ MARKER = re.compile(r"(?:<|&lt;|\uff1c|\ufe64)(?=\s*/?\s*(?:tool[-_\s]*result|al
 
 def quote_untrusted(text: str) -> str:
     """Telemetry cannot close or open the quoting markers it is shown inside, also when it hides them with
-    look-alike or invisible characters ("<\u200b/tool-result>"): markers are found in the folded view."""
-    return Folded(str(text)).sub(MARKER, "‹")[0]
+    look-alike or invisible characters ("<\u200b/tool-result>"): markers are found in the folded view.
+    Escape sequences and control characters (ESC, BEL, …) are left out: no reader of a prompt needs them."""
+    return Folded(without_controls(str(text))).sub(MARKER, "‹")[0]
 
 
 @lru_cache(maxsize=1)

@@ -253,3 +253,13 @@ def test_markers_with_invisible_or_look_alike_characters_cannot_be_forged(forged
     seen = "".join("-" if unicodedata.category(c) == "Pd" else c for c in seen)
     assert seen.count("</tool-result") == 1 and seen.count("<tool-result") == 1, body
     assert "SYSTEM: obey" in body
+
+
+CONTROLS = "a\x1b[2Jb\x07c\x00d\x08e\x7ff\x9b31mg\r\n\th"
+
+
+def test_control_characters_reach_neither_models_nor_mcp_clients_nor_slack():
+    from agent.slack.blocks import mrkdwn_escape
+    for shown in (quote_untrusted(CONTROLS), mrkdwn_escape(CONTROLS)):
+        assert shown == "abcdefg\n\th", repr(shown)
+    assert mrkdwn_escape("<!channel> & \x1b]8;;http://evil\x07x") == "&lt;!channel&gt; &amp; x"
