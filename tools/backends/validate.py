@@ -109,10 +109,12 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
                 if raw is not None and not raw.strip():
                     continue
                 seen += 1
-                rec = _parse(raw, f, n, rep)
+                rec = _parse(raw, source, f, n, rep)
                 if rec is not None and _record(rec, source, f, n, rep):
                     ok += 1
-                cut += rec is not None and _cut_fields(rec, source, f, n, rep, caps)
+                # a line shorter than a cap cannot hold a field longer than it
+                cut += rec is not None and len(raw) > caps.name_chars and _cut_fields(rec, source, f, n, rep, caps,
+                                                                                     len(raw) > caps.field_chars)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         _add(rep, f, None, f"cannot be read to the end ({e}); records after the break are lost", "io", fatal=ok == 0)
     else:
@@ -131,7 +133,7 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
 
 
-def _parse(raw: bytes | None, f: Path, n: int, rep: ValidationReport) -> dict | None:
+def _parse(raw: bytes | None, source: str, f: Path, n: int, rep: ValidationReport) -> dict | None:
     """One line as a record, or None (reported) when it cannot be one."""
     if raw is None:
         _add(rep, f, n, f"record over {MAX_RECORD_BYTES >> 20} MB; skipped", "huge")
@@ -143,7 +145,7 @@ def _parse(raw: bytes | None, f: Path, n: int, rep: ValidationReport) -> dict | 
                         f"read with the bad bytes replaced", "utf8")
         text = raw.decode("utf-8", errors="replace")
     try:
-        rec, twice = _first_wins(text)
+        rec, twice = _first_wins(text) if _maybe_twice(text, source) else (json.loads(text), [])
     except RecursionError:
         _add(rep, f, n, "nested too deeply to be a record; skipped", "json")
         return None
@@ -159,12 +161,14 @@ def _parse(raw: bytes | None, f: Path, n: int, rep: ValidationReport) -> dict | 
     return rec
 
 
-def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, caps: Caps) -> bool:
-    """Whether the loader cuts a field of this record to its length cap (and which, reported)."""
+def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, caps: Caps, objects: bool) -> bool:
+    """Whether the loader cuts a field of this record to its length cap (and which, reported). `objects`:
+    whether the line is long enough for a JSON object in it to be over the cap."""
     cut = False
     for k in FIELDS[source]:
         v = rec.get(k)
-        if v is None or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS:
+        if v is None or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS or (
+                k in JSON_FIELDS and not objects):
             continue
         text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
         if len(text) > caps.chars(k):
@@ -172,6 +176,11 @@ def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, 
             what = "left out" if k in JSON_FIELDS else f"cut to {caps.chars(k):,} characters"
             _add(rep, f, n, f"{k} is {len(text):,} characters long; {what}", f"long:{k}")
     return cut
+
+
+def _maybe_twice(text: str, source: str) -> bool:
+    """Whether a field of the format may be given twice: only then is the slower first-wins parse needed."""
+    return any(text.count(f'"{k}"') > 1 for k in FIELDS[source])
 
 
 def _first_wins(text: str) -> tuple[object, list[str]]:
