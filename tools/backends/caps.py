@@ -96,29 +96,61 @@ def over_bytes(f: Path, limit: int) -> bool:
 
 
 class CappedLines:
-    """The lines of a JSONL stream as the loader reads them: at most MAX_RECORD_BYTES each (a longer one,
-    such as a gzip bomb's one endless line, is read through in pieces and yielded as None, so memory stays
-    bounded), until the bytes or the records cap. `stopped` then says which cap ended the read."""
+    """The non-blank lines of a JSONL stream, numbered, as the loader reads them: at most MAX_RECORD_BYTES
+    each (a longer one, such as a gzip bomb's one endless line, is read through in pieces and yielded as
+    None, so memory stays bounded), until the bytes or the records cap. `stopped` then says which cap
+    ended the read. Runs of blank lines are skipped a buffer at a time: a gigabyte of newlines is not a
+    billion turns of a Python loop."""
 
     def __init__(self, fh: BinaryIO, caps: Caps, record_bytes: int = MAX_RECORD_BYTES):
         self.fh, self.caps, self.record_bytes = fh, caps, record_bytes
         self.stopped: str | None = None           # "bytes" | "records"
+        self.read = 0
 
-    def __iter__(self) -> Iterator[bytes | None]:
-        read = records = 0
-        while line := self.fh.readline(self.record_bytes + 1):
-            size, huge = len(line), len(line) > self.record_bytes and not line.endswith(b"\n")
-            while huge and (rest := self.fh.readline(1 << 20)):
-                size += len(rest)
-                if rest.endswith(b"\n") or read + size > self.caps.bytes:
-                    break
-            if read + size > self.caps.bytes:     # a line the cap cuts through is left out, as the loader does
-                self.stopped = "bytes"
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        n = records = 0
+        while True:
+            blank = self._skip_blank()
+            if blank is None:
                 return
-            read += size
+            n += blank
+            line = self.fh.readline(self.record_bytes + 1)
+            if not line:
+                return
+            size, huge = len(line), len(line) > self.record_bytes and not line.endswith(b"\n")
+            while huge and self.read + size <= self.caps.bytes and (rest := self.fh.readline(1 << 20)):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+            if not self._take(size):
+                return
+            n += 1
             if huge or line.strip():
                 if records == self.caps.records:
                     self.stopped = "records"
                     return
                 records += 1
-            yield None if huge else line
+                yield n, None if huge else line
+
+    def _skip_blank(self) -> int | None:
+        """Consume the blank lines ahead; how many, or None when the bytes cap is reached in them."""
+        lines = 0
+        while ahead := self.fh.peek(1):
+            white = len(ahead) - len(ahead.lstrip(b" \t\r\n\f\v"))
+            end = ahead.rfind(b"\n", 0, white) + 1          # whole blank lines only
+            if not end:
+                return lines
+            if not self._take(end):
+                return None
+            lines += ahead.count(b"\n", 0, end)
+            self.fh.read(end)
+        return lines
+
+    def _take(self, size: int) -> bool:
+        """Count `size` more bytes read, unless that passes the bytes cap (a line the cap cuts through is
+        left out, as the loader leaves it out)."""
+        if self.read + size > self.caps.bytes:
+            self.stopped = "bytes"
+            return False
+        self.read += size
+        return True

@@ -105,9 +105,7 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
         opener = gzip.open if f.name.endswith(".gz") else open
         with opener(f, "rb") as fh:
             lines = CappedLines(fh, caps, MAX_RECORD_BYTES)
-            for n, raw in enumerate(lines, 1):
-                if raw is not None and not raw.strip():
-                    continue
+            for n, raw in lines:
                 seen += 1
                 rec = _parse(raw, source, f, n, rep)
                 if rec is not None and _record(rec, source, f, n, rep):
