@@ -100,7 +100,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue                  # "<<: *defaults" then an override is what a merge is for
             key = self.construct_object(key_node)
             if key in seen:
-                raise DuplicateKey(None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
+                raise DuplicateKey(None, None, f"duplicate key {key!r} (first on line {seen[key]})",
+                                   key_node.start_mark)
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
