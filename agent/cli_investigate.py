@@ -117,6 +117,8 @@ def warn_about_cut_telemetry(inv: Investigation, source: Optional[Path]) -> None
         c = inv.ctx.telemetry.coverage(name)
         for cut in c.cut_short:
             warn(f"{cut} ends early (the file was cut short); records before the break are used")
+        for note in c.capped:
+            warn(note)
         if c.skipped_lines:
             warn(f"{name}: skipped {c.skipped_lines} malformed records "
                  f"(run `fivewhys snapshot validate {source}` for details)")

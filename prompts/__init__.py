@@ -8,9 +8,11 @@ from typing import Any
 
 import jinja2
 
+from tools.domain.controls import without_controls
+from tools.domain.fold import Folded
 from tools.domain.taxonomy import CATEGORIES, TAXONOMY
 
-PROMPT_VERSION = "2026-12-02.2"   # part of the eval cache key: bump when a template changes meaning
+PROMPT_VERSION = "2026-12-02.3"   # part of the eval cache key: bump when a template changes meaning
 
 
 # Every tag the templates quote untrusted text in, opened or closed, in any case or spacing
@@ -19,8 +21,10 @@ MARKER = re.compile(r"(?:<|&lt;|\uff1c|\ufe64)(?=\s*/?\s*(?:tool[-_\s]*result|al
 
 
 def quote_untrusted(text: str) -> str:
-    """Telemetry cannot close or open the quoting markers it is shown inside."""
-    return MARKER.sub("‹", str(text))
+    """Telemetry cannot close or open the quoting markers it is shown inside, also when it hides them with
+    look-alike or invisible characters ("<\u200b/tool-result>"): markers are found in the folded view.
+    Escape sequences and control characters (ESC, BEL, …) are left out: no reader of a prompt needs them."""
+    return Folded(without_controls(str(text))).sub(MARKER, "‹")[0]
 
 
 @lru_cache(maxsize=1)

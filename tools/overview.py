@@ -30,7 +30,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
         c = ctx.telemetry.coverage(s)
         rows.append(SourceCoverage(s, c.rows if c.present else None, c.first, c.last, c.skipped_lines or None))
         cut_short += [f"WARNING: {name} was cut short: records after {fmt_time(c.last)} may be missing"
-                      for name in c.cut_short]
+                      for name in c.cut_short] + [f"WARNING: {note}" for note in c.capped]
     lines.append(table([{**asdict(r), "records": "NO DATA" if r.records is None else r.records} for r in rows],
                        ["source", "records", "first", "last", "skipped_malformed"]))
     lines.extend(cut_short)

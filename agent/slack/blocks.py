@@ -4,6 +4,7 @@ Everything interpolated comes from telemetry or a model, so it is escaped for mr
 be able to ping @channel, mention users or forge links."""
 from __future__ import annotations
 
+from tools.domain.controls import without_controls
 from tools.domain.evidence import EvidenceLedger
 from agent.report import Report
 
@@ -11,8 +12,9 @@ MAX_BLOCKS, MAX_TEXT = 50, 3000
 
 
 def mrkdwn_escape(text: str) -> str:
-    """Slack's three control characters; `<!channel>`, `<@U…>` and `<url|label>` all need `<`."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters; `<!channel>`, `<@U…>` and `<url|label>` all need `<`. Escape
+    sequences and control characters are left out (Slack shows them raw, and a client may not)."""
+    return without_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> dict:

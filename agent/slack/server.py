@@ -1,18 +1,22 @@
 """`fivewhys serve`: /webhooks/pagerduty, /webhooks/alertmanager, /slack/events, /healthz.
 
 The standard library's threading HTTP server is enough here: every request is answered at once (202 for
-pages, bolt's ack for Slack) and the work happens in the bot's bounded queue."""
+pages, bolt's ack for Slack) and the work happens in the bot's bounded queue. httpserver.py bounds how long
+a request may take to arrive and how many connections are open."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
-from agent.slack.webhooks import (BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty, verify_bearer,
-                                  verify_pagerduty)
+from agent.slack.httpserver import BoundedHandler, PageServer
+from agent.slack.webhooks import (TOO_DEEP, BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty,
+                                  verify_bearer, verify_pagerduty)
+
+log = logging.getLogger("fivewhys.slack")
 
 
 def slack_app(bot: Bot, signing_secret: str | None):
@@ -64,61 +68,87 @@ def slack_app(bot: Bot, signing_secret: str | None):
 MAX_BODY = 1 << 20          # webhooks and Slack events are a few KiB; refuse more before reading it
 
 
-def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_events: bool = True) -> ThreadingHTTPServer:
-    pd_secrets = [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s]
-    am_token = os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")
+class PageHandler(BoundedHandler):
+    """The routes. make_server gives a subclass its bot, its bolt app and the secrets it checks."""
+    bot: Bot
+    bolt = None                        # the Slack app, when Slack events are served
+    pd_secrets: list[str] = []
+    am_token: str | None = None
+
+    def _reply(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
+        self.send_response(code)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.request_read()
+        self._reply(200, b"ok") if self.path == "/healthz" else self._reply(404)
+
+    def _body(self) -> bytes | None:
+        """The body, read only when its length is one plain number within MAX_BODY: a negative or missing
+        length would make rfile.read(-1) buffer whatever the client sends until it closes."""
+        if self.headers.get("transfer-encoding") or "content-length" not in self.headers:
+            return self._refuse(411, b"a content-length is required")
+        lengths = set(self.headers.get_all("content-length"))
+        if len(lengths) != 1 or not (length := lengths.pop().strip()).isdigit() or not length.isascii():
+            return self._refuse(400, b"bad content-length")
+        if len(length) > 9 or int(length) > MAX_BODY:        # int() of 5,000 digits would raise
+            return self._refuse(413, b"body too large")
+        raw = self.rfile.read(int(length))
+        self.request_read()
+        return raw if len(raw) == int(length) else self._refuse(400, b"body shorter than its content-length")
+
+    def _refuse(self, code: int, why: bytes) -> None:
+        self.close_connection = True          # the unread body must not be taken for the next request
+        self._reply(code, why)
+
+    def do_POST(self):
+        raw = self._body()
+        if raw is None:
+            return
+        try:
+            if self.path == "/webhooks/pagerduty":
+                verify_pagerduty(raw, self.headers.get("X-PagerDuty-Signature"), self.pd_secrets)
+                page = parse_pagerduty(raw)
+                if page is not None:
+                    self.bot.page(page, self.headers.get("X-Webhook-Id"))
+                return self._reply(202, b"accepted")
+            if self.path == "/webhooks/alertmanager":
+                verify_bearer(self.headers.get("Authorization"), self.am_token)
+                for page in parse_alertmanager(raw):
+                    self.bot.page(page)
+                return self._reply(202, b"accepted")
+            if self.path == "/slack/events" and self.bolt is not None:
+                return self._slack(raw)
+            return self._reply(404)
+        except Forbidden as e:
+            return self._reply(403, str(e).encode())
+        except BadRequest as e:
+            return self._reply(400, str(e).encode())
+        except Exception:               # a bug answers 500 and is logged; the client is not left hanging
+            log.exception("%s: unexpected error", self.path)
+            return self._refuse(500, b"internal error")
+
+    def _slack(self, raw: bytes) -> None:
+        from slack_bolt.request import BoltRequest
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:            # bolt parses the body before it checks the signature
+            req = BoltRequest(body=raw.decode(errors="replace"), headers=headers)
+        except RecursionError:
+            raise BadRequest(TOO_DEEP) from None
+        resp = self.bolt.dispatch(req)
+        self._reply(resp.status, resp.body.encode(), resp.headers.get("content-type", ["text/plain"])[0])
+
+    def log_message(self, *a):
+        pass
+
+
+def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_events: bool = True) -> PageServer:
     signing = os.environ.get("SLACK_SIGNING_SECRET")
-    bolt = slack_app(bot, signing) if signing and slack_events else None
-
-    class Handler(BaseHTTPRequestHandler):
-        timeout = 10                    # a client that stops sending does not hold a thread
-
-        def _reply(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
-            self.send_response(code)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self):
-            self._reply(200, b"ok") if self.path == "/healthz" else self._reply(404)
-
-        def do_POST(self):
-            try:
-                size = int(self.headers.get("content-length") or 0)
-            except ValueError:
-                return self._reply(400, b"bad content-length")
-            if size > MAX_BODY:
-                self.close_connection = True
-                return self._reply(413, b"body too large")
-            raw = self.rfile.read(size)
-            try:
-                if self.path == "/webhooks/pagerduty":
-                    verify_pagerduty(raw, self.headers.get("X-PagerDuty-Signature"), pd_secrets)
-                    page = parse_pagerduty(raw)
-                    if page is not None:
-                        bot.page(page, self.headers.get("X-Webhook-Id"))
-                    return self._reply(202, b"accepted")
-                if self.path == "/webhooks/alertmanager":
-                    verify_bearer(self.headers.get("Authorization"), am_token)
-                    for page in parse_alertmanager(raw):
-                        bot.page(page)
-                    return self._reply(202, b"accepted")
-                if self.path == "/slack/events" and bolt is not None:
-                    from slack_bolt.request import BoltRequest
-                    resp = bolt.dispatch(BoltRequest(body=raw.decode(errors="replace"), headers={k.lower(): v for k, v in self.headers.items()}))
-                    return self._reply(resp.status, resp.body.encode(), resp.headers.get("content-type", ["text/plain"])[0])
-                return self._reply(404)
-            except Forbidden as e:
-                return self._reply(403, str(e).encode())
-            except BadRequest as e:
-                return self._reply(400, str(e).encode())
-
-        def log_message(self, *a):
-            pass
-    return PageServer((host, port), Handler)
-
-
-class PageServer(ThreadingHTTPServer):
-    request_queue_size = 256      # listen backlog: a page storm connects at once (the default 5 resets them)
-    daemon_threads = True
+    handler = type("Handler", (PageHandler,), {
+        "bot": bot, "bolt": slack_app(bot, signing) if signing and slack_events else None,
+        "pd_secrets": [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s],
+        "am_token": os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")})
+    return PageServer((host, port), handler)

@@ -15,6 +15,10 @@ class BadRequest(ValueError):
     """400: the body is not what the sender's API promises."""
 
 
+# json.loads of "[[[[…" (a few hundred thousand bytes, well within MAX_BODY) raises RecursionError
+TOO_DEEP = "JSON nested too deeply"
+
+
 class Forbidden(PermissionError):
     """403: the signature or token does not match."""
 
@@ -56,6 +60,8 @@ def parse_pagerduty(raw: bytes) -> Page | None:
                     at=_time(ev.get("occurred_at")), summary=data.get("title") or data.get("summary") or "",
                     resolved=kind == "incident.resolved",
                     labels={"urgency": data.get("urgency"), "pagerduty_service_id": (data.get("service") or {}).get("id")})
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadRequest(f"not a PagerDuty v3 webhook: {e}") from None
 
@@ -82,6 +88,8 @@ def parse_alertmanager(raw: bytes) -> list[Page]:
         return pages
     except BadRequest:
         raise
+    except RecursionError:
+        raise BadRequest(TOO_DEEP) from None
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadRequest(f"not an Alertmanager webhook: {e}") from None
 

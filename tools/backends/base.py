@@ -51,6 +51,7 @@ class Coverage:
     skipped_lines: int = 0       # malformed records the loader had to drop
     cut_short: list[str] = field(default_factory=list)   # files whose end is missing (a torn gzip stream)
     files: list[str] = field(default_factory=list)
+    capped: list[str] = field(default_factory=list)      # what the loader's caps left out (tools/backends/caps.py)
 
 
 

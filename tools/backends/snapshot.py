@@ -23,47 +23,64 @@ from tools.domain.incident import load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
+from .caps import MAX_RECORD_BYTES, Caps, over_bytes
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 JSON_FIELDS = {"attributes", "labels", "changes"}
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
                   "desired_count": "INTEGER", "actual_count": "INTEGER"}
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
-MAX_RECORD_BYTES = 64 * 1024 * 1024   # a single log record may be several MB; beyond this it is skipped
 LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
 LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
                  "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
 
 
 def source_files(path: Path, source: str) -> list[Path]:
-    """The one file of a source. A directory or broken link in its place, or two files for one source
-    (logs.jsonl beside logs.jsonl.gz would count every record twice), is an error, not "no data"."""
+    """The one file of a source. A directory or broken link in its place, two files for one source
+    (logs.jsonl beside logs.jsonl.gz would count every record twice), or a link to a file outside the
+    snapshot (its records would reach the transcript and a model unseen) is an error, not "no data"."""
     found = [path / f"{source}{suf}" for suf in SUFFIXES if (path / f"{source}{suf}").exists()
              or (path / f"{source}{suf}").is_symlink()]
     for f in found:
         if not f.is_file():
             raise SnapshotError(f"{f}: not a readable regular file (a directory, a broken link or a device)")
+        if f.is_symlink() and not f.resolve().is_relative_to(path.resolve()):
+            raise SnapshotError(f"{f}: a link to {f.resolve()}, outside the snapshot; refused (copy the file "
+                                f"into the snapshot to use it)")
     if len(found) > 1:
         raise SnapshotError(f"{', '.join(f.name for f in found)} in {path}: one file per source, "
                             f"or every record is counted twice; keep one")
     return found
 
 
-def _sanitized_copy(src: Path, tmpdir: Path) -> tuple[Path, bool]:
-    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD). A gzip stream cut short
-    (a capture or copy interrupted) keeps every record before the break."""
+def _sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool]:
+    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD) of at most max_bytes of it,
+    ending with the last whole line before that cap, as `snapshot validate` reads it. A gzip stream cut
+    short (a capture or copy interrupted) keeps every record before the break: (copy, torn)."""
     dst = tmpdir / (src.name.removesuffix(".gz"))
     opener = gzip.open if src.name.endswith(".gz") else open
-    with opener(src, "rb") as fin, open(dst, "w", encoding="utf-8") as fout:
+    with opener(src, "rb") as fin, open(dst, "wb") as fout:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        cut = False
+        torn = capped = False
+        left, line_end = max_bytes, 0
         try:
             for chunk in iter(lambda: fin.read(1 << 16), b""):
-                fout.write(decoder.decode(chunk))
+                if len(chunk) > left:
+                    chunk, capped = chunk[:left], True
+                left -= len(chunk)
+                out = decoder.decode(chunk).encode()
+                if (nl := out.rfind(b"\n")) >= 0:
+                    line_end = fout.tell() + nl + 1
+                fout.write(out)
+                if capped:
+                    break
         except EOFError:
-            cut = True                             # a torn last line is then skipped as malformed
-        fout.write(decoder.decode(b"", final=True))
-    return dst, cut
+            torn = True                            # a torn last line is then skipped as malformed
+        if capped:
+            fout.truncate(line_end)                # the line the cap cut through is left out
+        else:
+            fout.write(decoder.decode(b"", final=True).encode())
+    return dst, torn
 
 
 class SnapshotConfig(BackendConfig):
@@ -78,9 +95,10 @@ class SnapshotConfig(BackendConfig):
 class SnapshotTelemetry:
     """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, caps: Caps | None = None):
         self.path = Path(path)
         self.incident = load_incident(self.path)
+        self.caps = caps or Caps.from_env()
         # No progress bar: it would be drawn on stdout, inside `--json` output.
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET enable_progress_bar = false")
@@ -92,12 +110,8 @@ class SnapshotTelemetry:
         self._services = self._services_where(Filter())      # the whole snapshot: who emits anything at all
 
     # ---- loading -------------------------------------------------------------------------
-    def _raw_relation(self, f: Path, source: str) -> str:
-        if f.suffix == ".parquet":
-            return f"read_parquet('{_sql_path(f)}')"
-        cols = ", ".join(f"'{c}': '{'JSON' if c in JSON_FIELDS else 'VARCHAR'}'" for c in FIELDS[source])
-        return (f"read_json('{_sql_path(f)}', format='newline_delimited', ignore_errors=true, "
-                f"maximum_object_size={MAX_RECORD_BYTES}, columns={{{cols}}})")
+    def _raw_relation(self, f: Path, source: str, limit: int) -> str:
+        return capped_relation(self.con, f, source, self.caps, limit)
 
     def _normalise(self, raw: str, source: str) -> str:
         have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
@@ -130,37 +144,50 @@ class SnapshotTelemetry:
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
         required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
-        parts, skipped, cut_short = [], 0, []
+        parts, skipped, cut_short, capped = [], 0, [], []
         for f in files:
             try:
-                raw = self._raw_relation(f, source)
-                try:
-                    total, nulls = self.con.execute(
-                        f"SELECT count(*), count(*) FILTER (WHERE {' AND '.join(f'{c} IS NULL' for c in REQUIRED[source])}) FROM {raw}").fetchone()
-                except duckdb.Error as e:
-                    if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
-                        raise
-                    nulls = True                   # a truncated gzip: the streamed copy keeps what it can
-                if nulls and f.suffix != ".parquet":
-                    # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
-                    # copy recovers the latter with their bad bytes replaced, instead of losing them.
-                    copy, cut = _sanitized_copy(f, Path(self._tmp.name))
-                    cut_short += [f.name] if cut else []
-                    raw = self._raw_relation(copy, source)
-                    total = self.con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
-                view = f"_{source}_{len(parts)}"
-                self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
+                view, total, torn, notes = self._read(f, source, f"_{source}_{len(parts)}")
                 kept = self.con.execute(f"SELECT count(*) FROM {view} WHERE {required}").fetchone()[0]
-                skipped += total - kept
-                parts.append(view)
             except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
                 raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
+            skipped += total - kept
+            cut_short += [f.name] if torn else []
+            capped += notes
+            parts.append(view)
         union = " UNION ALL ".join(f"SELECT * FROM {v} WHERE {required}" for v in parts)
         t = TIME_OF[source]
         self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")
         rows, first, last = self.con.execute(f"SELECT count(*), min({t}), max({t}) FROM {source}").fetchone()
         return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped, cut_short=cut_short,
-                        files=[f.name for f in files])
+                        files=[f.name for f in files], capped=capped)
+
+    def _read(self, f: Path, source: str, view: str) -> tuple[str, int, bool, list[str]]:
+        """One file as a view of at most caps.records records, fields cut to the caps:
+        (view, records read, whether the file was torn, what the caps left out)."""
+        caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
+        if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
+            src, torn = _sanitized_copy(f, tmp, caps.bytes)
+            notes.append(caps.bytes_note(f.name))
+        try:
+            total, nulls, cut = record_counts(self.con, src, source, caps)
+        except duckdb.Error as e:
+            if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
+                raise
+            nulls = True                   # a truncated gzip: the streamed copy keeps what it can
+        if nulls and src is f and f.suffix != ".parquet":
+            # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
+            # copy recovers the latter with their bad bytes replaced, instead of losing them.
+            src, torn = _sanitized_copy(f, tmp, caps.bytes)
+            total, _, cut = record_counts(self.con, src, source, caps)
+        if total > caps.records:
+            total = caps.records
+            notes.append(caps.records_note(f.name))
+        if cut:
+            notes.append(caps.fields_note(f.name, cut))
+        raw = self._raw_relation(src, source, caps.records)
+        self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
+        return view, total, torn, notes
 
     def _empty_columns(self, source: str) -> str:
         out = []
@@ -323,6 +350,41 @@ class SnapshotTelemetry:
                         pass
             out.append(rec)
         return out
+
+
+def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps, limit: int) -> str:
+    """The file's first `limit` records with each field cut to its cap (a JSON object over it left out),
+    plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept."""
+    if f.suffix == ".parquet":
+        rel = f"read_parquet('{_sql_path(f)}')"
+    else:
+        cols = ", ".join(f"'{c}': '{'JSON' if c in JSON_FIELDS else 'VARCHAR'}'" for c in FIELDS[source])
+        rel = (f"read_json('{_sql_path(f)}', format='newline_delimited', ignore_errors=true, "
+               f"maximum_object_size={MAX_RECORD_BYTES}, columns={{{cols}}})")
+    have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
+    cols, long = [], []
+    for c in (c for c in FIELDS[source] if c in have):
+        n, typ = caps.chars(c), have[c].upper()
+        if typ == "VARCHAR":
+            cols.append(f"left({c}, {n}) AS {c}")
+            long.append(f"length({c}) > {n}")
+        elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
+            size = f"length(CAST({c} AS VARCHAR))"
+            cols.append(f"CASE WHEN {size} > {n} THEN NULL ELSE {c} END AS {c}")
+            long.append(f"{size} > {n}")
+        else:
+            cols.append(c)
+    cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
+    return f"(SELECT {', '.join(cols)} FROM {rel} LIMIT {int(limit)})"
+
+
+def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps) -> tuple[int, int, int]:
+    """Records read up to one past the records cap (so reaching it shows), records whose required fields
+    are all null (malformed or non-UTF-8 JSON), records with a field cut."""
+    raw = capped_relation(con, f, source, caps, caps.records + 1)
+    nulls = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
+    return con.execute(f"SELECT count(*), count(*) FILTER (WHERE {nulls}), count(*) FILTER (WHERE _cut) "
+                       f"FROM {raw}").fetchone()
 
 
 def _field(source: str, name: str) -> str:

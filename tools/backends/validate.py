@@ -16,12 +16,13 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from .base import LEVELS, REQUIRED, SOURCES, TIME_FIELDS
+from .base import FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS
 from tools.domain.errors import SnapshotError
 from tools.domain.incident import is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
-from .snapshot import LEVEL_ALIASES, MAX_RECORD_BYTES, source_files
+from .caps import MAX_RECORD_BYTES, Caps, CappedLines
+from .snapshot import JSON_FIELDS, LEVEL_ALIASES, capped_relation, record_counts, source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
 ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"): {"server", "client", "internal",
@@ -57,10 +58,15 @@ class ValidationReport:
         return not any(p.fatal for p in self.problems)
 
 
-def validate_snapshot(path: str | Path) -> ValidationReport:
+def validate_snapshot(path: str | Path, caps: Caps | None = None) -> ValidationReport:
     path = Path(path)
     rep = ValidationReport()
     f = path / "incident.yaml"
+    try:
+        caps = caps or Caps.from_env()
+    except SnapshotError as e:
+        rep.problems.append(Problem("environment", None, str(e), fatal=True))
+        return rep
     try:
         inc = load_incident(path)
         if inc.alert.at and not inc.window.start <= inc.alert.at <= inc.window.end:
@@ -80,9 +86,9 @@ def validate_snapshot(path: str | Path) -> ValidationReport:
             continue
         for f in files:
             if f.suffix == ".parquet":
-                _parquet(f, source, rep)
+                _parquet(f, source, rep, caps)
             else:
-                _jsonl(f, source, rep)
+                _jsonl(f, source, rep, caps)
     extra = sorted(p.name for p in path.iterdir() if p.is_file() and not is_snapshot_file(p.name))
     for name in extra:
         rep.problems.append(Problem(str(path / name), None, "not part of the snapshot format; ignored"))
@@ -98,41 +104,27 @@ def _add(rep: ValidationReport, f: Path, line: int | None, msg: str, key: str, f
         rep.problems.append(Problem(str(f), line, msg, fatal))
 
 
-def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
-    ok = seen = 0
+def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
+    ok = seen = cut = 0
     try:
         opener = gzip.open if f.name.endswith(".gz") else open
         with opener(f, "rb") as fh:
-            for n, raw in enumerate(_bounded_lines(fh), 1):
-                if raw is None:
-                    seen += 1
-                    _add(rep, f, n, f"record over {MAX_RECORD_BYTES >> 20} MB; skipped", "huge")
-                    continue
-                if not raw.strip():
-                    continue
+            lines = CappedLines(fh, caps, MAX_RECORD_BYTES)
+            for n, raw in lines:
                 seen += 1
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    _add(rep, f, n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
-                                    f"read with the bad bytes replaced", "utf8")
-                    text = raw.decode("utf-8", errors="replace")
-                try:
-                    rec = json.loads(text)
-                except RecursionError:
-                    _add(rep, f, n, "nested too deeply to be a record; skipped", "json")
-                    continue
-                except ValueError as e:
-                    what = "truncated record" if not text.rstrip().endswith("}") else f"not valid JSON ({e.msg})"
-                    _add(rep, f, n, f"{what}; skipped", "json")
-                    continue
-                if not isinstance(rec, dict):
-                    _add(rep, f, n, f"expected a JSON object, got {type(rec).__name__}; skipped", "object")
-                    continue
-                if _record(rec, source, f, n, rep):
+                rec = _parse(raw, source, f, n, rep)
+                if rec is not None and _record(rec, source, f, n, rep):
                     ok += 1
+                # a line shorter than a cap cannot hold a field longer than it
+                cut += rec is not None and len(raw) > caps.name_chars and _cut_fields(rec, source, f, n, rep, caps,
+                                                                                     len(raw) > caps.field_chars)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         _add(rep, f, None, f"cannot be read to the end ({e}); records after the break are lost", "io", fatal=ok == 0)
+    else:
+        if lines.stopped:
+            rep.problems.append(Problem(str(f), None, getattr(caps, f"{lines.stopped}_note")(f.name)))
+    if cut:
+        rep.problems.append(Problem(str(f), None, caps.fields_note(f.name, cut)))
     rep.records[source] += ok
     for (file, key), count in rep.suppressed.items():
         if file == str(f) and count > MAX_PER_PROBLEM:
@@ -144,19 +136,73 @@ def _jsonl(f: Path, source: str, rep: ValidationReport) -> None:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
 
 
-def _bounded_lines(fh):
-    """Lines of at most MAX_RECORD_BYTES; a longer one (a gzip bomb is one endless line) is read through
-    in pieces and yielded as None, so memory stays bounded."""
-    while True:
-        line = fh.readline(MAX_RECORD_BYTES + 1)
-        if not line:
-            return
-        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            while (rest := fh.readline(1 << 20)) and not rest.endswith(b"\n"):
-                pass
-            yield None
-        else:
-            yield line
+def _parse(raw: bytes | None, source: str, f: Path, n: int, rep: ValidationReport) -> dict | None:
+    """One line as a record, or None (reported) when it cannot be one."""
+    if raw is None:
+        _add(rep, f, n, f"record over {MAX_RECORD_BYTES >> 20} MB; skipped", "huge")
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        _add(rep, f, n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                        f"read with the bad bytes replaced", "utf8")
+        text = raw.decode("utf-8", errors="replace")
+    try:
+        rec, twice = _first_wins(text) if _maybe_twice(text, source) else (json.loads(text), [])
+    except RecursionError:
+        _add(rep, f, n, "nested too deeply to be a record; skipped", "json")
+        return None
+    except ValueError as e:
+        what = "truncated record" if not text.rstrip().endswith("}") else f"not valid JSON ({e.msg})"
+        _add(rep, f, n, f"{what}; skipped", "json")
+        return None
+    if not isinstance(rec, dict):
+        _add(rep, f, n, f"expected a JSON object, got {type(rec).__name__}; skipped", "object")
+        return None
+    for k in twice:
+        _add(rep, f, n, f"duplicate key {k[:40]!r}: the first value is read", "twice")
+    return rec
+
+
+def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, caps: Caps, objects: bool) -> bool:
+    """Whether the loader cuts a field of this record to its length cap (and which, reported). `objects`:
+    whether the line is long enough for a JSON object in it to be over the cap."""
+    cut = False
+    for k in FIELDS[source]:
+        v = rec.get(k)
+        if v is None or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS or (
+                k in JSON_FIELDS and not objects):
+            continue
+        text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+        if len(text) > caps.chars(k):
+            cut = True
+            what = "left out" if k in JSON_FIELDS else f"cut to {caps.chars(k):,} characters"
+            _add(rep, f, n, f"{k} is {len(text):,} characters long; {what}", f"long:{k}")
+    return cut
+
+
+def _maybe_twice(text: str, source: str) -> bool:
+    """Whether a field of the format may be given twice: only then is the slower first-wins parse needed."""
+    return any(text.count(f'"{k}"') > 1 for k in FIELDS[source])
+
+
+def _first_wins(text: str) -> tuple[object, list[str]]:
+    """A record as the loader reads it: DuckDB's read_json keeps the first of a top-level key given twice,
+    where json.loads would keep the last; those keys are returned to be reported. (Nested objects, such as
+    attributes, are kept as JSON text by the loader and read later, so only the top level matters.)"""
+    twice: list[list[str]] = []
+
+    def first(pairs):
+        obj: dict = {}
+        twice.append([])
+        for k, v in pairs:
+            if k in obj:
+                twice[-1].append(k)
+            else:
+                obj[k] = v
+        return obj
+    rec = json.loads(text, object_pairs_hook=first)
+    return rec, twice[-1] if twice and isinstance(rec, dict) else []
 
 
 def _record(rec: dict, source: str, f: Path, n: int, rep: ValidationReport) -> bool:
@@ -207,18 +253,23 @@ def _is_number(v) -> bool:
         return False
 
 
-def _parquet(f: Path, source: str, rep: ValidationReport) -> None:
+def _parquet(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     try:
         con.execute("SET TimeZone='UTC'")
-        rel = f"read_parquet('{str(f).replace(chr(39), chr(39) * 2)}')"
+        rel = capped_relation(con, f, source, caps, caps.records)        # the rows the loader reads
         cols = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
         missing = [c for c in REQUIRED[source] if c not in cols]
         if missing:
             rep.problems.append(Problem(str(f), None, f"missing required column(s) {', '.join(missing)}", fatal=True))
             return
-        total = con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0]
+        total, _, cut = record_counts(con, f, source, caps)
+        if total > caps.records:
+            total = caps.records
+            rep.problems.append(Problem(str(f), None, caps.records_note(f.name)))
+        if cut:
+            rep.problems.append(Problem(str(f), None, caps.fields_note(f.name, cut)))
         bad = 0
         for c in REQUIRED[source]:
             cond = f"{c} IS NULL" + (f" OR TRY_CAST({c} AS TIMESTAMPTZ) IS NULL" if c in TIME_FIELDS else "")

@@ -85,6 +85,27 @@ class Incident(BaseModel):
 MAX_INCIDENT_BYTES = 1 << 20
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping of incident.yaml."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML keeps the last
+    silently, so a second `window:` pasted below the first moved the whole investigation."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue                  # "<<: *defaults" then an override is what a merge is for
+            key = self.construct_object(key_node)
+            if key in seen:
+                raise DuplicateKey(None, None, f"duplicate key {key!r} (first on line {seen[key]})",
+                                   key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_incident(path: Path) -> Incident:
     """Parse incident.yaml with a one-line error for every way it can be wrong."""
     if not path.exists():
@@ -99,11 +120,12 @@ def load_incident(path: Path) -> Incident:
     if f.stat().st_size > MAX_INCIDENT_BYTES:
         raise SnapshotError(f"{f}: {f.stat().st_size} bytes; incident.yaml is a page description of a few KB")
     try:
-        data = yaml.safe_load(f.read_bytes().decode("utf-8", errors="replace"))
+        data = yaml.load(f.read_bytes().decode("utf-8", errors="replace"), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise SnapshotError(f"{f}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        what = e.problem if isinstance(e, DuplicateKey) else f"not valid YAML ({getattr(e, 'problem', e)})"
+        raise SnapshotError(f"{f}{where}: {what}") from None
     except RecursionError:
         raise SnapshotError(f"{f}: nested too deeply to be an incident description") from None
     if not isinstance(data, dict):

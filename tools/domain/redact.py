@@ -5,11 +5,13 @@ import re
 from collections import Counter
 from typing import Any
 
+from tools.domain.fold import Folded
+
 QUOTE = "[\"']"
 # A key whose last word names a credential: password, DB_PASSWORD, MYSQL_PWD, db.password, AWS_SECRET_ACCESS_KEY,
 # client_secret, access_token, x-api-key, apikey. "max_tokens" or "token_bucket" end in another word.
-SECRET_WORD = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|auth|credentials?"
-               r"|(?:api|access|secret|private|signing|encryption)[_-]?key)")
+SECRET_WORD = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|auth|credentials?|private[_-]?key[_-]?id"
+               r"|(?:api|access|secret|private|signing|encryption|account|shared[_-]?access)[_-]?key)")
 # Matched from where a name starts (also "--password"), never from inside one: that kept long "a-a-a…" linear.
 KEY = r"(?<![\w.-])-{0,2}((?:[A-Za-z0-9]+[_.-])*)(" + SECRET_WORD + r")"
 # One value: quoted (may hold spaces), or a bare run that is not a port ("token:8443" is host:port, not a secret).
@@ -27,13 +29,24 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [(k, re.compile(p)) for k, p in [
     ("bearer_token", r"(?i)(?<=\bbearer )[A-Za-z0-9._~+/=-]{12,}"),
     ("basic_auth", r"(?i)\b(?:proxy-)?authorization" + QUOTE + r"?\s*[:=]\s*" + QUOTE + r"?basic\s+"
                    r"(?P<s>[A-Za-z0-9+/_-]{4,}={0,2})"),
-    # user:password@host, and the same cut short before its "@" (a clipped line ends with "…" or at the line end)
-    ("url_password", r"(?m)(?<=://)[^/\s:@\[\]]+:(?:[^/\s@]+(?=@)|(?!\d{1,5}\b)[^/\s@…]+(?=…|$))"),
+    # Any other scheme ("Token …", "ApiKey …", AWS4-HMAC-SHA256 "Credential=…"), or none: what follows looks
+    # like a credential (a digit in it, or 20 characters), so "authorization: failed because …" stays.
+    ("auth_header", r"(?i)\b(?:proxy-)?authorization" + QUOTE + r"?\s*[:=]\s*" + QUOTE + r"?(?!(?:bearer|basic)\b)"
+                    r"(?:[a-z][\w.-]*\s+)?(?P<s>(?=[^\s\"',;]{20}|[^\s\"',;]*\d)[^\s\"',;]{8,})"),
+    # user:password@host (the user may be empty: redis://:pw@host), and the same cut short before its "@"
+    # (a clipped line ends with "…" or at the line end)
+    ("url_password", r"(?m)(?<=://)[^/\s:@\[\]]*:(?:[^/\s@]+(?=@)|(?!\d{1,5}\b)[^/\s@…]+(?=…|$))"),
     # 20 characters when whole; a clipped key keeps at least 12
     ("aws_access_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{8,16}\b"),
+    # A bare AWS secret access key: 40 characters of base64 with upper and lower case and a digit. Not a hex
+    # commit id (no upper case), not a URL path (starts with "/" or holds "//"), not part of a longer run.
+    ("aws_secret_key", r"(?<![\w/+=.-])(?=[A-Za-z0-9/+]{40}(?![\w/+=.-]))(?!/)(?![A-Za-z0-9/+]{0,38}//)"
+                       r"(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])(?=[A-Za-z0-9/+]{0,39}[0-9])"
+                       r"[A-Za-z0-9/+]{40}"),
     ("api_key", r"\b(?:sk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{20,}"
                 r"|github_pat_[A-Za-z0-9_]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,}"
-                r"|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20})"),
+                r"|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20}"
+                r"|xapp-\d-[A-Za-z0-9-]{10,}|hv[sbr]\.[A-Za-z0-9_-]{20,})"),       # Slack app-level, Vault
     ("webhook_url", r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}"),
     ("key_value_secret", KEY_VALUE.pattern),
 ]]
@@ -66,8 +79,9 @@ def safe_cut(text: str, n: int) -> int:
     matches its pattern ("postgres://u:Sup3r…" lost its "@"), so a secret is kept whole or left out."""
     if len(text) <= n:
         return len(text)
-    spans = [m.span() for _, rx in PATTERNS for m in rx.finditer(text)]
-    spans += [m.span() for m in CARD.finditer(text) if _is_card(m)] + [m.span() for m in EMAIL.finditer(text)]
+    view = Folded(text)
+    spans = [sp for _, rx in PATTERNS for sp in view.spans(rx)] + view.spans(EMAIL)
+    spans += [view.span(*m.span()) for m in CARD.finditer(view.view) if _is_card(m)]
     spans = [(s, e) for s, e in spans if s < n]
     end, moved = n, True
     while moved:
@@ -86,14 +100,20 @@ class Redactor:
         self.counts: Counter[str] = Counter()
 
     def __call__(self, text: str) -> str:
+        """Secrets are matched in the folded view of the text (tools/domain/fold.py: look-alike and invisible
+        characters cannot hide one) and replaced in the text itself."""
         if not text:
             return text
-        for kind, rx in PATTERNS:
-            text = rx.sub(lambda m, k=kind: self._replace(k, m), text)
-        text = CARD.sub(lambda m: self._count("card_number", "[REDACTED:card_number]") if _is_card(m)
-                        else m.group(0), text)
+        steps = [(rx, lambda m, k=kind: self._replace(k, m)) for kind, rx in PATTERNS]
+        steps.append((CARD, lambda m: self._count("card_number", "[REDACTED:card_number]") if _is_card(m)
+                      else m.group(0)))
         if self.emails:
-            text = EMAIL.sub(lambda m: self._count("email", "[REDACTED:email]"), text)
+            steps.append((EMAIL, lambda m: self._count("email", "[REDACTED:email]")))
+        view = Folded(text)
+        for rx, repl in steps:
+            text, n = view.sub(rx, repl)
+            if n:
+                view = Folded(text)
         return text
 
     def value(self, obj: Any) -> Any:
@@ -111,6 +131,8 @@ class Redactor:
         if kind == "key_value_secret":
             return self._key_value(m)
         if "s" in m.re.groupindex:          # only the named part is secret ("Authorization: Basic " stays)
+            if MASKED.fullmatch(m.group("s")):
+                return m.group(0)
             a, b = m.start("s") - m.start(), m.end("s") - m.start()
             return m.group(0)[:a] + self._count(kind, f"[REDACTED:{kind}]") + m.group(0)[b:]
         return self._count(kind, f"[REDACTED:{kind}]")

@@ -1,0 +1,202 @@
+"""Hostile snapshots: duplicated keys, links out of the snapshot, bombs and giant fields. investigate and
+validate read each the same way and say what they refused, in one line, never with a traceback."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.cli import app
+from factory import build, ts
+from tools.backends.snapshot import SnapshotTelemetry
+from tools.backends.validate import validate_snapshot
+
+runner = CliRunner()
+
+
+def run(*args):
+    res = runner.invoke(app, list(map(str, args)))
+    assert "Traceback" not in res.output and (res.exception is None or isinstance(res.exception, SystemExit)), \
+        res.output
+    return res
+
+
+INCIDENT = """id: mini
+window:
+  start: {start}
+  end: {end}
+alert:
+  at: {at}
+  service: api
+window:
+  start: {start}
+  end: {at}
+"""
+
+
+def test_a_key_twice_in_incident_yaml_is_refused_with_its_line(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").write_text(INCIDENT.format(start=ts(0), end=ts(120), at=ts(90)))
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "incident.yaml:8: duplicate key 'window' (first on line 2)" in res.output
+    rep = validate_snapshot(d)
+    assert not rep.usable and any("duplicate key 'window'" in str(p) for p in rep.problems)
+
+
+def test_duplicates_are_looked_for_in_nested_mappings_and_merges_are_not_duplicates(tmp_path):
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").write_text(f"id: mini\nwindow: {{start: {ts(0)}, end: {ts(120)}}}\n"
+                                     f"alert: {{service: api, labels: {{team: a, team: b}}}}\n")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "incident.yaml:3: duplicate key 'team'" in res.output
+    (d / "incident.yaml").write_text(f"defaults: &w {{start: {ts(0)}, end: {ts(60)}}}\nid: mini\n"
+                                     f"window:\n  <<: *w\n  end: {ts(120)}\nalert: {{service: api, at: {ts(90)}}}\n")
+    assert validate_snapshot(d).usable                  # an override after a merge key is what merges are for
+
+
+def test_a_telemetry_file_linked_from_outside_the_snapshot_is_refused(tmp_path):
+    d = build(tmp_path / "inc")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (d / "logs.jsonl").rename(outside / "secrets.jsonl")
+    (d / "logs.jsonl").symlink_to(outside / "secrets.jsonl")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "logs.jsonl: a link to" in res.output and "outside the snapshot" in res.output
+    rep = validate_snapshot(d)
+    assert not rep.usable and any("outside the snapshot" in str(p) and p.fatal for p in rep.problems)
+    (d / "logs.jsonl").unlink()                        # a link that stays inside the snapshot is fine
+    (d / "data").mkdir()
+    (outside / "secrets.jsonl").rename(d / "data" / "logs-0306.jsonl")
+    (d / "logs.jsonl").symlink_to("data/logs-0306.jsonl")
+    assert validate_snapshot(d).usable
+    t = SnapshotTelemetry(d)
+    assert t.coverage("logs").rows > 1000
+    t.close()
+
+
+def test_a_snapshot_reached_through_a_link_reads_its_own_files(tmp_path):
+    d = build(tmp_path / "inc")
+    (tmp_path / "latest").symlink_to(d)
+    assert validate_snapshot(tmp_path / "latest").usable
+
+
+def test_a_record_with_a_key_twice_is_read_the_same_way_by_investigate_and_validate(tmp_path):
+    d = build(tmp_path / "inc")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(f'{{"time": "{ts(99)}", "service": "api", "message": "first", "time": "not a time"}}\n')
+        f.write(f'{{"time": "{ts(100)}", "service": "api", "message": "first", "time": "not a time"}}\n')
+        f.write(f'{{"time": "{ts(101)}", "service": null, "message": "x", "service": "api"}}\n')
+        f.write(f'{{"time": "{ts(102)}", "service": "ghost", "message": "y", "service": "api", "level": "error"}}\n')
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    kept, ghosts = t.coverage("logs").rows, t.count("logs", Filter(services=("ghost",)))
+    t.close()
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == kept and ghosts and ghosts[0]["n"] == 1     # the first value, in both
+    msgs = "\n".join(map(str, rep.problems))
+    n = sum(1 for _ in open(d / "logs.jsonl"))
+    assert f"logs.jsonl:{n - 2}: warning: duplicate key 'time': the first value is read" in msgs
+    assert f"logs.jsonl:{n - 1}: warning: missing required field 'service'" in msgs
+
+
+def gzip_with(d, name, tail: bytes, head: bytes = b"", after: bytes = b""):
+    """Rewrite a source as gzip: head, its records, tail (the bomb), after (records past the bomb)."""
+    import gzip
+    plain = d / f"{name}.jsonl"
+    with gzip.open(d / f"{name}.jsonl.gz", "wb", compresslevel=9) as g:
+        g.write(head + plain.read_bytes())
+        for _ in range(len(tail) // (1 << 20)):
+            g.write(tail[:1 << 20])
+        g.write(after)
+    plain.unlink()
+
+
+def warnings_of(res):
+    return [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_a_gzip_bomb_of_newlines_is_read_only_to_the_bytes_cap_by_both(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    late = json.dumps({"time": ts(119), "service": "api", "level": "error", "message": "after the bomb"}).encode()
+    gzip_with(d, "logs", b"\n" * (64 << 20), after=late + b"\n")          # 64 MiB of newlines in 64 KiB
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", str(4 << 20))
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    cov, late_rows = t.coverage("logs"), t.count("logs", Filter(text="after the bomb"))
+    rows, capped = cov.rows, cov.capped
+    assert rows > 1000 and late_rows[0]["n"] == 0 and "FIVEWHYS_MAX_SOURCE_BYTES=4194304" in capped[0]
+    t.close()
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == rows and rep.usable
+    assert any("logs.jsonl.gz: only its first 4 MiB (decompressed) were read" in str(p) for p in rep.problems)
+    res = run("investigate", d, "--no-transcript", "--json")
+    assert res.exit_code == 0 and any("FIVEWHYS_MAX_SOURCE_BYTES" in w for w in warnings_of(res))
+
+
+def test_a_bomb_of_records_is_read_only_to_the_records_cap_by_both(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    record = json.dumps({"time": ts(100), "service": "api", "level": "info", "message": "x"}).encode() + b"\n"
+    gzip_with(d, "logs", record * ((8 << 20) // len(record)))
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "5000")
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    t.close()
+    assert cov.rows + cov.skipped_lines == 5000 and "FIVEWHYS_MAX_SOURCE_RECORDS=5000" in cov.capped[0]
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == cov.rows
+    assert any("only its first 5,000 records were read" in str(p) for p in rep.problems)
+
+
+def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcripts(tmp_path):
+    from factory import _rewrite
+    d = build(tmp_path / "inc")
+    giant = "search" + "x" * (1 << 20)
+    n = [0]
+
+    def every_tenth(s):
+        n[0] += 1
+        return {**s, "service": giant} if n[0] % 10 == 0 else s
+    _rewrite(d / "spans.jsonl", every_tenth)
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(95), "service": giant, "level": "error", "message": "m" * (1 << 20),
+                            "attributes": {"stack": "s" * (1 << 20)}}) + "\n")
+    transcript = tmp_path / "t.jsonl"
+    res = run("investigate", d, "--json", "--transcript", transcript)
+    assert res.exit_code == 0
+    assert len(res.stdout) < 200_000 and transcript.stat().st_size < 2_000_000
+    assert any("FIVEWHYS_MAX_NAME_CHARS=256" in w for w in warnings_of(res))
+    t = SnapshotTelemetry(d)
+    from tools.backends.base import Filter
+    longest = max(len(s) for s in t.services)
+    t.close()
+    assert longest == 256
+    msgs = "\n".join(map(str, validate_snapshot(d).problems))
+    assert "service is 1,048,582 characters long; cut to 256 characters" in msgs
+    assert "message is 1,048,576 characters long; cut to 65,536 characters" in msgs
+    assert "attributes is 1,048,588 characters long; left out" in msgs
+
+
+def test_a_cap_that_is_not_a_number_is_one_line(tmp_path, monkeypatch):
+    d = build(tmp_path / "inc")
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", "lots")
+    res = run("investigate", d, "--no-transcript")
+    assert res.exit_code == 2 and "FIVEWHYS_MAX_SOURCE_BYTES='lots': a whole number above 0" in res.output
+    res = run("snapshot", "validate", d)
+    assert res.exit_code == 1 and "FIVEWHYS_MAX_SOURCE_BYTES='lots'" in res.output
+
+
+def test_validate_skips_many_blank_lines_quickly(tmp_path):
+    """Within the bytes cap, blank lines are not records: they must not cost a Python loop each (128 Mi
+    newlines took minutes; a generous bound, far above the seconds it takes now)."""
+    import time
+    d = build(tmp_path / "inc")
+    gzip_with(d, "metrics", b"\n" * (128 << 20))
+    with open(d / "metrics.jsonl.gz", "ab") as f:              # a gzip member after the blank lines
+        import gzip
+        f.write(gzip.compress(json.dumps({"time": ts(119), "name": "late", "value": 1}).encode() + b"\n"))
+    t = time.monotonic()
+    rep = validate_snapshot(d)
+    assert time.monotonic() - t < 60
+    assert rep.usable and rep.records["metrics"] > 100
+    t = SnapshotTelemetry(d)
+    assert rep.records["metrics"] == t.coverage("metrics").rows
+    t.close()

@@ -1,0 +1,156 @@
+"""Caps on what one telemetry file may cost to read: one set, used by the loader behind `investigate`
+(snapshot.py) and by `snapshot validate` (validate.py), so the two read the same records.
+
+A snapshot is untrusted input. 2 MB of gzip can hold 21 million records or a gigabyte of newlines, and one
+record a megabyte-long service name that every table, evidence item, report and transcript would repeat.
+Each cap is an environment variable; reaching one is a warning that names it, and what was read before it
+is used. Defaults leave room for the largest capture (`snapshot capture` writes at most 500,000 records a
+source) and the 1,000,000-line benchmark.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from tools.domain.errors import SnapshotError
+
+MAX_RECORD_BYTES = 64 * 1024 * 1024   # a single log record may be several MB; beyond this it is skipped
+GZIP_MAX_RATIO = 1032                 # deflate's limit: a .gz file of n bytes holds at most about 1032·n
+
+# Fields that name something (a service, an instance, an id, an enum) are repeated in every table, evidence
+# item and report line that mentions them, so they are cut much shorter than free text (message,
+# description) and the JSON objects (attributes, labels, changes).
+NAME_FIELDS = frozenset({"service", "name", "instance", "zone", "trace_id", "span_id", "parent_span_id", "operation",
+                         "kind", "status", "peer_service", "version", "previous_version", "actor", "action",
+                         "event", "address", "purpose", "subject", "issuer", "level"})
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Per telemetry file (a snapshot has one file per source)."""
+    bytes: int = 512 << 20            # decompressed bytes read
+    records: int = 2_000_000          # records (non-blank lines, or Parquet rows) read
+    field_chars: int = 65_536         # characters kept of a text field; a longer JSON object is left out
+    name_chars: int = 256             # characters kept of a name
+
+    @classmethod
+    def from_env(cls) -> "Caps":
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(ENV[f.name])
+            if raw is None:
+                continue
+            try:
+                values[f.name] = int(raw.replace("_", ""))
+                assert values[f.name] > 0
+            except (ValueError, AssertionError):
+                raise SnapshotError(f"{ENV[f.name]}={raw!r}: a whole number above 0 is expected") from None
+        return cls(**values)
+
+    def chars(self, field: str) -> int:
+        return self.name_chars if field in NAME_FIELDS else self.field_chars
+
+    def bytes_note(self, name: str) -> str:
+        return (f"{name}: only its first {_size(self.bytes)} (decompressed) were read, the rest is left out "
+                f"({ENV['bytes']}={self.bytes})")
+
+    def records_note(self, name: str) -> str:
+        return f"{name}: only its first {self.records:,} records were read ({ENV['records']}={self.records})"
+
+    def fields_note(self, name: str, records: int) -> str:
+        return (f"{name}: {records:,} record(s) with fields over the length caps, cut ({ENV['name_chars']}="
+                f"{self.name_chars} for names, {ENV['field_chars']}={self.field_chars} for text; a longer "
+                f"JSON object is left out)")
+
+
+ENV = {"bytes": "FIVEWHYS_MAX_SOURCE_BYTES", "records": "FIVEWHYS_MAX_SOURCE_RECORDS",
+       "field_chars": "FIVEWHYS_MAX_FIELD_CHARS", "name_chars": "FIVEWHYS_MAX_NAME_CHARS"}
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n:,} bytes"
+
+
+def over_bytes(f: Path, limit: int) -> bool:
+    """Whether the file holds more than `limit` bytes once decompressed. A .gz file small enough that even
+    deflate's best ratio stays under the limit is not read; a larger one is decompressed only as far as
+    the limit, and not kept."""
+    if not f.name.endswith(".gz"):
+        return f.stat().st_size > limit
+    if f.stat().st_size * GZIP_MAX_RATIO <= limit:
+        return False
+    n = 0
+    try:
+        with gzip.open(f, "rb") as g:
+            while chunk := g.read(1 << 20):
+                n += len(chunk)
+                if n > limit:
+                    return True
+    except (OSError, EOFError, zlib.error):
+        pass                              # a broken stream: whoever reads it next says so
+    return False
+
+
+class CappedLines:
+    """The non-blank lines of a JSONL stream, numbered, as the loader reads them: at most MAX_RECORD_BYTES
+    each (a longer one, such as a gzip bomb's one endless line, is read through in pieces and yielded as
+    None, so memory stays bounded), until the bytes or the records cap. `stopped` then says which cap
+    ended the read. Runs of blank lines are skipped a buffer at a time: a gigabyte of newlines is not a
+    billion turns of a Python loop."""
+
+    def __init__(self, fh: BinaryIO, caps: Caps, record_bytes: int = MAX_RECORD_BYTES):
+        self.fh, self.caps, self.record_bytes = fh, caps, record_bytes
+        self.stopped: str | None = None           # "bytes" | "records"
+        self.read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, bytes | None]]:
+        n = records = 0
+        while True:
+            blank = self._skip_blank()
+            if blank is None:
+                return
+            n += blank
+            line = self.fh.readline(self.record_bytes + 1)
+            if not line:
+                return
+            size, huge = len(line), len(line) > self.record_bytes and not line.endswith(b"\n")
+            while huge and self.read + size <= self.caps.bytes and (rest := self.fh.readline(1 << 20)):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+            if not self._take(size):
+                return
+            n += 1
+            if huge or line.strip():
+                if records == self.caps.records:
+                    self.stopped = "records"
+                    return
+                records += 1
+                yield n, None if huge else line
+
+    def _skip_blank(self) -> int | None:
+        """Consume the blank lines ahead; how many, or None when the bytes cap is reached in them."""
+        lines = 0
+        while ahead := self.fh.peek(1):
+            white = len(ahead) - len(ahead.lstrip(b" \t\r\n\f\v"))
+            end = ahead.rfind(b"\n", 0, white) + 1          # whole blank lines only
+            if not end:
+                return lines
+            if not self._take(end):
+                return None
+            lines += ahead.count(b"\n", 0, end)
+            self.fh.read(end)
+        return lines
+
+    def _take(self, size: int) -> bool:
+        """Count `size` more bytes read, unless that passes the bytes cap (a line the cap cuts through is
+        left out, as the loader leaves it out)."""
+        if self.read + size > self.caps.bytes:
+            self.stopped = "bytes"
+            return False
+        self.read += size
+        return True
