@@ -166,7 +166,7 @@ def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcr
     assert any("FIVEWHYS_MAX_NAME_CHARS=256" in w for w in warnings_of(res))
     t = SnapshotTelemetry(d)
     from tools.backends.base import Filter
-    longest = max(len(s) for s in t.services)
+    longest = max(len(s) for s in t.services(t.incident.window))
     t.close()
     assert longest == 256
     msgs = "\n".join(map(str, validate_snapshot(d).problems))

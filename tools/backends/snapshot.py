@@ -23,10 +23,10 @@ from tools.domain.incident import load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
-from .caps import MAX_RECORD_BYTES, Caps, over_bytes
+from .caps import Caps, over_bytes
+from .scan import JSON_FIELDS, capped_relation, record_counts
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
-JSON_FIELDS = {"attributes", "labels", "changes"}
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
                   "desired_count": "INTEGER", "actual_count": "INTEGER"}
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
@@ -352,41 +352,6 @@ class SnapshotTelemetry:
         return out
 
 
-def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps, limit: int) -> str:
-    """The file's first `limit` records with each field cut to its cap (a JSON object over it left out),
-    plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept."""
-    if f.suffix == ".parquet":
-        rel = f"read_parquet('{_sql_path(f)}')"
-    else:
-        cols = ", ".join(f"'{c}': '{'JSON' if c in JSON_FIELDS else 'VARCHAR'}'" for c in FIELDS[source])
-        rel = (f"read_json('{_sql_path(f)}', format='newline_delimited', ignore_errors=true, "
-               f"maximum_object_size={MAX_RECORD_BYTES}, columns={{{cols}}})")
-    have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
-    cols, long = [], []
-    for c in (c for c in FIELDS[source] if c in have):
-        n, typ = caps.chars(c), have[c].upper()
-        if typ == "VARCHAR":
-            cols.append(f"left({c}, {n}) AS {c}")
-            long.append(f"length({c}) > {n}")
-        elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
-            size = f"length(CAST({c} AS VARCHAR))"
-            cols.append(f"CASE WHEN {size} > {n} THEN NULL ELSE {c} END AS {c}")
-            long.append(f"{size} > {n}")
-        else:
-            cols.append(c)
-    cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
-    return f"(SELECT {', '.join(cols)} FROM {rel} LIMIT {int(limit)})"
-
-
-def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps) -> tuple[int, int, int]:
-    """Records read up to one past the records cap (so reaching it shows), records whose required fields
-    are all null (malformed or non-UTF-8 JSON), records with a field cut."""
-    raw = capped_relation(con, f, source, caps, caps.records + 1)
-    nulls = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
-    return con.execute(f"SELECT count(*), count(*) FILTER (WHERE {nulls}), count(*) FILTER (WHERE _cut) "
-                       f"FROM {raw}").fetchone()
-
-
 def _field(source: str, name: str) -> str:
     if name not in FIELDS[source]:
         raise TelemetryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
@@ -396,10 +361,6 @@ def _field(source: str, name: str) -> str:
 def _error_condition(source: str) -> str:
     return {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'",
             "scaling": "status = 'failed'", "deployments": "status = 'failed'"}.get(source, "false")
-
-
-def _sql_path(p: Path) -> str:
-    return str(p).replace("'", "''")
 
 
 def _first_line(e: BaseException) -> str:
