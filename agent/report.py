@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tools.domain.errors import problems as validation_problems
 from tools.domain.evidence import EvidenceLedger
@@ -37,8 +37,12 @@ class RootCause(BaseModel):
 
 class Why(BaseModel):
     """One link of the causal chain, from the symptom (first) down to the root cause (last)."""
+    # The schema the model sees requires service; the type does not, so reports saved before the rule still load
+    # (check_chain holds a submission to it).
+    model_config = ConfigDict(json_schema_extra=lambda schema, _: schema["required"].insert(1, "service"))
     claim: str = Field(description="what is true at this link, and why it causes the link above")
-    service: str | None = None
+    service: str | None = Field(None, description="the service this link is about; the last link's is the root "
+                                                  "cause's")
     evidence: list[str] = Field(description="evidence ids (E1, E2, ...) that support the claim")
 
 
@@ -47,7 +51,8 @@ class Hypothesis(BaseModel):
     kind: Kind
     status: Literal["confirmed", "ruled_out", "open"]
     reason: str = Field(description="what supports it, or what ruled it out")
-    evidence: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list, description="ids that support it; a ruled-out one cites "
+                                                                  "what rules it out")
 
 
 class Report(BaseModel):
@@ -79,8 +84,24 @@ def parse_report(arguments: Any, ledger: EvidenceLedger) -> tuple[Report | None,
         report = Report.model_validate(arguments)
     except ValidationError as e:
         return None, validation_problems(e, root="report")
-    problems = check_citations(report, ledger)
+    problems = check_citations(report, ledger) + check_chain(report)
     return (None, problems) if problems else (report, [])
+
+
+def check_chain(report: Report) -> list[str]:
+    """Every link says which service it is about and the last one is the root cause, so exclusions do not pass
+    for causes; a hypothesis ruled out says with which evidence."""
+    problems = [f"chain[{i}] ({why.claim[:60]!r}) names no service: say which service this link is about"
+                for i, why in enumerate(report.chain) if not why.service]
+    rc, last = report.root_cause, report.chain[-1] if report.chain else None
+    if rc and not report.inconclusive and last and last.service and last.service != rc.service:
+        problems.append(f"chain[{len(report.chain) - 1}] is about {last.service}, but the last link must be the root "
+                        f"cause: a link about {rc.service} (root_cause.service) with the evidence for it; rule "
+                        f"{last.service} out in hypotheses (status ruled_out) instead")
+    problems += [f"hypotheses[{i}] ({h.service} {h.kind}) is ruled out without evidence: cite what rules it out "
+                 f"(a tool's empty result has an id too)"
+                 for i, h in enumerate(report.hypotheses) if h.status == "ruled_out" and not h.evidence]
+    return problems
 
 
 def check_citations(report: Report, ledger: EvidenceLedger) -> list[str]:
