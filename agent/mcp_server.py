@@ -11,6 +11,7 @@ from mcp.server.stdio import stdio_server
 from tools.domain.redact import Redactor
 from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
+from tools.toolset import SHARED_PARAMETERS
 
 
 def build_server(ctx: ToolContext) -> Server:
@@ -31,7 +32,7 @@ def build_server(ctx: ToolContext) -> Server:
         return _result(f"<tool-result tool={params.name!r}{ids}>\n{quote_untrusted(redact(res.text))}\n</tool-result>",
                        error=res.error)
     return Server("fivewhys", instructions="Read-only incident telemetry tools; every result names its evidence "
-                                           "ids (E1, E2, ...) to cite.", on_list_tools=list_tools,
+                                           f"ids (E1, E2, ...) to cite. {SHARED_PARAMETERS}", on_list_tools=list_tools,
                   on_call_tool=call_tool)
 
 

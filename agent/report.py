@@ -1,7 +1,8 @@
 """The report a model submits: a root cause, the cited chain of whys, ranked hypotheses.
 
 Pydantic validates the shape; `check_citations` validates it against the run's evidence
-ledger. Both kinds of problem go back to the model, word for word, to fix.
+ledger and `check_chain` its logic (the last link is the root cause, exclusions are cited).
+Every problem goes back to the model, word for word, to fix.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from tools.domain.errors import problems as validation_problems
 from tools.domain.evidence import EvidenceLedger
@@ -19,12 +21,13 @@ Kind = Literal[NAMES]   # type: ignore[valid-type]  # built from the records; th
 
 
 class RootCause(BaseModel):
-    service: str = Field(description="where the fix belongs: the deepest cause, not the loudest symptom")
-    kind: Kind = Field(description="root-cause kind from the taxonomy")
-    category: Category | None = Field(None, description="code, environment or dependency; implied by kind")
-    onset: datetime | None = Field(None, description="when the cause began (RFC 3339)")
-    summary: str = Field(description="one or two sentences: what happened and why")
-    confidence: float = Field(ge=0, le=1, description="0..1")
+    # Field descriptions are what the model reads with every turn: the rules are in the system prompt, once.
+    service: str = Field(description="where the fix belongs")
+    kind: Kind
+    category: SkipJsonSchema[Category | None] = None       # follows from kind: checked if given, never asked for
+    onset: datetime | None = None
+    summary: str = Field(description="what happened and why")
+    confidence: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _category_follows_kind(self):
@@ -36,31 +39,29 @@ class RootCause(BaseModel):
 
 
 class Why(BaseModel):
-    """One link of the causal chain, from the symptom (first) down to the root cause (last)."""
+    # One link of the causal chain, from the symptom (first) down to the root cause (last).
     # The schema the model sees requires service; the type does not, so reports saved before the rule still load
     # (check_chain holds a submission to it).
     model_config = ConfigDict(json_schema_extra=lambda schema, _: schema["required"].insert(1, "service"))
-    claim: str = Field(description="what is true at this link, and why it causes the link above")
-    service: str | None = Field(None, description="the service this link is about; the last link's is the root "
-                                                  "cause's")
-    evidence: list[str] = Field(description="evidence ids (E1, E2, ...) that support the claim")
+    claim: str = Field(description="what is true here, and why it causes the link above")
+    service: str | None = None
+    evidence: list[str]
 
 
 class Hypothesis(BaseModel):
     service: str
     kind: Kind
     status: Literal["confirmed", "ruled_out", "open"]
-    reason: str = Field(description="what supports it, or what ruled it out")
-    evidence: list[str] = Field(default_factory=list, description="ids that support it; a ruled-out one cites "
-                                                                  "what rules it out")
+    reason: str
+    evidence: list[str] = Field(default_factory=list)
 
 
 class Report(BaseModel):
-    """The investigation's answer. Set inconclusive=true (root_cause may then be null) rather than guess."""
+    """The answer. Rather than guess, set inconclusive=true and leave root_cause out."""
     inconclusive: bool = False
     root_cause: RootCause | None = None
-    chain: list[Why] = Field(default_factory=list, description="the whys, symptom first, root cause last")
-    hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked, most likely first")
+    chain: list[Why] = Field(default_factory=list, description="symptom first, root cause last")
+    hypotheses: list[Hypothesis] = Field(default_factory=list, description="ranked")
     next_checks: list[str] = Field(default_factory=list)
     remediation: list[str] = Field(default_factory=list)
 
