@@ -22,11 +22,11 @@ Kind = Literal[NAMES]   # type: ignore[valid-type]  # built from the records; th
 
 class RootCause(BaseModel):
     # Field descriptions are what the model reads with every turn: the rules are in the system prompt, once.
-    service: str = Field(description="where the fix belongs")
+    service: str                                           # where the fix belongs (the system prompt says so)
     kind: Kind
     category: SkipJsonSchema[Category | None] = None       # follows from kind: checked if given, never asked for
     onset: datetime | None = None
-    summary: str = Field(description="what happened and why")
+    summary: str
     confidence: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")

@@ -29,12 +29,11 @@ def _floor(name: str) -> float:
 def metric_changes(ctx: ToolContext, name: str | None = None, service: str | None = None,
                    split_at: datetime | None = None, limit: int = 25) -> ToolResult:
     """Every service's metrics ranked by how far they left their own baseline (step or ramp, when, how much,
-    minutes until a disk or memory fraction is full): where CPU, memory or latency jumped when no errors lead
-    there.
+    minutes until a disk or memory fills): what jumped when no errors lead there.
 
     Args:
         name: only this metric
-        limit: rows to show (at most 60)
+        limit: rows, at most 60
     """
     if (nd := no_data(ctx, "metrics")):
         return nd
@@ -92,13 +91,12 @@ def _metric_summary(r: MetricChange) -> str:
 @tool
 def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                        limit: int = 20) -> ToolResult:
-    """Own latency per service (span duration minus its children's) before vs. after its change-point, ranked
-    by the rise: the deepest slowed service stands out, not its callers. A client span's own time is wire and
-    queue time: rising towards one peer whose own time does not, it means the network.
+    """Own latency per service (duration minus children's), and each edge's wait and wire time, ranked by
+    their rise from the baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
         service: only this service (the caller, for wire time)
-        limit: rows to show (at most 60)
+        limit: rows, at most 60
     """
     if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
         return nd

@@ -130,7 +130,7 @@ def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int 
     connection they serve.
 
     Args:
-        at: when to judge expiry; default the alert time
+        at: default the alert time
         within_days: also list those expiring within this many days
     """
     if (nd := no_data(ctx, "certificates", "Certificate expiry cannot be ruled out from this snapshot.")):
@@ -181,8 +181,8 @@ def _ago(td: timedelta) -> str:
 @tool
 def registry_changes(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> ToolResult:
-    """Registry events (registrations, deregistrations, health flips, address updates) by service and event,
-    and endpoints that disagree with the instances seen in telemetry."""
+    """Registry events (register, deregister, health, address) by service and event, and endpoints that
+    disagree with the instances seen in telemetry."""
     if (nd := no_data(ctx, "registry", "Discovery problems cannot be ruled out from this snapshot.")):
         return nd
     s, e = time_range(ctx, start, end)

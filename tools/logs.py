@@ -26,9 +26,9 @@ def search_logs(ctx: ToolContext, service: str | None = None, text: str | None =
     """Log lines: counts by service and level, and a bounded sample of matching lines.
 
     Args:
-        text: substring (case-insensitive), or a regular expression with regex=true
+        text: substring (any case), or a regex with regex=true
         level: at least this severity
-        limit: sample lines to show (at most 50)
+        limit: sample lines, at most 50
     """
     if (nd := no_data(ctx, "logs")):
         return nd
@@ -72,8 +72,8 @@ def _miner() -> TemplateMiner:
 def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                  start: datetime | None = None, end: datetime | None = None,
                  level: Level | None = None) -> ToolResult:
-    """Log templates (Drain3) and their rates before vs. after split_at; templates that appear only after it
-    are flagged NEW.
+    """Log templates (Drain3) with their rates before vs. after split_at; templates new after it are flagged
+    NEW.
 
     Args:
         level: at least this severity

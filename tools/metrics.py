@@ -36,11 +36,10 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
                  agg: Literal["avg", "max", "sum", "min"] = "avg",
                  start: datetime | None = None, end: datetime | None = None) -> ToolResult:
     """One metric per group (by): baseline, value after the change, max and when, and when it left its
-    baseline. Names: cpu_utilization, memory_utilization, disk_utilization, error_rate (all 0..1),
-    request_rate, latency_p99_ms, instance_count, connection_errors, db_connections_in_use; others by name.
+    baseline. Names: see describe_incident; *_utilization and error_rate are 0..1.
 
     Args:
-        agg: how samples in a minute (and instances, with by=none) combine
+        agg: per minute, and across instances with by=none
     """
     if (nd := no_data(ctx, "metrics")):
         return nd
@@ -86,8 +85,8 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
 @tool
 def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                    start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Errors and traffic by zone before vs. after split_at: spread evenly across zones, or concentrated in
-    one (a zone or network problem)?"""
+    """Errors and traffic by zone before vs. after split_at: spread evenly, or concentrated in one zone (a zone
+    or network problem)?"""
     s, e = time_range(ctx, start, end)
     onsets = [o.onset for o in ctx.onsets() if not service or o.service == service]
     split = split_at or (onsets[0] if onsets else alert_time(ctx.incident))

@@ -14,8 +14,8 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 @tool
 def describe_incident(ctx: ToolContext) -> ToolResult:
-    """The page, the question asked, the time window, and which telemetry sources exist with how many
-    records each. Call this first."""
+    """The page, the question asked, the time window, which telemetry sources exist with how many records
+    each, and the services and metric names seen."""
     inc = ctx.incident
     lines = [f"incident {inc.id}: {inc.title}",
              f"window: {fmt_span(inc.window.start, inc.window.end)}",
@@ -65,7 +65,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
 def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime | None = None,
                 service: str | None = None) -> ToolResult:
     """Call graph from spans: caller → callee edges with calls, errors and latency; callees without
-    telemetry of their own are marked external (outside the system).
+    telemetry of their own are marked external.
 
     Args:
         service: only edges where it is the caller or the callee

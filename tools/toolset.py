@@ -108,11 +108,16 @@ class Tool:
 
 def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """The JSON schema a model reads with every turn, without what it does not need: titles, the `null`
-    alternative and `default: null` of an optional field (it is left out instead), `additionalProperties:
-    false` (extra arguments are refused, with the reason, anyway), the date-time format (SHARED_PARAMETERS
-    says it once); an enum used twice is written once under
-    $defs, and a $defs entry used once where it is used. Validation stays pydantic's, on the full model."""
+    alternative of an optional field (it is left out instead), a `default` of null or false (what leaving a
+    field out means), `additionalProperties: false` (extra arguments are refused, with the reason, anyway),
+    the date-time format (SHARED_PARAMETERS says it once); an enum used twice is written once under $defs, and
+    a $defs entry used once where it is used. Validation stays pydantic's, on the full model."""
     return _inline_single_use(_share_enums(_strip(schema)))
+
+
+def _needless(key: str, value: Any) -> bool:
+    return (key == "title" or (key == "additionalProperties" and value is False)
+            or (key == "default" and (value is None or value is False)) or (key == "format" and value == "date-time"))
 
 
 def _strip(node: Any) -> Any:
@@ -124,13 +129,8 @@ def _strip(node: Any) -> Any:
     if len(alts) == 2 and {"type": "null"} in alts and node.get("default") is None:
         node = {**next(a for a in alts if a != {"type": "null"}),
                 **{k: v for k, v in node.items() if k not in ("anyOf", "default")}}
-    out = {}
-    for k, v in node.items():
-        if k == "title" or (k == "additionalProperties" and v is False) or (k == "default" and v is None) \
-                or (k == "format" and v == "date-time"):           # SHARED_PARAMETERS says it once
-            continue
-        out[k] = {name: _strip(s) for name, s in v.items()} if k in ("properties", "$defs") else _strip(v)
-    return out
+    return {k: {name: _strip(s) for name, s in v.items()} if k in ("properties", "$defs") else _strip(v)
+            for k, v in node.items() if not _needless(k, v)}
 
 
 def _share_enums(schema: dict[str, Any]) -> dict[str, Any]:
@@ -143,9 +143,10 @@ def _share_enums(schema: dict[str, Any]) -> dict[str, Any]:
     for uses in (u for u in found.values() if len(u) > 1):
         name = uses[0][0].title()
         schema.setdefault("$defs", {})[name] = {k: uses[0][1][k] for k in ("type", "enum") if k in uses[0][1]}
-        for _, prop in uses:
+        for _, prop in uses:            # a description or default stays beside the reference
+            rest = {k: v for k, v in prop.items() if k not in ("type", "enum")}
             prop.clear()
-            prop["$ref"] = f"#/$defs/{name}"
+            prop.update({"$ref": f"#/$defs/{name}", **rest})
     return schema
 
 
