@@ -1,6 +1,7 @@
 """The agent loop: model turn → tool calls → results → … until a valid report or a budget runs out."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +14,7 @@ from agent.report import Report, inconclusive, parse_report
 from agent.transcript import Transcript
 from prompts import quote_untrusted, render
 from tools import TOOLS, ToolContext, ToolResult
+from tools.toolset import compact_schema
 from tools.results import Status
 
 SUBMIT = "submit_report"
@@ -99,8 +101,14 @@ class RunResult:
 
 def tool_specs() -> list[ToolSpec]:
     specs = [ToolSpec(name=t.name, description=t.description, parameters=t.schema) for t in TOOLS.values()]
-    return specs + [ToolSpec(name=SUBMIT, description=(Report.__doc__ or "").strip(),
-                             parameters=Report.model_json_schema())]
+    report = compact_schema(Report.model_json_schema())
+    report.pop("description", None)             # it is the tool's description
+    return specs + [ToolSpec(name=SUBMIT, description=(Report.__doc__ or "").strip(), parameters=report)]
+
+
+def schema_chars(specs: list[ToolSpec]) -> dict[str, int]:
+    """Characters each tool's schema adds to every request (compact JSON, as the SDKs send it)."""
+    return {s.name: len(json.dumps(s.model_dump(), separators=(",", ":"), ensure_ascii=False)) for s in specs}
 
 
 class Investigation:

@@ -12,6 +12,7 @@ from tools.domain.redact import Redactor
 from agent import __version__
 from prompts import quote_untrusted
 from tools import TOOLS, ToolContext
+from tools.toolset import SHARED_PARAMETERS
 
 
 def build_server(ctx: ToolContext) -> Server:
@@ -33,7 +34,7 @@ def build_server(ctx: ToolContext) -> Server:
                        error=res.error)
     return Server("fivewhys", version=__version__,
                   instructions="Read-only incident telemetry tools; every result names its evidence ids (E1, E2, "
-                               "...) to cite.", on_list_tools=list_tools, on_call_tool=call_tool)
+                               f"...) to cite. {SHARED_PARAMETERS}", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
 def _result(text: str, error: bool = False) -> types.CallToolResult:

@@ -98,23 +98,16 @@ class Citations:
 
 @dataclass
 class RedHerrings:
-    """Blamed a red herring: the root cause names one, or the root-cause link cites one."""
+    """Blamed a red herring: the root cause or a confirmed hypothesis names its service. Citations are not blame:
+    a report cites a herring to rule it out (a trailing "nothing else changed" link, a ruled-out hypothesis)."""
 
     def evaluate(self, ctx: ScoreContext) -> dict[str, Any]:
         r = ctx.report
         if r is None or r.inconclusive or r.root_cause is None or not ctx.truth.red_herrings:
             return {"red_herring_blamed": False}
-        blamed = False
-        last = r.chain[-1].evidence if r.chain else []
-        for sel in ctx.truth.red_herrings:
-            svc = sel.get("where", {}).get("service")
-            if svc and svc == r.root_cause.service and svc != ctx.truth.service:
-                blamed = True
-            for e in last:
-                item = ctx.ledger.get(e)
-                if item is not None and item.matches(sel["source"], sel.get("where", {})):
-                    blamed = True
-        return {"red_herring_blamed": blamed}
+        blamed = {r.root_cause.service} | {h.service for h in r.hypotheses if h.status == "confirmed"}
+        herrings = {sel.get("where", {}).get("service") for sel in ctx.truth.red_herrings} - {None, ctx.truth.service}
+        return {"red_herring_blamed": bool(blamed & herrings)}
 
 
 SCORERS = [Accuracy(), Citations(), RedHerrings()]

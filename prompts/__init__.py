@@ -11,8 +11,9 @@ import jinja2
 from tools.domain.controls import without_controls
 from tools.domain.fold import Folded
 from tools.domain.taxonomy import CATEGORIES, TAXONOMY
+from tools.toolset import SHARED_PARAMETERS
 
-PROMPT_VERSION = "2026-12-02.3"   # part of the eval cache key: bump when a template changes meaning
+PROMPT_VERSION = "2026-12-02.6"   # part of the eval cache key: bump when a template changes meaning
 
 
 # Every tag the templates quote untrusted text in, opened or closed, in any case or spacing
@@ -34,7 +35,8 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
         autoescape=False)
     env.filters["quoted"] = quote_untrusted
-    env.globals.update(taxonomy=TAXONOMY, categories=CATEGORIES)    # system.j2's list of kinds
+    env.globals.update(taxonomy=TAXONOMY, categories=CATEGORIES,    # system.j2's list of kinds
+                       shared_parameters=SHARED_PARAMETERS)
     return env
 
 

@@ -89,10 +89,10 @@ def report_args(ids: list[str]) -> dict:
     return {"root_cause": {"service": "search", "kind": "failed_scale_up", "category": "environment",
                            "summary": "search could not scale up into the peak; CPU saturated", "confidence": 0.8,
                            "onset": "2026-03-06T16:55:00Z"},
-            "chain": [{"claim": "search's connects to token time out", "evidence": ids[:1]},
-                      {"claim": "autoscaling of search failed", "evidence": ids[1:3] or ids[:1]}],
+            "chain": [{"claim": "search's connects to token time out", "service": "search", "evidence": ids[:1]},
+                      {"claim": "autoscaling of search failed", "service": "search", "evidence": ids[1:3] or ids[:1]}],
             "hypotheses": [{"service": "catalog", "kind": "deploy_regression", "status": "ruled_out",
-                            "reason": "no errors after its deploy", "evidence": []}]}
+                            "reason": "no errors after its deploy", "evidence": ids[:1]}]}
 
 
 def sdk_client(router: respx.Router) -> httpx2.Client:

@@ -77,6 +77,20 @@ def test_invalid_citation_and_red_herring():
     assert out["red_herring_blamed"] and not out["ac1"]
 
 
+def test_a_herring_cited_to_rule_it_out_is_not_blame():
+    # what an LLM wrote in 3 of 7 runs: the cause, then a trailing "nothing else changed" link citing the herring
+    excluded = {"root_cause": {"service": "search", "kind": "failed_scale_up", "summary": "x", "confidence": 0.8},
+                "chain": [{"claim": "search was paged", "service": "search", "evidence": ["E1"]},
+                          {"claim": "autoscaling of search failed; nothing else changed (catalog's deploy is "
+                                    "unrelated)", "service": "search", "evidence": ["E2", "E3"]}],
+                "hypotheses": [{"service": "catalog", "kind": "deploy_regression", "status": "ruled_out",
+                                "reason": "its errors did not rise", "evidence": ["E3"]}]}
+    assert not s(Report.model_validate(excluded))["red_herring_blamed"]
+    excluded["hypotheses"][0]["status"] = "confirmed"      # a confirmed hypothesis is blame, whatever it cites
+    excluded["hypotheses"][0]["evidence"] = []
+    assert s(Report.model_validate(excluded))["red_herring_blamed"]
+
+
 def test_crash_is_scored_wrong_with_its_error_and_the_run_goes_on(tmp_path):
     cases = [simulate("disk_full", 1, "easy", tmp_path / "a"), simulate("dns_failure", 1, "easy", tmp_path / "b")]
 

@@ -26,10 +26,10 @@ def ctx_for(snap):
 def report(evidence, service="search", kind="failed_scale_up"):
     return {"root_cause": {"service": service, "kind": kind, "summary": "search could not scale up",
                            "confidence": 0.8, "onset": "2026-03-06T11:10:00Z"},
-            "chain": [{"claim": "api errors", "evidence": evidence[:1]},
-                      {"claim": "search failed to scale", "evidence": evidence[1:]}],
+            "chain": [{"claim": "api errors", "service": "api", "evidence": evidence[:1]},
+                      {"claim": "search failed to scale", "service": service, "evidence": evidence[1:]}],
             "hypotheses": [{"service": "index", "kind": "deploy_regression", "status": "ruled_out",
-                            "reason": "no errors after deploy", "evidence": []}]}
+                            "reason": "no errors after deploy", "evidence": evidence[:1]}]}
 
 
 def test_happy_path_report_cites_ledger(snap, tmp_path):
@@ -84,6 +84,28 @@ def test_uncited_link_and_unknown_kind_are_rejected_precisely(snap):
     assert "root_cause.kind" in first_reply
     assert "cites no evidence" in model.seen[3][-1].content
     assert res.stop_reason == "submitted"
+
+
+def test_a_hypothesis_is_ruled_out_by_an_empty_result_and_told_when_it_cites_nothing(snap):
+    uncited = report(["E1", "E2"])
+    uncited["hypotheses"][0]["evidence"] = []
+
+    def rule_out_with_the_empty_result(messages):
+        assert "hypotheses[0] (index deploy_regression) is ruled out without evidence" in messages[-1].content
+        fixed = report(["E1", "E2"])
+        fixed["hypotheses"] = [{"service": "token", "kind": "deploy_regression", "status": "ruled_out",
+                                "reason": "token was not deployed", "evidence": ["E3"]}]
+        return Turn(tool_calls=[ToolCall(id="r2", name=SUBMIT, arguments=fixed)])
+    model = ScriptedModel([
+        Turn(tool_calls=[call("describe_incident"), call("scaling_events", service="search"),
+                         call("list_deployments", service="token")]),
+        Turn(tool_calls=[ToolCall(id="r1", name=SUBMIT, arguments=uncited)]),
+        rule_out_with_the_empty_result,
+    ])
+    res = Investigation(model, ctx_for(snap)).run()
+    model.assert_complete()
+    assert 'evidence="E3" status="empty"' in model.seen[1][-1].content
+    assert res.stop_reason == "submitted" and res.report.hypotheses[0].evidence == ["E3"]
 
 
 def test_too_many_rejections_end_inconclusive(snap):

@@ -30,7 +30,7 @@ def test_every_tool_has_a_schema_from_its_signature_and_docstring():
             "list_deployments", "scaling_events", "certificates", "registry_changes", "zone_breakdown",
             "trace_errors"} <= set(TOOLS)
     s = TOOLS["search_logs"].schema
-    assert "ctx" not in s["properties"] and s["properties"]["level"]["anyOf"][0]["enum"][0] == "debug"
+    assert "ctx" not in s["properties"] and s["properties"]["level"]["enum"][0] == "debug"
     assert s["properties"]["text"]["description"].startswith("substring")
     assert TOOLS["query_metric"].schema["required"] == ["name"]
     assert all(t.description for t in TOOLS.values())

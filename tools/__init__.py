@@ -12,6 +12,7 @@ __all__ = ["TOOLS", "Tool", "ToolContext", "ToolResult", "tool"]
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'tools' has no attribute {name!r}")
-    from tools import overview, events, logs, metrics, traces, changes  # noqa: F401  (registration; describe_incident first)
+    # importing a tool module registers its tools, in this order (describe_incident first)
+    from tools import overview, events, logs, metrics, traces, changes, edges  # noqa: F401
     from tools import toolset
     return getattr(toolset, name)

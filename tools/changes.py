@@ -28,15 +28,12 @@ def _floor(name: str) -> float:
 @tool
 def metric_changes(ctx: ToolContext, name: str | None = None, service: str | None = None,
                    split_at: datetime | None = None, limit: int = 25) -> ToolResult:
-    """Rank every service's metrics by how far they left their own baseline (robust change-points: step or
-    ramp, when, by how much, and for a climbing disk or memory fraction the minutes until full). Use it to find
-    the service whose CPU, memory or latency jumped when there are no errors to follow.
+    """Every service's metrics ranked by how far they left their own baseline (step or ramp, when, how much,
+    minutes until a disk or memory fills): what jumped when no errors lead there.
 
     Args:
-        name: only this metric (default: every metric).
-        service: only this service.
-        split_at: where the baseline ends; default before the earliest error onset, else halfway to the page.
-        limit: how many changed series to show (at most 60).
+        name: only this metric
+        limit: rows, at most 60
     """
     if (nd := no_data(ctx, "metrics")):
         return nd
@@ -94,15 +91,12 @@ def _metric_summary(r: MetricChange) -> str:
 @tool
 def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                        limit: int = 20) -> ToolResult:
-    """Each service's own (exclusive) latency from spans, before vs. after its change-point, ranked by how much
-    it rose. Own time is a span's duration minus its children's, so the deepest service that got slower stands
-    out instead of every caller above it. Client spans' own time is time on the wire and in the callee's queue:
-    when it rises on calls to one peer while that peer's own time does not, suspect the network.
+    """Own latency per service (duration minus children's), and each edge's wait and wire time, ranked by
+    their rise from the baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
-        service: only this service (as the caller for wire time).
-        split_at: where the baseline ends; default before the earliest error onset, else halfway to the page.
-        limit: how many rows to show (at most 60).
+        service: only this service (the caller, for wire time)
+        limit: rows, at most 60
     """
     if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
         return nd

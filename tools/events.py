@@ -24,13 +24,7 @@ def _changes(changes) -> str:
 @tool
 def list_deployments(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> ToolResult:
-    """Deployments, rollbacks and config changes, with their config diffs, oldest first.
-
-    Args:
-        service: only this service.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
-    """
+    """Deploys, rollbacks and config changes with their config diffs, oldest first."""
     if (nd := no_data(ctx, "deployments", "A deploy cannot be confirmed or ruled out from this snapshot.")):
         return nd
     f = base_filter(ctx, start, end, service)
@@ -69,14 +63,8 @@ def _deployment(ctx: ToolContext, r: dict, service: str | None) -> Deployment:
 @tool
 def scaling_events(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                    end: datetime | None = None) -> ToolResult:
-    """Autoscaling events grouped by service, action and status (failed scale-ups stand out), with the
-    instance count compared with what is usual for the service.
-
-    Args:
-        service: only this service.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
-    """
+    """Autoscaling events by service, action and status (failed scale-ups stand out), and instance counts
+    against usual."""
     f = base_filter(ctx, start, end, service)
     counts = instance_counts(ctx, f, service)
     usual = ("\ninstance_count vs. usual:\n" + table(counts, ["service", "usual", "min", "max", "last"])
@@ -138,13 +126,12 @@ def instance_counts(ctx: ToolContext, f, service: str | None) -> list[InstanceCo
 @tool
 def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int = 30,
                  service: str | None = None) -> ToolResult:
-    """TLS certificates that were expired at a time, or expire within N days of it, with the service that
-    owns each and the connection it is used on (purpose client/server, peer_service).
+    """TLS certificates expired at a time or expiring within N days of it, with their owner and the
+    connection they serve.
 
     Args:
-        at: the time to judge expiry at; default the alert time.
-        within_days: also list certificates expiring within this many days after `at`.
-        service: only certificates of this service.
+        at: default the alert time
+        within_days: also list those expiring within this many days
     """
     if (nd := no_data(ctx, "certificates", "Certificate expiry cannot be ruled out from this snapshot.")):
         return nd
@@ -194,15 +181,8 @@ def _ago(td: timedelta) -> str:
 @tool
 def registry_changes(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> ToolResult:
-    """Service-registry (discovery) events: registrations, deregistrations, health flips and address updates,
-    grouped by service and event; and endpoints that disagree with the instances seen in telemetry
-    (registered but silent, or serving but not registered).
-
-    Args:
-        service: only this service.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
-    """
+    """Registry events (register, deregister, health, address) by service and event, and endpoints that
+    disagree with the instances seen in telemetry."""
     if (nd := no_data(ctx, "registry", "Discovery problems cannot be ruled out from this snapshot.")):
         return nd
     s, e = time_range(ctx, start, end)

@@ -23,16 +23,12 @@ PATTERN_SAMPLE = 4000       # messages mined on each side of the split; counts a
 def search_logs(ctx: ToolContext, service: str | None = None, text: str | None = None, regex: bool = False,
                 level: Level | None = None, start: datetime | None = None, end: datetime | None = None,
                 limit: int = 15) -> ToolResult:
-    """Search log lines: counts by service and level, plus a bounded sample of matching lines.
+    """Log lines: counts by service and level, and a bounded sample of matching lines.
 
     Args:
-        service: only this service.
-        text: substring to match in the message (case-insensitive), or a regular expression with regex=true.
-        regex: treat text as a regular expression.
-        level: at least this severity (warn includes error and fatal).
-        start: from this time (RFC 3339); default the incident window's start.
-        end: until this time; default the window's end.
-        limit: how many sample lines to show (at most 50).
+        text: substring (any case), or a regex with regex=true
+        level: at least this severity
+        limit: sample lines, at most 50
     """
     if (nd := no_data(ctx, "logs")):
         return nd
@@ -76,15 +72,11 @@ def _miner() -> TemplateMiner:
 def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                  start: datetime | None = None, end: datetime | None = None,
                  level: Level | None = None) -> ToolResult:
-    """Group log messages into templates (Drain3) and compare their rate before vs. after a split time;
-    templates that appear only after the split are flagged NEW. Use it to see what changed in a service's logs.
+    """Log templates (Drain3) with their rates before vs. after split_at; templates new after it are flagged
+    NEW.
 
     Args:
-        service: only this service (recommended).
-        split_at: the time to compare around; default the earliest error onset, else the alert time.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
-        level: at least this severity.
+        level: at least this severity
     """
     if (nd := no_data(ctx, "logs")):
         return nd

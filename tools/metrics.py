@@ -35,18 +35,11 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
                  by: Literal["none", "instance", "zone", "service"] = "none",
                  agg: Literal["avg", "max", "sum", "min"] = "avg",
                  start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """One metric over time: its baseline, the value after it changed, max and when, and the time it left
-    its baseline (up or down), per group. Known names: cpu_utilization, memory_utilization (0..1),
-    request_rate, error_rate (0..1), latency_p99_ms, instance_count, connection_errors,
-    db_connections_in_use, disk_utilization (0..1); others by name.
+    """One metric per group (by): baseline, value after the change, max and when, and when it left its
+    baseline. Names: see describe_incident; *_utilization and error_rate are 0..1.
 
     Args:
-        name: metric name.
-        service: only this service (recommended).
-        by: split into one series per instance, zone or service.
-        agg: how to combine samples in a minute (and across instances when by=none).
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
+        agg: per minute, and across instances with by=none
     """
     if (nd := no_data(ctx, "metrics")):
         return nd
@@ -92,15 +85,8 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
 @tool
 def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                    start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Errors and traffic by zone before vs. after a split: is the failure spread evenly across zones or
-    concentrated in one (a zone or network problem)?
-
-    Args:
-        service: only this service.
-        split_at: default the alert time minus 10 minutes.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
-    """
+    """Errors and traffic by zone before vs. after split_at: spread evenly, or concentrated in one zone (a zone
+    or network problem)?"""
     s, e = time_range(ctx, start, end)
     onsets = [o.onset for o in ctx.onsets() if not service or o.service == service]
     split = split_at or (onsets[0] if onsets else alert_time(ctx.incident))

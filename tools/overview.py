@@ -14,8 +14,8 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 @tool
 def describe_incident(ctx: ToolContext) -> ToolResult:
-    """Describe the incident: the page (alert), the question asked, the time window, and which telemetry
-    sources exist with how many records each. Call this first."""
+    """The page, the question asked, the time window, which telemetry sources exist with how many records
+    each, and the services and metric names seen."""
     inc = ctx.incident
     lines = [f"incident {inc.id}: {inc.title}",
              f"window: {fmt_span(inc.window.start, inc.window.end)}",
@@ -64,13 +64,11 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
 @tool
 def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime | None = None,
                 service: str | None = None) -> ToolResult:
-    """The call graph seen in spans: caller → callee edges with call counts, error counts and latency.
-    Callees that emit no telemetry of their own are marked external (a dependency outside the system).
+    """Call graph from spans: caller → callee edges with calls, errors and latency; callees without
+    telemetry of their own are marked external.
 
     Args:
-        start: from this time (RFC 3339); default the incident window's start.
-        end: until this time; default the window's end.
-        service: only edges where this service is the caller or the callee.
+        service: only edges where it is the caller or the callee
     """
     if (nd := no_data(ctx, "spans", "Without spans the call graph is unknown; use logs that name peers.")):
         return nd
@@ -95,13 +93,8 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
 
 @tool
 def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
-    """When each service's errors rose above its own baseline (error logs, error spans, error_rate and
-    connection_errors metrics), earliest first. The earliest onset along the dependency chain is where
-    to look for the first failing system; later onsets in callers are usually symptoms.
-
-    Args:
-        service: only this service.
-    """
+    """When each service's errors rose above its own baseline (error logs and spans, error_rate,
+    connection_errors), earliest first."""
     onsets = [replace(o) for o in ctx.onsets() if not service or o.service == service]
     inc = ctx.incident
     # Log and span onsets count errors per minute; metric onsets are the metric's own value (a rate, a share).

@@ -263,3 +263,19 @@ class LatencyChange:                 # latency_by_service, one service (own) or 
     ratio: float
     z: float
     evidence: str | None = None
+
+
+@dataclass
+class EdgeRate:                      # edge_rates, one caller → callee edge over time
+    caller: str
+    callee: str
+    calls_before: float              # calls per minute: the baseline's median
+    calls_at_page: float | None      # mean over the quarter hour before the page
+    calls_change: str | None         # up or down, when the call rate left its baseline
+    calls_changed_at: datetime | None
+    calls_shape: str | None          # step or ramp
+    errors_before: float             # errors per minute
+    errors_at_page: float | None
+    errors_rose_at: datetime | None
+    series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
+    evidence: str | None = None

@@ -7,6 +7,7 @@ a tool only has the Telemetry protocol's query primitives to call.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, get_type_hints
@@ -22,6 +23,11 @@ from tools.backends.base import Telemetry, TelemetryError
 from tools.results import ErrorOnset, Status
 
 MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
+# What parameters of these names mean in every tool, said once (the system prompt, the MCP server's instructions)
+# instead of in each schema, which goes with every turn; the schemas do not repeat the time format either.
+SHARED_PARAMETERS = ("Tool arguments: times are RFC 3339 (the report's too); start and end narrow the incident "
+                     "window (default: all of it); service keeps one service's rows; split_at is where 'before' "
+                     "ends (default: the earliest error onset).")
 
 
 @dataclass
@@ -74,12 +80,8 @@ class Tool:
 
     @property
     def schema(self) -> dict[str, Any]:
-        """JSON schema of the parameters (provider-neutral)."""
-        s = self.args_model.model_json_schema()
-        s.pop("title", None)
-        for p in s.get("properties", {}).values():
-            p.pop("title", None)
-        return s
+        """JSON schema of the parameters (provider-neutral), as compact as compact_schema makes it."""
+        return compact_schema(self.args_model.model_json_schema())
 
     def validate(self, arguments: dict[str, Any] | None) -> dict[str, Any]:
         try:
@@ -104,6 +106,71 @@ class Tool:
         return result
 
 
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema a model reads with every turn, without what it does not need: titles, the `null`
+    alternative of an optional field (it is left out instead), a `default` of null or false (what leaving a
+    field out means), `additionalProperties: false` (extra arguments are refused, with the reason, anyway),
+    the date-time format (SHARED_PARAMETERS says it once); an enum used twice is written once under $defs, and
+    a $defs entry used once where it is used. Validation stays pydantic's, on the full model."""
+    return _inline_single_use(_share_enums(_strip(schema)))
+
+
+def _needless(key: str, value: Any) -> bool:
+    return (key == "title" or (key == "additionalProperties" and value is False)
+            or (key == "default" and (value is None or value is False)) or (key == "format" and value == "date-time"))
+
+
+def _strip(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_strip(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    alts = node.get("anyOf", [])
+    if len(alts) == 2 and {"type": "null"} in alts and node.get("default") is None:
+        node = {**next(a for a in alts if a != {"type": "null"}),
+                **{k: v for k, v in node.items() if k not in ("anyOf", "default")}}
+    return {k: {name: _strip(s) for name, s in v.items()} if k in ("properties", "$defs") else _strip(v)
+            for k, v in node.items() if not _needless(k, v)}
+
+
+def _share_enums(schema: dict[str, Any]) -> dict[str, Any]:
+    """An enum that two properties share (the report's kind) goes under $defs, named after the property."""
+    found: dict[str, list[tuple[str, dict]]] = {}
+    for holder in [schema, *schema.get("$defs", {}).values()]:
+        for name, prop in holder.get("properties", {}).items():
+            if "enum" in prop:
+                found.setdefault(json.dumps([prop.get("type"), prop["enum"]]), []).append((name, prop))
+    for uses in (u for u in found.values() if len(u) > 1):
+        name = uses[0][0].title()
+        schema.setdefault("$defs", {})[name] = {k: uses[0][1][k] for k in ("type", "enum") if k in uses[0][1]}
+        for _, prop in uses:            # a description or default stays beside the reference
+            rest = {k: v for k, v in prop.items() if k not in ("type", "enum")}
+            prop.clear()
+            prop.update({"$ref": f"#/$defs/{name}", **rest})
+    return schema
+
+
+def _inline_single_use(schema: dict[str, Any]) -> dict[str, Any]:
+    """A $defs entry referred to once is written where it is used: $defs are for what is shared."""
+    defs = schema.get("$defs", {})
+    text = json.dumps(schema)
+    once = {n for n in defs if text.count(f'"#/$defs/{n}"') == 1}
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref", "").removeprefix("#/$defs/")
+        if ref in once:
+            return inline({**defs[ref], **{k: v for k, v in node.items() if k != "$ref"}})
+        return {k: inline(v) for k, v in node.items() if not (k == "$defs" and node is schema)}
+    out = inline(schema)
+    if kept := {n: inline(d) for n, d in defs.items() if n not in once}:
+        out["$defs"] = kept
+    return out
+
+
 TOOLS: dict[str, Tool] = {}
 
 
@@ -117,9 +184,9 @@ def tool(fn: Callable[..., ToolResult]) -> Callable[..., ToolResult]:
         default = ... if p.default is inspect.Parameter.empty else p.default
         fields[name] = (hints[name], Field(default, description=param_docs.get(name)))
     model = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
-    # Paragraphs joined by a blank line, the lines inside a paragraph by a space (docstrings wrap mid-sentence).
-    description = "\n\n".join(" ".join(p.split()) for x in (doc.short_description, doc.long_description) if x
-                              for p in x.split("\n\n"))
+    # Paragraphs joined by a blank line, the lines inside a paragraph by a space (docstrings wrap mid-sentence;
+    # the parser's short description is the first line, not the first sentence, so read its whole description).
+    description = "\n\n".join(" ".join(p.split()) for p in (doc.description or "").split("\n\n") if p.strip())
     TOOLS[fn.__name__] = Tool(fn.__name__, description, fn, model)
     return fn
 

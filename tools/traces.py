@@ -21,14 +21,11 @@ def _what(span: dict) -> str:
 @tool
 def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str | None = None,
                  start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Failing spans grouped by edge (service → peer or operation): how many, from when, and sample error
-    messages from span attributes and from the logs of the same traces.
+    """Failing spans by edge (service → peer or operation): how many, since when, and sample error messages
+    from the spans and their traces' logs.
 
     Args:
-        service: only spans of this service.
-        peer_service: only client spans calling this peer.
-        start: from this time; default the window's start.
-        end: until this time; default the window's end.
+        peer_service: only client spans calling this peer
     """
     if (nd := no_data(ctx, "spans", "Use search_logs for error messages instead.")):
         return nd

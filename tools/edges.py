@@ -1,0 +1,122 @@
+"""Calls and errors per minute on each caller → callee edge over time (issue 13 item 10).
+
+service_map totals an edge over the window; whether our traffic to a dependency changed (we were rate limited
+at our usual rate, or we sent it four times as much) and which caller drives a callee's new load (a retry
+storm, a new batch job) needs the rate over time, per caller."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from tools.analysis import alert_time, bucket_floor, change_point
+from tools.common import base_filter, no_data, nothing_found, table
+from tools.results import EdgeRate
+from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
+
+AT_PAGE = timedelta(minutes=15)      # "now": the rate over the quarter hour before the page
+CALLS_FLOOR_REL = 0.25               # traffic wanders by this much without anything having changed
+ERRORS_FLOOR = (0.05, 0.1)           # errors per minute under 5% of the edge's calls (or 0.1) are background
+SERIES_SHOWN = 8                     # edges whose per-bucket series is printed
+
+
+@tool
+def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None = None, bucket_minutes: int = 5,
+               start: datetime | None = None, end: datetime | None = None) -> ToolResult:
+    """Calls and errors per minute per caller → callee edge over time: did our traffic to a dependency
+    change, which caller drives a callee's new load?
+
+    Args:
+        callee: only calls to this service
+        caller: only calls from this service
+        bucket_minutes: minutes per point (1 to 60)
+    """
+    if (nd := no_data(ctx, "spans", "Use query_metric request_rate per service instead.")):
+        return nd
+    bucket = min(60, max(1, bucket_minutes))
+    f = base_filter(ctx, start, end, caller, kinds=("client",), peer_service=callee)
+    rows = ctx.telemetry.count("spans", f, by=("service", "peer_service"), bucket_s=bucket * 60, limit=50_000)
+    edges = _series(rows, bucket, f.start, f.end)
+    what = " ".join(x for x in ("edges", f"from {caller}" if caller else "", f"to {callee}" if callee else "") if x)
+    if not edges:
+        return nothing_found(ctx, source="spans", tool="edge_rates", service=caller, start=f.start, end=f.end,
+                             summary=f"no client spans on {what} {fmt_span(f.start, f.end)}",
+                             text=f"no client spans on {what} {fmt_span(f.start, f.end)}: no calls recorded there "
+                                  f"(edges known only from parent/child spans have no rate here; see service_map)",
+                             filters={"caller": caller, "callee": callee}, data=[])
+    base_end, page = ctx.baseline_end(), alert_time(ctx.incident)
+    rates = sorted((_edge_rate(k, pts, base_end, page) for k, pts in edges.items()), key=_rank)
+    changed = [r for r in rates if r.calls_change or r.errors_rose_at]
+    for r in changed or rates[:1]:
+        r.evidence = ctx.ledger.add(
+            source="spans", tool="edge_rates", service=r.caller, start=f.start, end=f.end,
+            filters={"caller": caller, "callee": callee, "bucket_minutes": bucket},
+            attributes={"peer_service": r.callee, "calls_change": r.calls_change,
+                        "calls_changed_at": r.calls_changed_at.isoformat() if r.calls_changed_at else None,
+                        "errors_rose_at": r.errors_rose_at.isoformat() if r.errors_rose_at else None},
+            summary=_summary(r), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
+    head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
+            f"{fmt_span(f.start, f.end)} (client spans); baseline before {fmt_time(base_end)}, "
+            f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
+    if not changed:
+        head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
+    return ToolResult(text=head + "\n" + _render(rates, bucket), data=rates,
+                      evidence_ids=[r.evidence for r in rates if r.evidence])
+
+
+def _series(rows: list[dict], bucket: int, start: datetime, end: datetime) -> dict[tuple, list[tuple]]:
+    """Per edge, every bucket of the range (none missing: no calls is a zero) as (time, calls/min, errors/min)."""
+    step = timedelta(minutes=bucket)
+    times, t = [], bucket_floor(start, bucket * 60)
+    while t < end:
+        times.append(t)
+        t += step
+    got: dict[tuple, dict[datetime, tuple[int, int]]] = {}
+    for r in rows:
+        got.setdefault((r["service"], r["peer_service"]), {})[r["bucket"]] = (r["n"], r["errors"])
+    return {k: [(t, by_t.get(t, (0, 0))[0] / bucket, by_t.get(t, (0, 0))[1] / bucket) for t in times]
+            for k, by_t in got.items()}
+
+
+def _edge_rate(key: tuple, pts: list[tuple], base_end: datetime, page: datetime) -> EdgeRate:
+    calls = change_point([(t, c) for t, c, _ in pts], base_end, floor_rel=CALLS_FLOOR_REL)
+    errors = change_point([(t, e) for t, _, e in pts], base_end,
+                          floor_abs=max(ERRORS_FLOOR[0] * calls.baseline, ERRORS_FLOOR[1]))
+    now = [(c, e) for t, c, e in pts if page - AT_PAGE <= t < page]
+    return EdgeRate(
+        caller=key[0], callee=key[1], calls_before=round(calls.baseline, 2),
+        calls_at_page=round(sum(c for c, _ in now) / len(now), 2) if now else None,
+        calls_change=({1: "up", -1: "down"}[calls.direction] if calls.shape else None),
+        calls_changed_at=calls.at, calls_shape=calls.shape, errors_before=round(errors.baseline, 2),
+        errors_at_page=round(sum(e for _, e in now) / len(now), 2) if now else None,
+        errors_rose_at=errors.at if errors.shape and errors.direction > 0 else None, series=pts)
+
+
+def _rank(r: EdgeRate) -> tuple:
+    """Changed edges first, the biggest change in calls (either way) before the rest."""
+    ratio = (r.calls_at_page or 0) / r.calls_before if r.calls_before else (r.calls_at_page or 0)
+    return (not (r.calls_change or r.errors_rose_at), -max(ratio, 1 / ratio if ratio else 0), -(r.errors_at_page or 0))
+
+
+def _summary(r: EdgeRate) -> str:
+    parts = [f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before, {r.calls_at_page:g} at the page"
+             if r.calls_at_page is not None else f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before"]
+    if r.calls_change:
+        parts.append(f"calls went {r.calls_change} ({r.calls_shape}) at {fmt_time(r.calls_changed_at)}")
+    if r.errors_rose_at:
+        parts.append(f"errors rose at {fmt_time(r.errors_rose_at)} to {r.errors_at_page or 0:g}/min")
+    return "; ".join(parts)
+
+
+def _render(rates: list[EdgeRate], bucket: int) -> str:
+    rows = [{"evidence": r.evidence, "edge": f"{r.caller}→{r.callee}", "calls/min before": r.calls_before,
+             "at page": r.calls_at_page,
+             "calls changed": f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if r.calls_change else None,
+             "errors/min before": r.errors_before, "errors at page": r.errors_at_page,
+             "errors rose": fmt_time(r.errors_rose_at) if r.errors_rose_at else None} for r in rates]
+    out = table(rows, list(rows[0]))
+    shown = [r for r in rates if r.calls_change or r.errors_rose_at][:SERIES_SHOWN] or rates[:2]
+    out += f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any):"
+    for r in shown:
+        points = " ".join(f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for _, c, e in r.series)
+        out += f"\n{r.caller}→{r.callee}: {points}"
+    return out
