@@ -1,0 +1,166 @@
+"""The harder level (issue 12 item 8): a fault staged the way real incidents come, all of it one simulation.
+
+The root cause sits 2–3 hops below the paged service, on a path its failure or slowness travels up through
+fan-out, retries (which multiply the load on a failing callee), fallbacks and timeouts (evals/flow.py).
+Around it: a concurrent bad deploy off that path with errors of its own, a harmless change on the path
+minutes before the fault, background errors everywhere, routine deploys, autoscaling and registry churn
+(evals/scenario.py). The fault may ramp instead of stepping; some faults show only as latency or CPU, and
+then the page is on latency (so are some others'); in every third case the root cause's own telemetry is
+missing, all of it the key evidence does not need."""
+from __future__ import annotations
+
+import random
+import shutil
+import statistics
+from pathlib import Path
+
+from evals.faults import FAULTS, Fault, ramp
+from evals.flow import Minute, Net, build_net, demand, run
+from evals.scenario import below, concurrent, herring, records
+from evals.signals import p99, telemetry
+from evals.world import HARDER_WINDOW, Stage, build_world, ts
+from tools.domain.incident import write_snapshot
+from tools.domain.taxonomy import BY_NAME
+
+MIN_REACH = 0.45          # calls the root cause gets per request entering the system: it is on a busy path
+ERROR_RISE = 0.02         # a page on errors: the error share rose this much (and doubled) for 3 minutes
+LATENCY_RISE = 1.4        # a page on latency: p99 this many times its usual for 3 minutes
+OWN = ("logs", "metrics", "spans")
+CONCURRENT = 0.5          # share of cases with a concurrent incident off the failing path
+HERRING = 0.6             # … with a harmless change on the failing path just before the fault
+
+
+def path_up(net: Net, root: str) -> list[str]:
+    """The root cause and up to three callers above it, each the one sending the most calls to the one below."""
+    reach, path = net.reach(), [root]
+    while len(path) < 4:
+        callers = [s for s in net.w.callers(path[-1]) if s in net.w.services and s not in path]
+        if not callers:
+            break
+        path.append(max(callers, key=lambda c: (reach[c] * net.site(c, path[-1]).p, c)))
+    return path
+
+
+def deep_root(net: Net, fault: Fault) -> str:
+    """The fault's own choice of service, redrawn until it sits two hops or more below a caller on a busy path."""
+    reach, best, best_key = net.reach(), None, None
+    for _ in range(40):
+        r = fault.root(net.w)
+        key = (min(len(path_up(net, r)) - 1, 2), reach.get(r, 0.0) >= MIN_REACH, reach.get(r, 0.0))
+        if key[:2] == (2, True):
+            return r
+        if best_key is None or key > best_key:
+            best, best_key = r, key
+    return best
+
+
+def bottleneck(net: Net, root: str) -> None:
+    """A surge saturates the service with the least headroom: the root runs at about half its CPU at the usual
+    peak, the services it calls at a fifth of theirs, so the root is the one that saturates."""
+    rng, total = net.w.rng, sum(net.w.services[e].base_rps for e in net.entries)
+    for s in below(net, root) - {root}:
+        if s in net.cpu_per_rps:
+            net.cpu_per_rps[s] *= 0.45
+    net.cpu_per_rps[root] = rng.uniform(0.45, 0.55) / max(net.reached[root] * total * demand(60), 0.01)
+
+
+def _stage(net: Net, kind: str, root: str, seed: int) -> tuple[Stage, int]:
+    rng = net.w.rng
+    onset = rng.randint(40, 46)
+    callees = [c for c in net.w.calls.get(root, []) if c in net.w.services]
+    callee = rng.choice(callees) if callees else None
+    climb = rng.choice((0, 0, 6, 12))
+    st = Stage(net.w, root, onset, round(rng.uniform(0.2, 0.45), 3), callee, harder=True, variant=seed,
+               shape=ramp(onset, climb) if climb else None)
+    FAULTS[kind].stage(st)
+    return st, climb
+
+
+def symptoms(net: Net, minutes: list[Minute], s: str, onset: int) -> tuple[int | None, int | None, float, float]:
+    """When the service's error share and its p99 latency rose for 3 minutes in a row; its usual error share and
+    p99."""
+    before = minutes[5:onset - 8]
+    f0 = statistics.median(mn.fail[s] for mn in before)
+    l0 = statistics.median(p99(net, mn, s) for mn in before)
+
+    def first(rose) -> int | None:
+        return next((m for m in range(onset - 5, len(minutes) - 3) if all(rose(minutes[m + i]) for i in range(3))),
+                    None)
+    return (first(lambda mn: mn.fail[s] >= f0 + max(ERROR_RISE, f0)),
+            first(lambda mn: p99(net, mn, s) >= LATENCY_RISE * l0), f0, l0)
+
+
+def choose_page(net: Net, minutes: list[Minute], path: list[str], st: Stage, quiet: bool) -> dict:
+    """The farthest service up the path (3 or 2 hops, else 1) where the symptom shows, and what pages: latency
+    when the fault raises no errors of its own, and a quarter of the other times when latency rose too."""
+    rng = st.rng
+    first = rng.choice((3, 2))
+    on_latency = quiet or rng.random() < 0.25
+    for hops in [h for h in (first, 5 - first, 1) if h < len(path)]:
+        err, lat, errors, p99_ms = symptoms(net, minutes, path[hops], st.onset)
+        for what, at in (("latency", lat), ("errors", err)) if on_latency else (("errors", err), ("latency", lat)):
+            if at is not None:      # an SLO above the usual level, as a real alert's would be
+                return {"service": path[hops], "hops": hops, "on": what, "at": at + rng.randint(4, 7),
+                        "threshold": (max(50, round(LATENCY_RISE * p99_ms, -1)) if what == "latency" else
+                                      max(2, round(100 * (errors + max(ERROR_RISE, errors)))))}
+    return {"service": path[1], "hops": 1, "on": "errors", "at": st.onset + 6, "threshold": 2}
+
+
+def darken(tables: dict[str, list[dict]], root: str, key: list[dict]) -> list[str]:
+    """The root cause's own logs, metrics and spans go missing, except what its key evidence is made of."""
+    keep = {k["source"] for k in key if k["where"].get("service") == root}
+    gone = [s for s in OWN if s not in keep]
+    for s in gone:
+        tables[s] = [r for r in tables[s] if r.get("service") != root]
+    return gone
+
+
+def simulate_harder(kind: str, seed: int, out: Path) -> Path:
+    rng = random.Random(f"{kind}/{seed}/harder")
+    net = build_net(build_world(rng, "harder"))
+    root = deep_root(net, FAULTS[kind])
+    path = path_up(net, root)
+    st, climb = _stage(net, kind, root, seed)
+    quiet = not st.fails and not st.extra["surge_from"]       # no errors of its own: it pages on latency
+    if st.extra["surge_from"]:
+        bottleneck(net, root)
+    for caller, callee in zip(path[1:], path):
+        net.site(caller, callee).critical = True        # the page heard of the fault through these calls
+    other = concurrent(st, net, path) if rng.random() < CONCURRENT else None
+    minutes = run(net, st, HARDER_WINDOW)
+    page = choose_page(net, minutes, path, st, quiet)
+    staged_herring = herring(st, path, page["service"]) if rng.random() < HERRING else None
+    logs, metrics, spans = telemetry(net, st, minutes)
+    record = BY_NAME[kind]
+    key = record.truth_selectors(root)
+    tables = {"logs": logs, "metrics": metrics, "spans": spans}
+    gone = darken(tables, root, key) if seed % 3 == 0 and root in net.w.services else []
+    changes, expiring = records(st, net, set(path) | ({other["service"]} if other else set()), HARDER_WINDOW)
+    tables.update(changes)
+    red = [{"source": "deployments", "where": {"service": s}} for s in
+           ([other["service"]] if other else []) + ([staged_herring] if staged_herring else [])]
+    red += [{"source": "certificates", "where": {"service": expiring}}] if expiring else []
+    staged = {"path": list(reversed(path[:page["hops"] + 1])), "page_on": page["on"],
+              "onset": f"ramp over {climb} min" if climb else "step",
+              "root_telemetry": ("outside the system" if root not in net.w.services else
+                                 f"missing: {', '.join(gone)}" if gone else "complete"),
+              "herring": staged_herring, "concurrent": other}
+    truth = {"root_cause": {"service": root, "kind": kind, "onset": ts(st.onset)[:16] + ":00Z",
+                            "summary": FAULTS[kind].summary.format(root=root)},
+             "acceptable": record.accepted_answers(root, net.w.callers(root)), "key_evidence": key,
+             "red_herrings": red, "difficulty": "harder", "staged": staged}
+    return _write(out, kind, seed, page, tables, truth)
+
+
+def _write(out: Path, kind: str, seed: int, page: dict, tables: dict, truth: dict) -> Path:
+    svc = page["service"]
+    summary = (f"{svc}: p99 latency above {page['threshold']:.0f}ms for 5m" if page["on"] == "latency" else
+               f"{svc}: error rate above {page['threshold']:.0f}% for 5m")
+    incident = {"format": 1, "id": f"{kind}-{seed:02d}-harder",
+                "title": f"{svc} {'latency' if page['on'] == 'latency' else 'errors'} above SLO",
+                "window": {"start": ts(0)[:19] + "Z", "end": ts(HARDER_WINDOW)[:19] + "Z"},
+                "alert": {"at": ts(page["at"])[:19] + "Z", "service": svc, "summary": summary,
+                          "labels": {"severity": "page"}}, "question": None}
+    if out.exists():
+        shutil.rmtree(out)
+    return write_snapshot(Path(out), incident, truth, tables)
