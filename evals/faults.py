@@ -172,7 +172,7 @@ def _failed_scale_up(s: Stage) -> None:
 
 
 @fault("resource_saturation", root=with_callees,
-       summary="{root}'s CPU saturated (a traffic surge, or at the harder level a CPU hog) with no scaling failure")
+       summary="{root}'s CPU saturated under a traffic surge with no scaling failure")
 def _resource_saturation(s: Stage) -> None:
     if s.harder and s.variant % 2:
         return _cpu_hog(s)
@@ -184,6 +184,7 @@ def _cpu_hog(s: Stage) -> None:
     """A noisy neighbour or a hot loop holds the CPU at 85–92%, in a step or a slow climb: requests queue and
     slow down, but its callers' timeouts are long enough that almost nothing fails."""
     top, climb, onset = s.rng.uniform(0.85, 0.92), s.rng.choice((1, 12)), s.onset
+    s.extra["summary"] = "{root}'s CPU was held near 90% by a CPU hog (a noisy neighbour, a hot loop): it slowed down"
     s.extra["steal"][s.root] = lambda m: (0.5 + (top - 0.5) * ramp(onset, climb)(m)) if m >= onset else 0.0
 
 

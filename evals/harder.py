@@ -146,7 +146,7 @@ def simulate_harder(kind: str, seed: int, out: Path) -> Path:
                                  f"missing: {', '.join(gone)}" if gone else "complete"),
               "herring": staged_herring, "concurrent": other}
     truth = {"root_cause": {"service": root, "kind": kind, "onset": ts(st.onset)[:16] + ":00Z",
-                            "summary": FAULTS[kind].summary.format(root=root)},
+                            "summary": st.extra.get("summary", FAULTS[kind].summary).format(root=root)},
              "acceptable": record.accepted_answers(root, net.w.callers(root)), "key_evidence": key,
              "red_herrings": red, "difficulty": "harder", "staged": staged}
     return _write(out, kind, seed, page, tables, truth)

@@ -138,7 +138,7 @@ class Stage:
     # name) → f(minute)) and how it bends the world: a surge from a minute, a (service, zone) down, services
     # that receive no requests, every service reporting disk use; for the harder level also: service → f(minute)
     # multiplying its own time (slow), adding CPU (steal) or ms on the wire of its calls (delay), and a caller
-    # whose calls to the root surge (surge_from: a batch job)
+    # whose calls to the root surge (surge_from: a batch job); a truth summary of its own (summary)
     extra: dict = field(default_factory=lambda: {
         "deployments": [], "scaling": [], "registry": [], "certs": {}, "metrics": {}, "surge": None,
         "zone_down": None, "silent": set(), "disk_everywhere": False, "slow": {}, "steal": {}, "delay": {},
