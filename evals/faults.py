@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from evals.world import DIFFICULTIES, HARDER_WINDOW, LEVELS, ZONES, Failure, Stage, World, traffic, ts
+from evals.world import DIFFICULTIES, HARDER_WINDOW, ZONES, Failure, Stage, World, traffic, ts
 from tools.domain.taxonomy import BY_NAME
 
 

@@ -1,16 +1,15 @@
-"""The harder level's one simulation: requests flowing down the call graph, minute by minute.
+"""The harder level's network: call sites, each service's own time and CPU cost, and what holds in a minute.
 
 Each call site (caller → callee) carries a share of the caller's requests, whether a failed call fails the
-request or the caller falls back, its retries and its timeout. Per minute, callees first, a service's failure
-share and latency follow from its own trouble and from its calls' (a callee's failure reaches its callers
-through these shares, diluted by fan-out, retries and fallbacks); then, callers first, its load follows from
-its callers' attempts, so retries multiply the load on a failing callee. Metrics and untraced logs are drawn
-from these figures (evals/signals.py) and sampled traces walk the same probabilities request by request
-(evals/tracing.py): spans, logs and metrics tell one story."""
+request or the caller falls back, its retries and its timeout. A minute's conditions (its faults' shares,
+shedding and queueing from the last minute's CPU, the retry budget from the last minute's failed calls) are
+set here; requests walked through the call graph under them (evals/tracing.py) give the minute's load, errors
+and latency, so every metric, log line and span comes from the same simulated requests."""
 from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 
 from evals.world import Failure, Stage, World
@@ -19,7 +18,6 @@ WIRE_MS = (0.4, 2.5)             # in-cluster time on the wire per call
 EXTERNAL_MS = (60.0, 250.0)      # an external API's answer: all of it on the wire as far as we can see
 TIMEOUTS_MS = {"edge": (10000,), "gateway": (5000, 8000), "mid": (1000, 2000, 3000)}   # deadlines shrink downwards
 OWN_MS = {"edge": (3, 8), "gateway": (2, 5), "mid": (6, 30), "leaf": (2, 10), "db": (1.5, 6), "cache": (0.3, 1.5)}
-TAIL_SIGMA = 0.45                # spread of a request's latency (lognormal): what a timeout cuts off
 QUEUE_AT = 0.72                  # CPU above this queues requests: own time grows
 SHED_AT = 0.93                   # … and above this a service sheds load with 503s
 CONNECT_TIMEOUT_MS = 1000.0      # a call that cannot connect waits this long
@@ -60,9 +58,17 @@ class Net:
     order: list[str]                     # callees before callers (the call graph is acyclic)
     noise: dict[str, list[str]] = field(default_factory=dict)   # what its usual errors say
     reached: dict[str, float] = field(default_factory=dict)     # reach() as built
+    outs: dict[str, list[Site]] = field(default_factory=dict)   # each service's call sites, once asked
 
     def out(self, service: str) -> list[Site]:
-        return [s for s in self.sites if s.caller == service]
+        if not self.outs:
+            for s in self.sites:
+                self.outs.setdefault(s.caller, []).append(s)
+        return self.outs.get(service, [])
+
+    @property
+    def entry_rps(self) -> float:
+        return sum(self.w.services[e].base_rps for e in self.entries)
 
     def site(self, caller: str, callee: str) -> Site:
         return next(s for s in self.sites if s.caller == caller and s.callee == callee)
@@ -91,7 +97,7 @@ def build_net(w: World) -> Net:
     sites = []
     for caller, callees in w.calls.items():
         tier = w.services[caller].tier
-        # edges and gateways route each request to one of their callees (by path); the others call a share
+        # edges and gateways route each request to one of their callees (by path); the others call each for a share
         weights = [rng.uniform(0.3, 1.0) for _ in callees] if tier in ("edge", "gateway") else None
         for i, callee in enumerate(callees):
             ext = callee not in w.services
@@ -140,14 +146,6 @@ def level(f: Failure | None, m: int) -> float:
     return min(1.0, f.share * (f.shape(m) if f.shape else 1.0))
 
 
-def tail(mean_ms: float, timeout_ms: float) -> float:
-    """Share of calls slower than the timeout, for a lognormal with this mean."""
-    if mean_ms <= 0:
-        return 0.0
-    z = (math.log(timeout_ms / mean_ms) + TAIL_SIGMA ** 2 / 2) / TAIL_SIGMA
-    return 0.5 * math.erfc(z / math.sqrt(2))
-
-
 def queueing(cpu: float) -> float:
     """How much longer a request takes its own time at this CPU."""
     return 1.0 + 6.0 * max(0.0, cpu - QUEUE_AT) / max(1.02 - cpu, 0.02)
@@ -159,35 +157,49 @@ def shedding(cpu: float) -> float:
 
 @dataclass
 class Call:
-    """One call site in one minute."""
+    """One call site in one minute: what happens on the way, and how often a failed attempt is retried."""
     site: Site
     edge: Failure | None         # the fault on the way, if any
-    on_way: float                # share of attempts failing on the way (never reaching the callee)
-    on_way_sticky: bool
+    on_way: float                # share of attempts failing on the way (before the callee answers)
+    on_way_sticky: bool          # … the same on a retry (a wrong setting, an expired certificate)
     delay_ms: float              # added on the wire
-    timeout: float               # share of attempts the caller's timeout cuts off
-    attempts: float              # per call, retries included
     retry_p: float               # chance a failed attempt is retried, as the retry budget allows
-    final: float                 # share of calls failing after the retries
-    final_sticky: float
-    why: tuple[float, float, float]      # of the failed attempts: on the way, the callee's error, the timeout
-    ms: float                    # mean time per call, retries included
+
+
+@dataclass
+class Tally:
+    """What the minute's simulated requests did, per service and call site."""
+    requests: int = 0            # requests entering the system (a batch job's calls counted alike)
+    arrivals: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    ms: dict[str, list[float]] = field(default_factory=dict)
+    calls: Counter = field(default_factory=Counter)
+    first_failed: Counter = field(default_factory=Counter)
 
 
 @dataclass
 class Minute:
     m: int
-    load: dict[str, float] = field(default_factory=dict)        # requests/s arriving, retries included
     own_sticky: dict[str, float] = field(default_factory=dict)  # own code failing (the fault, a bad deploy)
     own_transient: dict[str, float] = field(default_factory=dict)   # … and per attempt (background errors)
     shed: dict[str, float] = field(default_factory=dict)        # turned away at the door: no calls, no work
-    fail: dict[str, float] = field(default_factory=dict)        # share of its requests answered with an error
-    sticky: dict[str, float] = field(default_factory=dict)
-    latency: dict[str, float] = field(default_factory=dict)     # mean server time, ms
-    slow: dict[str, float] = field(default_factory=dict)
-    cpu: dict[str, float] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)        # own time multiplied by queueing, GC, slow disks
     calls: dict[tuple[str, str], Call] = field(default_factory=dict)
     batch: float = 0.0           # calls/s a batch job in the surge's caller sends the root
+    tally: Tally = field(default_factory=Tally)
+    load: dict[str, float] = field(default_factory=dict)        # requests/s arriving, retries included
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def error_rate(self, s: str) -> float:
+        return self.tally.errors[s] / self.tally.arrivals[s] if self.tally.arrivals[s] else 0.0
+
+    def p99(self, s: str) -> float:
+        ms = sorted(self.tally.ms.get(s) or [0.0])
+        return ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+
+    def mean_ms(self, s: str) -> float:
+        ms = self.tally.ms.get(s) or [0.0]
+        return sum(ms) / len(ms)
 
 
 def _fn(st: Stage, key: str, service: str, m: int, default: float) -> float:
@@ -195,98 +207,40 @@ def _fn(st: Stage, key: str, service: str, m: int, default: float) -> float:
     return fn(m) if fn else default
 
 
-def survive(x: float, p: float) -> float:
-    """Chance a request gets through `p` calls (a share of one call, or several) that each fail with x."""
-    return 1.0 - p * x if p <= 1 else (1.0 - x) ** p
-
-
-def step(net: Net, st: Stage, m: int, prev: Minute | None) -> Minute:
-    """One minute: failures and latency callees first, then loads and CPU callers first."""
+def conditions(net: Net, st: Stage, m: int, prev: Minute | None) -> Minute:
+    """What holds in minute m: the faults' shares, and from the last minute's CPU and failed calls the shedding,
+    queueing and retry budget."""
     mn = Minute(m)
     for s in net.order:
-        cpu_before = prev.cpu[s] if prev else 0.0
+        cpu = prev.cpu[s] if prev else 0.0
         f = st.fails.get(s)
         own = level(f, m) if f and f.peer is None and f.level == "error" else 0.0
-        mn.shed[s] = shedding(cpu_before)
+        mn.shed[s] = shedding(cpu)
         mn.own_sticky[s] = own if f and f.sticky else 0.0
         mn.own_transient[s] = 1 - (1 - (own - mn.own_sticky[s])) * (1 - net.background[s])
-        mn.slow[s] = queueing(cpu_before) * _fn(st, "slow", s, m, 1.0)
-        latency = net.own_ms[s] * mn.slow[s]
-        ok, ok_sticky = (1 - mn.own_sticky[s]) * (1 - mn.own_transient[s]), 1 - mn.own_sticky[s]
-        for site in net.out(s):
-            c = mn.calls[(s, site.callee)] = _call(net, st, mn, site, m)
-            latency += site.p * c.ms
-            if site.critical:
-                ok *= survive(c.final, site.p)
-                ok_sticky *= survive(c.final_sticky, site.p)
-        mn.fail[s], mn.sticky[s] = 1 - ok * (1 - mn.shed[s]), 1 - ok_sticky
-        mn.latency[s] = (1 - mn.shed[s]) * latency + mn.shed[s] * net.own_ms[s]
-    _loads(net, st, mn)
+        mn.slow[s] = queueing(cpu) * _fn(st, "slow", s, m, 1.0)
+    for site in net.sites:
+        f = st.fails.get(site.caller)
+        edge = f if f and f.peer == site.callee else None
+        key = (site.caller, site.callee)
+        first_failed = prev.tally.first_failed[key] / prev.tally.calls[key] if prev and prev.tally.calls[key] else 0
+        demand_ = site.retries * first_failed     # retries per call if every failed attempt were retried
+        mn.calls[key] = Call(site, edge, level(edge, m), bool(edge and edge.sticky),
+                             _fn(st, "delay", site.caller, m, 0.0) + _fn(st, "delay", site.callee, m, 0.0),
+                             min(1.0, RETRY_BUDGET / demand_) if demand_ > RETRY_BUDGET else 1.0)
+    surge = st.extra["surge_from"]
+    if surge:                # the root's load grows by the surge's factor, all of it from the batch job
+        mn.batch = (surge[1](m) - 1) * net.reached[st.root] * net.entry_rps * demand(m)
     return mn
 
 
-def _call(net: Net, st: Stage, mn: Minute, site: Site, m: int) -> Call:
-    d = site.callee
-    f = st.fails.get(site.caller)
-    edge = f if f and f.peer == d else None
-    on_way = level(edge, m)
-    sticky = bool(edge and edge.sticky)
-    delay = _fn(st, "delay", site.caller, m, 0.0) + _fn(st, "delay", d, m, 0.0)
-    d_fail, d_sticky = mn.fail.get(d, 0.0), mn.sticky.get(d, 0.0)
-    d_transient = (d_fail - d_sticky) / (1 - d_sticky) if d_sticky < 1 else 0.0
-    reach_ms = site.wire_ms + delay + mn.latency.get(d, 0.0)
-    to = tail(reach_ms, site.timeout_ms)
-    a_sticky = 1 - (1 - (on_way if sticky else 0.0)) * (1 - d_sticky)
-    a_transient = 1 - (1 - (0.0 if sticky else on_way)) * (1 - d_transient) * (1 - to)
-    attempts, final = retried(a_sticky, a_transient, site.retries, 1.0)
-    retry_p = min(1.0, RETRY_BUDGET / (attempts - 1)) if attempts > 1 else 1.0
-    attempts, final = retried(a_sticky, a_transient, site.retries, retry_p)
-    fail_ms = (reach_ms if answered(edge) else CONNECT_TIMEOUT_MS if edge and "timeout" in
-               str(edge.span_error.get("error.type")) else 3 * site.wire_ms)
-    attempt_ms = on_way * fail_ms + (1 - on_way) * ((1 - to) * reach_ms + to * site.timeout_ms)
-    why = (on_way, (1 - on_way) * d_fail, (1 - on_way) * (1 - d_fail) * to)
-    total = sum(why) or 1.0
-    return Call(site, edge, on_way, sticky, delay, to, attempts, retry_p, final, a_sticky,
-                tuple(w / total for w in why), attempts * attempt_ms)
-
-
-def retried(stuck: float, transient: float, retries: int, retry_p: float) -> tuple[float, float]:
-    """Attempts per call and the share of calls failing after them: a stuck call (a bug, a wrong setting) fails
-    every attempt; the others fail each attempt with `transient`; a failed attempt is retried with retry_p."""
-    attempts = final = 0.0
-    for share, fail in ((stuck, 1.0), (1 - stuck, transient)):
-        made = 1.0               # chance this attempt is made
-        for k in range(retries + 1):
-            attempts += share * made
-            final += share * made * fail * (1.0 if k == retries else 1 - retry_p)
-            made *= fail * retry_p
-    return attempts, final
-
-
-def _loads(net: Net, st: Stage, mn: Minute) -> None:
-    """Callers first: what arrives at each service, retries included; then its CPU."""
-    rng, surge = net.w.rng, st.extra["surge_from"]
-    load: dict[str, float] = {e: net.w.services[e].base_rps * demand(mn.m) for e in net.entries}
-    if surge:                # the root's load grows by the surge's factor, all of it from the batch job
-        mn.batch = (surge[1](mn.m) - 1) * net.reached[st.root] * sum(load.values())
-    for s in reversed(net.order):
-        for site in net.out(s):
-            c = mn.calls[(s, site.callee)]
-            arrive = 1.0 if answered(c.edge) else 1 - c.on_way
-            calls = (load.get(s, 0.0) * (1 - mn.shed.get(s, 0.0)) * site.p
-                     + (mn.batch if surge and (s, site.callee) == (surge[0], st.root) else 0))
-            load[site.callee] = load.get(site.callee, 0.0) + calls * c.attempts * arrive
-    mn.load = load
+def settle(net: Net, st: Stage, mn: Minute) -> None:
+    """After the requests: each service's load (the simulated arrivals, scaled to the traffic) and CPU."""
+    per_request = (net.entry_rps * demand(mn.m) + mn.batch) / max(mn.tally.requests, 1)
+    mn.load = {s: mn.tally.arrivals[s] * per_request for s in net.order}
     for s in net.order:      # a hog (a noisy neighbour, a hot loop) holds the CPU at its level whatever the load
-        cpu = max(net.cpu_idle[s] + net.cpu_per_rps[s] * load.get(s, 0.0), _fn(st, "steal", s, mn.m, 0.0))
-        mn.cpu[s] = min(0.995, max(0.01, cpu + rng.uniform(-0.02, 0.02)))
-
-
-def run(net: Net, st: Stage, window: int) -> list[Minute]:
-    out: list[Minute] = []
-    for m in range(window):
-        out.append(step(net, st, m, out[-1] if out else None))
-    return out
+        cpu = max(net.cpu_idle[s] + net.cpu_per_rps[s] * mn.load[s], _fn(st, "steal", s, mn.m, 0.0))
+        mn.cpu[s] = min(0.995, max(0.01, cpu + net.w.rng.uniform(-0.02, 0.02)))
 
 
 def poisson(rng: random.Random, lam: float) -> int:

@@ -15,9 +15,9 @@ import statistics
 from pathlib import Path
 
 from evals.faults import FAULTS, Fault, ramp
-from evals.flow import Minute, Net, build_net, demand, run
+from evals.flow import Minute, Net, build_net, demand
 from evals.scenario import below, concurrent, herring, records
-from evals.signals import p99, telemetry
+from evals.signals import telemetry
 from evals.world import HARDER_WINDOW, Stage, build_world, ts
 from tools.domain.incident import write_snapshot
 from tools.domain.taxonomy import BY_NAME
@@ -28,6 +28,8 @@ LATENCY_RISE = 1.4        # a page on latency: p99 this many times its usual for
 OWN = ("logs", "metrics", "spans")
 CONCURRENT = 0.5          # share of cases with a concurrent incident off the failing path
 HERRING = 0.6             # … with a harmless change on the failing path just before the fault
+DARK = 0.35               # … where the root cause's own telemetry is missing
+PAGE_WITHIN = 15          # minutes after the fault's onset its symptom must show to page
 
 
 def path_up(net: Net, root: str) -> list[str]:
@@ -80,14 +82,14 @@ def symptoms(net: Net, minutes: list[Minute], s: str, onset: int) -> tuple[int |
     """When the service's error share and its p99 latency rose for 3 minutes in a row; its usual error share and
     p99."""
     before = minutes[5:onset - 8]
-    f0 = statistics.median(mn.fail[s] for mn in before)
-    l0 = statistics.median(p99(net, mn, s) for mn in before)
+    f0 = statistics.median(mn.error_rate(s) for mn in before)
+    l0 = statistics.median(mn.p99(s) for mn in before)
 
     def first(rose) -> int | None:
-        return next((m for m in range(onset - 5, len(minutes) - 3) if all(rose(minutes[m + i]) for i in range(3))),
+        return next((m for m in range(onset - 5, onset + PAGE_WITHIN) if all(rose(minutes[m + i]) for i in range(3))),
                     None)
-    return (first(lambda mn: mn.fail[s] >= f0 + max(ERROR_RISE, f0)),
-            first(lambda mn: p99(net, mn, s) >= LATENCY_RISE * l0), f0, l0)
+    return (first(lambda mn: mn.error_rate(s) >= f0 + max(ERROR_RISE, f0)),
+            first(lambda mn: mn.p99(s) >= LATENCY_RISE * l0), f0, l0)
 
 
 def choose_page(net: Net, minutes: list[Minute], path: list[str], st: Stage, quiet: bool) -> dict:
@@ -127,14 +129,13 @@ def simulate_harder(kind: str, seed: int, out: Path) -> Path:
     for caller, callee in zip(path[1:], path):
         net.site(caller, callee).critical = True        # the page heard of the fault through these calls
     other = concurrent(st, net, path) if rng.random() < CONCURRENT else None
-    minutes = run(net, st, HARDER_WINDOW)
+    minutes, logs, metrics, spans = telemetry(net, st)
     page = choose_page(net, minutes, path, st, quiet)
     staged_herring = herring(st, path, page["service"]) if rng.random() < HERRING else None
-    logs, metrics, spans = telemetry(net, st, minutes)
     record = BY_NAME[kind]
     key = record.truth_selectors(root)
     tables = {"logs": logs, "metrics": metrics, "spans": spans}
-    gone = darken(tables, root, key) if seed % 3 == 0 and root in net.w.services else []
+    gone = darken(tables, root, key) if rng.random() < DARK and root in net.w.services else []
     changes, expiring = records(st, net, set(path) | ({other["service"]} if other else set()), HARDER_WINDOW)
     tables.update(changes)
     red = [{"source": "deployments", "where": {"service": s}} for s in

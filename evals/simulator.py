@@ -30,7 +30,7 @@ from evals.world import DIFFICULTIES, LEVELS, WINDOW, Stage, World, build_world,
 from tools.domain.incident import write_snapshot
 from tools.domain.taxonomy import BY_NAME, NAMES
 
-HARDER_CASES = 3             # harder cases per kind in the corpus
+HARDER_CASES = 2             # harder cases per kind in the corpus (3 for a kind with no classic cases)
 
 
 def stage_fault(w: World, kind: str, root: str, onset: int, difficulty: str) -> Stage:
@@ -106,7 +106,7 @@ def build_corpus(out_dir: Path | str, seeds_per_kind: int = 5, harder: int = HAR
         for seed in range(1, classic + 1):
             difficulty = LEVELS[(seed - 1) % 3]
             paths.append(simulate(kind, seed, difficulty, out_dir / f"{kind}-{seed:02d}-{difficulty}"))
-        for seed in range(classic + 1, classic + harder + 1):
+        for seed in range(classic + 1, classic + harder + 1 + (not classic)):
             paths.append(simulate(kind, seed, "harder", out_dir / f"{kind}-{seed:02d}-harder"))
     return paths
 
