@@ -85,7 +85,7 @@ def compare_results(paths: List[str]) -> None:
 def simulate_command(
     kind: Annotated[str, typer.Option("--kind", help="root-cause kind from the taxonomy")],
     seed: Annotated[int, typer.Option("--seed")] = 1,
-    difficulty: Annotated[str, typer.Option("--difficulty", help="easy, medium or hard")] = "medium",
+    difficulty: Annotated[str, typer.Option("--difficulty", help="easy, medium, hard or harder")] = "medium",
     *, out: Annotated[Path, typer.Option("--out", help="directory to write the snapshot to")],
 ) -> None:
     """Write one synthetic incident (a v1 snapshot with truth.yaml)."""

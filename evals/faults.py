@@ -3,7 +3,7 @@ its name in the taxonomy (whose record gives the truth's key evidence and other 
 
 A fault stages itself on a Stage (evals/world.py): failures at the root-cause service or on its callers' calls,
 the records it leaves (deployments, scaling, registry, certificates) and the metrics it bends. The world then
-propagates it: evals/world.py for easy/medium/hard, evals/flow.py for the harder level."""
+propagates it: evals/world.py for easy/medium/hard, simulated requests for the harder level (evals/tracing.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -123,7 +123,7 @@ def _leak_sawtooth(s: Stage) -> None:
         return 0.55 + 0.4 * ((m - onset) % period) / period
     s.extra["metrics"][(s.root, "memory_utilization")] = memory
     # near the limit the garbage collector runs all the time: requests slow down before the kills begin
-    s.extra["slow"][s.root] = lambda m: 1.0 + 3.0 * max(0.0, (memory(m) or 0.0) - 0.8) / 0.15
+    s.extra["slow"][s.root] = lambda m: 1.0 + 8.0 * max(0.0, (memory(m) or 0.0) - 0.8) / 0.15
     for kill in range(onset, HARDER_WINDOW, period):
         for k, (inst, zone) in enumerate(s.w.services[s.root].instances):
             t = kill + k * 0.3

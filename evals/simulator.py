@@ -9,7 +9,7 @@ systems use, never strings only this simulator emits. Deterministic: same (kind,
 same bytes. The world (topology, traffic, telemetry) is evals/world.py; each kind's fault is in
 evals/faults.py, registered with @fault under its name in the taxonomy, whose record gives the truth's key
 evidence and other answers graded correct. A kind of the taxonomy without a fault has no simulated cases.
-The harder level (evals/harder.py) runs requests through the call graph instead (evals/flow.py), with what
+The harder level (evals/harder.py) walks requests through the call graph instead (evals/tracing.py), with what
 real incidents add: the cause deep below the page, a concurrent incident, a herring on the failing path,
 retries, ramps, faults that show only as latency or CPU, the root cause's own telemetry missing.
 

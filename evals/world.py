@@ -16,7 +16,7 @@ START = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
 WINDOW = 150                                   # minutes of telemetry
 HARDER_WINDOW = 70                             # … at the harder level, whose traces are dense
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
-LEVELS = ("easy", "medium", "hard")            # propagated here; "harder" runs requests through evals/flow.py
+LEVELS = ("easy", "medium", "hard")            # propagated here; "harder" walks requests (evals/tracing.py)
 DIFFICULTIES = LEVELS + ("harder",)
 POOL = {
     "edge": ["web", "mobile-bff", "partner-api"],
@@ -130,7 +130,7 @@ class Stage:
     share: float                               # fraction of the root's requests failing
     callee: str | None                         # one of the root's callees inside the system, if any
     fails: dict[str, Failure] = field(default_factory=dict)
-    harder: bool = False                       # staged for evals/flow.py: see Failure's last fields
+    harder: bool = False                       # staged for simulated requests: see Failure's last fields
     variant: int = 0                           # which of a kind's harder cases (a fault may stage it otherwise)
     sticky: bool = True
     shape: Callable[[int], float] | None = None
