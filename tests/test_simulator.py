@@ -102,6 +102,11 @@ def onset_of(truth) -> float:
     return minute(truth["root_cause"]["onset"])
 
 
+def staged(key: str):
+    """The harder cases that staged `key`, with what they staged."""
+    return [(d, t, t["staged"][key]) for d, t in harder_cases() if t["staged"][key]]
+
+
 def test_harder_root_causes_sit_hops_below_the_page_on_a_path_of_calls():
     hops = []
     for d, t in harder_cases():
@@ -128,22 +133,22 @@ def test_harder_spans_logs_and_error_rate_agree_on_how_much_fails():
         for r in rows(d, "metrics"):
             if r["name"] == "error_rate" and minute(r["time"]) >= after:
                 rate.setdefault(r["service"], []).append(r["value"])
-        for r in rows(d, "logs"):
-            logs[(r["service"], minute(r["time"]) >= after)] += r["level"] == "error"
+        for r in rows(d, "logs"):       # error lines per minute, before the fault and after
+            when = minute(r["time"])
+            logs[(r["service"], when >= after)] += (r["level"] == "error") / (70 - after if when >= after else after)
         for s in t["staged"]["path"]:
             if spans[s] >= 60 and s in rate:
                 metric = sum(rate[s]) / len(rate[s])
                 assert abs(errs[s] / spans[s] - metric) <= 0.05 + 0.3 * metric, (d.name, s, errs[s] / spans[s], metric)
+                assert metric < 0.05 or logs[(s, True)] > 2 * logs[(s, False)], (d.name, s, metric)
                 checked += 1
     assert checked >= 60
 
 
 def test_harder_concurrent_incidents_are_off_the_failing_path_with_errors_of_their_own():
-    seen = 0
-    for d, t in harder_cases():
-        other = t["staged"]["concurrent"]
-        if not other:
-            continue
+    cases = staged("concurrent")
+    assert len(cases) >= 10
+    for d, t, other in cases:
         x, start = other["service"], minute(other["onset"])
         assert x not in t["staged"]["path"] and {"source": "deployments", "where": {"service": x}} in t["red_herrings"]
         deploys = [r for r in rows(d, "deployments") if r["service"] == x and r["kind"] == "deploy"]
@@ -151,21 +156,16 @@ def test_harder_concurrent_incidents_are_off_the_failing_path_with_errors_of_the
         own = [r for r in rows(d, "spans") if r["service"] == x and r["kind"] == "server" and r["status"] == "error"
                and r.get("attributes", {}).get("error.type") == "500" and minute(r["time"]) >= start]
         assert own, d.name
-        seen += 1
-    assert seen >= 10
 
 
 def test_harder_herrings_are_harmless_changes_on_the_failing_path_just_before_the_fault():
-    seen = 0
-    for d, t in harder_cases():
-        h = t["staged"]["herring"]
-        if h:
-            assert h in t["staged"]["path"][:-1]
-            assert {"source": "deployments", "where": {"service": h}} in t["red_herrings"]
-            times = [minute(r["time"]) for r in rows(d, "deployments") if r["service"] == h]
-            assert any(0 < onset_of(t) - m <= 8 for m in times), d.name
-            seen += 1
-    assert seen >= 10
+    cases = staged("herring")
+    assert len(cases) >= 10
+    for d, t, h in cases:
+        assert h in t["staged"]["path"][:-1]
+        assert {"source": "deployments", "where": {"service": h}} in t["red_herrings"]
+        times = [minute(r["time"]) for r in rows(d, "deployments") if r["service"] == h]
+        assert any(0 < onset_of(t) - m <= 8 for m in times), d.name
 
 
 def test_harder_root_cause_telemetry_goes_missing_but_not_its_key_evidence():
