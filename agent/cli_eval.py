@@ -92,7 +92,7 @@ def simulate_command(
     kind: Annotated[str, typer.Option("--kind", metavar="KIND", help="root-cause kind from the taxonomy")],
     seed: Annotated[int, typer.Option("--seed", metavar="N")] = 1,
     difficulty: Annotated[str, typer.Option("--difficulty", metavar="LEVEL",
-                                            help="easy, medium or hard")] = "medium",
+                                            help="easy, medium, hard or harder")] = "medium",
     force: ForceFlag = False,
     *, out: Annotated[Path, typer.Option("--out", metavar="DIR",
                                          help="a new or empty directory to write the snapshot to")],

@@ -10,11 +10,14 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 START = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
 WINDOW = 150                                   # minutes of telemetry
+HARDER_WINDOW = 70                             # … at the harder level, whose traces are dense
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
-DIFFICULTIES = ("easy", "medium", "hard")
+LEVELS = ("easy", "medium", "hard")            # propagated here; "harder" walks requests (evals/tracing.py)
+DIFFICULTIES = LEVELS + ("harder",)
 POOL = {
     "edge": ["web", "mobile-bff", "partner-api"],
     "gateway": ["api-gateway", "graphql", "edge-router"],
@@ -26,7 +29,7 @@ POOL = {
     "cache": ["redis-session", "memcached-catalog"],
 }
 EXTERNAL = ["payments-provider", "geo-api", "email-gateway", "sms-gateway", "fraud-check-api", "maps-api"]
-SIZES = {"easy": (8, 12), "medium": (12, 22), "hard": (20, 40)}
+SIZES = {"easy": (8, 12), "medium": (12, 22), "hard": (20, 40), "harder": (10, 16)}
 
 
 @dataclass
@@ -56,6 +59,13 @@ class Failure:
     messages: list[str]                        # error log lines (real-world phrasings)
     peer: str | None = None                    # the callee whose calls fail, if any
     span_error: dict = field(default_factory=dict)
+    # read by the harder level only: a retry of the same request fails again (a bug, a wrong setting) or may
+    # reach a healthy instance; the share's shape over time (a ramp, a sawtooth); when it ends (a rollback);
+    # warn: the service logs it but its requests do not fail (wrong results its callers reject)
+    sticky: bool = True
+    shape: Callable[[int], float] | None = None
+    end: int | None = None
+    level: str = "error"
 
 
 def ts(minute: float) -> str:
@@ -120,12 +130,19 @@ class Stage:
     share: float                               # fraction of the root's requests failing
     callee: str | None                         # one of the root's callees inside the system, if any
     fails: dict[str, Failure] = field(default_factory=dict)
+    harder: bool = False                       # staged for simulated requests: see Failure's last fields
+    variant: int = 0                           # which of a kind's harder cases (a fault may stage it otherwise)
+    sticky: bool = True
+    shape: Callable[[int], float] | None = None
     # the records it leaves (deployments, scaling, registry, certs: service → not_after, metrics: (service,
     # name) → f(minute)) and how it bends the world: a surge from a minute, a (service, zone) down, services
-    # that receive no requests, every service reporting disk use
+    # that receive no requests, every service reporting disk use; for the harder level also: service → f(minute)
+    # multiplying its own time (slow), adding CPU (steal) or ms on the wire of its calls (delay), and a caller
+    # whose calls to the root surge (surge_from: a batch job); a truth summary of its own (summary)
     extra: dict = field(default_factory=lambda: {
         "deployments": [], "scaling": [], "registry": [], "certs": {}, "metrics": {}, "surge": None,
-        "zone_down": None, "silent": set(), "disk_everywhere": False})
+        "zone_down": None, "silent": set(), "disk_everywhere": False, "slow": {}, "steal": {}, "delay": {},
+        "surge_from": None})
 
     @property
     def rng(self) -> random.Random:
@@ -136,12 +153,14 @@ class Stage:
         return self.w.services[self.root].port if self.root in self.w.services else 443
 
     def at_root(self, msgs: list[str], peer: str | None = None, span: dict | None = None) -> None:
-        self.fails[self.root] = Failure(self.onset, self.share, msgs, peer, span or {"error.type": "internal"})
+        self.fails[self.root] = Failure(self.onset, self.share, msgs, peer, span or {"error.type": "internal"},
+                                        self.sticky, self.shape)
 
     def at_callers(self, msgs: list[str], span: dict) -> None:
         for c in self.w.callers(self.root):
             self.fails[c] = Failure(self.onset + self.rng.randint(0, 1), self.share,
-                                    [m.format(peer=self.root, port=self.port) for m in msgs], self.root, span)
+                                    [m.format(peer=self.root, port=self.port) for m in msgs], self.root, span,
+                                    self.sticky, self.shape)
 
     def propagate(self) -> None:
         """Callers of failing services fail after them, up the graph, with delays and diluted."""
@@ -278,19 +297,29 @@ def change_records(st: Stage, difficulty: str) -> tuple[dict[str, list[dict]], l
         scaling.append({"time": ts(onset - rng.randint(10, 40)), "service": svc, "action": "scale_up", "from_count": n,
                         "desired_count": n + 1, "actual_count": n + 1, "status": "succeeded",
                         "message": f"scaled up to {n + 1} replicas"})
-    certificates = []
-    for s in w.services.values():
-        na = extra["certs"].get(s.name) or ts(rng.randint(60, 400) * 1440)
-        certificates.append({"service": s.name, "name": f"{s.name}-tls", "subject": f"CN={s.name}.internal",
-                             "issuer": "CN=internal-ca", "not_after": na, "purpose": "server"})
+    certificates = certificates_of(w, extra["certs"], rng)
     if difficulty != "easy" and others:
         herring = rng.choice(others)
         for c in certificates:
             if c["service"] == herring:
                 c["not_after"] = ts(onset + rng.randint(8, 25) * 1440)
         red.append({"source": "certificates", "where": {"service": herring}})
-    registry = [{"time": ts(0), "service": s.name, "instance": i, "event": "register",
-                 "address": f"10.{ZONES.index(z)}.{k}.{j + 10}:{s.port}", "zone": z}
-                for k, s in enumerate(w.services.values()) for j, (i, z) in enumerate(s.instances)]
-    registry += extra["registry"]
+    registry = registrations(w) + extra["registry"]
     return {"deployments": deployments, "scaling": scaling, "certificates": certificates, "registry": registry}, red
+
+
+def certificates_of(w: World, expired: dict[str, str], rng: random.Random) -> list[dict]:
+    """Every service's server certificate: far from expiry, unless the fault set its not_after."""
+    out = []
+    for s in w.services.values():
+        na = expired.get(s.name) or ts(rng.randint(60, 400) * 1440)
+        out.append({"service": s.name, "name": f"{s.name}-tls", "subject": f"CN={s.name}.internal",
+                    "issuer": "CN=internal-ca", "not_after": na, "purpose": "server"})
+    return out
+
+
+def registrations(w: World) -> list[dict]:
+    """Every instance registered at the window's start."""
+    return [{"time": ts(0), "service": s.name, "instance": i, "event": "register",
+             "address": f"10.{ZONES.index(z)}.{k}.{j + 10}:{s.port}", "zone": z}
+            for k, s in enumerate(w.services.values()) for j, (i, z) in enumerate(s.instances)]

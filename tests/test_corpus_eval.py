@@ -1,15 +1,21 @@
 """The heuristic on the whole committed corpus, as `fivewhys eval evals/incidents` runs it in CI."""
 from pathlib import Path
 
-from evals.harness import find_cases, run_eval
+from evals.harness import find_cases, run_eval, summarise
 
 CORPUS = Path(__file__).resolve().parent.parent / "evals" / "incidents"
+# The harder level (issue 12 item 8) is where the heuristic is weak today: this floor only catches regressions
+# below its measured AC@1 (0.44 on 32 cases); the issue's target is 0.95. Raise it as the heuristic improves.
+HARDER_FLOOR = 0.40
 
 
 def test_heuristic_on_the_corpus(tmp_path):
     res = run_eval(find_cases(CORPUS), ["heuristic"], concurrency=2, out_dir=tmp_path, use_cache=False)
-    s = res["summary"]["heuristic"]
-    assert s["n"] >= 66 and s["errors"] == 0
-    assert s["ac1"] >= 0.85, s
-    assert s["citation_validity"] == 1.0
-    assert all(v["ac1"] >= 0.6 for v in s["by_kind"].values()), s["by_kind"]
+    rows = res["rows"]
+    assert res["summary"]["heuristic"]["n"] >= 98 and res["summary"]["heuristic"]["errors"] == 0
+    assert res["summary"]["heuristic"]["citation_validity"] == 1.0
+    classic = summarise([r for r in rows if r["difficulty"] != "harder"])
+    assert classic["n"] >= 66 and classic["ac1"] >= 0.85, classic
+    assert all(v["ac1"] >= 0.6 for v in classic["by_kind"].values()), classic["by_kind"]
+    harder = summarise([r for r in rows if r["difficulty"] == "harder"])
+    assert harder["n"] >= 32 and harder["ac1"] >= HARDER_FLOOR, harder

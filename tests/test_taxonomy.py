@@ -68,9 +68,12 @@ def test_the_heuristic_remediation_and_next_checks_are_the_records():
 
 def test_simulator_faults_and_test_causes_are_kinds_of_the_taxonomy(tmp_path):
     assert set(FAULTS) <= set(NAMES) and simulated_kinds() == [k for k in NAMES if k in FAULTS]
-    assert {"application_error", "network_delay"}.isdisjoint(FAULTS)        # no simulated cases yet
-    with pytest.raises(ValueError, match="no simulator fault for kind 'network_delay'"):
-        simulate("network_delay", 1, "easy", tmp_path / "x")
+    assert simulated_kinds() == list(NAMES)                 # every kind has a fault now
+    for kind in ("application_error", "network_delay"):     # … these at the harder level only
+        with pytest.raises(ValueError, match=f"{kind} is simulated at difficulty harder only"):
+            simulate(kind, 1, "easy", tmp_path / "x")
+    with pytest.raises(ValueError, match="unknown kind 'gremlins'"):
+        simulate("gremlins", 1, "easy", tmp_path / "x")
     assert {v.kind for v in VARIANTS.values()} <= set(NAMES)
 
 
