@@ -104,17 +104,22 @@ def collected(path: Path) -> set[str]:
     return seen
 
 
-def pod_metrics(path: Path, start: datetime, end: datetime, bad: Counter, service: str | None = None,
-                instance: str | None = None) -> Iterator[dict]:
-    """A wide per-pod (or front_service) CSV → one record per column and row in the window."""
-    lo, hi, keep = start.timestamp(), end.timestamp(), collected(path)
+def _rows_in_window(path: Path, start: datetime, end: datetime, bad: Counter) -> Iterator[tuple[float, dict]]:
+    """The CSV's rows with their time, inside [start, end]; a row without a readable time is counted as bad."""
+    lo, hi = start.timestamp(), end.timestamp()
     for row in csv_rows(path, bad, "metrics"):
         t = row_time(row, bad)
         if t is None:
             bad["metrics"] += 1
-            continue
-        if not lo <= t <= hi:
-            continue
+        elif lo <= t <= hi:
+            yield t, row
+
+
+def pod_metrics(path: Path, start: datetime, end: datetime, bad: Counter, service: str | None = None,
+                instance: str | None = None) -> Iterator[dict]:
+    """A wide per-pod (or front_service) CSV → one record per column and row in the window."""
+    keep = collected(path)
+    for t, row in _rows_in_window(path, start, end, bad):
         pod = instance or row.get("PodName") or path.stem
         base = {"time": rfc3339(int(t) * 10**9), "service": service or service_of(pod), "instance": pod}
         for col, raw in row.items():
@@ -131,14 +136,7 @@ def pod_metrics(path: Path, start: datetime, end: datetime, bad: Counter, servic
 def edge_metrics(path: Path, start: datetime, end: datetime, bad: Counter) -> Iterator[dict]:
     """source_50.csv / destination_50.csv: one column per caller_callee edge; kept under the file's name,
     on the caller, with the callee as peer_service."""
-    lo, hi = start.timestamp(), end.timestamp()
-    for row in csv_rows(path, bad, "metrics"):
-        t = row_time(row, bad)
-        if t is None:
-            bad["metrics"] += 1
-            continue
-        if not lo <= t <= hi:
-            continue
+    for t, row in _rows_in_window(path, start, end, bad):
         for col, raw in row.items():
             if col in NOT_METRICS or "_" not in col or (v := _number(raw)) is None:
                 continue

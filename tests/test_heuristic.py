@@ -152,44 +152,34 @@ def test_one_source_ending_early_does_not_stop_the_investigation(demo_dir, tmp_p
     assert (res.report.root_cause.service, res.report.root_cause.kind) == ("search", "failed_scale_up")
 
 
-def test_a_page_long_before_the_cause_and_the_errors_is_not_answered_with_confidence(tmp_path):
-    """The demo's page moved 85 minutes earlier: the failed scale-ups and the error rise come after it."""
-    import shutil
+def _demo_paged(tmp_path, name: str, **alert) -> "object":
+    """The demo incident with its page changed, investigated by the heuristic."""
     import yaml as _yaml
     from agent.loop import Investigation
     from tools import ToolContext
     from tools.backends.snapshot import SnapshotTelemetry
     from tools.domain.evidence import EvidenceLedger
-    d = tmp_path / "early"
+    d = tmp_path / name
     shutil.copytree(Path(__file__).resolve().parent.parent / "evals" / "incidents" / "search-token-peak", d)
     inc = _yaml.safe_load((d / "incident.yaml").read_text())
-    inc["alert"]["at"] = "2026-03-06T15:40:00Z"
+    inc["alert"].update(alert)
     (d / "incident.yaml").write_text(_yaml.safe_dump(inc))
     tel = SnapshotTelemetry(d)
     try:
-        report = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
+        return Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
     finally:
         tel.close()
+
+
+def test_a_page_long_before_the_cause_and_the_errors_is_not_answered_with_confidence(tmp_path):
+    """The demo's page moved 85 minutes earlier: the failed scale-ups and the error rise come after it."""
+    report = _demo_paged(tmp_path, "early", at="2026-03-06T15:40:00Z")
     assert report.inconclusive or report.root_cause.confidence < 0.5
     assert any("after the page" in c for c in report.next_checks)
 
 
 @pytest.mark.parametrize("paged,hint", [("serach", "did you mean 'search'"), ("nosuchservice", "no telemetry")])
 def test_a_page_about_a_service_the_telemetry_never_mentions_is_not_answered(tmp_path, paged, hint):
-    import yaml as _yaml
-    from agent.loop import Investigation
-    from tools import ToolContext
-    from tools.backends.snapshot import SnapshotTelemetry
-    from tools.domain.evidence import EvidenceLedger
-    d = tmp_path / paged
-    shutil.copytree(Path(__file__).resolve().parent.parent / "evals" / "incidents" / "search-token-peak", d)
-    inc = _yaml.safe_load((d / "incident.yaml").read_text())
-    inc["alert"]["service"] = paged
-    (d / "incident.yaml").write_text(_yaml.safe_dump(inc))
-    tel = SnapshotTelemetry(d)
-    try:
-        report = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
-    finally:
-        tel.close()
+    report = _demo_paged(tmp_path, paged, service=paged)
     assert report.inconclusive and report.root_cause is None
     assert any(hint in c for c in report.next_checks) and any("search" in c for c in report.next_checks)
