@@ -81,10 +81,7 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
     for source in ("logs", "spans"):
         if not telemetry.coverage(source).present:
             continue
-        per: dict[str, list[tuple[datetime, int, int]]] = {}
-        for r in telemetry.count(source, w, by=("service",), bucket_s=BUCKET_S, limit=1_000_000):
-            per.setdefault(r["service"], []).append((r["bucket"], r["errors"], r["n"]))
-        for service, rows in per.items():
+        for service, rows in _error_counts(telemetry, source, w).items():
             if not any(e for _, e, _ in rows):
                 continue
             # Errors per minute, counted only where they are a real share of the traffic,
@@ -105,6 +102,25 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
             for service, pts in per_m.items():
                 consider(service, f"metrics:{name}", detect_shift(pts, b_end, min_delta=min_delta), 0)
     return sorted(found.values(), key=lambda o: (o.onset, -o.peak))
+
+
+ANSWERS = ("server", "consumer")    # span kinds that are a service's answers to others, not its own calls
+
+
+def _error_counts(telemetry: Telemetry, source: str, w: Filter) -> dict[str, list[tuple[datetime, int, int]]]:
+    """Per service, per minute: (bucket, errors, all). For spans, a service's *answers* (server spans) where
+    it has them: its failed calls to a dependency it falls back from are not its own failure, and counting
+    them would date its onset by a concurrent problem below it. A service with no server spans (a batch job,
+    a client) is judged by all its spans."""
+    def per_service(where: Filter) -> dict[str, list[tuple[datetime, int, int]]]:
+        out: dict[str, list[tuple[datetime, int, int]]] = {}
+        for r in telemetry.count(source, where, by=("service",), bucket_s=BUCKET_S, limit=1_000_000):
+            out.setdefault(r["service"], []).append((r["bucket"], r["errors"], r["n"]))
+        return out
+    every = per_service(w)
+    if source != "spans":
+        return every
+    return {**every, **per_service(w.but(kinds=ANSWERS))}
 
 
 def bucket_floor(t: datetime, seconds: int = BUCKET_S) -> datetime:

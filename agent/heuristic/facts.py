@@ -161,7 +161,9 @@ class Facts:
                    and e.callee not in path and (t_cur is None or onsets[e.callee].onset <= t_cur + CHAIN_SLACK)]
             if not nxt:
                 return path
-            path.append(min(nxt, key=lambda s: onsets[s].onset))
+            # Of several failing callees, the one whose failures began closest before the caller's: a callee
+            # failing long before its caller did is one the caller copes with (a fallback, a retry), not its cause.
+            path.append(max(nxt, key=lambda s: onsets[s].onset) if t_cur else min(nxt, key=lambda s: onsets[s].onset))
 
     def entry(self) -> str | None:
         """The paged service; when it is not in the call graph (a UI in front of the traced system, with metrics
