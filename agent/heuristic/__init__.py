@@ -41,12 +41,13 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
             f"{s} at {t:%H:%M}" for s, t in desc.ends_early.items()) + "): the failure itself is not in the data",
             checks=["capture the telemetry up to and past the page, then investigate again"])
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
-                        ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {})]
+                        ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {}),
+                        ("edge_rates", {"bucket_minutes": 1})]
                     + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
                        if m in desc.metrics])
     f.chain = f.walk_chain()
     onsets = f.onsets
-    f.t0 = f.onset_of(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)
+    f.t0 = f.failing_at(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)
     cands = f.candidates()
     # Only series that exist: a metric known for no particular service (some backends) may be anyone's.
     yield from _ask(f, [("query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS

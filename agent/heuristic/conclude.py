@@ -78,8 +78,10 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
                        + (f"; its errors rose at {_t(alert_onset)}" if alert_onset else ""),
               "service": inc.alert.service, "evidence": f.ids("describe_incident") + f.onset_ids(f.alert_service)}]
     for a, b in zip(f.chain, f.chain[1:]):
-        links.append({"claim": f"{a}'s errors come from its calls to {b}, whose own errors began earlier "
-                               f"({_t(f.onset_of(b))})", "service": b, "evidence": f.edge_ids(a, b) + f.onset_ids(b)})
+        since = (f"whose own errors began earlier ({_t(f.onset_of(b))})" if b in f.onsets else
+                 f"which fail from {_t(f.failing_since(a, b))} while {b} records no errors of its own")
+        links.append({"claim": f"{a}'s errors come from its calls to {b}, {since}", "service": b,
+                      "evidence": f.edge_ids(a, b) + f.onset_ids(b)})
     end = f.end
     if end and best.service != end:
         ids = f.edge_ids(end, best.service) or f.edge_ids(best.service, end)

@@ -69,6 +69,13 @@ class Facts:
     def edge_errors(self) -> list[EdgeErrors]:
         return self.data("trace_errors", [])
 
+    def edge_onset(self, caller: str, callee: str) -> datetime | None:
+        """When `caller`'s calls to `callee` began to fail (edge_rates), if they did."""
+        for r in self.data("edge_rates", []):
+            if r.caller == caller and r.callee == callee:
+                return r.errors_rose_at
+        return None
+
     @property
     def scaling(self) -> Scaling:
         return self.data("scaling_events", Scaling([], []))
@@ -135,6 +142,14 @@ class Facts:
         o = self.onsets.get(service or "")
         return o.onset if o else None
 
+    def failing_at(self, service: str | None) -> datetime | None:
+        """When a service began failing: its own errors, or else its callers' calls to it (a service that is
+        unreachable, misrouted or without telemetry of its own fails only in its callers' view)."""
+        if not service:
+            return None
+        seen = [t for c in self.callers(service) if (t := self.failing_since(c, service))]
+        return self.onset_of(service) or (min(seen) if seen else None)
+
     def onset_ids(self, service: str | None) -> list[str]:
         o = self.onsets.get(service or "")
         return [o.evidence] if o and o.evidence else []
@@ -156,14 +171,35 @@ class Facts:
             return [start] if earliest == start else [start, earliest]
         path = [start]
         while True:
-            t_cur = self.onset_of(path[-1])
-            nxt = [e.callee for e in self.edges if e.caller == path[-1] and e.callee in onsets
-                   and e.callee not in path and (t_cur is None or onsets[e.callee].onset <= t_cur + CHAIN_SLACK)]
+            cur = path[-1]
+            t_cur = self.onset_of(cur) if cur in onsets else (self.failing_since(path[-2], cur) if len(path) > 1
+                                                                 else None)
+            nxt = {c: t for c in self.callees(cur) if c not in path and (t := self.failing_since(cur, c))
+                   and (t_cur is None or t <= t_cur + CHAIN_SLACK)}
             if not nxt:
                 return path
             # Of several failing callees, the one whose failures began closest before the caller's: a callee
             # failing long before its caller did is one the caller copes with (a fallback, a retry), not its cause.
-            path.append(max(nxt, key=lambda s: onsets[s].onset) if t_cur else min(nxt, key=lambda s: onsets[s].onset))
+            path.append(max(nxt, key=nxt.get) if t_cur else min(nxt, key=nxt.get))
+
+    def failing_since(self, caller: str, callee: str) -> datetime | None:
+        """When `callee` began failing as `caller` sees it: its own errors; or `caller`'s calls to it failing
+        where the fault is on the callee's side: every caller's calls fail, or it has no telemetry of its own
+        (unreachable, misrouted, outside the system). One caller failing to reach a callee that records
+        nothing wrong and serves its other callers is the caller's own problem (saturated, misconfigured)."""
+        own = self.onset_of(callee)
+        edge = self.edge_onset(caller, callee)
+        if edge and not own:
+            failing_callers = [c for c in self.callers(callee) if self.edge_onset(c, callee)]
+            if len(failing_callers) < 2 and not self.silent(callee):
+                return None
+        return min(t for t in (own, edge) if t) if (own or edge) else None
+
+    def silent(self, service: str) -> bool:
+        """Records nothing of its own: no metrics, no calls of its own, no errors (only its callers see it)."""
+        desc = self.overview
+        return not (service in self.onsets or self.callees(service)
+                    or (desc and any(service in svcs for svcs in desc.metrics.values())))
 
     def entry(self) -> str | None:
         """The paged service; when it is not in the call graph (a UI in front of the traced system, with metrics

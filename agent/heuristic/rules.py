@@ -56,7 +56,8 @@ def changes(f: Facts) -> list[Hypothesis]:
     for d in f.data("list_deployments", []):
         if d.status == "failed" or not (f.t0 - DEPLOY_LOOKBACK <= d.time <= f.t0 + 5 * MIN):
             continue
-        own = f.onset_of(d.service)
+        # The chain's end may fail only in its callers' view (no telemetry of its own): that view dates it.
+        own = f.failing_at(d.service) if d.service == f.end else f.onset_of(d.service)
         is_config = d.kind == "config" or (bool(d.changes) and not _only_version(d.changes))
         after = own is not None and d.time - 2 * MIN <= own <= d.time + DEPLOY_EFFECT
         what = d.diff or f"{d.previous_version or '?'}→{d.version or '?'}"
