@@ -174,7 +174,7 @@ def change_point(points: Iterable[tuple[datetime, float]], base_end: datetime, f
     if len(base) < MIN_BASELINE or len(pts) - len(base) < 1:
         med = statistics.median(base) if base else 0.0
         return ChangePoint(med, 0.0, None, baseline_points=len(base))
-    k = _ramp_start(pts, len(base))
+    k = _ramp_start(pts, len(base), max(floor_abs, floor_rel * abs(statistics.median(base))))
     if k is not None and k >= MIN_BASELINE:
         base = [v for _, v in pts[:k]]
     med = statistics.median(base)
@@ -211,9 +211,11 @@ def _slope(seg: list[tuple[datetime, float]]) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(x, y)) / den if den else 0.0
 
 
-def _ramp_start(pts: list[tuple[datetime, float]], n_base: int) -> int | None:
+def _ramp_start(pts: list[tuple[datetime, float]], n_base: int, margin: float = 0.0) -> int | None:
     """Index where a flat-then-linear fit over the series (to its extreme) breaks, when that fit explains the
-    baseline window clearly better than flat: a slow climb that began before the baseline ended."""
+    baseline window clearly better than flat: a slow climb that began before the baseline ended. The climb
+    must also be more than `margin` by the baseline's end (one error in a minute of an error-free hour is
+    not a ramp)."""
     ys = [v for _, v in pts]
     end = max(range(len(ys)), key=lambda i: ys[i]) + 1
     if end - n_base < 2 or n_base < 2 * MIN_BASELINE:
@@ -226,6 +228,9 @@ def _ramp_start(pts: list[tuple[datetime, float]], n_base: int) -> int | None:
             best, best_k = sse, k
     # Only when the climb is real: the fit must halve the baseline's error and the climb must keep rising.
     if best_k is None or best > 0.5 * flat or _slope(pts[best_k:n_base]) <= 0:
+        return None
+    climb = ys[best_k:n_base]
+    if len(climb) < MIN_BASELINE or statistics.median(climb[len(climb) // 2:]) - statistics.median(ys[:best_k]) <= margin:
         return None
     return best_k
 

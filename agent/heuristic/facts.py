@@ -19,6 +19,7 @@ MAX_CANDIDATES = 5
 CHAIN_SLACK = 2 * MIN            # a callee's errors may begin this much after its caller's and still lead
 RECENT_CHANGE = timedelta(minutes=45)     # a cause this long before the symptom is on time
 SLOW_CHANGE = timedelta(hours=6)          # for causes that build up (a leak, a filling disk)
+TRAFFIC_FELL_PCT = 15.0          # a request rate this much (%) below its baseline fell, beyond noise
 RISE_Z = 3.0                     # a metric this many robust spreads above its baseline rose clearly
 
 
@@ -191,9 +192,15 @@ class Facts:
         edge = self.edge_onset(caller, callee)
         if edge and not own:
             failing_callers = [c for c in self.callers(callee) if self.edge_onset(c, callee)]
-            if len(failing_callers) < 2 and not self.silent(callee):
+            if len(failing_callers) < 2 and not self.silent(callee) and not self.traffic_fell(callee):
                 return None
         return min(t for t in (own, edge) if t) if (own or edge) else None
+
+    def traffic_fell(self, service: str) -> bool:
+        """Its own request rate fell clearly while its callers' calls failed: the calls do not reach it (a
+        partition, a misrouting registry), a fault on its side rather than the caller's."""
+        return any(r.service == service and r.rel_pct <= -TRAFFIC_FELL_PCT and r.z <= -RISE_Z
+                   for r in self.changes("request_rate"))
 
     def silent(self, service: str) -> bool:
         """Records nothing of its own: no metrics, no calls of its own, no errors (only its callers see it)."""
