@@ -17,7 +17,7 @@ from agent.slack.queue import TryLater
 
 RATE_LIMIT_RETRIES = 3     # 429: each waits Retry-After (slack_sdk's handler)
 SERVER_ERROR_RETRIES = 2   # 500/503: backoff 0.5 s, 1 s (slack_sdk's default interval calculator)
-PER_CHANNEL_S = 1.0        # Slack's chat.postMessage limit: about one message a second per channel
+PER_CHANNEL_S = 1.1        # Slack's chat.postMessage limit is about one a second per channel; a margin for the network
 
 
 def with_retries(client: WebClient) -> WebClient:
