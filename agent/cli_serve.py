@@ -29,6 +29,20 @@ def log_pages() -> None:
     log.propagate = False          # not twice through a root handler another library set up
 
 
+def warn_closed_or_open(socket_mode: bool) -> None:
+    """One warning per endpoint that refuses everything for want of a secret, or accepts anyone."""
+    if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
+        warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
+    if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
+        warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
+    if not os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN"):
+        if os.environ.get("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED") == "1":
+            warn("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED=1: /webhooks/alertmanager accepts pages from anyone "
+                 "who can reach it")
+        else:
+            warn("FIVEWHYS_ALERTMANAGER_TOKEN is not set: /webhooks/alertmanager answers 403")
+
+
 def check_token(slack) -> str | None:
     """auth.test before the first page: a token Slack refuses ends `serve` at once (exit 2). Slack out of
     reach is only a warning: pages are kept and posted when it answers."""
@@ -80,16 +94,7 @@ def serve_command(
         fail("SLACK_BOT_TOKEN is not set: the bot could not post anything")
     if socket_mode and not os.environ.get("SLACK_APP_TOKEN"):
         fail("Socket Mode needs SLACK_APP_TOKEN (xapp-…)")
-    if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
-        warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
-    if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
-        warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
-    if not os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN"):
-        if os.environ.get("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED") == "1":
-            warn("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED=1: /webhooks/alertmanager accepts pages from anyone "
-                 "who can reach it")
-        else:
-            warn("FIVEWHYS_ALERTMANAGER_TOKEN is not set: /webhooks/alertmanager answers 403")
+    warn_closed_or_open(socket_mode)
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
     me = check_token(slack)
     log_pages()
