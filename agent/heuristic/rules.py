@@ -110,7 +110,7 @@ def cpu_jump(f: Facts) -> list[Hypothesis]:
         full = (r.peak or 0) >= CPU_SATURATED
         ratio = r.level / max(r.baseline, 1e-3)
         traffic = load[r.service].level / max(load[r.service].baseline, 1e-9) if r.service in load else 1.0
-        if r.service in _failed_up(f) or r.level - r.baseline < CPU_JUMP_ABS:
+        if r.service in _failed_up(f) or r.level - r.baseline < CPU_JUMP_ABS or not _before_page(f, r.at):
             continue
         if not full and (ratio < CPU_JUMP or ratio / max(traffic, 1.0) < CPU_JUMP):
             continue
@@ -146,7 +146,10 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     calls_out = any(e.caller == svc for e in f.edges)
     if calls_out and not (any(r.service == svc for r in edges) and any(r.peer_service == svc for r in edges)):
         return []
-    return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, min(r.at for r in edges if r.at),
+    began = min((r.at for r in edges if r.at), default=None)
+    if not _before_page(f, began):
+        return []
+    return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, began,
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
                        f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
@@ -303,6 +306,12 @@ def hypotheses(f: Facts) -> list[Hypothesis]:
     return hs + [h for rule in LATE_RULES for h in rule(f)]
 
 
+def _before_page(f: Facts, began: datetime | None) -> bool:
+    """A change found by scanning every service (no failing call leads to it) is tied to the page by its timing
+    alone: it must have begun before the page. One that began with or after it is another episode, or an effect."""
+    return began is not None and began < f.alert_at
+
+
 def _failed_up(f: Facts) -> set[str]:
     return {g.service for g in f.scaling.groups if g.status == "failed" and g.action in ("scale_up", "-")}
 
@@ -317,3 +326,9 @@ def _t(t: datetime | None) -> str:
 
 def _mins(td: timedelta) -> str:
     return f"{td.total_seconds() / 60:.0f} min"
+
+
+# Rules in modules of their own build on Hypothesis and the helpers above, so they are registered last.
+from agent.heuristic.mesh import mesh_delay  # noqa: E402
+
+LATE_RULES.append(mesh_delay)
