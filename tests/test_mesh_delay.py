@@ -1,0 +1,99 @@
+"""Network delay from a service mesh's per-edge latency (client side vs server side), with no spans at all, and
+changes found by scanning every service must begin before the page."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from agent.heuristic.facts import Facts
+from agent.heuristic.mesh import mesh_delay
+from agent.loop import Investigation
+from agent.models.base import Message
+from agent.models.heuristic import HeuristicModel
+from tools import TOOLS
+from tools.backends.snapshot import SnapshotTelemetry
+from tools.domain.evidence import EvidenceLedger
+from tools.toolset import ToolContext
+
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+EDGES = [("web", "cart"), ("web", "store"), ("cart", "store")]
+
+
+def at(minute: float) -> str:
+    return (T0 + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mesh_system(root: Path, fault: str, fault_at: int = 10, page_at: int = 13, minutes: int = 16) -> Path:
+    """Three services, metrics only. fault: network (calls into store wait 0.2 s more at the client, store's own
+    proxy sees no change), slow (store itself 0.2 s slower: both sides) or cpu (store's CPU jumps)."""
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": f"mesh-{fault}", "title": "web latency SLO burn",
+        "window": {"start": at(0), "end": at(minutes)},
+        "alert": {"at": at(page_at), "service": "web", "summary": "web latency SLO burn"}}))
+    rows = []
+    for m in range(minutes):
+        bad = m >= fault_at
+        for caller, callee in EDGES:
+            base = 0.004 + 0.0005 * (m % 3)
+            into_store = bad and callee == "store"
+            server = base + (0.2 if into_store and fault == "slow" else 0.0)
+            client = server + 0.001 + (0.2 if into_store and fault == "network" else 0.0)
+            for name, v in (("source_50", client), ("destination_50", server)):
+                rows.append({"time": at(m), "service": caller, "name": name, "value": v,
+                             "labels": {"peer_service": callee}})
+        for svc, cpu in (("web", 0.2), ("cart", 0.15), ("store", 0.1)):
+            hot = svc == "store" and fault == "cpu" and bad
+            rows.append({"time": at(m), "service": svc, "name": "cpu_utilization",
+                         "value": 0.95 if hot else cpu + 0.01 * (m % 3)})
+    (root / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def answer(d: Path) -> tuple[str | None, str | None]:
+    tel = SnapshotTelemetry(d)
+    try:
+        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
+    finally:
+        tel.close()
+    return (rc.service, rc.kind) if rc else (None, None)
+
+
+def test_metric_changes_splits_per_edge_series_by_callee(tmp_path):
+    ctx = ToolContext(SnapshotTelemetry(mesh_system(tmp_path / "m", "network")), EvidenceLedger())
+    res = TOOLS["metric_changes"](ctx, {"name": "source_50"})
+    edges = {(r.service, r.peer_service) for r in res.data if r.direction == "up"}
+    assert edges == {("web", "store"), ("cart", "store")}
+    assert "peer_service" in res.text
+    assert {ctx.ledger.get(e).summary.split(" ")[2] for e in res.evidence_ids} >= {"web→store", "cart→store"}
+
+
+def test_network_delay_is_found_from_mesh_metrics_without_spans(tmp_path):
+    assert answer(mesh_system(tmp_path / "net", "network")) == ("store", "network_delay")
+
+
+def test_a_callee_slower_on_both_sides_is_not_the_network(tmp_path):
+    """The server side rose as much as the client side: the time is spent in store, not between the proxies."""
+    f = Facts()
+    d = mesh_system(tmp_path / "slow", "slow")
+    ctx = ToolContext(SnapshotTelemetry(d), EvidenceLedger())
+    for name in ("describe_incident", "source_50", "destination_50"):
+        args = {} if name == "describe_incident" else {"name": name, "limit": 60}
+        tool = name if name == "describe_incident" else "metric_changes"
+        f.add(tool, args, _message(TOOLS[tool](ctx, args)))
+    assert mesh_delay(f) == []
+    assert answer(d)[1] != "network_delay"
+
+
+def test_a_cpu_jump_after_the_page_is_not_what_was_paged_for(tmp_path):
+    """Found by scanning every service, with no failing call leading to it: only its timing ties it to the
+    page, so one that began after the page is not the cause (before: it was confirmed)."""
+    assert answer(mesh_system(tmp_path / "before", "cpu", fault_at=10, page_at=13)) == ("store", "resource_saturation")
+    assert answer(mesh_system(tmp_path / "after", "cpu", fault_at=12, page_at=10)) != ("store", "resource_saturation")
+
+
+def _message(res) -> Message:
+    return Message(role="tool", content=res.text, data=res.data, evidence_ids=res.evidence_ids)
