@@ -97,3 +97,36 @@ def test_a_cpu_jump_after_the_page_is_not_what_was_paged_for(tmp_path):
 
 def _message(res) -> Message:
     return Message(role="tool", content=res.text, data=res.data, evidence_ids=res.evidence_ids)
+
+
+def lone_edge_system(root: Path) -> Path:
+    """web calls only store (a leaf); from minute 10 the time between web's client span and store's server span
+    grows by 200 ms. No mesh metrics: spans alone."""
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": "lone-edge", "title": "web latency SLO burn", "window": {"start": at(0), "end": at(16)},
+        "alert": {"at": at(13), "service": "web", "summary": "web latency SLO burn"}}))
+    spans = []
+    for i in range(16 * 12):
+        m, tid = i / 12, f"t{i:05d}"
+        own, wire = 5.0 + (i % 3), (200.0 if i / 12 >= 10 else 1.0 + (i % 2) * 0.5)
+        for sid, parent, svc, kind, dur, peer in (("w", None, "web", "server", own + wire + 4, None),
+                                                  ("wc", "w", "web", "client", own + wire, "store"),
+                                                  ("ss", "wc", "store", "server", own, None)):
+            spans.append({"time": at(m), "trace_id": tid, "span_id": sid, "parent_span_id": parent, "service": svc,
+                          "kind": kind, "duration_ms": dur, "operation": f"{svc}.op",
+                          **({"peer_service": peer} if peer else {})})
+    (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
+    return root
+
+
+def test_one_slow_edge_into_a_leaf_is_a_lead_not_the_answer(tmp_path):
+    """Between a caller's span and a leaf's span lies the network and the leaf's own request queue: with one
+    edge and no mesh metrics to tell them apart, network delay is offered as open, never confirmed."""
+    tel = SnapshotTelemetry(lone_edge_system(tmp_path / "lone"))
+    try:
+        report = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
+    finally:
+        tel.close()
+    assert not (report.root_cause and (report.root_cause.service, report.root_cause.kind) == ("store", "network_delay"))
+    assert any((h.service, h.kind, h.status) == ("store", "network_delay", "open") for h in report.hypotheses)

@@ -19,6 +19,7 @@ CPU_JUMP_ABS = 0.2               # … by at least this much of a core's share
 WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
 WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confidently the network
 WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
+WIRE_LONE_STRENGTH = 0.39        # one slow edge into a leaf: just under CONCLUDE_AT (0.4), a lead, never the answer
 # New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
 APP_ERROR_STRENGTH = 0.45
 LOG_HISTORY = timedelta(minutes=10)       # logs before an onset needed to call an error template new
@@ -149,7 +150,11 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     began = min((r.at for r in edges if r.at), default=None)
     if not _before_page(f, began):
         return []
-    return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, began,
+    # One slow edge, into a service that calls nobody: the time between the caller's span and the callee's may
+    # as well be the callee's request queue (Java servers start their span after it), so it is a lead only.
+    lone = len(edges) == 1 and not calls_out
+    strength = WIRE_LONE_STRENGTH if lone else 0.8 if gain >= WIRE_SLOW_MS else 0.45
+    return [Hypothesis(svc, "network_delay", strength, began,
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
                        f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
