@@ -130,3 +130,36 @@ def test_one_slow_edge_into_a_leaf_is_a_lead_not_the_answer(tmp_path):
         tel.close()
     assert not (report.root_cause and (report.root_cause.service, report.root_cause.kind) == ("store", "network_delay"))
     assert any((h.service, h.kind, h.status) == ("store", "network_delay", "open") for h in report.hypotheses)
+
+
+def two_edge_system(root: Path, into_at: float, out_at: float) -> Path:
+    """web → store → db, spans only: the wire time of web→store grows by 200 ms from into_at, of store→db by
+    150 ms from out_at; the page is at minute 17."""
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": "two-edges", "title": "web latency SLO burn", "window": {"start": at(0), "end": at(20)},
+        "alert": {"at": at(17), "service": "web", "summary": "web latency SLO burn"}}))
+    spans = []
+    for i in range(20 * 12):
+        m, tid, jitter = i / 12, f"t{i:05d}", (i % 2) * 0.5
+        w_in = 200.0 if m >= into_at else 1.0 + jitter
+        w_out = 150.0 if m >= out_at else 1.0 + jitter
+        own = 5.0 + (i % 3)
+        for sid, parent, svc, kind, dur, peer in (
+                ("w", None, "web", "server", 2 * own + w_in + w_out + 4, None),
+                ("wc", "w", "web", "client", 2 * own + w_in + w_out, "store"),
+                ("ss", "wc", "store", "server", 2 * own + w_out, None),
+                ("sc", "ss", "store", "client", own + w_out, "db"),
+                ("ds", "sc", "db", "server", own, None)):
+            spans.append({"time": at(m), "trace_id": tid, "span_id": sid, "parent_span_id": parent, "service": svc,
+                          "kind": kind, "duration_ms": dur, "operation": f"{svc}.op",
+                          **({"peer_service": peer} if peer else {})})
+    (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
+    return root
+
+
+def test_edges_around_a_service_slowing_minutes_apart_are_not_one_network_delay(tmp_path):
+    """A delay in the network around store slows its calls in and out at once; here the outgoing edge slowed
+    five minutes after the incoming one, which leaves only calls into store slowed by one episode."""
+    assert answer(two_edge_system(tmp_path / "together", 10, 10)) == ("store", "network_delay")
+    assert answer(two_edge_system(tmp_path / "apart", 10, 15)) != ("store", "network_delay")

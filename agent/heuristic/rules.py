@@ -19,6 +19,7 @@ CPU_JUMP_ABS = 0.2               # … by at least this much of a core's share
 WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
 WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confidently the network
 WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
+WIRE_TOGETHER = 2 * MIN          # … all stepping within this of each other (30 s buckets): one episode
 WIRE_LONE_STRENGTH = 0.39        # one slow edge into a leaf: just under CONCLUDE_AT (0.4), a lead, never the answer
 # New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
 APP_ERROR_STRENGTH = 0.45
@@ -139,6 +140,10 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     edges = [r for r in slow if svc in (r.service, r.peer_service)]
     worst = max(edges, key=lambda r: r.level_ms - r.baseline_ms)
     gain = worst.level_ms - worst.baseline_ms
+    # The network around a service slows its edges at once: an edge that stepped minutes away from the worst
+    # one is another episode (an outlier row has no change time of its own and is kept).
+    if worst.shape != "outlier" and worst.at:
+        edges = [r for r in edges if r.shape == "outlier" or r.at is None or abs(r.at - worst.at) <= WIRE_TOGETHER]
     # A delay at a service slows most of the calls that touch it, not one edge among many.
     touching = {(e.caller, e.callee) for e in f.edges if svc in (e.caller, e.callee)}
     if gain < WIRE_SLOW_MS / 3 or len(edges) < WIRE_SHARE * len(touching):
