@@ -18,6 +18,7 @@ from typing import Any, Generator
 
 from agent.heuristic.conclude import conclude, inconclusive_args
 from agent.heuristic.facts import Facts
+from agent.heuristic.mesh import edge_metric_names
 from agent.models.base import Message, ToolCall
 
 RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
@@ -44,7 +45,8 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
                         ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {}),
                         ("edge_rates", {"bucket_minutes": 1})]
                     + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
-                       if m in desc.metrics])
+                       if m in desc.metrics]
+                    + [("metric_changes", {"name": m, "limit": 60}) for m in edge_metric_names(desc.metrics)])
     f.chain = f.walk_chain()
     onsets = f.onsets
     f.t0 = f.failing_at(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)
