@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from tools.analysis import alert_time, baseline_end, detect_shift
 from tools.backends.base import as_utc
 from tools.common import base_filter, clip, no_data, nothing_found, table, time_range
+from tools.infra import infra_count
 from tools.results import (Certificate, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
                            ScalingGroup)
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
@@ -29,15 +30,18 @@ def list_deployments(ctx: ToolContext, service: str | None = None, start: dateti
         return nd
     f = base_filter(ctx, start, end, service)
     found = ctx.telemetry.events("deployments", f, limit=61)
+    infra = (f"; also {n} infrastructure changes (DNS, network, nodes, autoscaling policy): see infra_changes"
+             if (n := infra_count(ctx, f.start, f.end, service)) else "")
     if not found:
         return nothing_found(ctx, source="deployments", tool="list_deployments", service=service, start=f.start,
                              end=f.end, filters={"service": service}, data=[],
                              summary=f"no deployments of {service or 'any service'} {fmt_span(f.start, f.end)}",
-                             text=f"no deployments for {service or 'any service'} {fmt_span(f.start, f.end)}")
+                             text=f"no deployments for {service or 'any service'} {fmt_span(f.start, f.end)}{infra}")
     rows = [_deployment(ctx, r, service) for r in found[:60]]
     head = f"{len(rows)} deployments for {service or 'all services'} {fmt_span(f.start, f.end)}"
     if len(found) > 60:
         head += " (more left out: narrow by service or time)"
+    head += infra
     text = head + "\n" + table(rows, ["evidence", "time", "service", "kind", "previous_version", "version",
                                       "status", "actor", "diff", "description"], limit=60)
     return ToolResult(text=text, evidence_ids=[r.evidence for r in rows], data=rows)

@@ -14,6 +14,7 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 from tools.zones import peer_breakdown
 
 MIN_ZONE_ERRORS = 10       # errors before one zone's share of them means anything
+DROP_P = 0.01             # how rarely chance alone would leave a zone with so few lines
 MIN_DROP_LINES = 5         # lines a zone would have had after the split, at least, before it can be said to drop
 
 
@@ -178,14 +179,14 @@ def _zone_rows(ctx: ToolContext, service: str | None, s: datetime, split: dateti
 
 def _dropped(named: list[ZoneRow], calls_after: int) -> list[str]:
     """Zones whose traffic fell to under 40% of what their share before predicts, on enough lines to tell: at
-    least MIN_DROP_LINES expected, and so few seen that chance would give as few once in a thousand (Poisson).
+    least MIN_DROP_LINES expected, and so few seen that chance would give as few once in a hundred (Poisson).
     A zone with ten lines dips by chance. With no traffic at all after the split (the telemetry may simply end
     there) no zone dropped relative to the others."""
     out = []
     for z in named:
         expected = z.traffic_share_before * calls_after
         if (z.traffic_share_before > 0.1 and expected >= MIN_DROP_LINES and z.calls_after < 0.4 * expected
-                and _poisson_cdf(z.calls_after, expected) < 1e-3):
+                and _poisson_cdf(z.calls_after, expected) < DROP_P):
             out.append(z.zone)
     return out
 

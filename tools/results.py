@@ -170,6 +170,21 @@ class Deployment:                    # list_deployments
 
 
 @dataclass
+class InfraChange:                   # infra_changes
+    time: datetime
+    kind: str                        # dns, network_policy, firewall, security_group, node_drain, node_cordon, …
+    service: str | None = None       # the service it applies to; None: no one service (a node, a shared resolver)
+    target: str | None = None        # what changed: a record, a policy, a node, an autoscaler
+    zone: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    description: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    diff: str = ""
+    evidence: str | None = None
+
+
+@dataclass
 class ScalingGroup:                  # scaling_events, one (service, action, status)
     service: str
     action: str

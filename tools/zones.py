@@ -102,7 +102,8 @@ def peer_breakdown(ctx: ToolContext, service: str | None, start: datetime, end: 
         if peer is None or not peer.zone:
             return
         callee = peer.service or peer_service
-        if service and callee != service and not (callee is None and re.search(rf"\b{re.escape(service)}\b", text)):
+        if service and callee != service and not (callee is None and (
+                reporter in callers or re.search(rf"\b{re.escape(service)}\b", text))):
             return
         row = rows.setdefault(peer.zone, PeerZoneRow(peer.zone))
         row.errors += 1
@@ -111,6 +112,9 @@ def peer_breakdown(ctx: ToolContext, service: str | None, start: datetime, end: 
                 values.append(v)
 
     f = Filter(start=start, end=end)
+    # a line naming only an address's zone is about `service` when its reporter calls it
+    callers = ({e["caller"] for e in ctx.telemetry.span_edges(f) if e["callee"] == service}
+               if service and ctx.telemetry.coverage("spans").present else set())
     if ctx.telemetry.coverage("logs").present:
         for r in ctx.telemetry.sample("logs", f.but(levels=("error", "fatal")), limit=SAMPLE, order="spread"):
             if r["service"] != service:            # a service's own lines name its own zone, not a peer's
