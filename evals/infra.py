@@ -28,7 +28,8 @@ def network_change(s: Stage, zone: str) -> None:
 def infra_records(st: Stage, window: int, busy: set[str]) -> list[dict]:
     """The fault's changes, and one routine change of a service not in `busy` (or of a node)."""
     rng = random.Random(f"infra/{st.root}/{st.onset}/{window}")
-    out = [{"time": ts(r["at"]), **{k: v for k, v in r.items() if k != "at"}} for r in st.extra["infra"]]
+    out = [{"time": ts(r["at"] + rng.uniform(0, 0.9)), **{k: v for k, v in r.items() if k != "at"}}
+           for r in st.extra["infra"]]
     others = sorted(s for s in st.w.services if s not in busy and s != st.root)
     t = ts(rng.uniform(5, window - 5))
     if others and rng.random() < 0.5:

@@ -24,35 +24,39 @@ def _ctx(d):
     return ToolContext(SnapshotTelemetry(d), EvidenceLedger())
 
 
-def test_infra_changes_are_listed_oldest_first_with_their_diffs_and_ids(tmp_path):
+def test_infra_changes_are_listed_after_the_deployments_oldest_first_with_their_diffs_and_ids(tmp_path):
     d = build(tmp_path / "inc")
     write_jsonl(d / "infra_changes.jsonl", CHANGES)
     c = _ctx(d)
-    res = TOOLS["infra_changes"](c, {})
-    assert [(r.kind, r.service) for r in res.data] == [("node_drain", None), ("autoscaling_policy", "index"),
-                                                       ("dns", "search")]
-    dns = c.ledger.get(res.data[-1].evidence)
+    res = TOOLS["list_deployments"](c, {})
+    assert [x.service for x in res.data] == ["index"]                  # the deployments, as before
+    assert [(r.kind, r.service) for r in res.data.infra] == [("node_drain", None), ("autoscaling_policy", "index"),
+                                                             ("dns", "search")]
+    assert res.text.index("deployments for") < res.text.index("3 infrastructure changes")
+    dns = c.ledger.get(res.data.infra[-1].evidence)
     assert dns.source == "infra_changes" and dns.matches("infra_changes", {"service": "search", "kind": "dns"})
     assert "10.96.0.53" in dns.summary and "dns change dnsConfig of search (search)" in dns.summary
+    assert set(res.evidence_ids) >= {r.evidence for r in res.data.infra}
     # a service's changes include those that apply to no one service (a node)
-    assert [r.kind for r in TOOLS["infra_changes"](c, {"service": "search"}).data] == ["node_drain", "dns"]
-    assert "also 3 infrastructure changes" in TOOLS["list_deployments"](c, {}).text
-    assert "infra_changes" not in c.telemetry.services(c.incident.window) and "index" in c.telemetry.services(
-        c.incident.window)
+    mine = TOOLS["list_deployments"](c, {"service": "search"})
+    assert list(mine.data) == [] and [r.kind for r in mine.data.infra] == ["node_drain", "dns"]
+    assert mine.status.value == "ok"
+    assert c.telemetry.services(c.incident.window) == {"api", "search", "token", "index"}   # not its own telemetry
 
 
-def test_a_snapshot_without_the_file_is_still_valid_and_says_no_data(tmp_path):
+def test_a_snapshot_without_the_file_is_still_valid_and_says_nothing_of_it(tmp_path):
     d = build(tmp_path / "v1")
     rep = validate_snapshot(d)
     assert rep.usable and not [p for p in rep.problems if "infra_changes" in p.file]
-    c = _ctx(d)
-    res = TOOLS["infra_changes"](c, {})
-    assert res.status.value == "no_data" and not res.evidence_ids
-    assert "infrastructure" not in TOOLS["list_deployments"](c, {}).text
+    res = TOOLS["list_deployments"](_ctx(d), {})
+    assert "infrastructure" not in res.text and not hasattr(res.data, "infra")
     empty = build(tmp_path / "empty")
     write_jsonl(empty / "infra_changes.jsonl", [])
-    res = TOOLS["infra_changes"](_ctx(empty), {"service": "search"})
-    assert res.status.value == "empty" and res.evidence_ids            # "nothing changed" is citable
+    (empty / "deployments.jsonl").unlink()
+    c = _ctx(empty)
+    res = TOOLS["list_deployments"](c, {"service": "search"})
+    assert res.status.value == "empty" and "NO DATA" in res.text and "no infrastructure changes" in res.text
+    assert [c.ledger.get(e).source for e in res.evidence_ids] == ["infra_changes"]    # "nothing changed" is citable
 
 
 def test_validate_checks_infra_changes(tmp_path):

@@ -61,7 +61,7 @@ def test_the_prompt_says_where_the_fix_belongs_and_tells_look_alikes_apart():
     assert "memory_leak" in entry["deploy_regression"] and "deploy_regression" in entry["memory_leak"]
     assert "capped autoscaler" in entry["failed_scale_up"] and "failed_scale_up" in entry["resource_saturation"]
     for kind in ("dns_failure", "network_partition", "failed_scale_up"):     # the infra change that backs them
-        assert "infra_changes" in entry[kind], kind
+        assert "infrastructure changes" in entry[kind], kind
 
 
 def test_the_format_doc_table_is_the_records():

@@ -29,8 +29,8 @@ def change_floor(name: str) -> float:
 @tool
 def metric_changes(ctx: ToolContext, name: str | None = None, service: str | None = None,
                    split_at: datetime | None = None, limit: int = 25) -> ToolResult:
-    """Every service's metrics ranked by how far they left their own baseline (step or ramp, when, how much,
-    minutes until a disk or memory fills): what jumped when no errors lead there.
+    """Every service's metrics ranked by how far they left their baseline (step or ramp, when, how much,
+    minutes until disk or memory fills): what jumped when no errors lead there.
 
     Args:
         name: only this metric
@@ -92,8 +92,8 @@ def _metric_summary(r: MetricChange) -> str:
 @tool
 def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                        limit: int = 20) -> ToolResult:
-    """Own latency per service (duration minus children's), and each edge's wait and wire time, ranked by
-    their rise from the baseline: the deepest slowed service stands out; rising wire time means the network.
+    """Own latency per service (minus children's) and each edge's wait and wire time, ranked by rise from
+    baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
         service: only this service (the caller, for wire time)

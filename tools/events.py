@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from tools.analysis import alert_time, baseline_end, detect_shift
 from tools.backends.base import as_utc
 from tools.common import base_filter, clip, no_data, nothing_found, table, time_range
-from tools.infra import infra_count
-from tools.results import (Certificate, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
-                           ScalingGroup)
+from tools.infra import infra_section
+from tools.results import (Certificate, Changes, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
+                           ScalingGroup, Status)
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 
@@ -25,23 +25,34 @@ def _changes(changes) -> str:
 @tool
 def list_deployments(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> ToolResult:
-    """Deploys, rollbacks and config changes with their config diffs, oldest first."""
+    """Deploys, rollbacks, config changes with diffs, then infrastructure changes (DNS, network policy, firewall,
+    node drain, autoscaling min/max), oldest first."""
+    f = base_filter(ctx, start, end, service)
+    deploys = _deployments(ctx, f, service)
+    infra = infra_section(ctx, f, service)
+    if infra is None:
+        return deploys
+    data = Changes(deploys.data or [])
+    data.infra = infra.data
+    parts = {deploys.status, infra.status}
+    status = Status.OK if Status.OK in parts else Status.EMPTY if Status.EMPTY in parts else Status.NO_DATA
+    return ToolResult(text=deploys.text + "\n" + infra.text, evidence_ids=deploys.evidence_ids + infra.evidence_ids,
+                      data=data, status=status)
+
+
+def _deployments(ctx: ToolContext, f, service: str | None) -> ToolResult:
     if (nd := no_data(ctx, "deployments", "A deploy cannot be confirmed or ruled out from this snapshot.")):
         return nd
-    f = base_filter(ctx, start, end, service)
     found = ctx.telemetry.events("deployments", f, limit=61)
-    infra = (f"; also {n} infrastructure changes (DNS, network, nodes, autoscaling policy): see infra_changes"
-             if (n := infra_count(ctx, f.start, f.end, service)) else "")
     if not found:
         return nothing_found(ctx, source="deployments", tool="list_deployments", service=service, start=f.start,
                              end=f.end, filters={"service": service}, data=[],
                              summary=f"no deployments of {service or 'any service'} {fmt_span(f.start, f.end)}",
-                             text=f"no deployments for {service or 'any service'} {fmt_span(f.start, f.end)}{infra}")
+                             text=f"no deployments for {service or 'any service'} {fmt_span(f.start, f.end)}")
     rows = [_deployment(ctx, r, service) for r in found[:60]]
     head = f"{len(rows)} deployments for {service or 'all services'} {fmt_span(f.start, f.end)}"
     if len(found) > 60:
         head += " (more left out: narrow by service or time)"
-    head += infra
     text = head + "\n" + table(rows, ["evidence", "time", "service", "kind", "previous_version", "version",
                                       "status", "actor", "diff", "description"], limit=60)
     return ToolResult(text=text, evidence_ids=[r.evidence for r in rows], data=rows)
@@ -130,12 +141,11 @@ def instance_counts(ctx: ToolContext, f, service: str | None) -> list[InstanceCo
 @tool
 def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int = 30,
                  service: str | None = None) -> ToolResult:
-    """TLS certificates expired at a time or expiring within N days of it, with their owner and the
-    connection they serve.
+    """TLS certificates expired at a time or expiring within N days of it, with owner and connection.
 
     Args:
         at: default the alert time
-        within_days: also list those expiring within this many days
+        within_days: also those expiring within this many days
     """
     if (nd := no_data(ctx, "certificates", "Certificate expiry cannot be ruled out from this snapshot.")):
         return nd

@@ -1,35 +1,26 @@
-"""Infrastructure changes beside deployments: DNS records and resolvers, network policies, firewalls and
+"""Infrastructure changes, shown by list_deployments beside deployments: DNS records and resolvers, network policies, firewalls and
 security groups, node drains and cordons, autoscaling policy (min/max). dns_failure and network_partition can
 otherwise only be argued from their symptoms."""
 from __future__ import annotations
 
-from datetime import datetime
-
-from tools.common import base_filter, clip, no_data, nothing_found, table
+from tools.backends.base import Filter
+from tools.common import clip, nothing_found, table
 from tools.results import InfraChange
-from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
+from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time
 
 SHOWN = 60
 
 
-@tool
-def infra_changes(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
-                  end: datetime | None = None) -> ToolResult:
-    """Infrastructure changes, oldest first: DNS records and resolvers, network policies, firewalls and
-    security groups, node drains and cordons, autoscaling min/max.
-
-    Args:
-        service: only changes that apply to it (and those that apply to no one service)
-    """
-    if (nd := no_data(ctx, "infra_changes", "A DNS, network or node change cannot be confirmed or ruled out "
-                                            "from this snapshot.")):
-        return nd
-    f = base_filter(ctx, start, end)
-    found = [r for r in ctx.telemetry.events("infra_changes", f, limit=5000)
+def infra_section(ctx: ToolContext, f: Filter, service: str | None) -> ToolResult | None:
+    """list_deployments' second part: the infrastructure changes in `f`'s range, of `service` and of no one
+    service (a node, a shared resolver); None when the snapshot has no such source (v1 snapshots before it)."""
+    if not ctx.telemetry.coverage("infra_changes").present:
+        return None
+    found = [r for r in ctx.telemetry.events("infra_changes", f.but(services=None), limit=5000)
              if not service or r.get("service") in (service, None)]
     scope = f"{service or 'any service'} {fmt_span(f.start, f.end)}"
     if not found:
-        return nothing_found(ctx, source="infra_changes", tool="infra_changes", service=service, start=f.start,
+        return nothing_found(ctx, source="infra_changes", tool="list_deployments", service=service, start=f.start,
                              end=f.end, filters={"service": service}, data=[],
                              summary=f"no infrastructure changes for {scope}",
                              text=f"no infrastructure changes (DNS, network policy, firewall, nodes, autoscaling "
@@ -49,7 +40,7 @@ def _row(ctx: ToolContext, r: dict, service: str | None) -> InfraChange:
     c = InfraChange(r["time"], r["kind"], r.get("service"), r.get("target"), r.get("zone"), r.get("status"),
                     r.get("actor"), r.get("description"), changes, diff)
     where = " ".join(x for x in (c.target, f"({c.service})" if c.service else "", f"in {c.zone}" if c.zone else "") if x)
-    ev = ctx.ledger.add(source="infra_changes", tool="infra_changes", service=c.service, start=c.time, end=c.time,
+    ev = ctx.ledger.add(source="infra_changes", tool="list_deployments", service=c.service, start=c.time, end=c.time,
                         filters={"service": service},
                         attributes={"kind": c.kind, "target": c.target, "zone": c.zone, "status": c.status,
                                     "changed_keys": ",".join(changes) or None},
@@ -57,11 +48,3 @@ def _row(ctx: ToolContext, r: dict, service: str | None) -> InfraChange:
                                 f"{clip(diff or c.description, 160)}", rows=[r])
     c.evidence = ev.id
     return c
-
-
-def infra_count(ctx: ToolContext, start: datetime, end: datetime, service: str | None) -> int:
-    """Infrastructure changes in a range, for other tools to point at (0 when the source is absent)."""
-    if not ctx.telemetry.coverage("infra_changes").present:
-        return 0
-    return sum(1 for r in ctx.telemetry.events("infra_changes", base_filter(ctx, start, end), limit=5000)
-               if not service or r.get("service") in (service, None))

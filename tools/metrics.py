@@ -57,7 +57,7 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
                  by: Literal["none", "instance", "zone", "service"] = "none",
                  agg: Literal["avg", "max", "sum", "min"] = "avg",
                  start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """One metric per group (by): baseline, value after the change, max and when, and when it left its
+    """One metric per group (by): baseline, value after the change, max and when, when it left its
     baseline. Names: see describe_incident; *_utilization and error_rate are 0..1.
 
     Args:
@@ -119,8 +119,8 @@ def _summary_line(name: str, service: str | None, m: MetricSummary) -> str:
 @tool
 def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                    start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Errors and traffic by zone before vs. after split_at, by the reporting service's zone and by the zone
-    and instances of the peer (callee) the errors name: one zone cut off, or spread evenly?"""
+    """Errors and traffic by zone before vs. after split_at, also by callee zone and instance: spread, or one
+    zone cut off?"""
     s, e = time_range(ctx, start, end)
     onsets = [o.onset for o in ctx.onsets() if not service or o.service == service]
     split = split_at or (onsets[0] if onsets else alert_time(ctx.incident))

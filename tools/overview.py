@@ -67,8 +67,8 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
 @tool
 def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime | None = None,
                 service: str | None = None) -> ToolResult:
-    """Call graph from spans: caller → callee edges with calls, errors and latency; callees without
-    telemetry of their own are marked external.
+    """Call graph from spans: caller -> callee calls, errors, latency; a callee with no telemetry of its own is
+    marked external.
 
     Args:
         service: only edges where it is the caller or the callee

@@ -169,8 +169,13 @@ class Deployment:                    # list_deployments
     evidence: str | None = None
 
 
+class Changes(list):
+    """list_deployments: the deployments (it is their list, as before) and `infra`, the infrastructure changes."""
+    infra: list = []
+
+
 @dataclass
-class InfraChange:                   # infra_changes
+class InfraChange:                   # list_deployments, the infra_changes source
     time: datetime
     kind: str                        # dns, network_policy, firewall, security_group, node_drain, node_cordon, …
     service: str | None = None       # the service it applies to; None: no one service (a node, a shared resolver)

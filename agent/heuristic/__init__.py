@@ -42,7 +42,6 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
             checks=["capture the telemetry up to and past the page, then investigate again"])
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
                         ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {})]
-                    + [("infra_changes", {})] * desc.present("infra_changes")
                     + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
                        if m in desc.metrics])
     f.chain = f.walk_chain()

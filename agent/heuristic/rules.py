@@ -298,7 +298,7 @@ def infra_change(f: Facts) -> list[Hypothesis]:
     item 11): a DNS change of a service whose lookups fail; a network change of a service whose callers' calls
     to it time out or are refused."""
     out = []
-    for c in f.data("infra_changes", []):
+    for c in getattr(f.data("list_deployments"), "infra", []):
         svc = c.service
         if not svc or c.status == "failed" or c.evidence is None:
             continue

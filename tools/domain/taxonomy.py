@@ -104,8 +104,8 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
                        "check changes not recorded here: feature flags, data, date- or time-dependent code"]),
     _kind("failed_scale_up", "environment", "autoscaling could not add the capacity that load needed",
           "the service that could not scale", look_alikes=("resource_saturation",),
-          tell="scale-ups failed or hit their cap (nodes, quota, max replicas, a maximum just lowered in "
-               "infra_changes): saturation behind a capped autoscaler is this; if scaling worked or was not needed, "
+          tell="scale-ups failed or hit their cap (nodes, quota, max replicas, a maximum just lowered among "
+               "the infrastructure changes): saturation behind a capped autoscaler is this; if scaling worked or was not needed, "
                "resource_saturation",
           key_evidence=[Selector(source="scaling", where={"status": "failed"}), _metric("cpu_utilization")],
           accepted=(Accepted(kind="resource_saturation"),),
@@ -140,7 +140,7 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
           "the service that became unreachable", look_alikes=("network_delay",),
           tell="connections into one zone or set of hosts fail (i/o timeout, no route to host), from every caller "
                "zone (zone_breakdown's peer view); a network policy, firewall or security group change "
-               "(infra_changes) often just precedes it; slow but connecting is network_delay",
+               "among the infrastructure changes often just precedes it; slow but connecting is network_delay",
           key_evidence=[_LOGS],
           remediation=["fail traffic away from the affected zone", "escalate to the network/cloud provider"],
           next_checks=["break errors and traffic down by the zones of caller and callee",
@@ -159,8 +159,8 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
     _kind("dns_failure", "environment", "name resolution failing",
           "the service whose lookups fail (the fix is in its resolver settings or the record it looks up)",
           look_alikes=("config_change",),
-          tell="lookups fail (no such host, NXDOMAIN, SERVFAIL); a DNS change in infra_changes just before is the "
-               "cause's evidence; a name a deploy's config change just set is config_change",
+          tell="lookups fail (no such host, NXDOMAIN, SERVFAIL); a DNS change among the infrastructure changes "
+               "just before is the cause's evidence; a name a deploy's config change just set is config_change",
           key_evidence=[_LOGS],
           remediation=["fix the resolver or the record; use cached or static resolution meanwhile"],
           next_checks=["resolve the failing name from the affected hosts and from elsewhere",
