@@ -19,7 +19,8 @@ from tools.backends.base import Filter  # noqa: E402
 
 MAX_SERVICES = 6
 MARKERS = {"deployments": ("#1f77b4", "deploy"), "scaling": ("#9467bd", "scaling"),
-           "certificates": ("#d62728", "cert expiry"), "registry": ("#8c564b", "registry")}
+           "certificates": ("#d62728", "cert expiry"), "registry": ("#8c564b", "registry"),
+           "infra_changes": ("#e377c2", "infra change")}
 MIN_SPAN = timedelta(minutes=10)    # a shorter window is drawn this wide, centred on it
 # what savefig can write without extra software (pgf needs a LaTeX installation)
 FORMATS = sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {"pgf"})
@@ -115,6 +116,8 @@ def _events(telemetry, source: str) -> list[tuple[datetime, str]]:
         out = [(r["time"], f"{r['service']} {r.get('action') or ''} {r.get('status') or ''}") for r in rows]
     elif source == "certificates":
         out = [(r["not_after"], f"{r['service']} {r.get('name') or ''}") for r in rows]
+    elif source == "infra_changes":
+        out = [(r["time"], f"{r.get('service') or r.get('target') or ''} {r['kind']}") for r in rows]
     elif source == "registry":
         # the initial registrations are not news; changes are
         out = [(r["time"], f"{r['service']} {r.get('event')}") for r in rows

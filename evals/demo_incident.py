@@ -109,7 +109,14 @@ def write(out: Path, seed: int = 20260306) -> Path:
                          {"source": "certificates", "where": {"service": "token"}}],
         "difficulty": "medium"}, {
         "logs": logs, "metrics": metrics, "spans": spans, "deployments": deployments, "scaling": scaling,
-        "certificates": certificates, "registry": registry})
+        "certificates": certificates, "registry": registry, "infra_changes": infra_changes()})
+
+
+def infra_changes() -> list[dict]:
+    """Routine infrastructure work the hour before: nothing to do with the page."""
+    return [{"time": ts(at(35)), "kind": "node_drain", "zone": ZONES[2], "target": "node ip-10-2-9-41",
+             "actor": "node-upgrader", "status": "succeeded",
+             "description": "node ip-10-2-9-41 drained for a kernel upgrade; its pods rescheduled"}]
 
 
 def _minute_metrics(m: int, inst: dict, rng: random.Random, metrics: list[dict]) -> None:

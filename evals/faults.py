@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from evals.infra import dns_change, network_change
 from evals.world import DIFFICULTIES, HARDER_WINDOW, ZONES, Failure, Stage, World, traffic, ts
 from tools.domain.taxonomy import BY_NAME
 
@@ -234,6 +235,7 @@ def _misrouted_share(s: Stage) -> None:
 def _network_partition(s: Stage) -> None:
     zone = s.rng.choice(ZONES)
     s.extra["zone_down"] = (s.root, zone)
+    network_change(s, zone)
     s.sticky = False                     # (read by the harder level) a retry may reach another zone
     s.at_callers([f"dial tcp 10.{ZONES.index(zone)}.4.17:{{port}}: i/o timeout", "context deadline exceeded "
                   "while dialing {peer}", "no route to host"], {"error.type": "connect_timeout"})
@@ -247,6 +249,7 @@ def _network_partition(s: Stage) -> None:
 @fault("dns_failure", root=with_callees, summary="{root}'s name lookups for a dependency fail")
 def _dns_failure(s: Stage) -> None:
     name = f"{s.callee}.svc.cluster.local"
+    dns_change(s)
     s.at_root([f"dial tcp: lookup {name} on 10.96.0.10:53: no such host",
                f"Temporary failure in name resolution: {name}", f"java.net.UnknownHostException: {name}"],
               s.callee, {"error.type": "dns"})

@@ -4,6 +4,7 @@ herring), routine deploys, autoscaling and registry churn, certificates of which
 from __future__ import annotations
 
 from evals.flow import Net
+from evals.infra import infra_records
 from evals.world import Failure, Stage, certificates_of, registrations, ts
 
 CONCURRENT_MESSAGES = ["TypeError: Cannot read properties of undefined (reading 'id')",
@@ -116,4 +117,5 @@ def records(st: Stage, net: Net, busy: set[str], window: int) -> tuple[dict[str,
     for c in certs:
         if c["service"] == expiring:
             c["not_after"] = ts(st.onset + rng.randint(8, 25) * 1440)
-    return {"deployments": deployments, "scaling": scaling, "certificates": certs, "registry": registry}, expiring
+    return {"deployments": deployments, "scaling": scaling, "certificates": certs, "registry": registry,
+            "infra_changes": infra_records(st, window, busy)}, expiring

@@ -140,7 +140,7 @@ class Stage:
     # multiplying its own time (slow), adding CPU (steal) or ms on the wire of its calls (delay), and a caller
     # whose calls to the root surge (surge_from: a batch job); a truth summary of its own (summary)
     extra: dict = field(default_factory=lambda: {
-        "deployments": [], "scaling": [], "registry": [], "certs": {}, "metrics": {}, "surge": None,
+        "deployments": [], "scaling": [], "registry": [], "certs": {}, "metrics": {}, "surge": None, "infra": [],
         "zone_down": None, "silent": set(), "disk_everywhere": False, "slow": {}, "steal": {}, "delay": {},
         "surge_from": None})
 
@@ -305,7 +305,9 @@ def change_records(st: Stage, difficulty: str) -> tuple[dict[str, list[dict]], l
                 c["not_after"] = ts(onset + rng.randint(8, 25) * 1440)
         red.append({"source": "certificates", "where": {"service": herring}})
     registry = registrations(w) + extra["registry"]
-    return {"deployments": deployments, "scaling": scaling, "certificates": certificates, "registry": registry}, red
+    from evals.infra import infra_records        # evals.infra builds on this module
+    return {"deployments": deployments, "scaling": scaling, "certificates": certificates, "registry": registry,
+            "infra_changes": infra_records(st, WINDOW, set(st.fails))}, red
 
 
 def certificates_of(w: World, expired: dict[str, str], rng: random.Random) -> list[dict]:

@@ -105,3 +105,40 @@ def test_api_errors_are_clear():
         "message": 'replicasets.apps is forbidden: User "system:serviceaccount:default:fivewhys" cannot list'}))
     with pytest.raises(TelemetryError, match="HTTP 403: replicasets.apps is forbidden"):
         KubernetesTelemetry(API).events("deployments", W)
+
+
+@respx.mock
+def test_infra_changes_from_network_policies_node_events_and_hpa_spec_writes():
+    respx.get(f"{API}/apis/networking.k8s.io/v1/namespaces/default/networkpolicies").mock(return_value=httpx.Response(
+        200, json={"kind": "NetworkPolicyList", "apiVersion": "networking.k8s.io/v1", "metadata": {}, "items": [{
+            "metadata": {"name": "token-lockdown", "creationTimestamp": "2026-01-10T09:00:00Z", "managedFields": [
+                {"manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-01-10T09:00:00Z"},
+                {"manager": "argocd-controller", "operation": "Apply", "time": "2026-03-06T16:51:00Z"}]},
+            "spec": {"podSelector": {"matchLabels": {"app": "token"}}, "policyTypes": ["Ingress"], "ingress": []}}]}))
+    respx.get(f"{API}/api/v1/namespaces/default/events").mock(return_value=httpx.Response(200, json={
+        "kind": "EventList", "metadata": {}, "items": [
+            {"type": "Normal", "reason": "NodeNotSchedulable", "message": "Node ip-10-0-3-7 status is now: "
+             "NodeNotSchedulable", "lastTimestamp": "2026-03-06T16:40:00Z", "source": {"component": "kubelet"},
+             "involvedObject": {"kind": "Node", "name": "ip-10-0-3-7"}},
+            {"type": "Normal", "reason": "Pulled", "message": "image pulled", "lastTimestamp": "2026-03-06T16:41:00Z",
+             "involvedObject": {"kind": "Pod", "name": "web-1"}}]}))
+    respx.get(f"{API}/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers").mock(return_value=httpx.Response(
+        200, json={"kind": "HorizontalPodAutoscalerList", "metadata": {}, "items": [
+            {"metadata": {"name": "search", "creationTimestamp": "2026-02-01T00:00:00Z", "managedFields": [
+                {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+                 "time": "2026-03-06T17:00:00Z"},
+                {"manager": "terraform", "operation": "Update", "time": "2026-03-06T16:30:00Z"}]},
+             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "search"}, "minReplicas": 2, "maxReplicas": 4}},
+            {"metadata": {"name": "web", "creationTimestamp": "2026-03-06T15:10:00Z", "managedFields": [
+                {"manager": "kubectl", "operation": "Update", "time": "2026-03-06T15:10:00Z"}]},
+             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 6}}]}))
+    rows = KubernetesTelemetry(API).events("infra_changes", W)
+    assert [(r["kind"], r["service"], r["target"]) for r in rows] == [
+        ("autoscaling_policy", "search", "HorizontalPodAutoscaler search"),      # the status write is not a change
+        ("node_cordon", None, "node ip-10-0-3-7"),
+        ("network_policy", "token", "NetworkPolicy token-lockdown")]             # web's HPA was only created
+    hpa, node, policy = rows
+    assert hpa["changes"]["maxReplicas"]["to"] == 4 and hpa["actor"] == "terraform"
+    assert node["description"].startswith("cordoned") and node["actor"] == "kubelet"
+    assert "updated" in policy["description"] and "denies all" in policy["description"]
+    assert policy["actor"] == "argocd-controller"

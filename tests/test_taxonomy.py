@@ -50,6 +50,20 @@ def test_the_prompt_lists_every_record():
     assert prompt_kinds(render("system.j2", submit_tool="submit_report", budget=None)) == want
 
 
+def test_the_prompt_says_where_the_fix_belongs_and_tells_look_alikes_apart():
+    """Issue 13 item 12: where the fix belongs when it is not the loudest service, and the look-alikes a model
+    confuses, rendered from the records."""
+    prompt = render("system.j2", submit_tool="submit_report", budget=None)
+    entry = {e[2:].split(":")[0]: e for e in prompt_kinds(prompt) if e.startswith("- ")}
+    assert "where the fix belongs" in prompt
+    assert "resolver settings or the record" in entry["dns_failure"]
+    assert "one client" in entry["database_saturation"] and "not the caller" in entry["dependency_outage"]
+    assert "memory_leak" in entry["deploy_regression"] and "deploy_regression" in entry["memory_leak"]
+    assert "capped autoscaler" in entry["failed_scale_up"] and "failed_scale_up" in entry["resource_saturation"]
+    for kind in ("dns_failure", "network_partition", "failed_scale_up"):     # the infra change that backs them
+        assert "infrastructure changes" in entry[kind], kind
+
+
 def test_the_format_doc_table_is_the_records():
     doc = (ROOT / "docs" / "incident-format.md").read_text()
     assert with_table(doc) == doc, "regenerate it: python -m tools.domain.taxonomy --write docs/incident-format.md"

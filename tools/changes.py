@@ -14,13 +14,14 @@ from tools.results import LatencyChange, MetricChange, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 FRACTION_METRICS = {"cpu_utilization", "memory_utilization", "disk_utilization", "error_rate"}
+FILLS_UP = ("disk_utilization", "memory_utilization")     # fractions whose climb ends in a full disk or an OOM
 LATENCY_BUCKET_S = 30
 MIN_SPANS = 5                # spans in a bucket for its percentile to mean anything
 WIRE_OUTLIER_MS = 50.0       # time on the wire that no in-cluster call spends when the network is well
 WIRE_OUTLIER_X = 10.0        # … and this many times the usual edge's
 
 
-def _floor(name: str) -> float:
+def change_floor(name: str) -> float:
     """The smallest change worth a look, in the metric's own unit."""
     return 0.05 if name in FRACTION_METRICS else 0.0
 
@@ -28,8 +29,8 @@ def _floor(name: str) -> float:
 @tool
 def metric_changes(ctx: ToolContext, name: str | None = None, service: str | None = None,
                    split_at: datetime | None = None, limit: int = 25) -> ToolResult:
-    """Every service's metrics ranked by how far they left their own baseline (step or ramp, when, how much,
-    minutes until a disk or memory fills): what jumped when no errors lead there.
+    """Every service's metrics ranked by how far they left their baseline (step or ramp, when, how much,
+    minutes until disk or memory fills): what jumped when no errors lead there.
 
     Args:
         name: only this metric
@@ -46,7 +47,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
         for r in ctx.telemetry.metric_series(f.but(name=n), by=("service", "peer_service"), step_s=60):
             per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
         for (svc, peer), pts in per.items():
-            cp = change_point(pts, base_end, floor_abs=_floor(n))
+            cp = change_point(pts, base_end, floor_abs=change_floor(n))
             if cp.shape:
                 rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
                 rows[-1].peer_service = peer
@@ -77,7 +78,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
 
 
 def _metric_row(name: str, service: str, cp: ChangePoint, now: datetime) -> MetricChange:
-    full = cp.time_to(1.0, now) if name in ("disk_utilization", "memory_utilization") else None
+    full = cp.time_to(1.0, now) if name in FILLS_UP else None
     return MetricChange(service, name, cp.shape, "up" if cp.direction > 0 else "down", cp.at, cp.baseline,
                         cp.level, cp.peak, round(cp.z, 1), round(100 * cp.rel, 1) if cp.rel is not None else None,
                         cp.slope_per_min, round(full, 1) if full is not None else None)
@@ -95,8 +96,8 @@ def _metric_summary(r: MetricChange) -> str:
 @tool
 def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
                        limit: int = 20) -> ToolResult:
-    """Own latency per service (duration minus children's), and each edge's wait and wire time, ranked by
-    their rise from the baseline: the deepest slowed service stands out; rising wire time means the network.
+    """Own latency per service (minus children's) and each edge's wait and wire time, ranked by rise from
+    baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
         service: only this service (the caller, for wire time)

@@ -22,7 +22,7 @@ SERIES_SHOWN = 8                     # edges whose per-bucket series is printed
 @tool
 def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None = None, bucket_minutes: int = 5,
                start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Calls and errors per minute per caller → callee edge over time: did our traffic to a dependency
+    """Calls and errors per minute per caller -> callee edge over time: did our traffic to a dependency
     change, which caller drives a callee's new load?
 
     Args:

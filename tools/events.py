@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 from tools.analysis import alert_time, baseline_end, detect_shift
 from tools.backends.base import as_utc
 from tools.common import base_filter, clip, no_data, nothing_found, table, time_range
-from tools.results import (Certificate, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
-                           ScalingGroup)
+from tools.infra import infra_section
+from tools.results import (Certificate, Changes, Deployment, InstanceCount, Registry, RegistryGroup, RegistryMismatch, Scaling,
+                           ScalingGroup, Status)
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 
@@ -24,10 +25,24 @@ def _changes(changes) -> str:
 @tool
 def list_deployments(ctx: ToolContext, service: str | None = None, start: datetime | None = None,
                      end: datetime | None = None) -> ToolResult:
-    """Deploys, rollbacks and config changes with their config diffs, oldest first."""
+    """Deploys, rollbacks, config changes with diffs, then infrastructure changes (DNS, network policy, firewall,
+    node drain, autoscaling min/max), oldest first."""
+    f = base_filter(ctx, start, end, service)
+    deploys = _deployments(ctx, f, service)
+    infra = infra_section(ctx, f, service)
+    if infra is None:
+        return deploys
+    data = Changes(deploys.data or [])
+    data.infra = infra.data
+    parts = {deploys.status, infra.status}
+    status = Status.OK if Status.OK in parts else Status.EMPTY if Status.EMPTY in parts else Status.NO_DATA
+    return ToolResult(text=deploys.text + "\n" + infra.text, evidence_ids=deploys.evidence_ids + infra.evidence_ids,
+                      data=data, status=status)
+
+
+def _deployments(ctx: ToolContext, f, service: str | None) -> ToolResult:
     if (nd := no_data(ctx, "deployments", "A deploy cannot be confirmed or ruled out from this snapshot.")):
         return nd
-    f = base_filter(ctx, start, end, service)
     found = ctx.telemetry.events("deployments", f, limit=61)
     if not found:
         return nothing_found(ctx, source="deployments", tool="list_deployments", service=service, start=f.start,
@@ -126,12 +141,11 @@ def instance_counts(ctx: ToolContext, f, service: str | None) -> list[InstanceCo
 @tool
 def certificates(ctx: ToolContext, at: datetime | None = None, within_days: int = 30,
                  service: str | None = None) -> ToolResult:
-    """TLS certificates expired at a time or expiring within N days of it, with their owner and the
-    connection they serve.
+    """TLS certificates expired at a time or expiring within N days of it, with owner and connection.
 
     Args:
         at: default the alert time
-        within_days: also list those expiring within this many days
+        within_days: also those expiring within this many days
     """
     if (nd := no_data(ctx, "certificates", "Certificate expiry cannot be ruled out from this snapshot.")):
         return nd

@@ -11,6 +11,9 @@ from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import Edge, Overview, SourceCoverage, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
+P50_MIN_SPANS = 5            # calls on an edge before its median means anything
+P99_MIN_SPANS = 100          # calls before a p99 is more than the sample's maximum
+
 
 @tool
 def describe_incident(ctx: ToolContext) -> ToolResult:
@@ -64,8 +67,8 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
 @tool
 def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime | None = None,
                 service: str | None = None) -> ToolResult:
-    """Call graph from spans: caller → callee edges with calls, errors and latency; callees without
-    telemetry of their own are marked external.
+    """Call graph from spans: caller -> callee calls, errors, latency; a callee with no telemetry of its own is
+    marked external.
 
     Args:
         service: only edges where it is the caller or the callee
@@ -73,9 +76,7 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
     if (nd := no_data(ctx, "spans", "Without spans the call graph is unknown; use logs that name peers.")):
         return nd
     f = base_filter(ctx, start, end)
-    edges = [Edge(e["caller"], e["callee"], e["calls"], e["errors"], e.get("p50_ms"), e.get("p99_ms"),
-                  bool(e.get("external"))) for e in ctx.telemetry.span_edges(f)
-             if not service or service in (e["caller"], e["callee"])]
+    edges = [_edge(e) for e in ctx.telemetry.span_edges(f) if not service or service in (e["caller"], e["callee"])]
     if not edges:
         return nothing_found(ctx, source="spans", tool="service_map", service=service, start=f.start, end=f.end,
                              filters={"service": service}, data=[],
@@ -86,9 +87,19 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
                         summary=f"{len(edges)} call edges; with errors: " + (", ".join(
                             f"{e.caller}→{e.callee} {e.error_pct}%" for e in edges if e.errors)[:300] or "none"),
                         rows=[{**asdict(e), "error_pct": e.error_pct} for e in edges])
-    text = f"[{ev.id}] call graph {fmt_span(f.start, f.end)}\n" + table(
-        edges, ["caller", "callee", "calls", "errors", "error_pct", "p50_ms", "p99_ms", "external"], limit=60)
+    text = (f"[{ev.id}] call graph {fmt_span(f.start, f.end)}\nlatency percentiles are over each edge's calls "
+            f"(one span each): p50 from {P50_MIN_SPANS} calls, p99 from {P99_MIN_SPANS}, '-' below that\n" + table(
+                edges, ["caller", "callee", "calls", "errors", "error_pct", "p50_ms", "p99_ms", "external"], limit=60))
     return ToolResult(text=text, evidence_ids=[ev.id], data=edges)
+
+
+def _edge(e: dict) -> Edge:
+    """An edge whose percentiles are only given where its sample carries them: the p99 of 8 calls is their
+    maximum, and the p50 and p99 of one call are the same number."""
+    spans = int(e.get("spans") or e["calls"])
+    return Edge(e["caller"], e["callee"], e["calls"], e["errors"],
+                e.get("p50_ms") if spans >= P50_MIN_SPANS else None,
+                e.get("p99_ms") if spans >= P99_MIN_SPANS else None, bool(e.get("external")), spans)
 
 
 @tool

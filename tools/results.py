@@ -48,9 +48,10 @@ class Edge:                          # service_map
     callee: str
     calls: int
     errors: int
-    p50_ms: float | None = None
-    p99_ms: float | None = None
+    p50_ms: float | None = None      # None when too few spans for it (tools.overview.P50_MIN_SPANS)
+    p99_ms: float | None = None      # None below tools.overview.P99_MIN_SPANS spans: it would be the maximum
     external: bool = False
+    spans: int = 0                   # the spans the percentiles rest on (one per call)
 
     @property
     def error_pct(self) -> float:
@@ -81,6 +82,11 @@ class MetricSummary:                 # query_metric, one series
     shift_at: datetime | None
     change_pct: float | None
     near_peak_at: datetime | None    # first came (and stayed) within 5% of its peak
+    shape: str | None = None         # step or ramp (tools.analysis.change_point), None when it kept its level
+    ramp_start: datetime | None = None       # a ramp's first point off its (pre-ramp) baseline
+    ramp_baseline: float | None = None       # the level before the ramp began
+    slope_per_min: float | None = None       # a ramp's slope, in the metric's unit per minute
+    minutes_to_full: float | None = None     # a rising disk or memory fraction: minutes from its peak to 1.0
 
 
 @dataclass
@@ -104,11 +110,23 @@ class ZoneRow:
 
 
 @dataclass
+class PeerZoneRow:                   # zone_breakdown, errors by the zone of the peer (callee) they name
+    zone: str
+    errors: int = 0
+    error_share: float = 0.0
+    callers: list[str] = field(default_factory=list)          # services that reported them
+    caller_zones: list[str] = field(default_factory=list)     # the zones those reports came from
+    instances: list[str] = field(default_factory=list)        # the callee's instances named
+
+
+@dataclass
 class ZoneBreakdown:                 # zone_breakdown
     zones: list[ZoneRow]
     concentrated: bool
     top: ZoneRow | None
     dropped: list[str]
+    peer_zones: list[PeerZoneRow] = field(default_factory=list)
+    peer_concentrated: str | None = None     # the callee zone that nearly all errors naming a peer zone point at
 
 
 @dataclass
@@ -143,6 +161,26 @@ class Deployment:                    # list_deployments
     kind: str                        # deploy, rollback or config
     version: str | None = None
     previous_version: str | None = None
+    status: str | None = None
+    actor: str | None = None
+    description: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    diff: str = ""
+    evidence: str | None = None
+
+
+class Changes(list):
+    """list_deployments: the deployments (it is their list, as before) and `infra`, the infrastructure changes."""
+    infra: list = []
+
+
+@dataclass
+class InfraChange:                   # list_deployments, the infra_changes source
+    time: datetime
+    kind: str                        # dns, network_policy, firewall, security_group, node_drain, node_cordon, …
+    service: str | None = None       # the service it applies to; None: no one service (a node, a shared resolver)
+    target: str | None = None        # what changed: a record, a policy, a node, an autoscaler
+    zone: str | None = None
     status: str | None = None
     actor: str | None = None
     description: str | None = None

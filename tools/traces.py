@@ -21,7 +21,7 @@ def _what(span: dict) -> str:
 @tool
 def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str | None = None,
                  start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Failing spans by edge (service → peer or operation): how many, since when, and sample error messages
+    """Failing spans by edge (service -> peer or operation): how many, since when, and sample error messages
     from the spans and their traces' logs.
 
     Args:

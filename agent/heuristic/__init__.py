@@ -4,7 +4,7 @@ It drives the same tools through the same loop (so its evidence, citations, tran
 the same as an LLM's), in four turns:
   1. orient: the page, error onsets, the call graph;
   2. walk the dependency chain from the paged service to the first failing system, and gather every change in
-     the environment (deploys, scaling, certificates, registry) and the failing edges;
+     the environment (deploys, scaling, certificates, registry, infrastructure) and the failing edges;
   3. look inside the candidates: resource metrics, new log templates, zones;
   4. one rule per root-cause kind proposes hypotheses (rules.py); each is scored by strength × timing × place
      in the chain, and the best is submitted with the others ranked and ruled out, or "inconclusive" when

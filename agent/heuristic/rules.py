@@ -303,12 +303,42 @@ def dependency(f: Facts) -> list[Hypothesis]:
     return out
 
 
+INFRA_EFFECT = timedelta(minutes=30)      # an infrastructure change this long before the symptom can explain it
+NETWORK_CHANGES = {"network_policy", "firewall", "security_group"}
+
+
+def infra_change(f: Facts) -> list[Hypothesis]:
+    """dns_failure / network_partition backed by the infrastructure change just before the symptom (issue 13
+    item 11): a DNS change of a service whose lookups fail; a network change of a service whose callers' calls
+    to it time out or are refused."""
+    out = []
+    for c in getattr(f.data("list_deployments"), "infra", []):
+        svc = c.service
+        if not svc or c.status == "failed" or c.evidence is None:
+            continue
+        began = [t for t in [f.onset_of(svc)] + [f.onset_of(x) for x in f.callers(svc)] if t]
+        if not began or not (timedelta(0) <= min(began) - c.time <= INFRA_EFFECT):
+            continue
+        what = f"a {c.kind.replace('_', ' ')} change of {svc} at {_t(c.time)} ({c.diff or c.description or c.target})"
+        fam = f.families_of(svc)
+        if c.kind == "dns" and "dns" in fam:
+            out.append(Hypothesis(svc, "dns_failure", 0.9, c.time, [c.evidence] + f.error_texts(svc)[1][:1],
+                                  f"{what} preceded {svc}'s failing name lookups"))
+        elif c.kind in NETWORK_CHANGES and fam & {"timeout", "conn_refused"}:
+            zone_ids = f.zones(svc)[1]
+            out.append(Hypothesis(svc, "network_partition", 0.85, c.time,
+                                  [c.evidence] + (zone_ids or f.error_texts(svc)[1])[:1],
+                                  f"{what} cut {svc} off" + (f" in {c.zone}" if c.zone else "")
+                                  + ": its callers' connections to it time out or are refused"))
+    return out
+
+
 # Rules over the whole incident, then rules asked of each candidate service, in this order.
 INCIDENT_RULES: list[Rule] = [changes, failed_scale_up]
 SERVICE_RULES: list[Callable[[Facts, str], list[Hypothesis]]] = [
     resource_saturation, memory_leak, disk_full, dns_failure, database_saturation, network_partition,
     application_error]
-LATE_RULES: list[Rule] = [cert_expired, registry_misroute, dependency, cpu_jump, network_delay]
+LATE_RULES: list[Rule] = [cert_expired, registry_misroute, dependency, cpu_jump, network_delay, infra_change]
 
 
 def hypotheses(f: Facts) -> list[Hypothesis]:

@@ -3,7 +3,9 @@
 - deployments: ReplicaSets (one per rollout revision: creation time, image, env changes vs. the previous);
 - scaling: Events about HorizontalPodAutoscalers and scheduling (SuccessfulRescale, FailedScheduling, …);
 - registry: EndpointSlices (ready / not ready endpoints, with zone);
-- certificates: cert-manager Certificates (status.notAfter).
+- certificates: cert-manager Certificates (status.notAfter);
+- infra_changes: NetworkPolicies (created or whose spec was last written), node cordon/uncordon and drain
+  events (NodeNotSchedulable, NodeSchedulable, the cluster autoscaler's ScaleDown), HPA min/max as last written.
 Lists are paginated with `limit`/`continue`; shapes follow the Kubernetes API reference."""
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ from pydantic import Field
 from .http import request
 from .base import Coverage, Filter, HTTPBackendConfig, Incident, TelemetryError, TimeWindow
 
-SOURCES = ("deployments", "scaling", "registry", "certificates")
+SOURCES = ("deployments", "scaling", "registry", "certificates", "infra_changes")
+NODE_REASONS = {"NodeNotSchedulable": ("node_cordon", "cordoned"), "NodeSchedulable": ("node_cordon", "uncordoned"),
+                "ScaleDown": ("node_drain", "drained for scale-down"), "NodeDrain": ("node_drain", "drained"),
+                "DrainNode": ("node_drain", "drained")}
 
 
 class KubernetesConfig(HTTPBackendConfig):
@@ -68,7 +73,7 @@ class KubernetesTelemetry:
 
     def events(self, source: str, where: Filter, limit: int = 200) -> list[dict]:
         rows = {"deployments": self._deployments, "scaling": self._scaling, "registry": self._registry,
-                "certificates": self._certificates}[source]()
+                "certificates": self._certificates, "infra_changes": self._infra_changes}[source]()
         if where.services:
             rows = [r for r in rows if r["service"] in where.services]
         if source != "certificates":
@@ -78,7 +83,8 @@ class KubernetesTelemetry:
 
     def services(self, window: TimeWindow) -> set[str]:
         w = Filter(start=window.start, end=window.end)
-        return {r["service"] for s in SOURCES for r in self.events(s, w, limit=1_000_000) if r["service"]}
+        return {r["service"] for s in SOURCES if s != "infra_changes"           # names services, is not theirs
+                for r in self.events(s, w, limit=1_000_000) if r["service"]}
 
     def _deployments(self) -> list[dict]:
         by_owner: dict[str, list[dict]] = {}
@@ -186,5 +192,74 @@ class KubernetesTelemetry:
                         "purpose": "server"})
         return out
 
+    def _infra_changes(self) -> list[dict]:
+        return self._network_policies() + self._node_events() + self._hpa_policies()
+
+    def _network_policies(self) -> list[dict]:
+        """A NetworkPolicy as of its last spec write (managedFields), or its creation: what it now allows."""
+        out = []
+        for np in self._list(f"/apis/networking.k8s.io/v1/namespaces/{self.ns}/networkpolicies"):
+            meta, spec = np["metadata"], np.get("spec") or {}
+            selector = (spec.get("podSelector") or {}).get("matchLabels") or {}
+            service = selector.get(self.label) or selector.get("app")
+            types = spec.get("policyTypes") or ["Ingress"]
+            rules = ", ".join(f"{len(spec.get(t.lower()) or [])} {t.lower()} rules" for t in types)
+            created = _t(meta.get("creationTimestamp"))
+            written = _spec_written(meta) or created
+            out.append({"time": written, "kind": "network_policy", "service": service,
+                        "target": f"NetworkPolicy {meta['name']}", "status": "succeeded",
+                        "actor": _manager(meta),
+                        "description": f"{'created' if written == created else 'updated'}: {'/'.join(types)} for "
+                                       f"{'pods of ' + service if service else 'every pod'}; {rules}"
+                                       + (" (denies all)" if all(not spec.get(t.lower()) for t in types) else "")})
+        return out
+
+    def _node_events(self) -> list[dict]:
+        out = []
+        for e in self._list(f"/api/v1/namespaces/{self.ns}/events"):
+            obj, reason = e.get("involvedObject", {}), e.get("reason", "")
+            if obj.get("kind") != "Node" or reason not in NODE_REASONS:
+                continue
+            kind, what = NODE_REASONS[reason]
+            out.append({"time": _t(e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp")),
+                        "kind": kind, "service": None, "target": f"node {obj.get('name', '')}",
+                        "status": "succeeded", "actor": (e.get("source") or {}).get("component"),
+                        "description": f"{what}: {e.get('message', '')}".strip()})
+        return out
+
+    def _hpa_policies(self) -> list[dict]:
+        """An HPA whose spec was written after it was created: its min/max as they are now (the API keeps no
+        earlier values)."""
+        out = []
+        for h in self._list(f"/apis/autoscaling/v2/namespaces/{self.ns}/horizontalpodautoscalers"):
+            meta, spec = h["metadata"], h.get("spec") or {}
+            written, created = _spec_written(meta), _t(meta.get("creationTimestamp"))
+            if not written or (created and written <= created):
+                continue
+            target = (spec.get("scaleTargetRef") or {}).get("name", meta["name"])
+            out.append({"time": written, "kind": "autoscaling_policy", "service": target,
+                        "target": f"HorizontalPodAutoscaler {meta['name']}", "status": "succeeded",
+                        "actor": _manager(meta),
+                        "changes": {"minReplicas": {"from": None, "to": spec.get("minReplicas", 1)},
+                                    "maxReplicas": {"from": None, "to": spec.get("maxReplicas")}},
+                        "description": f"spec updated: minReplicas {spec.get('minReplicas', 1)}, maxReplicas "
+                                       f"{spec.get('maxReplicas')} (earlier values are not kept by the API)"})
+        return out
+
     def close(self) -> None:
         self.http.close()
+
+
+def _spec_writes(meta: dict) -> list[dict]:
+    """managedFields entries that wrote the object itself, not its status subresource."""
+    return [m for m in meta.get("managedFields") or [] if not m.get("subresource") and m.get("time")]
+
+
+def _spec_written(meta: dict) -> datetime | None:
+    times = [_t(m["time"]) for m in _spec_writes(meta)]
+    return max(times) if times else None
+
+
+def _manager(meta: dict) -> str | None:
+    writes = sorted(_spec_writes(meta), key=lambda m: m["time"])
+    return writes[-1].get("manager") if writes else None

@@ -19,7 +19,7 @@ import duckdb
 from pydantic import Field
 
 from tools.domain.errors import SnapshotError
-from tools.domain.incident import load_incident
+from tools.domain.incident import NOT_TELEMETRY, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
@@ -206,7 +206,7 @@ class SnapshotTelemetry:
 
     def _services_where(self, f: Filter) -> set[str]:
         parts = [(f"SELECT DISTINCT service FROM {s} WHERE {cond}", params) for s in SOURCES
-                 if self._coverage[s].present for cond, params in [self._where(s, f)]]
+                 if self._coverage[s].present and s not in NOT_TELEMETRY for cond, params in [self._where(s, f)]]
         if not parts:
             return set()
         rows = self._rows(" UNION ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps])

@@ -18,7 +18,7 @@ import yaml
 
 from .base import FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS
 from tools.domain.errors import SnapshotError
-from tools.domain.incident import is_snapshot_file, load_incident
+from tools.domain.incident import INFRA_KINDS, is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
 from .caps import MAX_RECORD_BYTES, Caps, CappedLines
@@ -32,7 +32,8 @@ ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"):
          ("deployments", "status"): {"succeeded", "failed", "in_progress"},
          ("scaling", "action"): {"scale_up", "scale_down"}, ("scaling", "status"): {"succeeded", "failed"},
          ("certificates", "purpose"): {"client", "server"},
-         ("registry", "event"): {"register", "deregister", "healthy", "unhealthy", "update"}}
+         ("registry", "event"): {"register", "deregister", "healthy", "unhealthy", "update"},
+         ("infra_changes", "kind"): set(INFRA_KINDS), ("infra_changes", "status"): {"succeeded", "failed", "in_progress"}}
 NUMBERS = {"value", "duration_ms", "from_count", "desired_count", "actual_count"}
 OBJECTS = {"attributes", "labels", "changes"}
 

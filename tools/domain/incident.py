@@ -13,9 +13,16 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, Validati
 
 from tools.domain.errors import SnapshotError, problems
 
-Source = Literal["logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry"]
-SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry")
-EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry")
+Source = Literal["logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry", "infra_changes"]
+SOURCES: tuple[Source, ...] = ("logs", "metrics", "spans", "deployments", "scaling", "certificates", "registry",
+                               "infra_changes")
+EVENT_SOURCES: tuple[Source, ...] = ("deployments", "scaling", "certificates", "registry", "infra_changes")
+# Sources that are about services but are not telemetry of their own: a DNS change names the service whose
+# lookups it governs, which may emit nothing at all.
+NOT_TELEMETRY: tuple[Source, ...] = ("infra_changes",)
+# infra_changes' kinds (docs/incident-format.md); others are kept, and `snapshot validate` warns about them.
+INFRA_KINDS = ("dns", "network_policy", "firewall", "security_group", "node_drain", "node_cordon",
+               "autoscaling_policy", "other")
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 # Fields of each source (docs/incident-format.md, format 1); required ones first.
@@ -29,6 +36,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "scaling": ("time", "service", "action", "from_count", "desired_count", "actual_count", "status", "message"),
     "certificates": ("service", "not_after", "name", "subject", "issuer", "not_before", "purpose", "peer_service"),
     "registry": ("time", "service", "instance", "event", "address", "zone"),
+    "infra_changes": ("time", "kind", "service", "target", "zone", "actor", "description", "changes", "status"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "logs": ("time", "service", "message"),
@@ -38,6 +46,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "scaling": ("time", "service"),
     "certificates": ("service", "not_after"),
     "registry": ("time", "service", "instance"),
+    "infra_changes": ("time", "kind"),
 }
 TIME_FIELDS = {"time", "not_after", "not_before"}
 

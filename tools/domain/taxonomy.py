@@ -104,8 +104,9 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
                        "check changes not recorded here: feature flags, data, date- or time-dependent code"]),
     _kind("failed_scale_up", "environment", "autoscaling could not add the capacity that load needed",
           "the service that could not scale", look_alikes=("resource_saturation",),
-          tell="scale-ups failed or hit their cap (nodes, quota, max replicas); if scaling worked or was not "
-               "needed, resource_saturation",
+          tell="scale-ups failed or hit their cap (nodes, quota, max replicas, a maximum just lowered among "
+               "the infrastructure changes): saturation behind a capped autoscaler is this; if scaling worked or was not needed, "
+               "resource_saturation",
           key_evidence=[Selector(source="scaling", where={"status": "failed"}), _metric("cpu_utilization")],
           accepted=(Accepted(kind="resource_saturation"),),
           remediation=["add capacity by hand (nodes or quota) so the pending replicas schedule",
@@ -137,8 +138,9 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
                        "find what wrote the entries (deploy tooling, health checks, a sidecar)"]),
     _kind("network_partition", "environment", "connectivity lost between zones or hosts",
           "the service that became unreachable", look_alikes=("network_delay",),
-          tell="connections into one zone or set of hosts fail (i/o timeout, no route to host); slow but connecting is "
-               "network_delay",
+          tell="connections into one zone or set of hosts fail (i/o timeout, no route to host), from every caller "
+               "zone (zone_breakdown's peer view); a network policy, firewall or security group change "
+               "among the infrastructure changes often just precedes it; slow but connecting is network_delay",
           key_evidence=[_LOGS],
           remediation=["fail traffic away from the affected zone", "escalate to the network/cloud provider"],
           next_checks=["break errors and traffic down by the zones of caller and callee",
@@ -154,9 +156,11 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
                        "escalate to the network or cloud provider with the affected paths"],
           next_checks=["compare client-side and server-side durations of the same calls",
                        "check packet loss, retransmits and latency by zone and host pair"]),
-    _kind("dns_failure", "environment", "name resolution failing", "the service whose lookups fail",
+    _kind("dns_failure", "environment", "name resolution failing",
+          "the service whose lookups fail (the fix is in its resolver settings or the record it looks up)",
           look_alikes=("config_change",),
-          tell="lookups fail (no such host, NXDOMAIN, SERVFAIL); a name a config change just set is config_change",
+          tell="lookups fail (no such host, NXDOMAIN, SERVFAIL); a DNS change among the infrastructure changes "
+               "just before is the cause's evidence; a name a deploy's config change just set is config_change",
           key_evidence=[_LOGS],
           remediation=["fix the resolver or the record; use cached or static resolution meanwhile"],
           next_checks=["resolve the failing name from the affected hosts and from elsewhere",
@@ -168,14 +172,15 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
           next_checks=["find what filled the disk (logs, temp files, a WAL or queue backlog)",
                        "check how fast it filled against the alert thresholds"]),
     _kind("dependency_outage", "dependency", "a dependency outside the observed system is failing",
-          "the dependency, by the name its callers use", look_alikes=("rate_limited",),
+          "the dependency, by the name its callers use (not the caller that reports it)", look_alikes=("rate_limited",),
           tell="calls fail (5xx, timeouts) from all its callers (429s: rate_limited); one caller failing against a "
                "callee with no errors of its own points at that caller",
           key_evidence=[_CALLS_TO],
           remediation=["fail over or degrade gracefully around the dependency", "contact the provider"],
           next_checks=["check the provider's status and the error codes it returns",
                        "check whether every caller and every zone sees the failures"]),
-    _kind("database_saturation", "dependency", "the database is slow or out of connections", "the database",
+    _kind("database_saturation", "dependency", "the database is slow or out of connections",
+          "the database, even when one client's pool or queries exhaust it (name that client in the chain)",
           look_alikes=("config_change",),
           tell="callers time out acquiring connections or queries slow at its limit; a client pool shrunk by a "
                "config change is config_change",
