@@ -139,55 +139,69 @@ class SnapshotTelemetry:
         return ", ".join(sel)
 
     def _load(self, source: str) -> Coverage:
-        files = source_files(self.path, source)
+        files = source_files(self.path, source)      # at most one: two files for a source are refused
         if not files:
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
-        required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
-        parts, skipped, cut_short, capped = [], 0, [], []
-        for f in files:
-            try:
-                view, total, torn, notes = self._read(f, source, f"_{source}_{len(parts)}")
-                kept = self.con.execute(f"SELECT count(*) FROM {view} WHERE {required}").fetchone()[0]
-            except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
-                raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
-            skipped += total - kept
-            cut_short += [f.name] if torn else []
-            capped += notes
-            parts.append(view)
-        union = " UNION ALL ".join(f"SELECT * FROM {v} WHERE {required}" for v in parts)
-        t = TIME_OF[source]
-        self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")
-        rows, first, last = self.con.execute(f"SELECT count(*), min({t}), max({t}) FROM {source}").fetchone()
-        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped, cut_short=cut_short,
-                        files=[f.name for f in files], capped=capped)
+        f, t = files[0], TIME_OF[source]
+        usable = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
+        try:
+            total, torn, notes = self._read(f, source)
+            rows, first, last = self.con.execute(
+                f"SELECT count(*), min({t}), max({t}) FROM {source} WHERE {usable}").fetchone()
+            # Unusable records go in memory, not in another scan of the file. Files are nearly always written
+            # in time order; one that is not is sorted here, so time filters skip whole row groups.
+            unsorted = self.con.execute(f"SELECT count(*) FILTER (WHERE {t} < prev) FROM (SELECT {t}, "
+                                        f"lag({t}) OVER () AS prev FROM {source} WHERE {usable})").fetchone()[0]
+            if unsorted:
+                self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT * EXCLUDE (_cut, _unread) "
+                                 f"FROM {source} WHERE {usable} ORDER BY {t}")
+            else:
+                if rows < total:
+                    self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _cut")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _unread")
+        except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
+            raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
+        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=total - rows,
+                        cut_short=[f.name] if torn else [], files=[f.name], capped=notes)
 
-    def _read(self, f: Path, source: str, view: str) -> tuple[str, int, bool, list[str]]:
-        """One file as a view of at most caps.records records, fields cut to the caps:
-        (view, records read, whether the file was torn, what the caps left out)."""
+    def _read(self, f: Path, source: str) -> tuple[int, bool, list[str]]:
+        """One file into the source's table in one typed scan, with at most caps.records
+        records and fields cut to the caps: (records read, whether the file was torn, what the caps left
+        out). Unusable records are still in the table (the caller counts and deletes them)."""
         caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
         if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
             src, torn = _sanitized_copy(f, tmp, caps.bytes)
             notes.append(caps.bytes_note(f.name))
         try:
-            total, nulls, cut = record_counts(self.con, src, source, caps)
+            total, unread, cut = self._scan(src, source)
         except duckdb.Error as e:
             if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
                 raise
-            nulls = True                   # a truncated gzip: the streamed copy keeps what it can
-        if nulls and src is f and f.suffix != ".parquet":
+            unread = True                  # a truncated gzip: the streamed copy keeps what it can
+        if unread and src is f and f.suffix != ".parquet":
             # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
             # copy recovers the latter with their bad bytes replaced, instead of losing them.
             src, torn = _sanitized_copy(f, tmp, caps.bytes)
-            total, _, cut = record_counts(self.con, src, source, caps)
-        if total > caps.records:
-            total = caps.records
+            total, _, cut = self._scan(src, source)
+        if total == caps.records and self.con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self._raw_relation(src, source, caps.records + 1)} "
+                f"OFFSET {caps.records})").fetchone()[0]:
             notes.append(caps.records_note(f.name))
         if cut:
             notes.append(caps.fields_note(f.name, cut))
-        raw = self._raw_relation(src, source, caps.records)
-        self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
-        return view, total, torn, notes
+        return total, torn, notes
+
+    def _scan(self, src: Path, source: str) -> tuple[int, int, int]:
+        """(Re)create the source's table from one scan of `src`: (records, records whose required fields
+        all read as null, records with a field cut)."""
+        raw = self._raw_relation(src, source, self.caps.records)
+        unread = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
+        self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT {self._normalise(raw, source)}, _cut, "
+                         f"({unread}) AS _unread FROM {raw}")
+        return self.con.execute(f"SELECT count(*), count(*) FILTER (WHERE _unread), count(*) FILTER (WHERE _cut) "
+                                f"FROM {source}").fetchone()
 
     def _empty_columns(self, source: str) -> str:
         out = []
