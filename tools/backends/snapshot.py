@@ -24,6 +24,7 @@ from tools.domain.incident import load_incident
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
 from .caps import Caps, over_bytes
+from .fastpaths import FastPaths
 from .scan import JSON_FIELDS, capped_relation, record_counts
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -92,7 +93,7 @@ class SnapshotConfig(BackendConfig):
         return SnapshotTelemetry(self.path)
 
 
-class SnapshotTelemetry:
+class SnapshotTelemetry(FastPaths):
     """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
 
     def __init__(self, path: str | Path, caps: Caps | None = None):
@@ -105,6 +106,7 @@ class SnapshotTelemetry:
         self.con.execute("SET TimeZone='UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
         self._coverage: dict[str, Coverage] = {}
+        self._fast_init()
         for source in SOURCES:
             self._coverage[source] = self._load(source)
         self._services = self._services_where(Filter())      # the whole snapshot: who emits anything at all
@@ -228,6 +230,10 @@ class SnapshotTelemetry:
 
     def count(self, source, where, by=(), bucket_s=None, limit=10_000):
         cols = [_field(source, b) for b in by]
+        if (fast := self._count_by_minute(source, where, cols, bucket_s, limit)) is not None:
+            return fast
+        if (fast := self._count_matches(source, where, cols, bucket_s, limit)) is not None:
+            return fast
         if bucket_s:
             cols.append(f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket")
         cond, params = self._where(source, where)
@@ -239,6 +245,8 @@ class SnapshotTelemetry:
         return self._rows(sql, params)
 
     def sample(self, source, where, limit=20, order="time"):
+        if (fast := self._sample_matches(source, where, limit, order)) is not None:
+            return fast
         cond, params = self._where(source, where)
         t = TIME_OF[source]
         if order == "spread":   # a deterministic pseudo-random sample, shown in time order
@@ -264,21 +272,16 @@ class SnapshotTelemetry:
                           f"GROUP BY service, name ORDER BY service, name", params)
 
     def span_edges(self, where, limit=500):
+        if where.text:                     # spans' text is in their attributes, which the edge table leaves out
+            raise TelemetryError("span_edges takes no text filter")
         cond, params = self._where("spans", where, alias="c")
         # A client span names its callee; otherwise a child span in another service is the callee.
         sql = f"""
-            WITH e AS (
-              SELECT c.service AS caller, c.peer_service AS callee, c.status, c.duration_ms
-                FROM spans c WHERE {cond} AND c.kind = 'client' AND c.peer_service IS NOT NULL
-              UNION ALL
-              SELECT p.service, c.service, c.status, c.duration_ms
-                FROM spans c JOIN spans p ON c.parent_span_id = p.span_id AND c.trace_id = p.trace_id
-               WHERE {cond} AND p.service <> c.service
-                 AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL))
+            WITH e AS (SELECT caller, callee, status, duration_ms FROM {self._span_edge_table()} c WHERE {cond})
             SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
                    quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
               FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
-        rows = self._rows(sql, params + params)
+        rows = self._rows(sql, params)
         for r in rows:
             r["external"] = r["callee"] not in self._services
         return rows
@@ -294,8 +297,8 @@ class SnapshotTelemetry:
               SELECT any_value(s.service) AS service, any_value(s.kind) AS kind, any_value(s.operation) AS operation,
                      any_value(s.peer_service) AS peer_service, any_value(s.time) AS time,
                      any_value(s.status) AS status, any_value(s.duration_ms) AS duration_ms,
-                     greatest(any_value(s.duration_ms) - coalesce(sum(c.duration_ms), 0), 0) AS self_ms
-                FROM spans s LEFT JOIN spans c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+                     greatest(any_value(s.duration_ms) - coalesce(sum(c.child_ms), 0), 0) AS self_ms
+                FROM spans s LEFT JOIN {self._span_children_table()} c ON c.trace_id = s.trace_id AND c.span_id = s.span_id
                WHERE {cond} GROUP BY s.trace_id, s.span_id)
             SELECT {''.join(c + ', ' for c in cols)}count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
                    count(status) AS with_status,
@@ -344,7 +347,7 @@ class SnapshotTelemetry:
                     raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
                 cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
             else:
-                cond.append(f"contains(lower({target}), lower(?))"); params.append(f.text)
+                cond.append(f"{target} ILIKE ? ESCAPE '\\'"); params.append(f"%{_like_escaped(f.text)}%")
         return " AND ".join(cond), params
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -375,6 +378,10 @@ def _field(source: str, name: str) -> str:
 def _error_condition(source: str) -> str:
     return {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'",
             "scaling": "status = 'failed'", "deployments": "status = 'failed'"}.get(source, "false")
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _first_line(e: BaseException) -> str:
