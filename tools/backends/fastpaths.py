@@ -5,7 +5,7 @@ of millions of rows. Each answers exactly what the plain query over the source t
   counts whose filters and groups are among those columns are summed from them; the partial minutes at the
   ends of an unaligned time range are counted from the source table (a time-ordered table reads only them).
 - The span-edge table (caller, callee and the filtered span's fields): what `span_edges` joins spans for.
-- The children's time per span: what `span_latency` joins spans for.
+- Each span's own time (its duration minus its children's): what `span_latency` joins spans for.
 - The matches of a text search (row ids plus the fields counts group by): a `search_logs` call counts,
   samples and finds the first match in one scan of the messages, not three.
 Each is built on first use (a load does not pay for tables no tool asks for), and left out when it would not
@@ -40,7 +40,7 @@ class FastPaths:
         self._minute_tables: dict[str, str | None] = {}
         self._matches: OrderedDict[tuple, str] = OrderedDict()
         self._edges_table: str | None = None
-        self._children_table: str | None = None
+        self._own_table: str | None = None
 
     # ---- per-minute counts -----------------------------------------------------------------------------
     def _minute_table(self, source: str) -> str | None:
@@ -143,11 +143,21 @@ class FastPaths:
             self._edges_table = "_span_edges"
         return self._edges_table
 
-    def _span_children_table(self) -> str:
-        """The number of children and their summed duration per (trace_id, span_id) of a parent."""
-        if self._children_table is None:
-            self.con.execute("CREATE TABLE _span_children AS SELECT trace_id, parent_span_id AS span_id, "
-                             "sum(duration_ms) AS child_ms, count(*) AS children FROM spans "
-                             "WHERE parent_span_id IS NOT NULL GROUP BY ALL")
-            self._children_table = "_span_children"
-        return self._children_table
+    def _span_own_table(self) -> str | None:
+        """Each span's fields a filter or a latency group uses, with its own time (its duration minus its
+        children's, clamped at 0): None when a (trace_id, span_id) repeats, since filtering before or after
+        folding repeated spans together can then differ."""
+        if self._own_table is None:
+            self.con.execute("""
+                CREATE TABLE _span_own AS
+                  SELECT s.time, s.service, s.kind, s.operation, s.peer_service, s.status, s.trace_id, s.duration_ms,
+                         greatest(s.duration_ms - coalesce(c.child_ms, 0), 0) AS self_ms
+                    FROM spans s LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ms) AS child_ms FROM spans
+                                            GROUP BY ALL) c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+                   ORDER BY s.time""")
+            own, distinct = self.con.execute("SELECT (SELECT count(*) FROM _span_own), (SELECT count(*) FROM "
+                                             "(SELECT DISTINCT trace_id, span_id FROM spans))").fetchone()
+            if own != distinct:
+                self.con.execute("DROP TABLE _span_own")
+            self._own_table = "_span_own" if own == distinct else ""
+        return self._own_table or None

@@ -249,11 +249,10 @@ class SnapshotTelemetry(FastPaths):
             return fast
         cond, params = self._where(source, where)
         t = TIME_OF[source]
-        if order == "spread":   # a deterministic pseudo-random sample, shown in time order
-            sql = (f"SELECT * FROM (SELECT * FROM {source} WHERE {cond} ORDER BY hash({t}, rowid) "
-                   f"LIMIT {int(limit)}) ORDER BY {t}")
-        else:
-            sql = f"SELECT * FROM {source} WHERE {cond} ORDER BY {t} LIMIT {int(limit)}"
+        # The rows are picked by row id first, so the ordering does not carry every field of every row.
+        key = f"hash({t}, rowid)" if order == "spread" else t     # spread: a deterministic pseudo-random sample
+        sql = (f"SELECT * FROM {source} WHERE rowid IN (SELECT rowid FROM {source} WHERE {cond} ORDER BY {key} "
+               f"LIMIT {int(limit)}) ORDER BY {t}")
         return self._rows(sql, params)
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
@@ -292,14 +291,15 @@ class SnapshotTelemetry(FastPaths):
             [f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket"] if bucket_s else [])
         keys = ", ".join(str(i + 1) for i in range(len(cols)))
         # A span's own time is its duration minus its children's (clamped: async children may overlap it).
-        sql = f"""
-            WITH own AS (
+        own = f"SELECT * FROM {table} s WHERE {cond}" if (table := not where.text and self._span_own_table()) else f"""
               SELECT any_value(s.service) AS service, any_value(s.kind) AS kind, any_value(s.operation) AS operation,
                      any_value(s.peer_service) AS peer_service, any_value(s.time) AS time,
                      any_value(s.status) AS status, any_value(s.duration_ms) AS duration_ms,
-                     greatest(any_value(s.duration_ms) - coalesce(sum(c.child_ms), 0), 0) AS self_ms
-                FROM spans s LEFT JOIN {self._span_children_table()} c ON c.trace_id = s.trace_id AND c.span_id = s.span_id
-               WHERE {cond} GROUP BY s.trace_id, s.span_id)
+                     greatest(any_value(s.duration_ms) - coalesce(sum(c.duration_ms), 0), 0) AS self_ms
+                FROM spans s LEFT JOIN spans c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+               WHERE {cond} GROUP BY s.trace_id, s.span_id"""
+        sql = f"""
+            WITH own AS ({own})
             SELECT {''.join(c + ', ' for c in cols)}count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
                    count(status) AS with_status,
                    quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.9) AS p90_ms,
@@ -347,7 +347,9 @@ class SnapshotTelemetry(FastPaths):
                     raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
                 cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
             else:
-                cond.append(f"{target} ILIKE ? ESCAPE '\\'"); params.append(f"%{_like_escaped(f.text)}%")
+                # ILIKE with no ESCAPE clause is the fast one; a text holding a wildcard needs the clause
+                esc = " ESCAPE '\\'" if re.search(r"[%_\\]", f.text) else ""
+                cond.append(f"{target} ILIKE ?{esc}"); params.append(f"%{_like_escaped(f.text) if esc else f.text}%")
         return " AND ".join(cond), params
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
