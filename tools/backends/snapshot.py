@@ -109,7 +109,7 @@ class SnapshotTelemetry(FastPaths):
         self._fast_init()
         for source in SOURCES:
             self._coverage[source] = self._load(source)
-        self._services = self._services_where(Filter())      # the whole snapshot: who emits anything at all
+        self._all_services: set[str] | None = None            # the whole snapshot's, on first use
 
     # ---- loading -------------------------------------------------------------------------
     def _raw_relation(self, f: Path, source: str, limit: int) -> str:
@@ -169,9 +169,8 @@ class SnapshotTelemetry(FastPaths):
                         cut_short=[f.name] if torn else [], files=[f.name], capped=notes)
 
     def _read(self, f: Path, source: str) -> tuple[int, bool, list[str]]:
-        """One file into the source's table in one typed scan, with at most caps.records
-        records and fields cut to the caps: (records read, whether the file was torn, what the caps left
-        out). Unusable records are still in the table (the caller counts and deletes them)."""
+        """One file into the source's table in one typed scan, within the caps: (records read, whether the file
+        was torn, what the caps left out). Unusable records are still in the table: the caller deletes them."""
         caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
         if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
             src, torn = _sanitized_copy(f, tmp, caps.bytes)
@@ -219,6 +218,11 @@ class SnapshotTelemetry(FastPaths):
 
     def services(self, window: TimeWindow) -> set[str]:
         return self._services_where(Filter(start=window.start, end=window.end))
+
+    def _every_service(self) -> set[str]:        # who emits anything at all (a callee outside them is external)
+        if self._all_services is None:
+            self._all_services = self._services_where(Filter())
+        return self._all_services
 
     def _services_where(self, f: Filter) -> set[str]:
         parts = [(f"SELECT DISTINCT service FROM {s} WHERE {cond}", params) for s in SOURCES
@@ -282,7 +286,7 @@ class SnapshotTelemetry(FastPaths):
               FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
         rows = self._rows(sql, params)
         for r in rows:
-            r["external"] = r["callee"] not in self._services
+            r["external"] = r["callee"] not in self._every_service()
         return rows
 
     def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
