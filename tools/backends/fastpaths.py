@@ -138,8 +138,7 @@ class FastPaths:
                   SELECT c.time, c.service, c.kind, c.peer_service, c.status, c.trace_id, c.duration_ms,
                          p.service, c.service
                     FROM spans c JOIN spans p ON c.parent_span_id = p.span_id AND c.trace_id = p.trace_id
-                   WHERE p.service <> c.service AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL)
-                  ORDER BY time""")
+                   WHERE p.service <> c.service AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL)""")
             self._edges_table = "_span_edges"
         return self._edges_table
 
@@ -153,8 +152,7 @@ class FastPaths:
                   SELECT s.time, s.service, s.kind, s.operation, s.peer_service, s.status, s.trace_id, s.duration_ms,
                          greatest(s.duration_ms - coalesce(c.child_ms, 0), 0) AS self_ms
                     FROM spans s LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ms) AS child_ms FROM spans
-                                            GROUP BY ALL) c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
-                   ORDER BY s.time""")
+                                            GROUP BY ALL) c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id""")
             own, distinct = self.con.execute("SELECT (SELECT count(*) FROM _span_own), (SELECT count(*) FROM "
                                              "(SELECT DISTINCT trace_id, span_id FROM spans))").fetchone()
             if own != distinct:
