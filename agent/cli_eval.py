@@ -10,7 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.cli_options import MAX_STEPS, ForceFlag, MaxStepsOption, at_least_one, bad_input, err, fail
-from agent.config import Budgets
 from agent.termtext import plain
 
 
@@ -62,7 +61,7 @@ def eval_command(
             mark = "✓" if row["ac1"] else ("!" if row["error"] else "✗")
             bar.update(task, advance=1, description=plain(f"{mark} {row['model']} {row['case']}"))
         results = run_eval(cases, model, trials, concurrency, out_dir, not no_cache,
-                           Budgets(max_steps=max_steps, max_wall_s=timeout), done, judge_spec=judge)
+                           _budgets(max_steps=max_steps, max_wall_s=timeout), done, judge_spec=judge)
     md = markdown(results)
     if json_out:
         json_out.write_text(json.dumps(results, indent=1, default=str))
@@ -102,3 +101,8 @@ def simulate_command(
     from tools.domain.errors import SnapshotError
     with bad_input(ValueError, OSError, SnapshotError):
         print(simulate(kind, seed, difficulty, out, force))
+
+
+def _budgets(**values):
+    from agent.config import Budgets
+    return Budgets(**values)

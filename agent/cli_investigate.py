@@ -6,23 +6,21 @@ import sys
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 
 from agent.cli_options import (MAX_STEPS, BaseUrlOption, IncidentArgument, JsonFlag, MaxStepsOption, ModelOption,
                                QuietFlag, SnapshotOption, err, fail, open_or_fail, say_model, warn, why_this_model)
-from agent.config import Budgets
-from agent.loop import Investigation, RunResult, StopReason
-from agent.models import ModelError
-from agent.progress import LiveProgress
-from agent.render import report_markdown, result_json
-from agent.session import AUTO, open_investigation, unknown_paged_service
 from agent.termtext import escape
 from tools.domain.errors import TelemetryError
-from tools.domain.incident import SOURCES
+
+# The loop, the tools (DuckDB) and the renderers are imported when a command runs, not for `--help`.
+AUTO = "auto"                      # agent.session.AUTO: a transcript at the default path
+
+if TYPE_CHECKING:
+    from agent.loop import Investigation, RunResult
 
 DEMO_ID = "search-token-peak"
 
@@ -58,7 +56,7 @@ def investigate(
              f"directory first")
     report_investigation(incident, question=question, json_out=json_out, quiet=quiet, html_out=html_out,
                          model=model, base_url=base_url, config=config, service=service, at=at,
-                         budgets=Budgets(max_steps=max_steps),
+                         budgets=_budgets(max_steps=max_steps),
                          transcript=None if no_transcript else transcript or AUTO)
 
 
@@ -84,6 +82,13 @@ def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool,
                          **options: Any) -> None:
     """Run one investigation and print its report: Markdown, or JSON alone on stdout. Telemetry or a model
     that cannot load is bad input (exit 2); a model that fails during the run exits 1 after the report."""
+    from rich.markdown import Markdown
+
+    from agent.loop import StopReason
+    from agent.models import ModelError
+    from agent.progress import LiveProgress
+    from agent.render import report_markdown, result_json
+    from agent.session import open_investigation, unknown_paged_service
     why = why or why_this_model(options.get("model"))
     opening = open_investigation(source, on_event=LiveProgress(quiet=quiet or not progress), **options)
     with open_or_fail(opening, TelemetryError, ModelError) as inv:
@@ -113,6 +118,7 @@ def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool,
 
 
 def warn_about_cut_telemetry(inv: Investigation, source: Optional[Path]) -> None:
+    from tools.domain.incident import SOURCES
     for name in SOURCES:
         c = inv.ctx.telemetry.coverage(name)
         for cut in c.cut_short:
@@ -122,6 +128,11 @@ def warn_about_cut_telemetry(inv: Investigation, source: Optional[Path]) -> None
         if c.skipped_lines:
             warn(f"{name}: skipped {c.skipped_lines} malformed records "
                  f"(run `fivewhys snapshot validate {source}` for details)")
+
+
+def _budgets(**values: Any) -> Any:
+    from agent.config import Budgets
+    return Budgets(**values)
 
 
 def write_html(path: Path, result: RunResult, inv: Investigation) -> None:

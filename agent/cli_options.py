@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
-from agent.config import Budgets
 from agent.termtext import escape
 
 err = Console(stderr=True)
@@ -68,7 +67,7 @@ MaxStepsOption = Annotated[int, typer.Option("--max-steps", metavar="N", callbac
                                              help="model turns before giving up (1 or more)")]
 ForceFlag = Annotated[bool, typer.Option("--force", help="--out may hold files: its snapshot files are replaced, "
                                                          "anything else is kept")]
-MAX_STEPS = Budgets().max_steps
+MAX_STEPS = 30                    # agent.config.MAX_STEPS, without importing pydantic for --help
 
 
 def why_this_model(given: str | None, given_by: str = "--model") -> str:

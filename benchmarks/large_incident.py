@@ -14,8 +14,10 @@ import yaml
 N_SERVICES = 30
 
 
-def write(out: Path, log_lines: int = 1_000_000) -> Path:
+def write(out: Path, log_lines: int = 1_000_000, fmt: str = "jsonl") -> Path:
+    """Write the incident into `out`; fmt "jsonl" (gzip-compressed JSONL) or "parquet" for logs, metrics, spans."""
     out.mkdir(parents=True, exist_ok=True)
+    ext, opts = ("parquet", "(FORMAT parquet)") if fmt == "parquet" else ("jsonl.gz", "(FORMAT json, COMPRESSION gzip)")
     (out / "incident.yaml").write_text(yaml.safe_dump({
         "format": 1, "id": "bench-large", "title": "svc-00 errors",
         "window": {"start": "2026-03-06T15:00:00Z", "end": "2026-03-06T18:00:00Z"},
@@ -43,7 +45,7 @@ def write(out: Path, log_lines: int = 1_000_000) -> Path:
                   ELSE 'GET /api/v1/items/' || CAST(hash(i) % 100000 AS VARCHAR) || ' 200 ' || CAST(hash(i) % 90 AS VARCHAR) || 'ms'
              END AS message
         FROM range({log_lines}) t(i)"""
-    con.execute(f"COPY ({logs}) TO '{out}/logs.jsonl.gz' (FORMAT json, COMPRESSION gzip)")
+    con.execute(f"COPY ({logs}) TO '{out}/logs.{ext}' {opts}")
     metrics = f"""
       SELECT strftime({t0} + to_minutes(m), '%Y-%m-%dT%H:%M:%SZ') AS time, 'svc-' || lpad(CAST(s AS VARCHAR), 2, '0') AS service,
              'svc-' || lpad(CAST(s AS VARCHAR), 2, '0') || '-' || CAST(k AS VARCHAR) AS instance, n.name,
@@ -53,7 +55,7 @@ def write(out: Path, log_lines: int = 1_000_000) -> Path:
                   ELSE 0.5 + (hash(m, s, k) % 50) / 1000.0 END AS value
         FROM range(180) a(m), range({N_SERVICES}) b(s), range(3) c(k),
              (VALUES ('cpu_utilization'), ('memory_utilization'), ('instance_count')) n(name)"""
-    con.execute(f"COPY ({metrics}) TO '{out}/metrics.jsonl.gz' (FORMAT json, COMPRESSION gzip)")
+    con.execute(f"COPY ({metrics}) TO '{out}/metrics.{ext}' {opts}")
     spans = f"""
       SELECT strftime({t0} + to_seconds(CAST(i * 10800 // 200000 AS BIGINT)), '%Y-%m-%dT%H:%M:%SZ') AS time,
              'tr' || CAST(i // 2 AS VARCHAR) AS trace_id, 'sp' || CAST(i AS VARCHAR) AS span_id,
@@ -64,7 +66,7 @@ def write(out: Path, log_lines: int = 1_000_000) -> Path:
              CASE WHEN i * 10800 // 200000 >= 7200 AND hash(i) % 3 = 0 THEN 'error' ELSE 'ok' END AS status,
              10.0 + hash(i) % 90 AS duration_ms
         FROM range(200000) t(i)"""
-    con.execute(f"COPY ({spans}) TO '{out}/spans.jsonl.gz' (FORMAT json, COMPRESSION gzip)")
+    con.execute(f"COPY ({spans}) TO '{out}/spans.{ext}' {opts}")
     scaling = f"""SELECT strftime({onset} - INTERVAL 3 MINUTE + to_minutes(k), '%Y-%m-%dT%H:%M:%SZ') AS time,
                   'svc-07' AS service, 'scale_up' AS action, 3 AS from_count, 6 AS desired_count, 3 AS actual_count,
                   'failed' AS status, '0/40 nodes are available: 40 Insufficient cpu' AS message FROM range(4) t(k)"""

@@ -10,7 +10,9 @@ import hashlib
 import json
 import math
 import statistics
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -113,24 +115,15 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     cache.mkdir(parents=True, exist_ok=True)
     jobs = [(c, m, t) for m in models for c in cases for t in range(1, trials + 1)]
     rows: list[dict] = []
-
-    def job(c: Path, m: str, t: int) -> dict:
-        setup = json.dumps([m, servers[m], t, budgets.model_dump(), PROMPT_VERSION, code_version(), judge_spec,
-                            servers.get(judge_spec)], sort_keys=True)
-        key = hashlib.sha256(f"{case_hash(c)}|{setup}".encode()).hexdigest()[:24]
-        hit = cache / f"{key}.json"
-        if use_cache and hit.exists():
-            return {**json.loads(hit.read_text()), "cached": True}
-        safe = m.replace(":", "_").replace("/", "_")
-        row = run_case(c, m, t, budgets, out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", make_model,
-                       make_model(judge_spec) if judge_spec else None)
-        # Crashes, timeouts, provider outages and a failed judge are retried next run, not cached.
-        if not row["error"] and not str(row.get("judge_rationale") or "").startswith("judge failed"):
-            hit.write_text(json.dumps(row, default=str))
-        return {**row, "cached": False}
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(job, *j) for j in jobs]
+    setup = _Setup(out_dir, use_cache, budgets, servers, judge_spec, make_model)
+    # Investigations are CPU-bound Python (the heuristic) and DuckDB: threads share one GIL, so -j N runs
+    # in N processes. A model factory given by a caller (a test's scripted model) may not pickle: threads.
+    if concurrency > 1 and make_model is load_model:
+        pool: Executor = ProcessPoolExecutor(max_workers=concurrency, mp_context=multiprocessing.get_context("spawn"))
+    else:
+        pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    with pool:
+        futures = [pool.submit(_job, setup, *j) for j in jobs]
         for f in as_completed(futures):
             row = f.result()
             rows.append(row)
@@ -140,6 +133,33 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     return {"version": RESULTS_VERSION, "created": datetime.now(timezone.utc).isoformat(),
             "prompt_version": PROMPT_VERSION, "cases": len(cases), "trials": trials,
             "summary": {m: summarise([r for r in rows if r["model"] == m]) for m in models}, "rows": rows}
+
+
+@dataclass(frozen=True)
+class _Setup:
+    out_dir: Path
+    use_cache: bool
+    budgets: Budgets
+    servers: dict[str, str | None]
+    judge_spec: str | None
+    make_model: Callable[[str], Any]
+
+
+def _job(s: _Setup, c: Path, m: str, t: int) -> dict:
+    """One case (in a worker process or thread): from the cache, or run and cached."""
+    setup = json.dumps([m, s.servers[m], t, s.budgets.model_dump(), PROMPT_VERSION, code_version(), s.judge_spec,
+                        s.servers.get(s.judge_spec)], sort_keys=True)
+    key = hashlib.sha256(f"{case_hash(c)}|{setup}".encode()).hexdigest()[:24]
+    hit = s.out_dir / "cache" / f"{key}.json"
+    if s.use_cache and hit.exists():
+        return {**json.loads(hit.read_text()), "cached": True}
+    safe = m.replace(":", "_").replace("/", "_")
+    row = run_case(c, m, t, s.budgets, s.out_dir / "transcripts" / safe / f"{c.name}-t{t}.jsonl", s.make_model,
+                   s.make_model(s.judge_spec) if s.judge_spec else None)
+    # Crashes, timeouts, provider outages and a failed judge are retried next run, not cached.
+    if not row["error"] and not str(row.get("judge_rationale") or "").startswith("judge failed"):
+        hit.write_text(json.dumps(row, default=str))
+    return {**row, "cached": False}
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

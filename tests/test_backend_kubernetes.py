@@ -37,14 +37,13 @@ def test_replicasets_become_deployments_with_diffs_across_pages():
 
 @respx.mock
 def test_hpa_and_scheduling_events_endpoints_and_missing_cert_manager():
-    respx.get(f"{API}/api/v1/namespaces/default/events").mock(return_value=httpx.Response(200, json={
-        "kind": "EventList", "metadata": {}, "items": [
+    events = respx.get(f"{API}/api/v1/namespaces/default/events").mock(side_effect=_field_selected([
             {"type": "Warning", "reason": "FailedScheduling", "message": "0/12 nodes are available: 12 Insufficient cpu.",
              "lastTimestamp": "2026-03-06T16:56:00Z", "involvedObject": {"kind": "Pod", "name": "search-7f9c4d8b6c-x2x9z"}},
             {"type": "Normal", "reason": "SuccessfulRescale", "message": "New size: 8; reason: cpu resource utilization above target",
              "lastTimestamp": "2026-03-06T16:55:00Z", "involvedObject": {"kind": "HorizontalPodAutoscaler", "name": "search"}},
             {"type": "Normal", "reason": "Pulled", "message": "image pulled", "lastTimestamp": "2026-03-06T16:00:00Z",
-             "involvedObject": {"kind": "Pod", "name": "web-1"}}]}))
+             "involvedObject": {"kind": "Pod", "name": "web-1"}}]))
     respx.get(f"{API}/apis/discovery.k8s.io/v1/namespaces/default/endpointslices").mock(return_value=httpx.Response(
         200, json={"kind": "EndpointSliceList", "metadata": {}, "items": [{
             "metadata": {"name": "token-abc", "creationTimestamp": "2026-03-06T16:50:00Z",
@@ -72,6 +71,7 @@ def test_hpa_and_scheduling_events_endpoints_and_missing_cert_manager():
     assert [(r["service"], r["status"]) for r in scaling] == [("search", "succeeded"), ("search", "failed"),
                                                                ("search", "failed")]
     assert scaling[2]["desired_count"] == 8 and "FailedUpdateScale" in scaling[2]["message"]
+    assert all("fieldSelector" in c.request.url.params for c in events.calls)     # filtered by the API server
     reg = k.events("registry", W)
     assert [(r["instance"], r["event"], r["address"]) for r in reg] == [("token-1", "healthy", "10.0.2.5:8443"),
                                                                         ("token-2", "unhealthy", "10.0.2.6:8443")]
@@ -142,3 +142,21 @@ def test_infra_changes_from_network_policies_node_events_and_hpa_spec_writes():
     assert node["description"].startswith("cordoned") and node["actor"] == "kubelet"
     assert "updated" in policy["description"] and "denies all" in policy["description"]
     assert policy["actor"] == "argocd-controller"
+
+
+def _field_selected(items: list[dict]):
+    """An events endpoint that applies `fieldSelector=a.b=value` as the API server does."""
+    def answer(request: httpx.Request) -> httpx.Response:
+        sel = request.url.params.get("fieldSelector")
+        keep = items
+        if sel:
+            path, value = sel.split("=", 1)
+            keep = [e for e in items if _at(e, path) == value]
+        return httpx.Response(200, json={"kind": "EventList", "metadata": {}, "items": keep})
+    return answer
+
+
+def _at(obj: dict, path: str):
+    for part in path.split("."):
+        obj = obj.get(part, {}) if isinstance(obj, dict) else {}
+    return obj

@@ -9,6 +9,8 @@
 Lists are paginated with `limit`/`continue`; shapes follow the Kubernetes API reference."""
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from typing import Any, Iterator, Literal
 
@@ -23,6 +25,8 @@ NODE_REASONS = {"NodeNotSchedulable": ("node_cordon", "cordoned"), "NodeSchedula
                 "ScaleDown": ("node_drain", "drained for scale-down"), "NodeDrain": ("node_drain", "drained"),
                 "DrainNode": ("node_drain", "drained")}
 
+
+SCALING_EVENTS = ("involvedObject.kind=HorizontalPodAutoscaler", "reason=FailedScheduling", "reason=FailedCreate")
 
 class KubernetesConfig(HTTPBackendConfig):
     """`backend = "kubernetes"`: deployments, scaling, registry and certificates of one namespace."""
@@ -43,10 +47,10 @@ class KubernetesTelemetry:
         self.url, self.ns, self.label, self.page = url.rstrip("/"), namespace, service_label, page
         self.http = client or httpx.Client(timeout=timeout, headers={"Authorization": f"Bearer {token}"} if token else {})
 
-    def _list(self, path: str) -> Iterator[dict]:
+    def _list(self, path: str, **selectors: str) -> Iterator[dict]:
         cont = None
         while True:
-            params: dict[str, Any] = {"limit": self.page}
+            params: dict[str, Any] = {"limit": self.page, **selectors}
             if cont:
                 params["continue"] = cont
             r = request(self.http, "GET", f"{self.url}{path}", f"kubernetes at {self.url}", params=params)
@@ -119,9 +123,16 @@ class KubernetesTelemetry:
         return [r for r in out if r["previous_version"] is not None]     # the first revision is not a change
 
     def _scaling(self) -> list[dict]:
-        out = []
-        for e in self._list(f"/api/v1/namespaces/{self.ns}/events"):
+        out, seen = [], set()
+        # The API server filters: only HPA events and failed pod scheduling/creation come back, not every
+        # event of the namespace (a field selector takes one value per field, so one list per value).
+        events = (e for sel in SCALING_EVENTS for e in self._list(f"/api/v1/namespaces/{self.ns}/events", fieldSelector=sel))
+        for e in events:
             obj, reason = e.get("involvedObject", {}), e.get("reason", "")
+            key = (e.get("metadata") or {}).get("uid") or json.dumps(e, sort_keys=True)
+            if key in seen:                          # an HPA's FailedCreate comes back from two lists
+                continue
+            seen.add(key)
             if obj.get("kind") != "HorizontalPodAutoscaler" and reason not in ("FailedScheduling", "FailedCreate"):
                 continue
             name = obj.get("name", "")

@@ -26,13 +26,16 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
     cols, long = [], []
     for c in (c for c in FIELDS[source] if c in have):
         n, typ = caps.chars(c), have[c].upper()
+        # strlen (bytes, known without reading the text) bounds length (characters) from above: only a
+        # value over the cap in bytes is measured in characters, which keeps the scan as fast as a bare one.
         if typ == "VARCHAR":
-            cols.append(f"left({c}, {n}) AS {c}")
-            long.append(f"length({c}) > {n}")
+            cols.append(f"CASE WHEN strlen({c}) > {n} THEN left({c}, {n}) ELSE {c} END AS {c}")
+            long.append(f"(strlen({c}) > {n} AND length({c}) > {n})")
         elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
-            size = f"length(CAST({c} AS VARCHAR))"
-            cols.append(f"CASE WHEN {size} > {n} THEN NULL ELSE {c} END AS {c}")
-            long.append(f"{size} > {n}")
+            text = f"CAST({c} AS VARCHAR)"
+            over = f"(strlen({text}) > {n} AND length({text}) > {n})"
+            cols.append(f"CASE WHEN {over} THEN NULL ELSE {c} END AS {c}")
+            long.append(over)
         else:
             cols.append(c)
     cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
@@ -50,3 +53,8 @@ def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Ca
 
 def sql_path(p: Path) -> str:
     return str(p).replace("'", "''")
+
+
+def like_escaped(text: str) -> str:
+    """`text` for `LIKE … ESCAPE '\\'`: its own wildcards and backslashes taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

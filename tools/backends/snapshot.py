@@ -24,7 +24,8 @@ from tools.domain.incident import NOT_TELEMETRY, load_incident
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
 from .caps import Caps, over_bytes
-from .scan import JSON_FIELDS, capped_relation, record_counts
+from .fastpaths import FastPaths
+from .scan import JSON_FIELDS, capped_relation, like_escaped, record_counts
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
@@ -92,7 +93,7 @@ class SnapshotConfig(BackendConfig):
         return SnapshotTelemetry(self.path)
 
 
-class SnapshotTelemetry:
+class SnapshotTelemetry(FastPaths):
     """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
 
     def __init__(self, path: str | Path, caps: Caps | None = None):
@@ -105,9 +106,10 @@ class SnapshotTelemetry:
         self.con.execute("SET TimeZone='UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
         self._coverage: dict[str, Coverage] = {}
+        self._fast_init()
         for source in SOURCES:
             self._coverage[source] = self._load(source)
-        self._services = self._services_where(Filter())      # the whole snapshot: who emits anything at all
+        self._all_services: set[str] | None = None            # the whole snapshot's, on first use
 
     # ---- loading -------------------------------------------------------------------------
     def _raw_relation(self, f: Path, source: str, limit: int) -> str:
@@ -139,55 +141,68 @@ class SnapshotTelemetry:
         return ", ".join(sel)
 
     def _load(self, source: str) -> Coverage:
-        files = source_files(self.path, source)
+        files = source_files(self.path, source)      # at most one: two files for a source are refused
         if not files:
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
-        required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
-        parts, skipped, cut_short, capped = [], 0, [], []
-        for f in files:
-            try:
-                view, total, torn, notes = self._read(f, source, f"_{source}_{len(parts)}")
-                kept = self.con.execute(f"SELECT count(*) FROM {view} WHERE {required}").fetchone()[0]
-            except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
-                raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
-            skipped += total - kept
-            cut_short += [f.name] if torn else []
-            capped += notes
-            parts.append(view)
-        union = " UNION ALL ".join(f"SELECT * FROM {v} WHERE {required}" for v in parts)
-        t = TIME_OF[source]
-        self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")
-        rows, first, last = self.con.execute(f"SELECT count(*), min({t}), max({t}) FROM {source}").fetchone()
-        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=skipped, cut_short=cut_short,
-                        files=[f.name for f in files], capped=capped)
+        f, t = files[0], TIME_OF[source]
+        usable = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
+        try:
+            total, torn, notes = self._read(f, source)
+            rows, first, last = self.con.execute(
+                f"SELECT count(*), min({t}), max({t}) FROM {source} WHERE {usable}").fetchone()
+            # Unusable records go in memory, not in another scan of the file. Files are nearly always written
+            # in time order; one that is not is sorted here, so time filters skip whole row groups.
+            unsorted = self.con.execute(f"SELECT count(*) FILTER (WHERE {t} < prev) FROM (SELECT {t}, "
+                                        f"lag({t}) OVER () AS prev FROM {source} WHERE {usable})").fetchone()[0]
+            if unsorted:
+                self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT * EXCLUDE (_cut, _unread) "
+                                 f"FROM {source} WHERE {usable} ORDER BY {t}")
+            else:
+                if rows < total:
+                    self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _cut")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _unread")
+        except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
+            raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
+        return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=total - rows,
+                        cut_short=[f.name] if torn else [], files=[f.name], capped=notes)
 
-    def _read(self, f: Path, source: str, view: str) -> tuple[str, int, bool, list[str]]:
-        """One file as a view of at most caps.records records, fields cut to the caps:
-        (view, records read, whether the file was torn, what the caps left out)."""
+    def _read(self, f: Path, source: str) -> tuple[int, bool, list[str]]:
+        """One file into the source's table in one typed scan, within the caps: (records read, whether the file
+        was torn, what the caps left out). Unusable records are still in the table: the caller deletes them."""
         caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
         if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
             src, torn = _sanitized_copy(f, tmp, caps.bytes)
             notes.append(caps.bytes_note(f.name))
         try:
-            total, nulls, cut = record_counts(self.con, src, source, caps)
+            total, unread, cut = self._scan(src, source)
         except duckdb.Error as e:
             if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
                 raise
-            nulls = True                   # a truncated gzip: the streamed copy keeps what it can
-        if nulls and src is f and f.suffix != ".parquet":
+            unread = True                  # a truncated gzip: the streamed copy keeps what it can
+        if unread and src is f and f.suffix != ".parquet":
             # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
             # copy recovers the latter with their bad bytes replaced, instead of losing them.
             src, torn = _sanitized_copy(f, tmp, caps.bytes)
-            total, _, cut = record_counts(self.con, src, source, caps)
-        if total > caps.records:
-            total = caps.records
+            total, _, cut = self._scan(src, source)
+        if total == caps.records and self.con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {self._raw_relation(src, source, caps.records + 1)} "
+                f"OFFSET {caps.records})").fetchone()[0]:
             notes.append(caps.records_note(f.name))
         if cut:
             notes.append(caps.fields_note(f.name, cut))
-        raw = self._raw_relation(src, source, caps.records)
-        self.con.execute(f"CREATE TEMP VIEW {view} AS SELECT {self._normalise(raw, source)} FROM {raw}")
-        return view, total, torn, notes
+        return total, torn, notes
+
+    def _scan(self, src: Path, source: str) -> tuple[int, int, int]:
+        """(Re)create the source's table from one scan of `src`: (records, records whose required fields
+        all read as null, records with a field cut)."""
+        raw = self._raw_relation(src, source, self.caps.records)
+        unread = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
+        self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT {self._normalise(raw, source)}, _cut, "
+                         f"({unread}) AS _unread FROM {raw}")
+        return self.con.execute(f"SELECT count(*), count(*) FILTER (WHERE _unread), count(*) FILTER (WHERE _cut) "
+                                f"FROM {source}").fetchone()
 
     def _empty_columns(self, source: str) -> str:
         out = []
@@ -204,6 +219,11 @@ class SnapshotTelemetry:
     def services(self, window: TimeWindow) -> set[str]:
         return self._services_where(Filter(start=window.start, end=window.end))
 
+    def _every_service(self) -> set[str]:        # who emits anything at all (a callee outside them is external)
+        if self._all_services is None:
+            self._all_services = self._services_where(Filter())
+        return self._all_services
+
     def _services_where(self, f: Filter) -> set[str]:
         parts = [(f"SELECT DISTINCT service FROM {s} WHERE {cond}", params) for s in SOURCES
                  if self._coverage[s].present and s not in NOT_TELEMETRY for cond, params in [self._where(s, f)]]
@@ -214,6 +234,10 @@ class SnapshotTelemetry:
 
     def count(self, source, where, by=(), bucket_s=None, limit=10_000):
         cols = [_field(source, b) for b in by]
+        if (fast := self._count_by_minute(source, where, cols, bucket_s, limit)) is not None:
+            return fast
+        if (fast := self._count_matches(source, where, cols, bucket_s, limit)) is not None:
+            return fast
         if bucket_s:
             cols.append(f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket")
         cond, params = self._where(source, where)
@@ -225,13 +249,14 @@ class SnapshotTelemetry:
         return self._rows(sql, params)
 
     def sample(self, source, where, limit=20, order="time"):
+        if (fast := self._sample_matches(source, where, limit, order)) is not None:
+            return fast
         cond, params = self._where(source, where)
         t = TIME_OF[source]
-        if order == "spread":   # a deterministic pseudo-random sample, shown in time order
-            sql = (f"SELECT * FROM (SELECT * FROM {source} WHERE {cond} ORDER BY hash({t}, rowid) "
-                   f"LIMIT {int(limit)}) ORDER BY {t}")
-        else:
-            sql = f"SELECT * FROM {source} WHERE {cond} ORDER BY {t} LIMIT {int(limit)}"
+        # The rows are picked by row id first, so the ordering does not carry every field of every row.
+        key = f"hash({t}, rowid)" if order == "spread" else t     # spread: a deterministic pseudo-random sample
+        sql = (f"SELECT * FROM {source} WHERE rowid IN (SELECT rowid FROM {source} WHERE {cond} ORDER BY {key} "
+               f"LIMIT {int(limit)}) ORDER BY {t}")
         return self._rows(sql, params)
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
@@ -253,23 +278,18 @@ class SnapshotTelemetry:
                           f"GROUP BY service, name ORDER BY service, name", params)
 
     def span_edges(self, where, limit=500):
+        if where.text:                     # spans' text is in their attributes, which the edge table leaves out
+            raise TelemetryError("span_edges takes no text filter")
         cond, params = self._where("spans", where, alias="c")
         # A client span names its callee; otherwise a child span in another service is the callee.
         sql = f"""
-            WITH e AS (
-              SELECT c.service AS caller, c.peer_service AS callee, c.status, c.duration_ms
-                FROM spans c WHERE {cond} AND c.kind = 'client' AND c.peer_service IS NOT NULL
-              UNION ALL
-              SELECT p.service, c.service, c.status, c.duration_ms
-                FROM spans c JOIN spans p ON c.parent_span_id = p.span_id AND c.trace_id = p.trace_id
-               WHERE {cond} AND p.service <> c.service
-                 AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL))
+            WITH e AS (SELECT caller, callee, status, duration_ms FROM {self._span_edge_table()} c WHERE {cond})
             SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
                    quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
               FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
-        rows = self._rows(sql, params + params)
+        rows = self._rows(sql, params)
         for r in rows:
-            r["external"] = r["callee"] not in self._services
+            r["external"] = r["callee"] not in self._every_service()
         return rows
 
     def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
@@ -278,14 +298,15 @@ class SnapshotTelemetry:
             [f"time_bucket(INTERVAL '{int(bucket_s)} seconds', time) AS bucket"] if bucket_s else [])
         keys = ", ".join(str(i + 1) for i in range(len(cols)))
         # A span's own time is its duration minus its children's (clamped: async children may overlap it).
-        sql = f"""
-            WITH own AS (
+        own = f"SELECT * FROM {table} s WHERE {cond}" if (table := not where.text and self._span_own_table()) else f"""
               SELECT any_value(s.service) AS service, any_value(s.kind) AS kind, any_value(s.operation) AS operation,
                      any_value(s.peer_service) AS peer_service, any_value(s.time) AS time,
                      any_value(s.status) AS status, any_value(s.duration_ms) AS duration_ms,
                      greatest(any_value(s.duration_ms) - coalesce(sum(c.duration_ms), 0), 0) AS self_ms
                 FROM spans s LEFT JOIN spans c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
-               WHERE {cond} GROUP BY s.trace_id, s.span_id)
+               WHERE {cond} GROUP BY s.trace_id, s.span_id"""
+        sql = f"""
+            WITH own AS ({own})
             SELECT {''.join(c + ', ' for c in cols)}count(*) AS n, count(*) FILTER (WHERE status = 'error') AS errors,
                    count(status) AS with_status,
                    quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.9) AS p90_ms,
@@ -333,7 +354,9 @@ class SnapshotTelemetry:
                     raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
                 cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
             else:
-                cond.append(f"contains(lower({target}), lower(?))"); params.append(f.text)
+                # ILIKE with no ESCAPE clause is the fast one; a text holding a wildcard needs the clause
+                esc = " ESCAPE '\\'" if re.search(r"[%_\\]", f.text) else ""
+                cond.append(f"{target} ILIKE ?{esc}"); params.append(f"%{like_escaped(f.text) if esc else f.text}%")
         return " AND ".join(cond), params
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -1,7 +1,11 @@
 """Errors of the domain, and the one way a pydantic error is told to a person or a model."""
 from __future__ import annotations
 
-from pydantic import ValidationError
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                  # not imported for `fivewhys --help`: a ValidationError exists only once it is
+    from pydantic import ValidationError
 
 
 class TelemetryError(Exception):
@@ -20,6 +24,7 @@ def problems(e: ValidationError, root: str = "", limit: int | None = None) -> li
 
 def one_line(e: Exception, limit: int = 5) -> str:
     """Every problem of a validation error with the key it is about, or an error's first line."""
-    if isinstance(e, ValidationError):
+    pydantic = sys.modules.get("pydantic")
+    if pydantic and isinstance(e, pydantic.ValidationError):
         return "; ".join(problems(e, limit=limit))
     return (str(e).splitlines() or [type(e).__name__])[0]

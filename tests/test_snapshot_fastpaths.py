@@ -1,0 +1,130 @@
+"""The snapshot backend's reused tables (tools/backends/fastpaths.py) give the answers the plain queries give."""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from tests.factory import T0, build, ts, write_jsonl
+from tools.backends.base import Filter
+from tools.backends.snapshot import SnapshotTelemetry
+
+MESSAGES = ["GET /a 200", "call to token timed out", "Timed Out waiting", "100% CPU_load", "a_b%c\\d",
+            "Ünïcode FEHLER beim Öffnen", "İstanbul office", "straße", "ΣΊΣΥΦΟΣ", "Connection REFUSED"]
+
+
+class Plain(SnapshotTelemetry):
+    """The same backend with every reused table switched off: the plain queries."""
+
+    def _count_by_minute(self, *a):
+        return None
+
+    def _count_matches(self, *a):
+        return None
+
+    def _sample_matches(self, *a):
+        return None
+
+
+def _snapshot(tmp_path):
+    d = build(tmp_path / "snap")
+    rng = random.Random(7)
+    logs = [{"time": (T0 + timedelta(seconds=rng.uniform(0, 7200))).isoformat(), "service": rng.choice("abc"),
+             "level": rng.choice(["info", "info", "warn", "error", "FATAL"]), "zone": rng.choice(["z1", "z2", None]),
+             "instance": rng.choice(["i1", "i2"]), "message": rng.choice(MESSAGES)} for _ in range(3000)]
+    logs.sort(key=lambda r: r["time"])
+    logs[10], logs[2000] = logs[2000], logs[10]          # out of order: the loader sorts it
+    write_jsonl(d / "logs.jsonl", logs)
+    return d, logs
+
+
+FILTERS = [Filter(), Filter(start=T0 + timedelta(minutes=10), end=T0 + timedelta(minutes=70)),
+           Filter(start=T0 + timedelta(minutes=10, seconds=17), end=T0 + timedelta(minutes=70, seconds=41)),
+           Filter(start=T0 + timedelta(minutes=3, seconds=5), end=T0 + timedelta(minutes=3, seconds=50)),
+           Filter(end=T0 + timedelta(minutes=30, seconds=1), services=("a", "b"), levels=("error", "fatal")),
+           Filter(start=T0 + timedelta(seconds=59), services=())]
+
+
+def test_counts_from_the_minute_table_equal_the_plain_counts(tmp_path):
+    d, _ = _snapshot(tmp_path)
+    fast, plain = SnapshotTelemetry(d), Plain(d)
+    fast.minute_table_share = 1.0                  # a small test table is kept even though it is not 4× smaller
+    for f in FILTERS:
+        for by, bucket_s in [((), None), (("service", "level"), None), (("zone",), None), (("service",), 60),
+                             (("service", "instance"), 300), ((), 120), (("service", "peer_service", "kind"), 60)]:
+            for source in ("logs", "spans"):
+                if (source == "spans") == bool(set(by) & {"level", "zone", "instance"}) or \
+                        source == "logs" and "kind" in by:
+                    continue
+                assert fast.count(source, f, by=by, bucket_s=bucket_s) == plain.count(source, f, by=by,
+                                                                                       bucket_s=bucket_s)
+    assert fast._minute_tables["logs"] and fast._minute_tables["spans"]      # served from the tables
+
+
+def test_a_loaded_table_is_in_time_order_and_counts_unusable_records(tmp_path):
+    d, logs = _snapshot(tmp_path)
+    write_jsonl(d / "logs.jsonl", logs + [{"time": "not a time", "service": "a", "message": "x"},
+                                          {"time": ts(5), "message": "no service"}])
+    t = SnapshotTelemetry(d)
+    times = [r[0] for r in t.con.execute("SELECT time FROM logs ORDER BY rowid").fetchall()]
+    assert times == sorted(times) and len(times) == 3000
+    assert t.coverage("logs").skipped_lines == 2 and t.coverage("logs").rows == 3000
+
+
+def test_text_search_counts_as_before(tmp_path):
+    """An escaped ILIKE finds what contains(lower(message), lower(text)) found, wildcards and Unicode included."""
+    d, _ = _snapshot(tmp_path)
+    fast, plain = SnapshotTelemetry(d), Plain(d)
+    for text in ["timed out", "TIMED", "100%", "_load", "a_b%c\\d", "%", "_", "fehler", "ünïcode", "öffnen",
+                 "istanbul", "İSTANBUL", "STRASSE", "straße", "σίσυφος", "refused", "nowhere"]:
+        f = Filter(text=text, start=T0 + timedelta(minutes=5, seconds=3))
+        before = fast.con.execute("SELECT count(*) FROM logs WHERE time >= ? AND contains(lower(message), lower(?))",
+                                  [f.start, text]).fetchone()[0]
+        got = fast.count("logs", f, by=("service", "level"))
+        assert sum(r["n"] for r in got) == before, text
+        assert got == plain.count("logs", f, by=("service", "level"))
+        assert fast.sample("logs", f, limit=7, order="spread") == plain.sample("logs", f, limit=7, order="spread")
+        assert fast.sample("logs", f, limit=1) == plain.sample("logs", f, limit=1)
+        assert list(fast._matches)[-1] == ("logs", f)                    # one scan of the messages, reused
+
+
+def test_regex_search_reuses_one_scan(tmp_path):
+    d, _ = _snapshot(tmp_path)
+    fast, plain = SnapshotTelemetry(d), Plain(d)
+    for text in ("time[d]? out", "^GET", "σ"):
+        f = Filter(text=text, regex=True, levels=("warn", "error", "fatal"))
+        assert fast.count("logs", f, by=("service",), bucket_s=600) == plain.count("logs", f, by=("service",),
+                                                                                 bucket_s=600)
+        assert fast.sample("logs", f, limit=5, order="spread") == plain.sample("logs", f, limit=5, order="spread")
+    assert len(fast._matches) == 2                                       # the oldest search was let go
+
+
+def test_span_edges_and_latency_from_reused_tables(tmp_path):
+    d = build(tmp_path / "snap")
+    t = SnapshotTelemetry(d)
+    w = Filter(start=T0 + timedelta(minutes=20), end=T0 + timedelta(minutes=100), services=("api", "search"))
+    for f in (Filter(), w, w.but(status="error")):
+        edges = t.span_edges(f)
+        cond, params = t._where("spans", f, alias="c")
+        plain = t._rows(f"""
+            WITH e AS (
+              SELECT c.service AS caller, c.peer_service AS callee, c.status, c.duration_ms
+                FROM spans c WHERE {cond} AND c.kind = 'client' AND c.peer_service IS NOT NULL
+              UNION ALL
+              SELECT p.service, c.service, c.status, c.duration_ms
+                FROM spans c JOIN spans p ON c.parent_span_id = p.span_id AND c.trace_id = p.trace_id
+               WHERE {cond} AND p.service <> c.service AND NOT (p.kind = 'client' AND p.peer_service IS NOT NULL))
+            SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors
+              FROM e WHERE caller <> callee GROUP BY 1, 2 ORDER BY 1, 2""", params + params)
+        assert sorted((e["caller"], e["callee"], e["calls"], e["errors"]) for e in edges) == \
+            [(r["caller"], r["callee"], r["calls"], r["errors"]) for r in plain]
+        got = t.span_latency(f, by=("service", "kind"))
+        cond, params = t._where("spans", f, alias="s")
+        own = t._rows(f"""SELECT s.service, s.kind, greatest(any_value(s.duration_ms) - coalesce(sum(c.duration_ms), 0), 0)
+                          AS self_ms FROM spans s LEFT JOIN spans c ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+                          WHERE {cond} GROUP BY s.trace_id, s.span_id, s.service, s.kind""", params)
+        for r in got:
+            mine = sorted(o["self_ms"] for o in own if (o["service"], o["kind"]) == (r["service"], r["kind"]))
+            assert r["n"] == len(mine) and r["self_p50_ms"] == pytest.approx(
+                t.con.execute("SELECT quantile_cont(x, 0.5) FROM unnest(?) t(x)", [mine]).fetchone()[0])
