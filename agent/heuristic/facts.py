@@ -251,6 +251,13 @@ class Facts:
                 ids.append(r.evidence)
         return " \n".join(texts), ids
 
+    def own_families(self, service: str) -> set[str]:
+        """Failure families of the service's own new or risen log templates only: a background line that rides
+        along in the same traces as the failure (a pool timeout now and then) is not what changed."""
+        rows, _ = self.patterns(service)
+        return families(" \n".join(f"{r.template} {r.example}" for r in rows
+                                   if r.new or r.per_min_after > 3 * max(r.per_min_before, 0.05)))
+
     def families_of(self, service: str) -> set[str]:
         return families(self.error_texts(service)[0])
 

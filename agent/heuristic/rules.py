@@ -23,6 +23,7 @@ WIRE_TOGETHER = 2 * MIN          # … all stepping within this of each other (3
 WIRE_LONE_STRENGTH = 0.39        # one slow edge into a leaf: just under CONCLUDE_AT (0.4), a lead, never the answer
 # New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
 APP_ERROR_STRENGTH = 0.45
+APP_CRASH_STRENGTH = 0.6        # ... and when the new errors are the code's own exceptions or panics
 LOG_HISTORY = timedelta(minutes=10)       # logs before an onset needed to call an error template new
 # Error families with a cause outside the service's own code (rules of their own judge them).
 INFRA_FAMILIES = {"tls", "dns", "rate_limit", "oom", "disk", "db_pool", "conn_refused", "timeout"}
@@ -170,8 +171,9 @@ def network_delay(f: Facts) -> list[Hypothesis]:
 def application_error(f: Facts, svc: str) -> list[Hypothesis]:
     """Errors that begin in a service's own code with no recorded change and no infrastructure cause."""
     o = f.onsets.get(svc)
-    # Errors it logged or its spans recorded; an error-rate metric alone is what a caller of the fault sees too.
-    if o is None or ":" in o.signal or svc in f.chain[:-1] or f.families_of(svc) & INFRA_FAMILIES:
+    # An error-rate metric alone is what a caller of the fault sees too, unless the service is the chain's end.
+    if (o is None or (":" in o.signal and svc != f.end) or svc in f.chain[:-1]
+            or f.own_families(svc) & INFRA_FAMILIES):
         return []
     if any(d.service == svc for d in f.data("list_deployments", [])):
         return []            # a change of its own: the deploy and config rules judge it
@@ -184,7 +186,8 @@ def application_error(f: Facts, svc: str) -> list[Hypothesis]:
     new = [r for r in rows if r.new and ("error" in r.levels or "fatal" in r.levels)]
     if not new or not pid:
         return []
-    return [Hypothesis(svc, "application_error", APP_ERROR_STRENGTH, o.onset, f.onset_ids(svc) + [pid],
+    crash = "exception" in families(" ".join(f"{r.template} {r.example}" for r in new))
+    return [Hypothesis(svc, "application_error", APP_CRASH_STRENGTH if crash else APP_ERROR_STRENGTH, o.onset, f.onset_ids(svc) + [pid],
                        f"{svc}'s own errors began at {_t(o.onset)} with a new error ({new[0].template[:120]}) and no "
                        f"deploy, config change or infrastructure failure behind them: a fault in its own code path")]
 
@@ -221,7 +224,7 @@ def dns_failure(f: Facts, svc: str) -> list[Hypothesis]:
 
 def database_saturation(f: Facts, svc: str) -> list[Hypothesis]:
     db, db_id = f.metric(svc, "db_connections_in_use")
-    pool = "db_pool" in f.families_of(svc)
+    pool = "db_pool" in f.own_families(svc)
     saturated = bool(db and db.shift == "up" and db.last is not None and (db.max or 0) > 0
                      and db.last >= DB_PINNED * db.max)
     if not (saturated or pool):

@@ -22,6 +22,10 @@ FAMILIES: dict[str, re.Pattern[str]] = {name: re.compile(rx, re.I) for name, rx 
     "conn_refused": r"connection refused|ECONNREFUSED|no route to host|EHOSTUNREACH|connection reset|"
                     r"no healthy upstream|upstream connect error|host unreachable|network is unreachable",
     "timeout": r"timed? ?out|deadline exceeded|DEADLINE_EXCEEDED|ETIMEDOUT|context canceled",
+    # a fault in the code itself: an unhandled exception, a panic, a crash with a stack trace
+    "exception": r"\bpanic:|Traceback \(most recent call last\)|\b\w+(Exception|Error):|NullPointer|"
+                 r"segmentation fault|SIGSEGV|index out of range|undefined is not|cannot read propert|"
+                 r"KeyError|unhandled (exception|rejection)|stack ?trace",
 }.items()}
 
 
