@@ -230,3 +230,18 @@ def _database_of_its_own(d: Path) -> None:          # the database is a service 
     _rewrite(d / "spans.jsonl", lambda s: {**s, "peer_service": "search-db",
                                            "attributes": {**s.get("attributes", {}), "db.system": "postgresql"}}
              if s.get("peer_service") == "token" and s["status"] == "error" else s)
+
+
+def answer(d: Path) -> tuple[str | None, str | None]:
+    """What the heuristic names as the root cause of the snapshot at `d`: (service, kind), or (None, None)."""
+    from agent.loop import Investigation
+    from agent.models.heuristic import HeuristicModel
+    from tools import ToolContext
+    from tools.backends.snapshot import SnapshotTelemetry
+    from tools.domain.evidence import EvidenceLedger
+    tel = SnapshotTelemetry(d)
+    try:
+        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
+    finally:
+        tel.close()
+    return (rc.service, rc.kind) if rc else (None, None)

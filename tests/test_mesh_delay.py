@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from agent.heuristic.facts import Facts
+from factory import answer
 from agent.heuristic.mesh import mesh_delay
 from agent.loop import Investigation
 from agent.models.base import Message
@@ -51,15 +52,6 @@ def mesh_system(root: Path, fault: str, fault_at: int = 10, page_at: int = 13, m
                          "value": 0.95 if hot else cpu + 0.01 * (m % 3)})
     (root / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
-
-
-def answer(d: Path) -> tuple[str | None, str | None]:
-    tel = SnapshotTelemetry(d)
-    try:
-        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
-    finally:
-        tel.close()
-    return (rc.service, rc.kind) if rc else (None, None)
 
 
 def test_metric_changes_splits_per_edge_series_by_callee(tmp_path):

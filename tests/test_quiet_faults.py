@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.loop import Investigation
-from agent.models.heuristic import HeuristicModel
-from factory import write_jsonl
+from factory import answer, write_jsonl
 from tools import TOOLS, ToolContext
 from tools.analysis import change_point
 from tools.backends.snapshot import SnapshotTelemetry
@@ -66,15 +64,6 @@ def quiet_system(root: Path, fault: str, spans_from: float = 0) -> Path:
     write_jsonl(root / "metrics.jsonl", metrics)
     write_jsonl(root / "logs.jsonl", logs)
     return root
-
-
-def answer(d: Path) -> tuple[str | None, str | None]:
-    tel = SnapshotTelemetry(d)
-    try:
-        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
-    finally:
-        tel.close()
-    return (rc.service, rc.kind) if rc else (None, None)
 
 
 @pytest.mark.parametrize("fault,kind", [("cpu", "resource_saturation"), ("exception", "application_error")])
