@@ -29,6 +29,23 @@ def log_pages() -> None:
     log.propagate = False          # not twice through a root handler another library set up
 
 
+def serve_settings(config: Path | None, cfg: dict):
+    """`[serve]` of the config file, with FIVEWHYS_STORE in place of its `store` when set."""
+    from pydantic import ValidationError
+    from agent.slack.store import ServeSettings
+    table = cfg.get("serve", {})
+    if not isinstance(table, dict):
+        fail(f"{config}: [serve] must be a table")
+    try:
+        settings = ServeSettings.model_validate(table)
+    except ValidationError as e:
+        first = e.errors()[0]
+        fail(f"{config}: serve.{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    if os.environ.get("FIVEWHYS_STORE"):
+        settings.store = os.environ["FIVEWHYS_STORE"]
+    return settings
+
+
 def serve_command(
     host: Annotated[str, typer.Option("--host", metavar="HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT")] = 8080,
@@ -44,6 +61,7 @@ def serve_command(
     from slack_sdk import WebClient
     from agent.slack.bot import Bot, parse_routes
     from agent.slack.server import make_server, slack_app
+    from agent.slack.store import StoreError, shown
     from agent.transcript import state_dir
     cfg: dict = {}
     if config:
@@ -54,6 +72,7 @@ def serve_command(
             fail(f"{config}: {e}")
     else:
         routes = {}
+    settings = serve_settings(config, cfg)
     if snapshot is None and "sources" not in cfg:
         fail("no telemetry: give --snapshot DIR, or --config with [sources.*] backends")
     if snapshot is not None:
@@ -70,14 +89,18 @@ def serve_command(
     if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
         warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
-    bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
-              journal=state_dir() / "serve" / "pages.jsonl")
+    try:
+        bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
+                  journal=state_dir() / "serve" / "pages.jsonl", store=settings.store, lease_s=settings.lease_s)
+    except StoreError as e:
+        fail(str(e))
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
     log_pages()
     server = make_server(bot, host, port, slack_events=not socket_mode)
-    err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers})", emoji=False)
+    where = f"store {shown(settings.store)}" if settings.store else "journal file"
+    err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers}, {escape(where)})", emoji=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

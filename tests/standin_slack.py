@@ -12,7 +12,8 @@ class Server(ThreadingHTTPServer):
 
 
 class StandInSlack:
-    """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape."""
+    """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape; reads messages
+    back (conversations.history / conversations.replies, with their metadata when asked)."""
 
     def __init__(self):
         self.calls, self.lock, n = [], threading.Lock(), [0]
@@ -25,6 +26,8 @@ class StandInSlack:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
                 body = json.loads(raw) if raw.startswith("{") else {k: v[0] for k, v in parse_qs(raw).items()}
                 method = self.path.rsplit("/", 1)[-1]
+                if method.startswith("conversations."):
+                    return self.answer(outer.read(method, body))
                 with outer.lock:
                     n[0] += 1
                     ts = body.get("ts") or f"1772816{n[0]:03d}.000100"
@@ -39,6 +42,9 @@ class StandInSlack:
                 elif method == "files.completeUploadExternal":
                     reply.update(files=[{"id": "F0001", "title": "report"}])
                 reply.update(outer.extra.get(method, {}))
+                self.answer(reply)
+
+            def answer(self, reply):
                 out = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
@@ -60,6 +66,26 @@ class StandInSlack:
 
     def of(self, method):
         return [b for m, b in self.calls if m == method]
+
+    def read(self, method: str, q: dict) -> dict:
+        """conversations.history (top-level messages after `oldest`) and conversations.replies (a thread), newest
+        first as Slack gives them, all on one page."""
+        def shown(b):
+            meta = b.get("metadata")
+            meta = json.loads(meta) if isinstance(meta, str) else meta
+            return {"ts": b["ts"], "text": b.get("text", ""), **({"thread_ts": b["thread_ts"]} if b.get("thread_ts") else {}),
+                    **({"metadata": meta} if meta and q.get("include_all_metadata") in ("1", "true") else {})}
+        with self.lock:
+            self.calls.append((method, q))
+            posts = [b for b in self.of("chat.postMessage") if b.get("channel") == q.get("channel")]
+        if method == "conversations.history":
+            rows = [b for b in posts if not b.get("thread_ts") and float(b["ts"]) > float(q.get("oldest") or 0)]
+        elif method == "conversations.replies":
+            rows = [b for b in posts if q.get("ts") in (b["ts"], b.get("thread_ts"))]
+        else:
+            return {"ok": False, "error": "unknown_method"}
+        return {"ok": True, "channel": q.get("channel"), "messages": [shown(b) for b in reversed(rows)],
+                "has_more": False, "response_metadata": {"next_cursor": ""}}
 
 
 class ListenerPool(ThreadPoolExecutor):

@@ -20,7 +20,8 @@ from tools.domain.evidence import EvidenceLedger
 from agent.loop import ToolFinished
 from agent.render import report_markdown
 from agent.slack.blocks import mrkdwn_escape, report_blocks
-from agent.slack.queue import InvestigationQueue
+from agent.slack.resume import PAGE_EVENT, REPORT_EVENT, metadata, posted_thread, report_posted
+from agent.slack.store import LEASE_S, open_queue
 from agent.slack.webhooks import Page
 from agent.session import open_investigation
 from agent.transcript import Transcript, default_transcript_path
@@ -74,7 +75,8 @@ class Bot:
     def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, Any] | None = None,
                  channel: str | None = None, model: str | None = None, workers: int = 2, config: Path | None = None,
                  investigate: Investigate | None = None,
-                 journal: Path | None = None, keep_transcripts: bool = True):
+                 journal: Path | None = None, keep_transcripts: bool = True, store: str | None = None,
+                 lease_s: float = LEASE_S):
         self.slack, self.snapshot, self.config = slack, snapshot, config
         self.routes = parse_routes(routes or {})
         self.channel = channel or os.environ.get("FIVEWHYS_SLACK_CHANNEL")
@@ -82,12 +84,10 @@ class Bot:
         self.threads: OrderedDict[str, Thread] = OrderedDict()
         self.lock = threading.Lock()
         self.investigate = investigate or self._investigate
-        self.queue = InvestigationQueue(self._run, self._resolved, workers, self._failed, journal)
+        # the journal file (store None), or a Redis shared by replicas (agent/slack/store.py)
+        self.queue = open_queue(store, self._run, self._resolved, workers, self._failed, journal, lease_s)
         for key, n in self.queue.notes.items():       # threads opened before a restart, from the journal
-            page = Page(key=key, source=n["source"], service=n.get("service"), summary=n.get("summary", ""),
-                        at=datetime.fromisoformat(n["at"]))
-            self.threads[key] = Thread(n["channel"], n["ts"], page,
-                                       transcript=Path(n["transcript"]) if n.get("transcript") else None)
+            self.threads[key] = _thread_of(key, n)
 
     def page(self, page: Page, delivery_id: str | None = None) -> bool:
         if page.source == "pagerduty":      # the PagerDuty service, named in the routing table, is ours
@@ -105,8 +105,12 @@ class Bot:
         return (route and route.channel) or self.channel or "#incidents"
 
     def thread(self, key: str) -> Thread | None:
+        """The incident's thread: kept here, or noted in the store (by another replica, or long ago)."""
         with self.lock:
-            return self.threads.get(key)
+            t = self.threads.get(key)
+        if t is None and (n := self.queue.notes.get(key)) is not None:
+            t = _thread_of(key, n)
+        return t
 
     # ---- the work, in a queue worker -----------------------------------------------------------------
     def _run(self, page: Page) -> None:
@@ -115,6 +119,8 @@ class Bot:
             t = Thread(*page.reply_to, page)
         elif restored is not None and restored.page.at == page.at:    # resumed after a restart: same thread
             t = restored
+        elif page.attempt > 1 and (posted := posted_thread(self.slack, self._channels(page), page)):
+            t = Thread(*posted, page)       # its replica stopped after posting, before noting it
         else:
             t = self._open_thread(page)
         t.transcript = default_transcript_path(page.key) if self.keep_transcripts else None
@@ -122,6 +128,9 @@ class Bot:
         self.queue.note(page.key, {"channel": t.channel, "ts": t.ts, "source": page.source, "service": page.service,
                                    "summary": page.summary, "at": page.at.isoformat(),
                                    "transcript": str(t.transcript) if t.transcript else None})
+        if page.attempt > 1 and report_posted(self.slack, t.channel, t.ts, page):
+            log.info("page %s: its report was posted before its replica stopped", page.key)
+            return
         status = self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text="starting the investigation…")
         last = [0.0]
 
@@ -136,7 +145,7 @@ class Bot:
                       text=f"done: {len(ledger)} evidence items")
         full = report_markdown(report, ledger)
         self.slack.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=mrkdwn_escape(full[:2900]),
-                                    blocks=report_blocks(report, ledger, page.key))
+                                    blocks=report_blocks(report, ledger, page.key), metadata=metadata(REPORT_EVENT, page))
         if len(full) > 3000:      # the blocks are a summary; the whole report goes along as a file
             self.slack.files_upload_v2(channel=t.channel, thread_ts=t.ts, content=full,
                                        filename=f"fivewhys-{page.key.replace(':', '-')}.md",
@@ -146,15 +155,18 @@ class Bot:
         """The incident's top-level message, in its routed channel (the default channel if that fails)."""
         text = (f":rotating_light: {mrkdwn_escape(page.summary)} ({mrkdwn_escape(page.service or 'unknown service')})"
                 " — investigating…")
-        channels = list(dict.fromkeys(c for c in (self.channel_for(page), self.channel) if c))
+        channels = self._channels(page)
         for i, channel in enumerate(channels):
             try:
-                top = self.slack.chat_postMessage(channel=channel, text=text)
+                top = self.slack.chat_postMessage(channel=channel, text=text, metadata=metadata(PAGE_EVENT, page))
                 return Thread(top["channel"], top["ts"], page)
             except SlackApiError as e:
                 log.error("page %s: cannot post in %s: %s", page.key, channel, e.response.get("error"))
                 if i == len(channels) - 1:
                     raise
+
+    def _channels(self, page: Page) -> list[str]:
+        return list(dict.fromkeys(c for c in (self.channel_for(page), self.channel) if c))
 
     def _investigate(self, page: Page, progress: Callable[[str], None], transcript: Path | None):
         if self.snapshot is None and self.config is None:
@@ -224,3 +236,10 @@ class Bot:
         tr.write("feedback", vote=vote, user=user, at=time.time())
         tr.close()
         return True
+
+
+def _thread_of(key: str, n: dict[str, Any]) -> Thread:
+    """A thread from the note the bot keeps in the store."""
+    page = Page(key=key, source=n["source"], service=n.get("service"), summary=n.get("summary", ""),
+                at=datetime.fromisoformat(n["at"]))
+    return Thread(n["channel"], n["ts"], page, transcript=Path(n["transcript"]) if n.get("transcript") else None)
