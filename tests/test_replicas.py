@@ -194,6 +194,13 @@ def test_serve_refuses_a_bad_store_in_one_line(tmp_path, demo_dir, serve_table, 
     assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_the_serve_table_is_part_of_the_config_file(tmp_path, demo_dir):
+    from tools.backends.config import load_backends
+    (tmp_path / "f.toml").write_text(f'[sources.logs]\nbackend = "snapshot"\npath = "{demo_dir}"\n'
+                                     '[serve]\nstore = "redis://127.0.0.1:6379/0"\nlease_s = 30\n')
+    assert load_backends(tmp_path / "f.toml")        # investigate --config reads the same file serve does
+
+
 def test_two_serve_replicas_lose_nothing_and_double_nothing_when_one_is_killed_mid_burst(slack, tmp_path):
     from benchmarks.replica_burst import run_burst
     with redis_server(tmp_path / "redis") as url:
