@@ -1,7 +1,7 @@
 """Two `fivewhys serve` replicas on one Redis, a page burst with duplicate deliveries spread across both, and one
 replica SIGKILLed in the middle of it: is any page lost or doubled, and how fast are pages acknowledged?
 
-    python benchmarks/replica_burst.py [--pages 200] [--duplicates 200] [--workers 2] [--lease-s 3] [--spread-s 6]
+    python benchmarks/replica_burst.py [--pages 200] [--duplicates 200] [--workers 2] [--lease-s 3] [--spread-s 10]
 
 Starts Debian's redis-server and a stand-in Slack on loopback, writes a small snapshot (the heuristic
 investigates it in a fraction of a second) and runs each replica as `fivewhys serve --snapshot … --config …`
@@ -124,7 +124,7 @@ def count(slack, pages: int) -> tuple[list[str], list[str]]:
 
 
 def run_burst(slack, redis_url: str, workdir: Path, *, pages: int = 200, duplicates: int = 200, workers: int = 2,
-              lease_s: float = 3, spread_s: float = 6, senders: int = 32, wait_s: float = 240) -> dict:
+              lease_s: float = 3, spread_s: float = 10, senders: int = 32, wait_s: float = 240) -> dict:
     import redis
     replicas = start_replicas(2, slack.url, redis_url, workdir, workers, lease_s)
     urls = [url for _, url, _ in replicas]
@@ -190,7 +190,7 @@ def main() -> None:
     ap.add_argument("--duplicates", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2, help="investigations at once per replica")
     ap.add_argument("--lease-s", type=float, default=3, help="[serve] lease_s: how soon a dead replica's page moves")
-    ap.add_argument("--spread-s", type=float, default=6, help="the burst is sent over this long")
+    ap.add_argument("--spread-s", type=float, default=10, help="the burst is sent over this long")
     args = ap.parse_args()
     slack = StandInSlack()
     try:

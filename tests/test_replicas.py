@@ -39,9 +39,7 @@ def replica(redis_url):
         return made[-1]
     yield make
     for q in made:
-        q.closed.set()
-        for t in [*q.workers, q.keeper]:
-            t.join(0.2 if getattr(q, "stuck", False) else 30)
+        q.close()
 
 
 def page(key, resolved=False, at=AT):
@@ -82,7 +80,6 @@ def test_two_replicas_admit_each_page_once_however_the_deliveries_race(replica):
 def test_a_page_whose_replica_stops_renewing_is_taken_over_once(replica, redis_url):
     hold, taken = threading.Event(), []
     dead = replica(lambda p: hold.wait(30), workers=1, lease_s=1)
-    dead.stuck = True
     assert dead.submit(page("am:held"))
     wait_for(lambda: dead.active == 1)
     dead.closed.set()                  # as a SIGKILL would: no more renewals (its run is left hanging)
