@@ -198,6 +198,18 @@ def test_the_serve_table_is_part_of_the_config_file(tmp_path, demo_dir):
     assert load_backends(tmp_path / "f.toml")        # investigate --config reads the same file serve does
 
 
+def test_doctor_checks_the_store_when_one_is_configured(tmp_path, redis_url, monkeypatch):
+    from typer.testing import CliRunner
+    from agent.cli import app
+    (tmp_path / "f.toml").write_text(f'[serve]\nstore = "{redis_url}"\n')
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "")
+    out = CliRunner().invoke(app, ["doctor", "--config", str(tmp_path / "f.toml"), "--timeout", "2"]).output
+    assert f"ok      store: {redis_url}: Redis " in out
+    monkeypatch.setenv("FIVEWHYS_STORE", "redis://:secret@127.0.0.1:1/0")
+    out = CliRunner().invoke(app, ["doctor", "--config", str(tmp_path / "f.toml"), "--timeout", "2"]).output
+    assert "PROBLEM store: cannot reach the store redis://:***@127.0.0.1:1/0" in out and "secret" not in out
+
+
 def test_two_serve_replicas_lose_nothing_and_double_nothing_when_one_is_killed_mid_burst(slack, tmp_path):
     from benchmarks.replica_burst import run_burst
     with redis_server(tmp_path / "redis") as url:

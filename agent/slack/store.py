@@ -62,6 +62,20 @@ def open_queue(store: str | None, run: Callable[[Page], None], on_resolved: Call
     return RedisQueue(store, run, on_resolved, workers, on_error, lease_s=lease_s)
 
 
+def ping(url: str, timeout_s: float = 5) -> str:
+    """The store's version, or StoreError saying why it cannot be used (`fivewhys doctor`)."""
+    import redis
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise StoreError(f"store {shown(url)}: a redis://, rediss:// or unix:// URL, or nothing for the journal file")
+    r = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        return f"Redis {r.info('server').get('redis_version', '?')}"
+    except (redis.RedisError, OSError) as e:
+        raise StoreError(f"cannot reach the store {shown(url)}: {e}") from None
+    finally:
+        r.close()
+
+
 def shown(url: str) -> str:
     """The URL without its password, for messages and logs."""
     u = urlsplit(url)
