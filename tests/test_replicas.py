@@ -57,6 +57,7 @@ def test_two_replicas_admit_each_page_once_however_the_deliveries_race(replica):
     ran, lock = [], threading.Lock()
 
     def run(p):
+        time.sleep(0.02)               # an investigation takes a while: both replicas' workers get pages
         with lock:
             ran.append(p.key)
     a, b = replica(run), replica(run)
