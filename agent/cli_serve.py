@@ -46,6 +46,35 @@ def serve_settings(config: Path | None, cfg: dict):
     return settings
 
 
+def warn_closed_or_open(socket_mode: bool) -> None:
+    """One warning per endpoint that refuses everything for want of a secret, or accepts anyone."""
+    if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
+        warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
+    if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
+        warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
+    if not os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN"):
+        if os.environ.get("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED") == "1":
+            warn("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED=1: /webhooks/alertmanager accepts pages from anyone "
+                 "who can reach it")
+        else:
+            warn("FIVEWHYS_ALERTMANAGER_TOKEN is not set: /webhooks/alertmanager answers 403")
+
+
+def check_token(slack) -> str | None:
+    """auth.test before the first page: a token Slack refuses ends `serve` at once (exit 2). Slack out of
+    reach is only a warning: pages are kept and posted when it answers."""
+    from slack_sdk.errors import SlackApiError
+    try:
+        me = slack.auth_test()
+    except SlackApiError as e:
+        fail(f"Slack refuses SLACK_BOT_TOKEN: {e.response.get('error')} (auth.test at {slack_api_url()})")
+    except Exception as e:  # noqa: BLE001 - unreachable, timed out, a proxy's HTML page: all one warning
+        warn(f"cannot check SLACK_BOT_TOKEN at {slack_api_url()} ({type(e).__name__}: {e}); pages are kept "
+             "until Slack answers")
+        return None
+    return f"{me.get('user')} in {me.get('team')}"
+
+
 def serve_command(
     host: Annotated[str, typer.Option("--host", metavar="HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT")] = 8080,
@@ -84,11 +113,12 @@ def serve_command(
         fail("SLACK_BOT_TOKEN is not set: the bot could not post anything")
     if socket_mode and not os.environ.get("SLACK_APP_TOKEN"):
         fail("Socket Mode needs SLACK_APP_TOKEN (xapp-…)")
-    if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
-        warn("FIVEWHYS_PAGERDUTY_SECRET is not set: /webhooks/pagerduty answers 403")
-    if not socket_mode and not os.environ.get("SLACK_SIGNING_SECRET"):
-        warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
+    warn_closed_or_open(socket_mode)
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
+    me = check_token(slack)
+    log_pages()
+    if me:
+        logging.getLogger("fivewhys.slack").info("slack: posting as %s", me)
     try:
         bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
                   journal=state_dir() / "serve" / "pages.jsonl", store=settings.store, lease_s=settings.lease_s)
@@ -97,7 +127,6 @@ def serve_command(
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
-    log_pages()
     server = make_server(bot, host, port, slack_events=not socket_mode)
     where = f"store {shown(settings.store)}" if settings.store else "journal file"
     err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers}, {escape(where)})", emoji=False)

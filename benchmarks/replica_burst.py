@@ -2,12 +2,14 @@
 replica SIGKILLed in the middle of it: is any page lost or doubled, and how fast are pages acknowledged?
 
     python benchmarks/replica_burst.py [--pages 200] [--duplicates 200] [--workers 2] [--lease-s 3] [--spread-s 10]
+                                       [--channels 20]
 
 Starts Debian's redis-server and a stand-in Slack on loopback, writes a small snapshot (the heuristic
 investigates it in a tenth of a second) and runs each replica as `fivewhys serve --snapshot … --config …`
 with `[serve] store = "redis://…"`. Deliveries are signed PagerDuty pages, sent over --spread-s by 32
 senders; each page is delivered once more (half with its X-Webhook-Id again, half as a new delivery of the
-same incident) to the other replica. Replica 0 is killed with SIGKILL half-way through; what was sent to it
+same incident) to the other replica. The pages spread over --channels routed channels: each replica keeps
+Slack's pace of about one post a second per channel (a burst into one channel takes 1.1 s a message). Replica 0 is killed with SIGKILL half-way through; what was sent to it
 afterwards is sent to replica 1, as a load balancer would. A page is lost when it has no top-level message or
 no report in the stand-in Slack, doubled when it has more than one of either. Prints lost/doubled, the
 acknowledgements' p50/p95/max (the issue's target: p95 < 1 s) and the time until the last report.
@@ -39,7 +41,6 @@ from factory import ts, write_jsonl  # noqa: E402
 from test_slack import pd_body, sign  # noqa: E402
 
 PD_SECRET = "burst-pd-secret"
-PAGE_AT = "2026-03-06T16:00:00.000Z"      # before the stand-in Slack's message times, as a real page is
 
 
 def micro_snapshot(root: Path) -> Path:
@@ -57,11 +58,14 @@ def micro_snapshot(root: Path) -> Path:
     return root
 
 
-def start_replicas(n: int, slack_url: str, redis_url: str, workdir: Path, workers: int, lease_s: float):
+def start_replicas(n: int, slack_url: str, redis_url: str, workdir: Path, workers: int, lease_s: float,
+                   channels: int = 20):
     """n `fivewhys serve` processes sharing the store; returns [(process, url, log path)] once all answer /healthz."""
     from conftest import free_ports
     snapshot = micro_snapshot(workdir / "snapshot")
-    (workdir / "fivewhys.toml").write_text(f'[serve]\nstore = "{redis_url}"\nlease_s = {lease_s}\n')
+    routes = "".join(f'svc{k} = "C-BURST-{k}"\n' for k in range(channels))
+    (workdir / "fivewhys.toml").write_text(f'[serve]\nstore = "{redis_url}"\nlease_s = {lease_s}\n'
+                                           f'[slack.routes]\n{routes}')
     out = []
     for i, port in enumerate(free_ports(n)):
         env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-burst", "SLACK_API_URL": slack_url, "PYTHONPATH": str(REPO),
@@ -121,9 +125,11 @@ def count(slack, pages: int) -> tuple[list[str], list[str]]:
 
 
 def run_burst(slack, redis_url: str, workdir: Path, *, pages: int = 200, duplicates: int = 200, workers: int = 2,
-              lease_s: float = 3, spread_s: float = 10, senders: int = 32, wait_s: float = 240) -> dict:
+              lease_s: float = 3, spread_s: float = 10, senders: int = 32, wait_s: float = 240,
+              channels: int = 20) -> dict:
     import redis
-    replicas = start_replicas(2, slack.url, redis_url, workdir, workers, lease_s)
+    slack.epoch = int(time.time())        # Slack's message times follow the pages' (resume.py looks after the page)
+    replicas = start_replicas(2, slack.url, redis_url, workdir, workers, lease_s, channels)
     urls = [url for _, url, _ in replicas]
     plan = deliveries(pages, duplicates)
     client = httpx.Client(limits=httpx.Limits(max_connections=senders))
@@ -134,7 +140,7 @@ def run_burst(slack, redis_url: str, workdir: Path, *, pages: int = 200, duplica
         i, hook, target = plan[k]
         due = t0 + k * spread_s / len(plan)
         time.sleep(max(0.0, due - time.monotonic()))
-        body = pd_body(f"PBURST{i:04d}").replace(b"2026-03-06T17:05:00.000Z", PAGE_AT.encode())
+        body = pd_body(f"PBURST{i:04d}", service=f"svc{i % channels}")
         began = time.monotonic()
         for url in (urls[target], urls[1 - target]):   # refused by a dead replica: the other one (a load balancer)
             if url == urls[0] and killed.is_set():
@@ -161,7 +167,7 @@ def run_burst(slack, redis_url: str, workdir: Path, *, pages: int = 200, duplica
         r = redis.Redis.from_url(redis_url)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline and (count(slack, pages)[0] or r.llen("fivewhys:queue")
-                                               or r.zcard("fivewhys:leases")):
+                                               or r.zcard("fivewhys:leases") or r.zcard("fivewhys:later")):
             time.sleep(0.2)
         all_done = time.monotonic() - t0
         time.sleep(0.5)                       # anything still on its way to Slack would count as doubled
@@ -188,12 +194,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="investigations at once per replica")
     ap.add_argument("--lease-s", type=float, default=3, help="[serve] lease_s: how soon a dead replica's page moves")
     ap.add_argument("--spread-s", type=float, default=10, help="the burst is sent over this long")
+    ap.add_argument("--channels", type=int, default=20, help="routed channels the pages spread over")
     args = ap.parse_args()
     slack = StandInSlack()
     try:
         with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp) / "redis") as url:
             out = run_burst(slack, url, Path(tmp), pages=args.pages, duplicates=args.duplicates,
-                            workers=args.workers, lease_s=args.lease_s, spread_s=args.spread_s)
+                            workers=args.workers, lease_s=args.lease_s, spread_s=args.spread_s,
+                            channels=args.channels)
     finally:
         slack.close()
     print(f"deliveries     {out['acknowledged'] + out['refused']:4} ({args.pages} pages + {args.duplicates} duplicates) "

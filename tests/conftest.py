@@ -113,13 +113,14 @@ def slack():
 @pytest.fixture
 def new_bot(slack):
     """new_bot(snapshot, routes, …) → a Bot posting to the stand-in Slack. Its queue workers are stopped when
-    the test ends, so none posts on into the next test (or after pytest's summary)."""
+    the test ends, so none posts on into the next test (or after pytest's summary). Posts are not paced
+    (per_channel_s=0) unless a test asks: Slack's 1 a second per channel is tested on its own."""
     from slack_sdk import WebClient
     from agent.slack.bot import Bot
     made = []
 
     def make(*args, **kw):
-        made.append(Bot(WebClient(base_url=slack.url, token="xoxb-test"), *args, **kw))
+        made.append(Bot(WebClient(base_url=slack.url, token="xoxb-test"), *args, **{"per_channel_s": 0, **kw}))
         return made[-1]
     yield make
     for bot in made:

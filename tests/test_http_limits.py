@@ -34,6 +34,7 @@ def server(monkeypatch):
     monkeypatch.setenv("FIVEWHYS_PAGERDUTY_SECRET", "pd-secret")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "slack-secret")
     monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+    monkeypatch.setenv("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED", "1")
     pages = []
     srv, loop = start(SimpleNamespace(page=lambda page, delivery=None: pages.append(page) or True,
                                       slack=WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/")))
@@ -109,6 +110,7 @@ def test_json_nested_too_deeply_is_a_400_not_a_dead_connection(server, path, bod
 
 def test_an_unexpected_error_is_a_500_and_the_server_goes_on(monkeypatch):
     monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+    monkeypatch.setenv("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED", "1")
 
     def broken(page, delivery=None):
         raise RuntimeError("journal gone")
@@ -180,6 +182,7 @@ def test_when_connections_run_out_the_oldest_slow_one_makes_room_for_a_page(serv
 
 def test_when_every_connection_is_being_answered_a_newcomer_gets_503(monkeypatch):
     monkeypatch.delenv("FIVEWHYS_ALERTMANAGER_TOKEN", raising=False)
+    monkeypatch.setenv("FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED", "1")
     release, entered = threading.Event(), threading.Semaphore(0)
 
     def stuck(page, delivery=None):             # e.g. a journal on a disk that stopped answering

@@ -131,4 +131,6 @@ def test_a_real_alert_pages_once_survives_an_alertmanager_restart_and_resolves_i
     posts = slack.of("chat.postMessage")
     assert [p["thread_ts"] for p in posts if ":white_check_mark:" in p.get("text", "")] == [top["ts"]]
     assert len(top_level()) == 1 and len([p for p in posts if p.get("blocks")]) == 1
-    assert len([p for p in posts if p.get("text") == "starting the investigation…"]) == 1   # none began later
+    began = [u for u in slack.of("chat.update") if u["ts"] == top["ts"] and u["text"].endswith(" — investigating…")]
+    assert len(began) == 1                                                      # none began later
+    assert [m for m, _ in slack.calls][0] == "auth.test"                        # serve checked its token first

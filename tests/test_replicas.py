@@ -218,3 +218,66 @@ def test_two_serve_replicas_lose_nothing_and_double_nothing_when_one_is_killed_m
     assert out["acknowledged"] == 400 and out["refused"] == 0, out
     assert out["killed_mid_burst"] and out["taken_over"] >= 1, out      # the kill did leave pages to take over
     assert out["lost"] == [] and out["doubled"] == [], out
+
+
+# ---- with the Slack branch: a page kept through Slack's failures, in replica mode too ------------------------------
+@pytest.fixture
+def quick_retries(monkeypatch):
+    import agent.slack.queue as queue_module
+    monkeypatch.setattr(queue_module, "RETRY_FIRST_S", 0.3)      # read by RedisQueue at each retry
+    monkeypatch.setattr(queue_module, "RETRY_MAX_S", 1.0)
+
+
+def store_idle(url):
+    import redis
+    r = redis.Redis.from_url(url)
+    return not (r.llen("fivewhys:queue") or r.zcard("fivewhys:leases") or r.zcard("fivewhys:later"))
+
+
+def test_a_slack_500_in_replica_mode_keeps_the_page_for_any_replica(slack, new_bot, redis_url, quick_retries):
+    import redis
+    from test_slack_faults import reports, send, work
+    slack.outage(3.0)
+    a = new_bot(None, channel="C1", investigate=work, store=redis_url, workers=1)
+    b = new_bot(None, channel="C1", investigate=work, store=redis_url, workers=1)
+    send(a, 3)
+    send(b, 2, prefix="Q")
+    wait_for(lambda: len(reports(slack)) == 5 and store_idle(redis_url), timeout=90)
+    time.sleep(0.3)                                                  # nothing more on its way
+    tops = [p for p in slack.of("chat.postMessage") if not p.get("thread_ts")]
+    assert len(tops) == 5 and sorted(p["thread_ts"] for p in reports(slack)) == sorted(p["ts"] for p in tops)
+    assert [s for _, s in slack.refused].count(500) >= 5               # the outage was seen, and outlived
+    r = redis.Redis.from_url(redis_url)
+    keys = [f"pd:P{i}" for i in range(3)] + [f"pd:Q{i}" for i in range(2)]
+    assert [r.hget(f"fivewhys:page:{k}", "status") for k in keys] == [b"finished"] * 5
+    assert sum(int(r.hget(f"fivewhys:page:{k}", "retries") or 0) for k in keys) >= 1   # kept, not failed
+    notes = [a.queue.notes.get(k) for k in keys]
+    assert all(n["report"] is True and n["ts"] in {p["ts"] for p in tops} for n in notes)
+
+
+def test_a_taken_over_page_reuses_the_journaled_top_level_message(slack, new_bot, redis_url):
+    from slack_sdk import WebClient
+    from test_slack_faults import reports, send, tops, work
+    hold = threading.Event()
+    a = new_bot(None, channel="C1", store=redis_url, workers=1, lease_s=1,
+                investigate=lambda p, progress, tr: (hold.wait(60), work(p, progress, tr))[1])
+    send(a, 1)
+    wait_for(lambda: len(tops(slack)) == 1 and a.queue.active == 1)
+    a.queue.closed.set()                                  # as a SIGKILL would: no more renewals
+    a.queue.keeper.join(5)
+    b = new_bot(None, channel="C1", store=redis_url, workers=1, lease_s=1, investigate=work)
+    wait_for(lambda: len(reports(slack)) == 1)
+    b.queue.join()
+    assert len(tops(slack)) == 1 and reports(slack)[0]["thread_ts"] == tops(slack)[0]["ts"]
+    assert not slack.of("conversations.history")         # the store had its ts: Slack was not asked
+    a.slack = WebClient(base_url="http://127.0.0.1:1/", token="xoxb-test")   # the killed one posts nothing more
+    hold.set()
+    wait_for(lambda: a.queue.active == 0)
+    assert len(reports(slack)) == 1
+
+
+def test_a_slack_replay_reaching_the_other_replica_is_ignored(new_bot, redis_url):
+    a = new_bot(None, channel="C1", store=redis_url, workers=1)
+    b = new_bot(None, channel="C1", store=redis_url, workers=1)
+    assert a.once("event", "Ev1") and not b.once("event", "Ev1") and not a.once("event", "Ev1")
+    assert b.once("command", "Ev1") and a.once("event", None)          # another kind; no id: always acted on

@@ -15,11 +15,13 @@ from agent.slack.webhooks import Page
 from conftest import DEMO
 
 
-def pd_body(incident_id="PABC123", kind="incident.triggered"):
+def pd_body(incident_id="PABC123", kind="incident.triggered", occurred_at=None, title="search connection errors",
+            service="search"):
+    occurred_at = occurred_at or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return json.dumps({"event": {"id": "01E", "event_type": kind, "resource_type": "incident",
-                                 "occurred_at": "2026-03-06T17:05:00.000Z", "agent": None, "client": None,
-                                 "data": {"id": incident_id, "type": "incident", "title": "search connection errors",
-                                          "service": {"id": "PSVC", "summary": "search", "type": "service_reference"},
+                                 "occurred_at": occurred_at, "agent": None, "client": None,
+                                 "data": {"id": incident_id, "type": "incident", "title": title,
+                                          "service": {"id": "PSVC", "summary": service, "type": "service_reference"},
                                           "urgency": "high", "status": "triggered"}}}).encode()
 
 

@@ -42,13 +42,14 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
     rows: list[MetricChange] = []
     for n in names:
-        per: dict[str, list[tuple[datetime, float]]] = {}
-        for r in ctx.telemetry.metric_series(f.but(name=n), by=("service",), step_s=60):
-            per.setdefault(r["service"] or "-", []).append((r["bucket"], r["value"]))
-        for svc, pts in per.items():
+        per: dict[tuple[str, str | None], list[tuple[datetime, float]]] = {}
+        for r in ctx.telemetry.metric_series(f.but(name=n), by=("service", "peer_service"), step_s=60):
+            per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
+        for (svc, peer), pts in per.items():
             cp = change_point(pts, base_end, floor_abs=_floor(n))
             if cp.shape:
                 rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
+                rows[-1].peer_service = peer
     rows.sort(key=lambda r: -abs(r.z))
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
@@ -61,13 +62,15 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     for r in shown[:12]:
         ev = ctx.ledger.add(source="metrics", tool="metric_changes", service=r.service, start=r.at,
                             end=ctx.incident.window.end, filters={"name": r.name, "split_at": base_end.isoformat()},
-                            attributes={"name": r.name, "shape": r.shape, "direction": r.direction},
+                            attributes={"name": r.name, "shape": r.shape, "direction": r.direction,
+                                        **({"peer_service": r.peer_service} if r.peer_service else {})},
                             summary=_metric_summary(r), rows=[asdict(r)])
         r.evidence = ev.id
         ids.append(ev.id)
     head = (f"{len(rows)} changed series of {scope} (baseline before {fmt_time(base_end)}; ranked by robust "
             f"z = change / baseline spread)")
-    return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "name", "shape", "at", "baseline",
+    cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
+    return ToolResult(text=head + "\n" + table(shown, cols + ["name", "shape", "at", "baseline",
                                                        "level", "peak", "z", "rel_pct", "slope_per_min",
                                                        "minutes_to_full"], limit=60),
                       evidence_ids=ids, data=rows)
@@ -84,7 +87,8 @@ def _metric_summary(r: MetricChange) -> str:
     how = (f"ramped {r.direction} from {fmt_time(r.at)} ({r.slope_per_min:.3g}/min"
            + (f", full in {r.minutes_to_full:.0f} min" if r.minutes_to_full is not None else "") + ")"
            if r.shape == "ramp" else f"stepped {r.direction} at {fmt_time(r.at)}")
-    return (f"{r.name} of {r.service} {how}: {r.baseline:.3g} → {r.level:.3g}"
+    return (f"{r.name} of {r.service}{'→' + r.peer_service if r.peer_service else ''} {how}: {r.baseline:.3g} → "
+            f"{r.level:.3g}"
             + (f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else ""))
 
 

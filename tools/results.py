@@ -249,6 +249,7 @@ class MetricChange:                  # metric_changes, one changed series
     slope_per_min: float | None = None
     minutes_to_full: float | None = None     # a climbing disk or memory fraction
     evidence: str | None = None
+    peer_service: str | None = None          # the callee, for a per-edge series (client/server latency per edge)
 
 
 @dataclass

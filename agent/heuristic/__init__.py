@@ -18,6 +18,7 @@ from typing import Any, Generator
 
 from agent.heuristic.conclude import conclude, inconclusive_args
 from agent.heuristic.facts import Facts
+from agent.heuristic.mesh import edge_metric_names
 from agent.models.base import Message, ToolCall
 
 RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
@@ -43,7 +44,8 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
                         ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {})]
                     + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
-                       if m in desc.metrics])
+                       if m in desc.metrics]
+                    + [("metric_changes", {"name": m, "limit": 60}) for m in edge_metric_names(desc.metrics)])
     f.chain = f.walk_chain()
     onsets = f.onsets
     f.t0 = f.onset_of(f.end) or (min(o.onset for o in onsets.values()) if onsets else f.alert_at)

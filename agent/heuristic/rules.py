@@ -19,6 +19,8 @@ CPU_JUMP_ABS = 0.2               # … by at least this much of a core's share
 WIRE_SLOW_X = 3.0                # time on the wire this many times the usual: the network is slow
 WIRE_SLOW_MS = 100.0             # … and this many ms more on one edge: confidently the network
 WIRE_SHARE = 0.5                 # … on at least this share of the service's edges
+WIRE_TOGETHER = 2 * MIN          # … all stepping within this of each other (30 s buckets): one episode
+WIRE_LONE_STRENGTH = 0.39        # one slow edge into a leaf: just under CONCLUDE_AT (0.4), a lead, never the answer
 # New errors with nothing else behind them are weak evidence alone: real systems throw new errors all the time.
 APP_ERROR_STRENGTH = 0.45
 LOG_HISTORY = timedelta(minutes=10)       # logs before an onset needed to call an error template new
@@ -110,7 +112,7 @@ def cpu_jump(f: Facts) -> list[Hypothesis]:
         full = (r.peak or 0) >= CPU_SATURATED
         ratio = r.level / max(r.baseline, 1e-3)
         traffic = load[r.service].level / max(load[r.service].baseline, 1e-9) if r.service in load else 1.0
-        if r.service in _failed_up(f) or r.level - r.baseline < CPU_JUMP_ABS:
+        if r.service in _failed_up(f) or r.level - r.baseline < CPU_JUMP_ABS or not _before_page(f, r.at):
             continue
         if not full and (ratio < CPU_JUMP or ratio / max(traffic, 1.0) < CPU_JUMP):
             continue
@@ -138,6 +140,10 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     edges = [r for r in slow if svc in (r.service, r.peer_service)]
     worst = max(edges, key=lambda r: r.level_ms - r.baseline_ms)
     gain = worst.level_ms - worst.baseline_ms
+    # The network around a service slows its edges at once: an edge that stepped minutes away from the worst
+    # one is another episode (an outlier row has no change time of its own and is kept).
+    if worst.shape != "outlier" and worst.at:
+        edges = [r for r in edges if r.shape == "outlier" or r.at is None or abs(r.at - worst.at) <= WIRE_TOGETHER]
     # A delay at a service slows most of the calls that touch it, not one edge among many.
     touching = {(e.caller, e.callee) for e in f.edges if svc in (e.caller, e.callee)}
     if gain < WIRE_SLOW_MS / 3 or len(edges) < WIRE_SHARE * len(touching):
@@ -146,7 +152,14 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     calls_out = any(e.caller == svc for e in f.edges)
     if calls_out and not (any(r.service == svc for r in edges) and any(r.peer_service == svc for r in edges)):
         return []
-    return [Hypothesis(svc, "network_delay", 0.8 if gain >= WIRE_SLOW_MS else 0.45, min(r.at for r in edges if r.at),
+    began = min((r.at for r in edges if r.at), default=None)
+    if not _before_page(f, began):
+        return []
+    # One slow edge, into a service that calls nobody: the time between the caller's span and the callee's may
+    # as well be the callee's request queue (Java servers start their span after it), so it is a lead only.
+    lone = len(edges) == 1 and not calls_out
+    strength = WIRE_LONE_STRENGTH if lone else 0.8 if gain >= WIRE_SLOW_MS else 0.45
+    return [Hypothesis(svc, "network_delay", strength, began,
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
                        f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
@@ -303,6 +316,12 @@ def hypotheses(f: Facts) -> list[Hypothesis]:
     return hs + [h for rule in LATE_RULES for h in rule(f)]
 
 
+def _before_page(f: Facts, began: datetime | None) -> bool:
+    """A change found by scanning every service (no failing call leads to it) is tied to the page by its timing
+    alone: it must have begun before the page. One that began with or after it is another episode, or an effect."""
+    return began is not None and began < f.alert_at
+
+
 def _failed_up(f: Facts) -> set[str]:
     return {g.service for g in f.scaling.groups if g.status == "failed" and g.action in ("scale_up", "-")}
 
@@ -317,3 +336,9 @@ def _t(t: datetime | None) -> str:
 
 def _mins(td: timedelta) -> str:
     return f"{td.total_seconds() / 60:.0f} min"
+
+
+# Rules in modules of their own build on Hypothesis and the helpers above, so they are registered last.
+from agent.heuristic.mesh import mesh_delay  # noqa: E402
+
+LATE_RULES.append(mesh_delay)

@@ -4,9 +4,20 @@ the LLM quota or the machine; one investigation per incident; a failure stays in
 Each incident key moves queued → running → finished, and to resolved from any of them. The state lives
 in memory and, when a journal path is given, in an append-only JSONL journal (compacted as it grows), so
 a restart neither loses queued pages nor investigates an incident twice. The owner may attach a small
-JSON note to a key (the bot keeps its Slack thread there), which the journal carries across restarts."""
+JSON note to a key (the bot keeps its Slack thread there), which the journal carries across restarts.
+
+The journal is one place: `_write` appends a record, `_replay` reads them back, `_compact` rewrites them. Its
+records are a key's status (with its page while queued or running) and the owner's note, merged field by
+field (`note(key, channel=…, ts=…)` the moment a top-level message exists, `report=True` once the report
+is posted), so a restart knows what already exists in Slack.
+
+A run that raises TryLater (Slack unavailable, rate limits past the client's own retries) is not finished:
+the page stays queued, in memory and in the journal, and is run again after a backoff (RETRY_FIRST_S,
+doubling up to RETRY_MAX_S) or after a restart."""
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
 import logging
 import queue
@@ -23,11 +34,18 @@ from agent.slack.webhooks import Page
 log = logging.getLogger("fivewhys.slack")
 REMEMBER = 20_000          # incident keys and delivery ids kept for dedupe (oldest finished ones forgotten first)
 ACTIVE = ("queued", "running")
+RETRY_FIRST_S, RETRY_MAX_S = 5.0, 300.0     # a page whose run raised TryLater: run again after this, doubling
+
+
+class TryLater(Exception):
+    """Raised by a run that could not finish for a reason outside it (Slack down or rate-limiting): the page
+    is kept and run again later, not counted as finished or failed."""
 
 
 class InvestigationQueue:
     def __init__(self, run: Callable[[Page], None], on_resolved: Callable[[Page], None], workers: int = 2,
-                 on_error: Callable[[Page, BaseException], None] | None = None, journal: Path | None = None):
+                 on_error: Callable[[Page, BaseException], None] | None = None, journal: Path | None = None,
+                 start: bool = True):
         self.run, self.on_resolved, self.on_error = run, on_resolved, on_error
         self.q: queue.Queue[Page | None] = queue.Queue()   # unbounded: a burst is queued, never dropped
         self.state: OrderedDict[str, tuple[str, datetime | None]] = OrderedDict()   # key → (status, page time)
@@ -39,11 +57,22 @@ class InvestigationQueue:
         self.active = self.max_active = self.done = 0
         self.journal, self._journal_lines = journal, 0
         self.closed = threading.Event()
+        self.attempts: dict[str, int] = {}                 # key → runs that raised TryLater in a row
+        self.later: list[tuple[float, int, Page]] = []     # (when, seq, page): heap of pages to run again
+        self.later_wake = threading.Condition(self.lock)
         if journal is not None:
             self._replay(journal)
         self.workers = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
-        for t in self.workers:
-            t.start()
+        self.retrier = threading.Thread(target=self._requeue_due, daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the workers (separately from __init__, so an owner can restore what it keeps per page first:
+        a page replayed from the journal must find its Slack thread)."""
+        for t in [*self.workers, self.retrier]:
+            if not t.is_alive():
+                t.start()
 
     def submit(self, page: Page, delivery_id: str | None = None) -> bool:
         """True when the page starts a new investigation; repeats, re-fires and re-deliveries add nothing.
@@ -75,11 +104,35 @@ class InvestigationQueue:
         self.q.put(page)
         return True, f"queued ({waiting} before it)"
 
-    def note(self, key: str, note: dict[str, Any]) -> None:
-        """Attach the owner's note to a key (kept in the journal)."""
+    def note(self, key: str, **fields: Any) -> None:
+        """Merge fields into the owner's note on a key, and journal them at once (the journal keeps only
+        what changed; a restart merges them back)."""
         with self.lock:
-            self.notes[key] = note
-            self._write({"key": key, "note": note})
+            self.notes[key] = {**self.notes.get(key, {}), **fields}
+            self._write({"key": key, "note": fields})
+
+    def active_page(self, key: str) -> Page | None:
+        """The page of a key while it is queued or running (its latest occurrence); None once it is not."""
+        with self.lock:
+            return self.pages.get(key) if self.state.get(key, ("",))[0] in ACTIVE else None
+
+    def active_pages(self) -> list[tuple[str, Page]]:
+        """The pages queued or running (after a restart: the ones replayed from the journal)."""
+        with self.lock:
+            return list(self.pages.items())
+
+    def exclusive(self, key: str) -> contextlib.AbstractContextManager:
+        """Held while the owner posts a key's top-level message. One process: the owner's own lock suffices;
+        the store of replicas (RedisQueue) holds a lock in Redis."""
+        return contextlib.nullcontext()
+
+    def position(self, key: str) -> int | None:
+        """1 for the next page to be investigated; None when the key is not queued."""
+        with self.lock:
+            if self.state.get(key, ("",))[0] != "queued":
+                return None
+            queued = [k for k, (st, _) in self.state.items() if st == "queued"]
+        return queued.index(key) + 1
 
     def close(self, timeout_s: float = 30) -> None:
         """Stop the workers: each finishes the page in hand; pages still queued stay in the journal (and are
@@ -87,8 +140,11 @@ class InvestigationQueue:
         self.closed.set()
         for _ in self.workers:
             self.q.put(None)          # wakes a worker waiting for a page
-        for t in self.workers:
-            t.join(timeout_s)
+        with self.lock:
+            self.later_wake.notify_all()
+        for t in [*self.workers, self.retrier]:
+            if t.is_alive():
+                t.join(timeout_s)
 
     def _work(self) -> None:
         while True:
@@ -112,11 +168,15 @@ class InvestigationQueue:
                 log.info("page %s: investigating", page.key)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
-        began = time.monotonic()
+        began, again = time.monotonic(), False
         try:
             (self.on_resolved if page.resolved else self.run)(page)
             if not page.resolved:
                 log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
+        except TryLater as e:
+            again = not page.resolved
+            if not again:
+                log.warning("page %s: resolve not noted: %s", page.key, e)
         except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
             log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
             if self.on_error:
@@ -128,9 +188,31 @@ class InvestigationQueue:
                 resolved_meanwhile = (page.key, page.at) in self.resolve_after
                 self.resolve_after.discard((page.key, page.at))
                 if not page.resolved and self.state.get(page.key) == ("running", page.at):
-                    self._set(page.key, "finished", page.at)      # not if resolved or re-fired meanwhile
+                    if again:                                     # kept: run again after a backoff
+                        self._set(page.key, "queued", page.at, page)
+                        self._run_later(page)
+                    else:
+                        self.attempts.pop(page.key, None)
+                        self._set(page.key, "finished", page.at)  # not if resolved or re-fired meanwhile
             if resolved_meanwhile:
                 self.on_resolved(page)
+
+    def _run_later(self, page: Page) -> None:
+        """Queue the page again after a backoff that doubles with each attempt (under the lock)."""
+        n = self.attempts[page.key] = self.attempts.get(page.key, 0) + 1
+        delay = min(RETRY_FIRST_S * 2 ** (n - 1), RETRY_MAX_S)
+        log.warning("page %s: Slack is unavailable; kept, tried again in %.0f s (attempt %d)", page.key, delay, n)
+        heapq.heappush(self.later, (time.monotonic() + delay, id(page), page))
+        self.later_wake.notify()
+
+    def _requeue_due(self) -> None:
+        """One thread for every page waiting to be run again: each goes back to the queue when its time comes."""
+        with self.lock:
+            while not self.closed.is_set():
+                now = time.monotonic()
+                while self.later and self.later[0][0] <= now:
+                    self.q.put(heapq.heappop(self.later)[2])
+                self.later_wake.wait(min(self.later[0][0] - now, 60) if self.later else 60)
 
     def _set(self, key: str, status: str, at: datetime | None, page: Page | None = None) -> None:
         _remember(self.state, key, (status, at))
@@ -173,7 +255,7 @@ class InvestigationQueue:
             try:
                 rec = json.loads(line)
                 if "note" in rec:
-                    self.notes[rec["key"]] = rec["note"]
+                    self.notes[rec["key"]] = {**self.notes.get(rec["key"], {}), **rec["note"]}
                     continue
                 at = datetime.fromisoformat(rec["at"]) if rec.get("at") else None
                 if rec.get("page"):

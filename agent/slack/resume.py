@@ -10,11 +10,13 @@ then be posted twice, never lost."""
 from __future__ import annotations
 
 import logging
+from http.client import HTTPException
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from agent.slack.posting import why
 from agent.slack.webhooks import Page
 
 log = logging.getLogger("fivewhys.slack")
@@ -46,8 +48,8 @@ def posted_thread(slack: WebClient, channels: list[str], page: Page) -> tuple[st
                 cursor = (r.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     break
-        except SlackApiError as e:
-            log.warning("page %s: cannot look for its message in %s: %s", page.key, channel, e.response.get("error"))
+        except (SlackApiError, OSError, HTTPException) as e:     # Slack's refusal, 5xx after retries, a timeout
+            log.warning("page %s: cannot look for its message in %s: %s", page.key, channel, why(e))
     return None
 
 
@@ -62,6 +64,6 @@ def report_posted(slack: WebClient, channel: str, ts: str, page: Page) -> bool:
             cursor = (r.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
                 break
-    except SlackApiError as e:
-        log.warning("page %s: cannot look for its report in %s: %s", page.key, channel, e.response.get("error"))
+    except (SlackApiError, OSError, HTTPException) as e:
+        log.warning("page %s: cannot look for its report in %s: %s", page.key, channel, why(e))
     return False

@@ -14,8 +14,8 @@ from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
 from agent.slack.httpserver import BoundedHandler, PageServer
 from agent.slack.store import StoreError
-from agent.slack.webhooks import (TOO_DEEP, BadRequest, Forbidden, Page, parse_alertmanager, parse_pagerduty,
-                                  verify_bearer, verify_pagerduty)
+from agent.slack.webhooks import (ALLOW_OPEN_ALERTMANAGER, TOO_DEEP, AlertCaps, BadRequest, Forbidden, Page,
+                                  parse_alertmanager_group, parse_pagerduty, verify_bearer, verify_pagerduty)
 
 log = logging.getLogger("fivewhys.slack")
 
@@ -31,10 +31,14 @@ def slack_app(bot: Bot, signing_secret: str | None):
         return bot.page(Page(key=key, source="slack", service=None, at=datetime.now(timezone.utc), summary=text,
                              reply_to=(channel, thread_ts)))
 
+    # Replays (of a signed request, within Slack's 5-minute window) are known by Slack's own ids: event_id,
+    # trigger_id, an action's action_ts. Each is acted on once.
     @app.event("app_mention")
-    def mention(event, say):
+    def mention(event, say, body):
         # One investigation per mention (Slack's retries of the same event share its ts): a follow-up
         # question in the same thread is a new investigation, answered in that thread.
+        if not bot.once("event", body.get("event_id")):
+            return
         thread = event.get("thread_ts") or event["ts"]
         question = re.sub(r"<@[A-Z0-9]+>", "", event.get("text", "")).strip()
         if start(f"slack:{event['channel']}:{event['ts']}", event["channel"], thread, question):
@@ -42,6 +46,8 @@ def slack_app(bot: Bot, signing_secret: str | None):
 
     @app.command("/fivewhys")
     def command(ack, command, client):
+        if not bot.once("command", command.get("trigger_id")):
+            return ack()
         ack(f"Investigating: {mrkdwn_escape(command.get('text') or 'the current page')}")
         top = client.chat_postMessage(channel=command["channel_id"], text=f":mag: {mrkdwn_escape(command.get('text', ''))}")
         start(f"slack:{top['channel']}:{top['ts']}", top["channel"], top["ts"], command.get("text", ""))
@@ -52,14 +58,16 @@ def slack_app(bot: Bot, signing_secret: str | None):
         ack()
         vote = "up" if action["action_id"] == "feedback_up" else "down"
         user = (body.get("user") or {}).get("id")
-        if bot.feedback(action["value"], vote, user):
+        if bot.once("action", f"{user}:{action.get('action_ts')}") and bot.feedback(action["value"], vote, user):
             t = bot.thread(action["value"])
             client.chat_postEphemeral(channel=t.channel, thread_ts=t.ts, user=user,
                                       text="Thanks: your vote is recorded with the investigation's transcript.")
 
     @app.action("show_evidence")
-    def show_evidence(ack, action, client):
+    def show_evidence(ack, action, body, client):
         ack()
+        if not bot.once("action", f"{(body.get('user') or {}).get('id')}:{action.get('action_ts')}"):
+            return
         t = bot.thread(action["value"])
         if t is not None and t.evidence is not None:
             client.chat_postMessage(channel=t.channel, thread_ts=t.ts, text=evidence_text(t.evidence))
@@ -75,6 +83,8 @@ class PageHandler(BoundedHandler):
     bolt = None                        # the Slack app, when Slack events are served
     pd_secrets: list[str] = []
     am_token: str | None = None
+    am_open = False                    # accept Alertmanager without a token (FIVEWHYS_ALERTMANAGER_ALLOW_UNAUTHENTICATED=1)
+    caps: AlertCaps
 
     def _reply(self, code: int, body: bytes = b"", ctype: str = "text/plain") -> None:
         self.send_response(code)
@@ -117,10 +127,7 @@ class PageHandler(BoundedHandler):
                     self.bot.page(page, self.headers.get("X-Webhook-Id"))
                 return self._reply(202, b"accepted")
             if self.path == "/webhooks/alertmanager":
-                verify_bearer(self.headers.get("Authorization"), self.am_token)
-                for page in parse_alertmanager(raw):
-                    self.bot.page(page)
-                return self._reply(202, b"accepted")
+                return self._alertmanager(raw)
             if self.path == "/slack/events" and self.bolt is not None:
                 return self._slack(raw)
             return self._reply(404)
@@ -133,6 +140,20 @@ class PageHandler(BoundedHandler):
         except Exception:               # a bug answers 500 and is logged; the client is not left hanging
             log.exception("%s: unexpected error", self.path)
             return self._refuse(500, b"internal error")
+
+    def _alertmanager(self, raw: bytes) -> None:
+        verify_bearer(self.headers.get("Authorization"), self.am_token, self.am_open)
+        group, pages = parse_alertmanager_group(raw)
+        passed, lead, grouped = self.caps.split(group, pages)
+        for page in passed:
+            self.bot.page(page)
+        if grouped:
+            log.info("alertmanager group %s: %d alerts grouped under %s, not investigated separately (cap %d a "
+                     "notification, %d a group)", group or "-", len(grouped), lead, self.caps.per_request,
+                     self.caps.per_group)
+            if lead is not None:
+                self.bot.grouped(lead, grouped)
+        return self._reply(202, b"accepted")
 
     def _slack(self, raw: bytes) -> None:
         from slack_bolt.request import BoltRequest
@@ -153,5 +174,6 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 8080, slack_event
     handler = type("Handler", (PageHandler,), {
         "bot": bot, "bolt": slack_app(bot, signing) if signing and slack_events else None,
         "pd_secrets": [s for s in os.environ.get("FIVEWHYS_PAGERDUTY_SECRET", "").split(",") if s],
-        "am_token": os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN")})
+        "am_token": os.environ.get("FIVEWHYS_ALERTMANAGER_TOKEN"),
+        "am_open": os.environ.get(ALLOW_OPEN_ALERTMANAGER) == "1", "caps": AlertCaps()})
     return PageServer((host, port), handler)

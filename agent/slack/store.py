@@ -2,14 +2,21 @@
 replicas behind a load balancer.
 
 `open_queue` picks one. Both are the same small interface, the one the bot uses: `submit(page, delivery_id)`
-(True when the page starts a new investigation), `note(key, note)` and `notes.get(key)` (the bot's Slack thread
-of an incident), `close()` and `join()`. The file store is `InvestigationQueue` with its journal, as it was.
+(True when the page starts a new investigation), `note(key, **fields)` (merged field by field) and
+`notes.get(key)` (the bot's Slack thread of an incident: its top-level ts, whether the report is posted),
+`position(key)`, `active_page(key)`, `active_pages()`, `exclusive(key)` (held while a top-level message is
+posted), `start()` (workers start after the bot restored its threads), `close()` and `join()`. A run that
+raises TryLater (Slack unavailable) is kept and run again after a backoff by both. The file store is
+`InvestigationQueue` with its journal.
 
 The Redis store (`RedisQueue`) makes every transition one Lua script, so replicas agree without locks of their
 own: a page is admitted once (delivery ids and incident keys are checked and set in the same step), claimed
 by one worker of one replica with a lease (a visibility timeout) that the replica renews while the work
 runs, and finished only by the holder. A replica that dies stops renewing; when its lease runs out the next
-claim, on any replica, puts the page back at the head of the queue. Times are Redis's own (TIME), so the
+claim, on any replica, puts the page back at the head of the queue. A run that raises TryLater gives its
+page back as queued with a visible-after time (the sorted set `later`, RETRY_FIRST_S doubling up to
+RETRY_MAX_S): the first claim after that time, on any replica, runs it again. Slack's request ids are
+remembered with SET NX and a TTL (`once`), so a replay reaching another replica is caught. Times are Redis's own (TIME), so the
 replicas' clocks do not matter. Delivery ids expire after DEDUPE_S, finished incidents after KEEP_S.
 Standalone Redis (or Sentinel); not Redis Cluster, whose scripts may only touch keys named in advance."""
 from __future__ import annotations
@@ -29,7 +36,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.slack.queue import InvestigationQueue
+from agent.slack import queue as file_queue
+from agent.slack.queue import InvestigationQueue, TryLater
+from agent.slack.store_lua import ADMIT, CLAIM, FINISH, POSITION, RENEW, RETRY
 from agent.slack.webhooks import Page
 
 log = logging.getLogger("fivewhys.slack")
@@ -37,6 +46,7 @@ LEASE_S = 30.0            # a claimed page returns to the queue this long after 
 DEDUPE_S = 24 * 3600      # delivery ids (PagerDuty X-Webhook-Id, Slack's ids) are remembered this long
 KEEP_S = 7 * 24 * 3600    # finished and resolved incidents (and their Slack thread) are remembered this long
 POLL_S = 0.1              # an idle worker asks for a page this often
+TOP_LOCK_S, TOP_WAIT_S = 120.0, 60.0   # a top-level message's lock: held at most, waited for at most
 
 
 class ServeSettings(BaseModel):
@@ -52,14 +62,14 @@ class StoreError(RuntimeError):
 
 def open_queue(store: str | None, run: Callable[[Page], None], on_resolved: Callable[[Page], None], workers: int,
                on_error: Callable[[Page, BaseException], None] | None, journal: Path | None,
-               lease_s: float = LEASE_S):
+               lease_s: float = LEASE_S, start: bool = True):
     """The queue for `store`: None or "" for the journal file (one process), `redis://…` or `rediss://…` (or
     `unix://…`) for a Redis shared by replicas."""
     if not store:
-        return InvestigationQueue(run, on_resolved, workers, on_error, journal)
+        return InvestigationQueue(run, on_resolved, workers, on_error, journal, start=start)
     if urlsplit(store).scheme not in ("redis", "rediss", "unix"):
         raise StoreError(f"store {shown(store)}: a redis://, rediss:// or unix:// URL, or nothing for the journal file")
-    return RedisQueue(store, run, on_resolved, workers, on_error, lease_s=lease_s)
+    return RedisQueue(store, run, on_resolved, workers, on_error, lease_s=lease_s, start=start)
 
 
 def ping(url: str, timeout_s: float = 5) -> str:
@@ -95,112 +105,10 @@ def page_of(raw: str | bytes) -> Page:
     return Page(**{**d, "at": datetime.fromisoformat(d["at"]), "reply_to": tuple(d.get("reply_to") or ()) or None})
 
 
-# ---- the transitions, each atomic in Redis ------------------------------------------------------------------
-# A page's record is the hash P..'page:'..key: status (queued | running | finished | resolved), at (the
-# occurrence), page (its JSON while active), holder (the replica's worker that runs it), attempts, and
-# resolve_after/resolve_page (resolved while running: noted when the run ends). The queue is the list
-# P..'queue' of page JSONs; leases are the sorted set P..'leases' of key → deadline (ms, Redis time).
-_NOW = """local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-ADMIT = """local P, key, at, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local resolved, did = ARGV[5] == '1', ARGV[6]
-if did ~= '' and not redis.call('SET', P .. 'delivery:' .. did, '1', 'NX', 'EX', tonumber(ARGV[7])) then
-  return {0, 'a delivery seen before, ignored'}
-end
-local h = P .. 'page:' .. key
-local status, was = redis.call('HGET', h, 'status'), redis.call('HGET', h, 'at')
-if resolved then
-  if (not status) or status == 'resolved' then return {0, 'resolved, nothing open'} end
-  redis.call('HSET', h, 'status', 'resolved')
-  redis.call('HDEL', h, 'page')
-  if status == 'running' then
-    redis.call('HSET', h, 'resolve_after', was, 'resolve_page', page)
-  else
-    redis.call('EXPIRE', h, tonumber(ARGV[8]))
-  end
-  if status == 'finished' then redis.call('RPUSH', P .. 'queue', page) end
-  return {0, 'resolved while ' .. status}
-end
-if status and (status ~= 'resolved' or was == at) then
-  return {0, 'already ' .. status .. ', not investigated again'}
-end
-local waiting = redis.call('LLEN', P .. 'queue')
-redis.call('HSET', h, 'status', 'queued', 'at', at, 'page', page, 'attempts', 0)
-redis.call('PERSIST', h)
-redis.call('RPUSH', P .. 'queue', page)
-return {1, 'queued (' .. waiting .. ' before it)'}
-"""
-
-CLAIM = _NOW + """local P, holder, lease_ms, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local q, leases = P .. 'queue', P .. 'leases'
-for _, key in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 100)) do
-  redis.call('ZREM', leases, key)           -- its replica stopped renewing: back to the head of the queue
-  local h = P .. 'page:' .. key
-  local status = redis.call('HGET', h, 'status')
-  redis.call('HDEL', h, 'holder')
-  if status == 'running' then
-    redis.call('HSET', h, 'status', 'queued')
-    redis.call('LPUSH', q, redis.call('HGET', h, 'page'))
-  elseif status == 'resolved' and redis.call('HGET', h, 'resolve_after') then
-    redis.call('LPUSH', q, redis.call('HGET', h, 'resolve_page'))
-    redis.call('HDEL', h, 'resolve_after', 'resolve_page')
-    redis.call('EXPIRE', h, keep)
-  end
-end
-while true do
-  local item = redis.call('LPOP', q)
-  if not item then return false end
-  local e = cjson.decode(item)
-  if e.resolved then return {item, 0} end     -- a resolve to note in a finished incident's thread
-  local h = P .. 'page:' .. e.key
-  if redis.call('HGET', h, 'status') == 'queued' and redis.call('HGET', h, 'at') == e.at then
-    local n = redis.call('HINCRBY', h, 'attempts', 1)
-    redis.call('HSET', h, 'status', 'running', 'holder', holder)
-    redis.call('ZADD', leases, now + lease_ms, e.key)
-    return {item, n}
-  end                                        -- resolved before its turn, or superseded by a re-fire: skipped
-end
-"""
-
-RENEW = _NOW + """local P, holder, lease_ms, lost = ARGV[1], ARGV[2], tonumber(ARGV[3]), 0
-for i = 4, #ARGV do
-  if redis.call('HGET', P .. 'page:' .. ARGV[i], 'holder') == holder then
-    redis.call('ZADD', P .. 'leases', 'XX', now + lease_ms, ARGV[i])
-  else
-    lost = lost + 1
-  end
-end
-return lost
-"""
-
-FINISH = """local P, key, at, holder, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local h = P .. 'page:' .. key
-local notify = 0
-if redis.call('HGET', h, 'holder') == holder then
-  redis.call('ZREM', P .. 'leases', key)
-  redis.call('HDEL', h, 'holder')
-  if redis.call('HGET', h, 'resolve_after') == at then
-    redis.call('HDEL', h, 'resolve_after', 'resolve_page')
-    notify = 1
-  end
-  if redis.call('HGET', h, 'status') == 'running' and redis.call('HGET', h, 'at') == at then
-    redis.call('HSET', h, 'status', 'finished')
-    redis.call('HDEL', h, 'page')
-  end
-end
-local status = redis.call('HGET', h, 'status')
-if status == 'finished' or status == 'resolved' then
-  redis.call('EXPIRE', h, keep)
-  redis.call('EXPIRE', P .. 'note:' .. key, keep)
-end
-return notify
-"""
-
-
 class RemoteNotes:
-    """The bot's notes (its Slack thread per incident) in Redis. Nothing is loaded at start: a replica reads
-    the note of an incident when it needs it (a page taken over, a resolve, a vote)."""
+    """The bot's notes (its Slack thread per incident) in Redis, the hash P..'note:'..key of JSON values. Nothing
+    is loaded at start: a replica reads the note of an incident when it needs it (a page taken over, a resolve,
+    a vote)."""
 
     def __init__(self, owner: "RedisQueue"):
         self.owner = owner
@@ -210,11 +118,35 @@ class RemoteNotes:
 
     def get(self, key: str, default=None):
         try:
-            raw = self.owner.r.get(self.owner.prefix + "note:" + key)
+            raw = self.owner.r.hgetall(self.owner.prefix + "note:" + key)
         except Exception as e:  # noqa: BLE001 - redis.RedisError and socket errors: a missing note, logged
             log.error("store: cannot read the note of %s: %s", key, e)
             return default
-        return json.loads(raw) if raw else default
+        return {k.decode(): json.loads(v) for k, v in raw.items()} if raw else default
+
+
+class _StoreLock:
+    """RedisQueue.exclusive: redis-py's lock (a token under SET NX PX, released only by its holder), expiring
+    by itself if its replica stops. Not had in time, or the store unreachable: TryLater."""
+
+    def __init__(self, owner: "RedisQueue", key: str):
+        self.key = key
+        self.lock = owner.r.lock(owner.prefix + "top:" + key, timeout=TOP_LOCK_S, blocking_timeout=TOP_WAIT_S,
+                                 thread_local=False)
+
+    def __enter__(self) -> None:
+        try:
+            got = self.lock.acquire()
+        except Exception as e:  # noqa: BLE001 - redis.RedisError and socket errors alike
+            raise TryLater(f"the store's lock on the top-level message of {self.key}: {e}") from e
+        if not got:
+            raise TryLater(f"another replica is still posting the top-level message of {self.key}")
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.lock.release()
+        except Exception as e:  # noqa: BLE001 - expired meanwhile, or the store went away: it expires alone
+            log.warning("store: the lock on the top-level message of %s: %s", self.key, e)
 
 
 class RedisQueue:
@@ -222,7 +154,7 @@ class RedisQueue:
 
     def __init__(self, url: str, run: Callable[[Page], None], on_resolved: Callable[[Page], None], workers: int = 2,
                  on_error: Callable[[Page, BaseException], None] | None = None, *, lease_s: float = LEASE_S,
-                 prefix: str = "fivewhys:"):
+                 prefix: str = "fivewhys:", start: bool = True):
         import redis
         self.run, self.on_resolved, self.on_error = run, on_resolved, on_error
         self.url, self.prefix, self.lease_ms = url, prefix, int(lease_s * 1000)
@@ -232,7 +164,8 @@ class RedisQueue:
         except (redis.RedisError, OSError) as e:
             raise StoreError(f"cannot reach the store {shown(url)}: {e}") from None
         self.scripts = {name: self.r.register_script(src) for name, src in
-                        (("admit", ADMIT), ("claim", CLAIM), ("renew", RENEW), ("finish", FINISH))}
+                        (("admit", ADMIT), ("claim", CLAIM), ("renew", RENEW), ("finish", FINISH),
+                                    ("retry", RETRY), ("position", POSITION))}
         self.replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.notes = RemoteNotes(self)
         self.in_hand: dict[str, tuple[str, str]] = {}        # key → (page time, holder) of the pages running here
@@ -241,8 +174,14 @@ class RedisQueue:
         self.closed = threading.Event()
         self.workers = [threading.Thread(target=self._work, args=(i,), daemon=True) for i in range(workers)]
         self.keeper = threading.Thread(target=self._renew, daemon=True)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start claiming pages (the bot calls it once it is ready to run them)."""
         for t in [*self.workers, self.keeper]:
-            t.start()
+            if not t.is_alive():
+                t.start()
 
     def _call(self, name: str, *args: Any):
         return self.scripts[name](args=[self.prefix, *args])
@@ -260,25 +199,65 @@ class RedisQueue:
         log.info("page %s received from %s (service %s): %s", page.key, page.source, page.service or "-", what)
         return bool(started)
 
-    def note(self, key: str, note: dict[str, Any]) -> None:
-        """Attach the owner's note to a key; best effort, as the journal's is."""
+    def note(self, key: str, **fields: Any) -> None:
+        """Merge fields into the owner's note on a key; best effort, as the journal's is."""
         try:
-            self.r.set(self.prefix + "note:" + key, json.dumps(note, default=str), ex=KEEP_S)
+            pipe = self.r.pipeline()
+            pipe.hset(self.prefix + "note:" + key, mapping={k: json.dumps(v, default=str) for k, v in fields.items()})
+            pipe.expire(self.prefix + "note:" + key, KEEP_S)
+            pipe.execute()
         except Exception as e:  # noqa: BLE001 - a store that is down must not fail the investigation
             log.error("store: cannot keep the note of %s: %s", key, e)
+
+    def position(self, key: str) -> int | None:
+        """1 for the next page any replica claims; None when the key is not waiting in the queue."""
+        try:
+            return self._call("position", key)
+        except Exception as e:  # noqa: BLE001 - only the top-level message's wording depends on it
+            log.warning("store: no queue position for %s: %s", key, e)
+            return None
+
+    def active_page(self, key: str) -> Page | None:
+        """The page of a key while it is queued or running on any replica."""
+        try:
+            status, raw = self.r.hmget(self.prefix + "page:" + key, "status", "page")
+        except Exception as e:  # noqa: BLE001 - the worker that claims it posts what is due
+            log.warning("store: cannot read the page %s: %s", key, e)
+            return None
+        return page_of(raw) if raw and status in (b"queued", b"running") else None
+
+    def active_pages(self) -> list[tuple[str, Page]]:
+        """None to announce at start: a page queued in the store gets its top-level message from the replica
+        that received it, or else from the worker that claims it."""
+        return []
+
+    def exclusive(self, key: str):
+        """A lock in Redis around a page's top-level message, so two replicas (the poster of the one that took the
+        page and a worker of the other) post it once. Not had within TOP_WAIT_S: TryLater (tried again later)."""
+        return _StoreLock(self, key)
+
+    def once(self, key: str, ttl_s: float) -> bool | None:
+        """True the first time any replica asks about this key within ttl_s; None when the store cannot say."""
+        try:
+            return bool(self.r.set(self.prefix + "seen:" + key, 1, nx=True, ex=max(1, int(ttl_s))))
+        except Exception as e:  # noqa: BLE001 - the caller remembers it in memory instead
+            log.warning("store: cannot check the Slack request %s: %s", key, e)
+            return None
 
     def close(self, timeout_s: float = 30) -> None:
         """Stop claiming; each worker finishes the page in hand. Queued pages stay in Redis for the others."""
         self.closed.set()
         for t in [*self.workers, self.keeper]:
-            t.join(timeout_s)
+            if t.is_alive():
+                t.join(timeout_s)
         self.r.close()
 
     def join(self, timeout_s: float = 600) -> None:
         """Wait until no page is queued or running on any replica (tests and benchmarks)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not self.r.llen(self.prefix + "queue") and not self.r.zcard(self.prefix + "leases") and not self.active:
+            if not (self.r.llen(self.prefix + "queue") or self.r.zcard(self.prefix + "leases")
+                    or self.r.zcard(self.prefix + "later") or self.active):
                 return
             time.sleep(POLL_S)
 
@@ -310,12 +289,14 @@ class RedisQueue:
             self.in_hand[page.key] = (at, holder)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
-        taken = f" (attempt {page.attempt}: its replica stopped)" if page.attempt > 1 else ""
-        log.info("page %s: investigating%s", page.key, taken)
-        began = time.monotonic()
+        log.info("page %s: investigating%s", page.key, f" (attempt {page.attempt})" if page.attempt > 1 else "")
+        began, again = time.monotonic(), False
         try:
             self.run(page)
             log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
+        except TryLater as e:
+            again = True
+            log.warning("page %s: not finished, Slack is unavailable: %s", page.key, e)
         except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
             log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
             if self.on_error:
@@ -323,12 +304,33 @@ class RedisQueue:
         finally:
             with self.lock:
                 self.in_hand.pop(page.key, None)
-            notify = self._finish(page.key, at, holder)
+            notify = False if again and self._retry(page.key, at, holder) else self._finish(page.key, at, holder)
             with self.lock:
                 self.active -= 1
                 self.done += 1
             if notify:
                 self.on_resolved(page)
+
+    def _retry(self, key: str, at: str, holder: str) -> bool:
+        """Give the page back as queued, visible again after a backoff that doubles with each retry; True when
+        it is kept (requeued, or left to its lease when the store cannot be reached: another claim takes it
+        over), False when it is to be finished (resolved or re-fired meanwhile)."""
+        first_ms, max_ms = int(file_queue.RETRY_FIRST_S * 1000), int(file_queue.RETRY_MAX_S * 1000)
+        for wait in (0.5, 1, 2, None):
+            try:
+                got = self._call("retry", key, at, holder, first_ms, max_ms)
+            except Exception as e:  # noqa: BLE001
+                log.error("store %s: cannot keep %s for a retry: %s", shown(self.url), key, e)
+                if wait is None:
+                    return True       # not renewed any more: its lease runs out and a claim takes it over
+                time.sleep(wait)
+                continue
+            if not got:
+                return False
+            log.warning("page %s: kept in the store, tried again in %.0f s by any replica (retry %d)", key,
+                        got[1] / 1000, got[0])
+            return True
+        return True
 
     def _finish(self, key: str, at: str, holder: str) -> bool:
         for wait in (0.5, 1, 2, 4, None):     # the store down for a moment must not re-run a finished page

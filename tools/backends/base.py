@@ -81,7 +81,9 @@ class Telemetry(Protocol):
 
     def metric_series(self, where: Filter, by: tuple[str, ...] = (), step_s: int = 60,
                       agg: Literal["avg", "max", "sum", "min"] = "avg") -> list[dict[str, Any]]:
-        """Rows {by fields..., bucket, value} for one metric name (where.name), aggregated per step."""
+        """Rows {by fields..., bucket, value} for one metric name (where.name), aggregated per step. `by` may
+        name `peer_service`: the callee of a per-edge series (a service mesh's client- or server-side latency
+        per caller→callee edge), None for series that are not per edge."""
         ...
 
     def metric_names(self, where: Filter) -> list[dict[str, Any]]:

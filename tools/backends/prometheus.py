@@ -33,7 +33,9 @@ class PrometheusMetrics:
                  zone_label: str = "zone", timeout: float = 30.0, headers: dict[str, str] | None = None,
                  client: httpx.Client | None = None):
         self.url = url.rstrip("/")
-        self.labels = {"service": service_label, "instance": instance_label, "zone": zone_label}
+        # peer_service: the callee of a per-edge series (relabel a mesh's destination label to it)
+        self.labels = {"service": service_label, "instance": instance_label, "zone": zone_label,
+                       "peer_service": "peer_service"}
         self.http = client or httpx.Client(timeout=timeout, headers=headers or {})
 
     # ---- HTTP --------------------------------------------------------------------------------------------

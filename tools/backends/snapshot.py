@@ -237,7 +237,10 @@ class SnapshotTelemetry:
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
         if agg not in ("avg", "max", "sum", "min"):
             raise TelemetryError(f"unknown aggregation {agg!r}")
-        cols = [_field("metrics", b) for b in by] + [f"time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket"]
+        # peer_service: the callee a per-edge series measures (labels.peer_service), else null
+        cols = [("json_extract_string(labels, '$.peer_service') AS peer_service" if b == "peer_service"
+                 else _field("metrics", b)) for b in by]
+        cols.append(f"time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket")
         cond, params = self._where("metrics", where)
         keys = ", ".join(str(i + 1) for i in range(len(cols)))
         sql = (f"SELECT {', '.join(cols)}, {agg}(value) AS value FROM metrics "
