@@ -165,7 +165,7 @@ class RedisQueue:
             raise StoreError(f"cannot reach the store {shown(url)}: {e}") from None
         self.scripts = {name: self.r.register_script(src) for name, src in
                         (("admit", ADMIT), ("claim", CLAIM), ("renew", RENEW), ("finish", FINISH),
-                                    ("retry", RETRY), ("position", POSITION))}
+                         ("retry", RETRY), ("position", POSITION))}
         self.replica = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.notes = RemoteNotes(self)
         self.in_hand: dict[str, tuple[str, str]] = {}        # key → (page time, holder) of the pages running here
