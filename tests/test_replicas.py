@@ -237,7 +237,7 @@ def store_idle(url):
 def test_a_slack_500_in_replica_mode_keeps_the_page_for_any_replica(slack, new_bot, redis_url, quick_retries):
     import redis
     from test_slack_faults import reports, send, work
-    slack.outage(3.0)
+    slack.outage(5.0)       # past a poster's failing post (~1.5 s with the client's retries) and a worker's after it
     a = new_bot(None, channel="C1", investigate=work, store=redis_url, workers=1)
     b = new_bot(None, channel="C1", investigate=work, store=redis_url, workers=1)
     send(a, 3)
