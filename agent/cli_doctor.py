@@ -37,6 +37,8 @@ def doctor(config: Annotated[Optional[Path], typer.Option(
         found, routes = check_config(config, timeout)
         lines += found
     lines.append(check_slack(routes, timeout))
+    if (store := check_store(config, timeout)) is not None:
+        lines.append(store)
     for fine, text in lines:
         print(f"{'ok     ' if fine else 'PROBLEM'} {plain(text)}")
     problems = sum(not fine for fine, _ in lines)
@@ -167,3 +169,20 @@ def check_slack(routes: bool, timeout: float) -> Line:
     except Exception as e:  # noqa: BLE001 - unreachable, timed out, a proxy's HTML: all one problem
         return False, f"slack: cannot reach {slack_api_url()}: {type(e).__name__}: {e}"
     return True, f"slack: SLACK_BOT_TOKEN is {me.get('user')} in {me.get('team')}"
+
+
+def check_store(config: Path | None, timeout: float) -> Line | None:
+    """The Redis that serve replicas share ([serve] store, or FIVEWHYS_STORE), when one is configured."""
+    from agent.slack.store import StoreError, ping, shown
+    url = os.environ.get("FIVEWHYS_STORE")
+    if not url and config is not None:
+        try:
+            url = (tomllib.loads(config.read_text()).get("serve") or {}).get("store")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+            return None                 # check_config says what is wrong with the file
+    if not url:
+        return None
+    try:
+        return True, f"store: {shown(str(url))}: {ping(str(url), timeout)}"
+    except StoreError as e:
+        return False, f"store: {e}"

@@ -29,6 +29,23 @@ def log_pages() -> None:
     log.propagate = False          # not twice through a root handler another library set up
 
 
+def serve_settings(config: Path | None, cfg: dict):
+    """`[serve]` of the config file, with FIVEWHYS_STORE in place of its `store` when set."""
+    from pydantic import ValidationError
+    from agent.slack.store import ServeSettings
+    table = cfg.get("serve", {})
+    if not isinstance(table, dict):
+        fail(f"{config}: [serve] must be a table")
+    try:
+        settings = ServeSettings.model_validate(table)
+    except ValidationError as e:
+        first = e.errors()[0]
+        fail(f"{config}: serve.{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    if os.environ.get("FIVEWHYS_STORE"):
+        settings.store = os.environ["FIVEWHYS_STORE"]
+    return settings
+
+
 def warn_closed_or_open(socket_mode: bool) -> None:
     """One warning per endpoint that refuses everything for want of a secret, or accepts anyone."""
     if not os.environ.get("FIVEWHYS_PAGERDUTY_SECRET"):
@@ -73,6 +90,7 @@ def serve_command(
     from slack_sdk import WebClient
     from agent.slack.bot import Bot, parse_routes
     from agent.slack.server import make_server, slack_app
+    from agent.slack.store import StoreError, shown
     from agent.transcript import state_dir
     cfg: dict = {}
     if config:
@@ -83,6 +101,7 @@ def serve_command(
             fail(f"{config}: {e}")
     else:
         routes = {}
+    settings = serve_settings(config, cfg)
     if snapshot is None and "sources" not in cfg:
         fail("no telemetry: give --snapshot DIR, or --config with [sources.*] backends")
     if snapshot is not None:
@@ -100,13 +119,17 @@ def serve_command(
     log_pages()
     if me:
         logging.getLogger("fivewhys.slack").info("slack: posting as %s", me)
-    bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
-              journal=state_dir() / "serve" / "pages.jsonl")
+    try:
+        bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
+                  journal=state_dir() / "serve" / "pages.jsonl", store=settings.store, lease_s=settings.lease_s)
+    except StoreError as e:
+        fail(str(e))
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()
     server = make_server(bot, host, port, slack_events=not socket_mode)
-    err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers})", emoji=False)
+    where = f"store {shown(settings.store)}" if settings.store else "journal file"
+    err.print(f"fivewhys serving on http://{escape(host)}:{port} (workers {workers}, {escape(where)})", emoji=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -13,7 +13,8 @@ class Server(ThreadingHTTPServer):
 
 
 class StandInSlack:
-    """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape. Faults as
+    """Records chat.postMessage / chat.update like the Slack Web API and answers in its shape; reads messages
+    back (conversations.history / conversations.replies, with their metadata when asked). Faults as
     Slack has them, each for a test or the benchmark to turn on:
 
     - outage(seconds, status): every call answered 500 (or 503) for a while;
@@ -26,6 +27,7 @@ class StandInSlack:
 
     def __init__(self):
         self.calls, self.lock, n = [], threading.Lock(), [0]
+        self.epoch = 1772816000                    # message times: this many seconds, plus one per call (2026-03-06 16:53)
         self.extra: dict = {}                      # method → extra fields of its answer
         self.missing_channels: set = set()         # posting there fails like Slack does (channel_not_found)
         self.tokens: set | None = None
@@ -41,9 +43,11 @@ class StandInSlack:
                 method = self.path.rsplit("/", 1)[-1]
                 if method != "upload" and outer._fault(self, method, body):
                     return
+                if method.startswith("conversations."):
+                    return self.answer(200, outer.read(method, body))
                 with outer.lock:
                     n[0] += 1
-                    ts = body.get("ts") or f"1772816{n[0]:03d}.000100"
+                    ts = body.get("ts") or f"{outer.epoch + n[0]}.000100"
                     if method == "chat.postMessage":     # recorded as Slack keeps it: with its ts
                         body = {**body, "ts": ts}
                     outer.calls.append((method, body if method != "upload" else {"bytes": raw}))
@@ -55,15 +59,11 @@ class StandInSlack:
                 elif method == "files.completeUploadExternal":
                     reply.update(files=[{"id": "F0001", "title": "report"}])
                 reply.update(outer.extra.get(method, {}))
-                out = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.answer(200, reply)
 
             def log_message(self, *a):
                 pass
+
             def answer(self, status: int, reply: dict, headers: dict | None = None) -> None:
                 out = json.dumps(reply).encode()
                 self.send_response(status)
@@ -133,6 +133,26 @@ class StandInSlack:
 
     def of(self, method):
         return [b for m, b in self.calls if m == method]
+
+    def read(self, method: str, q: dict) -> dict:
+        """conversations.history (top-level messages after `oldest`) and conversations.replies (a thread), newest
+        first as Slack gives them, all on one page."""
+        def shown(b):
+            meta = b.get("metadata")
+            meta = json.loads(meta) if isinstance(meta, str) else meta
+            return {"ts": b["ts"], "text": b.get("text", ""), **({"thread_ts": b["thread_ts"]} if b.get("thread_ts") else {}),
+                    **({"metadata": meta} if meta and q.get("include_all_metadata") in ("1", "true") else {})}
+        with self.lock:
+            self.calls.append((method, q))
+            posts = [b for b in self.of("chat.postMessage") if b.get("channel") == q.get("channel")]
+        if method == "conversations.history":
+            rows = [b for b in posts if not b.get("thread_ts") and float(b["ts"]) > float(q.get("oldest") or 0)]
+        elif method == "conversations.replies":
+            rows = [b for b in posts if q.get("ts") in (b["ts"], b.get("thread_ts"))]
+        else:
+            return {"ok": False, "error": "unknown_method"}
+        return {"ok": True, "channel": q.get("channel"), "messages": [shown(b) for b in reversed(rows)],
+                "has_more": False, "response_metadata": {"next_cursor": ""}}
 
 
 class ListenerPool(ThreadPoolExecutor):

@@ -9,8 +9,6 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,7 +20,10 @@ from agent.loop import ToolFinished
 from agent.render import report_markdown
 from agent.slack.blocks import mrkdwn_escape, report_blocks
 from agent.slack.posting import PER_CHANNEL_S, ChannelPace, required, why, with_retries
-from agent.slack.queue import ACTIVE, InvestigationQueue, TryLater
+from agent.slack.queue import TryLater
+from agent.slack.resume import PAGE_EVENT, REPORT_EVENT, metadata, posted_thread, report_posted
+from agent.slack.store import LEASE_S, RedisQueue, open_queue
+from agent.slack.threads import Route, Thread, headline, outcome_line, parse_routes, thread_of
 from agent.slack.webhooks import Page
 from agent.session import open_investigation
 from agent.transcript import Transcript, default_transcript_path
@@ -33,56 +34,7 @@ log = logging.getLogger("fivewhys.slack")
 STATUS_EVERY_S = 2.0          # chat.update at most this often
 KEEP_THREADS = 500            # threads whose evidence stays in memory for "Show evidence"
 KEEP_SEEN, SEEN_S = 20_000, 600.0   # Slack request ids remembered, and for how long (its replay window is 5 min)
-
-
-def headline(page: Page, state: str) -> str:
-    """The page's top-level message: what was paged, then where its investigation is."""
-    return (f":rotating_light: {mrkdwn_escape(page.summary)} ({mrkdwn_escape(page.service or 'unknown service')})"
-            f" — {state}")
-
-
-def outcome_line(report: Any, ledger: EvidenceLedger) -> str:
-    rc = report.root_cause
-    if report.inconclusive or rc is None:
-        return "inconclusive"
-    return (f"root cause: {mrkdwn_escape(rc.service)} — {mrkdwn_escape(rc.kind)} (confidence {rc.confidence:.2f},"
-            f" {len(ledger)} evidence items)")
-
-
-@dataclass
-class Route:
-    """One row of the routing table: a service, its channel, and the PagerDuty services that mean it."""
-    service: str
-    channel: str | None = None
-    pagerduty: tuple[str, ...] = ()
-
-
-def parse_routes(table: dict[str, Any]) -> dict[str, Route]:
-    """`[slack.routes]`: `service = "channel"`, or `[slack.routes.service]` with `channel` and `pagerduty`
-    (PagerDuty service ids or names that mean this service)."""
-    routes = {}
-    for service, v in (table or {}).items():
-        if isinstance(v, Route):
-            routes[service] = v
-        elif isinstance(v, str):
-            routes[service] = Route(service, v)
-        elif isinstance(v, dict):
-            pd = v.get("pagerduty") or []
-            routes[service] = Route(service, v.get("channel"), tuple([pd] if isinstance(pd, str) else pd))
-        else:
-            raise ValueError(f"slack.routes.{service}: a channel name or a table with channel and pagerduty")
-    return routes
-
-
-@dataclass
-class Thread:
-    channel: str
-    ts: str
-    page: Page
-    evidence: EvidenceLedger | None = None
-    transcript: Path | None = None
-    outcome: Any = None           # (report, ledger), or the exception the investigation raised; kept for a retry
-    status_ts: str | None = None  # the message updated as the investigation runs (the top-level one for a page)
+__all__ = ["Bot", "Investigate", "Route", "Thread", "headline", "outcome_line", "parse_routes"]
 
 
 # the work behind a page: (page, a sink for progress lines, the transcript's path) → (report, evidence ledger)
@@ -93,7 +45,8 @@ class Bot:
     def __init__(self, slack: WebClient, snapshot: Path | None, routes: dict[str, Any] | None = None,
                  channel: str | None = None, model: str | None = None, workers: int = 2, config: Path | None = None,
                  investigate: Investigate | None = None,
-                 journal: Path | None = None, keep_transcripts: bool = True, per_channel_s: float = PER_CHANNEL_S):
+                 journal: Path | None = None, keep_transcripts: bool = True, per_channel_s: float = PER_CHANNEL_S,
+                 store: str | None = None, lease_s: float = LEASE_S):
         self.slack, self.snapshot, self.config = with_retries(slack), snapshot, config
         self.routes = parse_routes(routes or {})
         self.channel = channel or os.environ.get("FIVEWHYS_SLACK_CHANNEL")
@@ -104,18 +57,17 @@ class Bot:
         self.seen: OrderedDict[str, float] = OrderedDict()           # Slack's ids of requests acted on
         self.stripes = [threading.Lock() for _ in range(64)]           # one page's top-level message at a time
         self.investigate = investigate or self._investigate
-        self.queue = InvestigationQueue(self._run, self._resolved, workers, self._failed, journal, start=False)
+        # the journal file (store None), or a Redis shared by replicas (agent/slack/store.py); workers start last
+        self.queue = open_queue(store, self._run, self._resolved, workers, self._failed, journal, lease_s,
+                                start=False)
+        self.shared = isinstance(self.queue, RedisQueue)
         for key, n in self.queue.notes.items():       # threads opened before a restart, from the journal
-            if n.get("channel") and n.get("ts") and n.get("at"):
-                page = Page(key=key, source=n.get("source", ""), service=n.get("service"),
-                            summary=n.get("summary", ""), at=datetime.fromisoformat(n["at"]))
-                status = n.get("status") or (n["ts"] if n.get("source") != "slack" else None)
-                self.threads[key] = Thread(n["channel"], n["ts"], page, status_ts=status,
-                                           transcript=Path(n["transcript"]) if n.get("transcript") else None)
+            if (t := thread_of(key, n)) is not None:
+                self.threads[key] = t
         self.announce: queue.Queue[Any] = queue.Queue()   # pages whose top-level message is due, and notes
         self.poster = threading.Thread(target=self._post_announced, daemon=True)
         self.poster.start()
-        for key, page in list(self.queue.pages.items()):  # replayed pages without their message yet
+        for key, page in self.queue.active_pages():       # replayed pages without their message yet
             if page.reply_to is None and self.thread(key) is None:
                 self.announce.put(page)
         self.queue.start()                                # only now: a replayed page finds its thread
@@ -138,10 +90,15 @@ class Bot:
 
     def once(self, kind: str, slack_id: str | None) -> bool:
         """True the first time Slack's own id of a request (trigger_id, event_id, an action's ts) is seen:
-        a replay within Slack's 5-minute signature window is acted on once."""
+        a replay within Slack's 5-minute signature window is acted on once. Replicas ask the store, so a
+        replay that reaches another replica is caught too (in memory here if the store cannot answer)."""
         if not slack_id:
             return True
         key, now = f"{kind}:{slack_id}", time.monotonic()
+        if self.shared and (first := self.queue.once(key, SEEN_S)) is not None:
+            if not first:
+                log.info("slack %s %s: a replay, ignored", kind, slack_id)
+            return first
         with self.lock:
             while self.seen and (len(self.seen) > KEEP_SEEN or next(iter(self.seen.values())) < now - SEEN_S):
                 self.seen.popitem(last=False)
@@ -162,8 +119,10 @@ class Bot:
         return (route and route.channel) or self.channel or "#incidents"
 
     def thread(self, key: str) -> Thread | None:
+        """The incident's thread: kept here, or noted in the store (by another replica, or long ago)."""
         with self.lock:
-            return self.threads.get(key)
+            t = self.threads.get(key)
+        return t if t is not None or not self.shared else thread_of(key, self.queue.notes.get(key))
 
     # ---- Slack: posts paced per channel; a failure that remains after the client's retries is TryLater ----
     def _post(self, what: str, channel: str, **kw: Any) -> Any:
@@ -176,11 +135,11 @@ class Bot:
         while (item := self.announce.get()) is not None:
             try:
                 if isinstance(item, Page):
-                    if self.queue.state.get(item.key, ("",))[0] in ACTIVE:
+                    if self.queue.active_page(item.key) is not None:
                         self._top(item)
                 else:
                     lead, text = item
-                    t = self.thread(lead) or (self._top(self.queue.pages[lead]) if lead in self.queue.pages else None)
+                    t = self.thread(lead) or ((p := self.queue.active_page(lead)) and self._top(p))
                     if t is not None:
                         self._post("grouped note", t.channel, thread_ts=t.ts, text=text)
             except TryLater as e:
@@ -190,27 +149,35 @@ class Bot:
 
     def _top(self, page: Page) -> Thread:
         """The page's top-level message: posted once per occurrence (by the poster or the first worker to
-        get there), its ts journaled the moment it exists."""
-        with self.stripes[hash(page.key) % len(self.stripes)]:
+        get there, on any replica), its ts journaled the moment it exists. A page taken over from a replica
+        that stopped (attempt > 1) reuses the journaled ts, or the message Slack has (resume.py)."""
+        with self.stripes[hash(page.key) % len(self.stripes)], self.queue.exclusive(page.key):
             t = self.thread(page.key)
             if t is not None and t.page.at == page.at:
+                with self.lock:
+                    t = self.threads.setdefault(page.key, t)     # kept here: its outcome survives a retry
                 return t
-            pos = self.queue.position(page.key)
-            t = self._open_thread(page, f"paged, queued (position {pos})" if pos else "investigating…")
+            if page.attempt > 1 and (posted := posted_thread(self.slack, self._channels(page), page)):
+                t = Thread(*posted, page, status_ts=posted[1])
+                log.info("page %s: its top-level message was posted before its replica stopped", page.key)
+            else:
+                pos = self.queue.position(page.key)
+                t = self._open_thread(page, f"paged, queued (position {pos})" if pos else "investigating…")
+                log.info("page %s: top-level message posted in %s", page.key, t.channel)
             self._keep(page.key, t)
             self.queue.note(page.key, channel=t.channel, ts=t.ts, status=t.ts, source=page.source,
                             service=page.service, summary=page.summary, at=page.at.isoformat(), report=False,
                             file=False, outcome=None)
-            log.info("page %s: top-level message posted in %s", page.key, t.channel)
             return t
 
     def _open_thread(self, page: Page, state: str) -> Thread:
         """In the page's routed channel, or the default channel when Slack refuses that one (the bot is not in
         it); a failure of Slack itself (5xx, 429, a timeout) is not a reason to post elsewhere."""
-        channels = list(dict.fromkeys(c for c in (self.channel_for(page), self.channel) if c))
+        channels = self._channels(page)
         for i, channel in enumerate(channels):
             try:
-                top = self._post("top-level message", channel, text=headline(page, state))
+                top = self._post("top-level message", channel, text=headline(page, state),
+                                 metadata=metadata(PAGE_EVENT, page))
                 return Thread(top["channel"], top["ts"], page, status_ts=top["ts"])
             except TryLater as e:
                 refused = isinstance(e.__cause__, SlackApiError) and e.__cause__.response.status_code == 200
@@ -218,6 +185,9 @@ class Bot:
                     raise
                 log.error("page %s: cannot post in %s: %s", page.key, channel, e)
         raise AssertionError("no channel")
+
+    def _channels(self, page: Page) -> list[str]:
+        return list(dict.fromkeys(c for c in (self.channel_for(page), self.channel) if c))
 
     # ---- the work, in a queue worker -----------------------------------------------------------------
     def _run(self, page: Page) -> None:
@@ -230,8 +200,11 @@ class Bot:
                             summary=page.summary, at=page.at.isoformat())
         else:
             t = self._top(page)
-        note = self.queue.notes.get(page.key, {})
-        if not note.get("report"):
+        note = self.queue.notes.get(page.key) or {}
+        if not note.get("report") and page.attempt > 1 and report_posted(self.slack, t.channel, t.ts, page):
+            log.info("page %s: its report was posted before its replica stopped", page.key)
+            self.queue.note(page.key, report=True)
+        elif not note.get("report"):
             if t.outcome is None:
                 self._investigate_in(page, t)
             self._post_report(page, t)
@@ -273,7 +246,7 @@ class Bot:
         report, ledger = t.outcome
         full = report_markdown(report, ledger)
         self._post("report", t.channel, thread_ts=t.ts, text=mrkdwn_escape(full[:2900]),
-                   blocks=report_blocks(report, ledger, page.key))
+                   blocks=report_blocks(report, ledger, page.key), metadata=metadata(REPORT_EVENT, page))
         self.queue.note(page.key, report=True, outcome=outcome_line(report, ledger))
         if len(full) > 3000:      # the blocks are a summary; the whole report goes along as a file
             self.pace.wait(t.channel)
@@ -283,7 +256,7 @@ class Bot:
 
     def _finish(self, page: Page, t: Thread) -> None:
         """The status message says how it ended (chat.update is idempotent: safe to repeat after a retry)."""
-        outcome = self.queue.notes.get(page.key, {}).get("outcome") or "done"
+        outcome = (self.queue.notes.get(page.key) or {}).get("outcome") or "done"
         if t.status_ts is not None:
             required(self.slack.chat_update, "final status", channel=t.channel, ts=t.status_ts,
                      text=self._doing(t, f"{outcome} (the report is in the thread)"

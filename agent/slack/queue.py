@@ -16,6 +16,7 @@ the page stays queued, in memory and in the journal, and is run again after a ba
 doubling up to RETRY_MAX_S) or after a restart."""
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import logging
@@ -109,6 +110,21 @@ class InvestigationQueue:
         with self.lock:
             self.notes[key] = {**self.notes.get(key, {}), **fields}
             self._write({"key": key, "note": fields})
+
+    def active_page(self, key: str) -> Page | None:
+        """The page of a key while it is queued or running (its latest occurrence); None once it is not."""
+        with self.lock:
+            return self.pages.get(key) if self.state.get(key, ("",))[0] in ACTIVE else None
+
+    def active_pages(self) -> list[tuple[str, Page]]:
+        """The pages queued or running (after a restart: the ones replayed from the journal)."""
+        with self.lock:
+            return list(self.pages.items())
+
+    def exclusive(self, key: str) -> contextlib.AbstractContextManager:
+        """Held while the owner posts a key's top-level message. One process: the owner's own lock suffices;
+        the store of replicas (RedisQueue) holds a lock in Redis."""
+        return contextlib.nullcontext()
 
     def position(self, key: str) -> int | None:
         """1 for the next page to be investigated; None when the key is not queued."""

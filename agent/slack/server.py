@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from agent.slack.blocks import evidence_text, mrkdwn_escape
 from agent.slack.bot import Bot
 from agent.slack.httpserver import BoundedHandler, PageServer
+from agent.slack.store import StoreError
 from agent.slack.webhooks import (ALLOW_OPEN_ALERTMANAGER, TOO_DEEP, AlertCaps, BadRequest, Forbidden, Page,
                                   parse_alertmanager_group, parse_pagerduty, verify_bearer, verify_pagerduty)
 
@@ -134,6 +135,8 @@ class PageHandler(BoundedHandler):
             return self._reply(403, str(e).encode())
         except BadRequest as e:
             return self._reply(400, str(e).encode())
+        except StoreError:              # the shared store is down: not accepted, so the sender retries
+            return self._refuse(503, b"store unavailable, retry")
         except Exception:               # a bug answers 500 and is logged; the client is not left hanging
             log.exception("%s: unexpected error", self.path)
             return self._refuse(500, b"internal error")

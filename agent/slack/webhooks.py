@@ -40,6 +40,7 @@ class Page:
     resolved: bool = False
     labels: dict[str, Any] = field(default_factory=dict)
     reply_to: tuple[str, str] | None = None     # (channel, thread_ts) when asked in Slack; never from a label
+    attempt: int = 1                  # 2 and up: taken over from a replica that stopped (agent/slack/store.py)
 
 
 def verify_pagerduty(raw: bytes, header: str | None, secrets: list[str]) -> None:

@@ -55,7 +55,8 @@ def _file_model(registry: tuple[tuple[str, str], ...]) -> type[BaseModel]:
     union = Annotated[Union[tuple(classes)], Field(discriminator="backend")]
     return create_model("BackendsConfig", __config__=ConfigDict(extra="forbid"),
                         sources=(dict[str, union], Field(default_factory=dict, description="source → its backend")),
-                        slack=(dict[str, Any], Field(default_factory=dict, description="read by `fivewhys serve`")))
+                        slack=(dict[str, Any], Field(default_factory=dict, description="read by `fivewhys serve`")),
+                        serve=(dict[str, Any], Field(default_factory=dict, description="read by `fivewhys serve`")))
 
 
 def _problem(err: dict) -> str:
