@@ -44,7 +44,7 @@ def serve_command(
     from slack_sdk import WebClient
     from agent.slack.bot import Bot, parse_routes
     from agent.slack.server import make_server, slack_app
-    from agent.transcript import state_dir
+    from agent.state import private_dir, state_dir
     cfg: dict = {}
     if config:
         try:
@@ -71,7 +71,7 @@ def serve_command(
         warn("SLACK_SIGNING_SECRET is not set: /slack/events (mentions, /fivewhys, buttons) answers 404")
     slack = WebClient(token=os.environ.get("SLACK_BOT_TOKEN"), base_url=slack_api_url())
     bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
-              journal=state_dir() / "serve" / "pages.jsonl")
+              journal=private_dir(state_dir() / "serve") / "pages.jsonl")
     if socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
         SocketModeHandler(slack_app(bot, None), os.environ["SLACK_APP_TOKEN"]).connect()

@@ -8,6 +8,7 @@ from tools.domain.evidence import EvidenceLedger
 from agent.loop import RunResult
 from agent.report import Report
 from agent.termtext import plain
+from tools.domain.redact import outgoing_value
 
 
 def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, title: str = "") -> str:
@@ -49,9 +50,11 @@ def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, t
 
 
 def result_json(result: RunResult, **extra: Any) -> dict[str, Any]:
-    return {**report_dict(result.report), **extra, "stop_reason": result.stop_reason.value, "error": result.error,
-            "evidence": [e.model_dump(mode="json", exclude={"rows"}) for e in result.ledger.items],
-            "usage": result.usage.__dict__}
+    """The run as `--json` prints it; telemetry in it (the report's text, the evidence) has its secrets redacted."""
+    return outgoing_value({**report_dict(result.report), **extra, "stop_reason": result.stop_reason.value,
+                           "error": result.error,
+                           "evidence": [e.model_dump(mode="json", exclude={"rows"}) for e in result.ledger.items],
+                           "usage": result.usage.__dict__})
 
 
 def report_dict(report: Report) -> dict[str, Any]:
