@@ -29,6 +29,9 @@ def report_blocks(report: Report, ledger: EvidenceLedger, key: str) -> list[dict
             f"*Root cause: {e(rc.service)} — {e(rc.kind)}* ({e(rc.category)}, confidence {rc.confidence:.2f})\n"
             f"{e(rc.summary)}")
     blocks = [_section(head)]
+    if ledger.failures:
+        blocks.append(_section(":warning: *Data that could not be read* (the answer was reached without it)\n"
+                               + "\n".join(f"• {e(f.error)} ({e(', '.join(f.tools))})" for f in ledger.failures[:6])))
     if report.chain:
         blocks.append(_section("*Why?*\n" + "\n".join(f"{i}. {e(w.claim)} `{e(', '.join(w.evidence))}`"
                                                       for i, w in enumerate(report.chain, 1))))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import duckdb
 from pydantic import Field
 
-from tools.domain.errors import SnapshotError
+from tools.domain.errors import QueryError, SnapshotError
 from tools.domain.incident import load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
@@ -236,7 +236,7 @@ class SnapshotTelemetry:
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
         if agg not in ("avg", "max", "sum", "min"):
-            raise TelemetryError(f"unknown aggregation {agg!r}")
+            raise QueryError(f"unknown aggregation {agg!r}")
         cols = [_field("metrics", b) for b in by] + [f"time_bucket(INTERVAL '{int(step_s)} seconds', time) AS bucket"]
         cond, params = self._where("metrics", where)
         keys = ", ".join(str(i + 1) for i in range(len(cols)))
@@ -292,7 +292,7 @@ class SnapshotTelemetry:
 
     def events(self, source, where, limit=200):
         if source not in EVENT_SOURCES:
-            raise TelemetryError(f"{source} is not an event source")
+            raise QueryError(f"{source} is not an event source")
         cond, params = self._where(source, where)
         return self._rows(f"SELECT * FROM {source} WHERE {cond} ORDER BY {TIME_OF[source]} LIMIT {int(limit)}", params)
 
@@ -327,7 +327,7 @@ class SnapshotTelemetry:
                 try:
                     re.compile(f.text)
                 except re.error as e:
-                    raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
+                    raise QueryError(f"invalid regex {f.text!r}: {e}") from None
                 cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
             else:
                 cond.append(f"contains(lower({target}), lower(?))"); params.append(f.text)
@@ -354,7 +354,7 @@ class SnapshotTelemetry:
 
 def _field(source: str, name: str) -> str:
     if name not in FIELDS[source]:
-        raise TelemetryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
+        raise QueryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
     return name
 
 
