@@ -339,3 +339,45 @@ def test_bidi_overrides_and_zero_width_characters_do_not_reach_the_terminal():
     shown = plain("deploy ok\u202e reggubed\u2066 x\u200by\ufeff")
     assert shown == "deploy ok reggubed xy"
     assert plain("naïve café — 東京 ✓\tok\n") == "naïve café — 東京 ✓\tok\n"
+
+
+def corrupt_at(path, offset):
+    b = bytearray(path.read_bytes())
+    b[offset] ^= 0x55
+    path.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("offset,usable", [(40, False), (2000, True)])
+def test_a_corrupt_gzip_stream_is_judged_alike_by_validate_and_investigate(tmp_path, offset, usable):
+    """Corrupt from the start (zlib error: nothing readable) or in the middle (garbage, then a CRC error at the
+    end): validate and investigate agree (issue 16, also seen: CRC errors passed validate and made investigate
+    exit 2; a deflate error was a catch-all "error: error: Error -3")."""
+    d = build(tmp_path / "inc", gz=True)
+    corrupt_at(d / "logs.jsonl.gz", offset)
+    val = run("snapshot", "validate", d)
+    inv = run("investigate", d, "--quiet", "--no-transcript")
+    assert val.exit_code == (0 if usable else 1), val.output
+    if usable:
+        assert inv.exit_code == 0 and "ends early" in run("investigate", d, "--no-transcript").stderr
+    else:
+        assert inv.exit_code == 2 and "no usable logs record" in inv.stderr and "error: error" not in inv.stderr
+
+
+def test_a_source_with_no_usable_record_is_refused_by_both(tmp_path):
+    """validate calls it NOT usable; investigate read it as a source where nothing happened, and answered."""
+    d = build(tmp_path / "inc")
+    (d / "spans.jsonl").write_text('{"time": "yesterday", "service": 7}\n{"broken\n')
+    assert run("snapshot", "validate", d).exit_code == 1
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "spans.jsonl: no usable spans record (2 malformed" in res.stderr
+
+
+def test_an_empty_parquet_file_is_no_data_for_both(tmp_path):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "registry.jsonl").unlink(missing_ok=True)
+    duckdb.sql(f"COPY (SELECT TIMESTAMPTZ '2026-03-06 16:00:00+00' AS time, 'a' AS service, 'a-1' AS instance, "
+               f"'register' AS event WHERE false) TO '{d / 'registry.parquet'}' (FORMAT parquet)")
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 0 and "empty: no registry records" in val.output
+    assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0

@@ -128,4 +128,4 @@ def test_values_under_a_credential_key_are_secrets_whatever_they_look_like():
         "changes": {"db.password": {"from": "[REDACTED:key_value_secret]", "to": "[REDACTED:key_value_secret]"},
                     "DB_PASSWORD": "[REDACTED:key_value_secret]", "pool.size": {"from": 1, "to": 2},
                     "token": "timeout", "max_tokens": 5, "secret": "[REDACTED]"},
-        "message": "ok done"}
+        "message": "ok \x1b[2J\x07done"}              # JSON escapes it: data, not a command

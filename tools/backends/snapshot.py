@@ -11,6 +11,7 @@ import gzip
 import json
 import re
 import tempfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -74,8 +75,8 @@ def _sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool
                 fout.write(out)
                 if capped:
                     break
-        except EOFError:
-            torn = True                            # a torn last line is then skipped as malformed
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            torn = True      # cut short, or corrupt from here (a CRC error is found at the end): what came before is kept
         if capped:
             fout.truncate(line_end)                # the line the cap cut through is left out
         else:
@@ -155,6 +156,12 @@ class SnapshotTelemetry:
             cut_short += [f.name] if torn else []
             capped += notes
             parts.append(view)
+        if parts and not any(self.con.execute(f"SELECT 1 FROM {v} WHERE {required} LIMIT 1").fetchone() for v in parts) \
+                and (skipped or cut_short):
+            # `snapshot validate` calls such a snapshot not usable; read as "nothing happened" it would be answered
+            raise SnapshotError(f"{files[0]}: no usable {source} record ({skipped} malformed"
+                                f"{', the file is cut short or corrupt' if cut_short else ''}; `fivewhys snapshot "
+                                f"validate {self.path}` lists the problems); fix or remove the file")
         union = " UNION ALL ".join(f"SELECT * FROM {v} WHERE {required}" for v in parts)
         t = TIME_OF[source]
         self.con.execute(f"CREATE TABLE {source} AS {union} ORDER BY {t}")

@@ -284,7 +284,9 @@ def _parquet(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
                 if lvl is not None and lvl not in ENUMS[("logs", "level")]:
                     rep.problems.append(Problem(str(f), None, f"unknown level {lvl!r} in {cnt} rows"))
         rep.records[source] += total - bad
-        if total - bad <= 0:
+        if total == 0:          # as for an empty JSONL file, and as investigate reads it: no data of the kind
+            rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
+        elif total - bad <= 0:
             rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
     except duckdb.Error as e:
         rep.problems.append(Problem(str(f), None, f"not a readable Parquet file ({str(e).splitlines()[0][:200]})",

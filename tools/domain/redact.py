@@ -178,15 +178,6 @@ def outgoing(text: str) -> str:
 
 
 def outgoing_value(obj: Any) -> Any:
-    """`outgoing` for every string of a JSON-like value (a report's JSON, a transcript line, an eval row)."""
-    return Redactor().value(_without_controls(obj))
-
-
-def _without_controls(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return without_controls(obj)
-    if isinstance(obj, dict):
-        return {k: _without_controls(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_without_controls(v) for v in obj]
-    return obj
+    """Every string of a JSON-like value (a report's JSON, a transcript line, an eval row) with its secrets
+    redacted. Control characters stay: JSON escapes them (\\u001b), so they are data there, not commands."""
+    return Redactor().value(obj)
