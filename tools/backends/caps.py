@@ -10,6 +10,7 @@ source) and the 1,000,000-line benchmark.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import zlib
 from dataclasses import dataclass, fields
@@ -154,3 +155,47 @@ class CappedLines:
             return False
         self.read += size
         return True
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip file's bytes as far as they decompress: a stream cut short or corrupt gives everything before
+    the break, then raises (EOFError, zlib.error: a bad block, or a CRC or length check at a member's end).
+    Read in small pieces, so little is lost before a break; members that follow one another are read on."""
+
+    def __init__(self, path: Path):
+        self.f, self.d = open(path, "rb"), zlib.decompressobj(31)
+        self.buf, self.pending, self.fed, self.done, self.members = b"", b"", False, False, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        self._fill()
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        return n
+
+    def _fill(self) -> None:
+        while not self.buf and not self.done:
+            if self.d.eof:                                  # a member ended: another may follow
+                self.members += 1
+                self.pending, self.d, self.fed = self.d.unused_data, zlib.decompressobj(31), False
+            data = self.d.unconsumed_tail or self.pending or self.f.read(8192)
+            self.pending = b""
+            if not data or (self.members and not self.fed and not data.strip(b"\0")):   # the end, or padding
+                self.done = True
+                if self.fed:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return
+            self.fed = True
+            self.buf = self.d.decompress(data, 1 << 20)
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+def open_decompressed(path: Path) -> BinaryIO:
+    """A telemetry file's bytes, a .gz file's decompressed as far as they can be: the one way the loader's
+    streamed copy and `snapshot validate` read a file, so both keep the same records of a broken one."""
+    return io.BufferedReader(_Gunzip(path), 1 << 16) if path.name.endswith(".gz") else open(path, "rb")

@@ -24,7 +24,7 @@ from tools.domain.incident import load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
-from .caps import Caps, over_bytes
+from .caps import Caps, open_decompressed, over_bytes
 from .scan import JSON_FIELDS, capped_relation, record_counts
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -59,13 +59,12 @@ def _sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool
     ending with the last whole line before that cap, as `snapshot validate` reads it. A gzip stream cut
     short (a capture or copy interrupted) keeps every record before the break: (copy, torn)."""
     dst = tmpdir / (src.name.removesuffix(".gz"))
-    opener = gzip.open if src.name.endswith(".gz") else open
-    with opener(src, "rb") as fin, open(dst, "wb") as fout:
+    with open_decompressed(src) as fin, open(dst, "wb") as fout:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         torn = capped = False
         left, line_end = max_bytes, 0
         try:
-            for chunk in iter(lambda: fin.read(1 << 16), b""):
+            for chunk in iter(lambda: fin.read1(1 << 16), b""):   # read1: what came before a break is kept
                 if len(chunk) > left:
                     chunk, capped = chunk[:left], True
                 left -= len(chunk)

@@ -21,7 +21,7 @@ from tools.domain.errors import SnapshotError
 from tools.domain.incident import is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
-from .caps import MAX_RECORD_BYTES, Caps, CappedLines
+from .caps import MAX_RECORD_BYTES, Caps, CappedLines, open_decompressed
 from .scan import JSON_FIELDS, capped_relation, record_counts
 from .snapshot import LEVEL_ALIASES, source_files
 
@@ -108,8 +108,7 @@ def _add(rep: ValidationReport, f: Path, line: int | None, msg: str, key: str, f
 def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
     ok = seen = cut = 0
     try:
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rb") as fh:
+        with open_decompressed(f) as fh:
             lines = CappedLines(fh, caps, MAX_RECORD_BYTES)
             for n, raw in lines:
                 seen += 1
@@ -148,6 +147,8 @@ def _parse(raw: bytes | None, source: str, f: Path, n: int, rep: ValidationRepor
         _add(rep, f, n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
                         f"read with the bad bytes replaced", "utf8")
         text = raw.decode("utf-8", errors="replace")
+    if n == 1:
+        text = text.removeprefix("\ufeff")           # a byte-order mark: the loader (DuckDB) reads past it too
     try:
         rec, twice = _first_wins(text) if _maybe_twice(text, source) else (json.loads(text), [])
     except RecursionError:
