@@ -34,8 +34,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 from fuzz_mutations import mutate  # noqa: E402
 
 INCIDENTS = HERE.parent / "evals" / "incidents"
-BASES = ["search-token-peak", "disk_full-01-easy", "cert_expired-01-easy", "network_partition-04-easy",
-         "rate_limited-03-hard"]
+# the demo (every tenth mutation: it is the largest) and nine small corpus cases of other kinds
+BASES = ["search-token-peak", "resource_saturation-04-easy", "disk_full-01-easy", "memory_leak-04-easy",
+         "cert_expired-01-easy", "network_partition-04-easy", "rate_limited-04-easy", "registry_misroute-01-easy",
+         "database_saturation-01-easy", "failed_scale_up-01-easy"]
 ALLOWED = {"validate": {0, 1, 2}, "investigate": {0, 2, 3}}
 CAPS = {"FIVEWHYS_MAX_SOURCE_BYTES": str(64 << 20), "FIVEWHYS_MAX_SOURCE_RECORDS": "200000"}   # bombs hit them
 LIMIT_MIB = 2048
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command before it counts as a hang")
     ap.add_argument("--budget-s", type=float, default=5400.0, help="no new mutation is started after this")
-    ap.add_argument("--base", type=Path, action="append", help="a snapshot to mutate (default: the demo and 4 cases)")
+    ap.add_argument("--base", type=Path, action="append", help="a snapshot to mutate (default: the demo and 9 cases)")
     ap.add_argument("--keep", type=Path, help="move mutations with a problem here")
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--only", type=lambda s: [int(x) for x in s.split(",")], help="run these mutations again: 3,17")

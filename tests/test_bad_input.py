@@ -381,3 +381,29 @@ def test_an_empty_parquet_file_is_no_data_for_both(tmp_path):
     val = run("snapshot", "validate", d)
     assert val.exit_code == 0 and "empty: no registry records" in val.output
     assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0
+
+
+def test_a_byte_order_mark_is_read_past_by_both(tmp_path):
+    """DuckDB reads past a BOM; validate's json.loads refused the first record, and called a one-record source
+    NOT usable that investigate answered from (found by benchmarks/fuzz_snapshots.py)."""
+    d = build(tmp_path / "inc")
+    f = d / "deployments.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 0 and "deployments.jsonl:1" not in val.output
+
+
+def test_a_gzip_stream_cut_short_keeps_the_same_records_in_both(tmp_path):
+    """The loader's streamed copy read 64 KiB at a time and lost the whole piece a break fell in; validate kept
+    the lines before it: one reader now (tools/backends/caps.open_decompressed)."""
+    from tools.backends.base import Filter
+    d = build(tmp_path / "inc", gz=True)
+    raw = (d / "logs.jsonl.gz").read_bytes()
+    (d / "logs.jsonl.gz").write_bytes(raw[:len(raw) - 30])
+    rep = validate_snapshot(d)
+    t = SnapshotTelemetry(d)
+    try:
+        assert rep.records["logs"] == t.coverage("logs").rows > 1000
+        assert t.count("logs", Filter())[0]["n"] == rep.records["logs"]
+    finally:
+        t.close()

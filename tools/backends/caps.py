@@ -165,12 +165,15 @@ class _Gunzip(io.RawIOBase):
     def __init__(self, path: Path):
         self.f, self.d = open(path, "rb"), zlib.decompressobj(31)
         self.buf, self.pending, self.fed, self.done, self.members = b"", b"", False, False, 0
+        self.error: zlib.error | None = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b) -> int:
         self._fill()
+        if not self.buf and self.error is not None:
+            raise self.error
         n = min(len(b), len(self.buf))
         b[:n], self.buf = self.buf[:n], self.buf[n:]
         return n
@@ -188,7 +191,22 @@ class _Gunzip(io.RawIOBase):
                     raise EOFError("Compressed file ended before the end-of-stream marker was reached")
                 return
             self.fed = True
-            self.buf = self.d.decompress(data, 1 << 20)
+            before = self.d.copy()
+            try:
+                self.buf = self.d.decompress(data, 1 << 20)
+            except zlib.error as e:             # zlib gives nothing of a piece it fails in: go again, in small steps
+                self.d, self.buf, self.done = before, self._up_to_break(before, data), True
+                self.error = e
+
+    @staticmethod
+    def _up_to_break(d, data: bytes) -> bytes:
+        out = []
+        for i in range(0, len(data), 64):
+            try:
+                out.append(d.decompress(data[i:i + 64]))
+            except zlib.error:
+                break
+        return b"".join(out)
 
     def close(self) -> None:
         self.f.close()
