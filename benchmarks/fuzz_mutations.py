@@ -118,10 +118,10 @@ def bomb(rng, d):
     how = rng.randrange(3)
     with gzip.open(dst, "wb", compresslevel=6) as g:
         if how == 0:
-            for _ in range(rng.randint(8, 64)):
+            for _ in range(rng.randint(8, 32)):
                 g.write(b"\n" * (1 << 20))
         elif how == 1:
-            for _ in range(rng.randint(50, 300)):
+            for _ in range(rng.randint(20, 80)):
                 g.write((first + b"\n") * 1000)
         else:
             try:

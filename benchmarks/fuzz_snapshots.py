@@ -39,7 +39,7 @@ BASES = ["search-token-peak", "resource_saturation-04-easy", "disk_full-01-easy"
          "cert_expired-01-easy", "network_partition-04-easy", "rate_limited-04-easy", "registry_misroute-01-easy",
          "database_saturation-01-easy", "failed_scale_up-01-easy"]
 ALLOWED = {"validate": {0, 1, 2}, "investigate": {0, 2, 3}}
-CAPS = {"FIVEWHYS_MAX_SOURCE_BYTES": str(64 << 20), "FIVEWHYS_MAX_SOURCE_RECORDS": "200000"}   # bombs hit them
+CAPS = {"FIVEWHYS_MAX_SOURCE_BYTES": str(16 << 20), "FIVEWHYS_MAX_SOURCE_RECORDS": "50000"}   # bombs go past them
 LIMIT_MIB = 2048
 
 
