@@ -55,7 +55,7 @@ def edit_records(rng: random.Random, f: Path, change: Callable[[dict], None], sh
         if line.strip() and (rng.random() < share or i == 0):
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(rec, dict):
                 change(rec)
@@ -126,7 +126,7 @@ def bomb(rng, d):
         else:
             try:
                 rec = json.loads(first)
-            except ValueError:
+            except (ValueError, RecursionError):
                 rec = {}
             rec = rec if isinstance(rec, dict) else {}
             rec[rng.choice(["service", "message", "attributes"])] = "A" * rng.randint(1 << 16, 4 << 20)
@@ -290,5 +290,8 @@ def mutate(rng: random.Random, d: Path) -> tuple[list[str], list[str]]:
     names = rng.sample(sorted(OPERATORS), rng.choice([1, 1, 2, 3]))
     secrets: list[str] = []
     for name in names:
-        secrets += OPERATORS[name](rng, d) or []
+        try:
+            secrets += OPERATORS[name](rng, d) or []
+        except (OSError, ValueError, RecursionError):     # what an earlier operator did can defeat this one
+            pass
     return names, secrets
