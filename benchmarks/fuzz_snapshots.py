@@ -153,7 +153,7 @@ def prepare(i: int, seed: int, bases: list[Path], work: Path) -> Case:
 def campaign(args: argparse.Namespace, bases: list[Path], work: Path) -> tuple[list[Case], float]:
     """Mutations prepared one at a time in this (single) thread, their runs forked, at most `workers` at once."""
     t0 = time.monotonic()
-    todo = args.only or list(range(args.mutations))
+    todo = args.only or list(range(args.first, args.first + args.mutations))
     queue: list[tuple[Case, str]] = []
     running: dict[int, tuple[Case, str, float]] = {}
     done: list[Case] = []
@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mutations", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--first", type=int, default=0, help="the first mutation's number (split a run: 0 and 500)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command before it counts as a hang")
     ap.add_argument("--budget-s", type=float, default=5400.0, help="no new mutation is started after this")
@@ -230,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="move mutations with a problem here")
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--only", type=lambda s: [int(x) for x in s.split(",")], help="run these mutations again: 3,17")
+    ap.add_argument("--merge", type=Path, nargs="+", help="print the sum of the --json summaries of split runs")
     args = ap.parse_args(argv)
+    if args.merge:
+        return report(merged([json.loads(p.read_text()) for p in args.merge]))
     bases = args.base or [INCIDENTS / b for b in BASES if (INCIDENTS / b).is_dir()]
     import agent.cli  # noqa: F401 - imported once, before the children are forked
     with tempfile.TemporaryDirectory(prefix="fivewhys-fuzz-") as tmp:
@@ -238,7 +242,32 @@ def main(argv: list[str] | None = None) -> int:
     s = summary(cases, seconds, args, bases)
     if args.json:
         args.json.write_text(json.dumps(s, indent=1))
-    print(f"fuzz: seed {s['seed']}, {s['mutations']} mutations of {len(bases)} snapshots in {s['seconds']} s "
+    return report(s)
+
+
+def merged(parts: list[dict]) -> dict:
+    """Split runs (--first) as one: counts added, peaks and the slowest the largest, seconds the longest part."""
+    s = dict(parts[0])
+    for p in parts[1:]:
+        for k in ("mutations", "tracebacks", "hangs", "unexpected_exits", "disagreements", "secrets_shown",
+                  "escape_codes_shown", "not_json"):
+            s[k] += p[k]
+        s["workers"] += p["workers"]
+        s["seconds"], s["slowest_s"] = max(s["seconds"], p["seconds"]), max(s["slowest_s"], p["slowest_s"])
+        s["peak_rss_mib"] = {k: max(v, p["peak_rss_mib"][k]) for k, v in s["peak_rss_mib"].items()}
+        for key in ("exit_codes", "operators"):
+            s[key] = _add(s[key], p[key])
+        s["problems"] = s["problems"] + p["problems"]
+    return s
+
+
+def _add(a: dict, b: dict) -> dict:
+    return {k: _add(a.get(k, {}), b.get(k, {})) if isinstance(a.get(k, b.get(k)), dict) else a.get(k, 0) + b.get(k, 0)
+            for k in {**a, **b}}
+
+
+def report(s: dict) -> int:
+    print(f"fuzz: seed {s['seed']}, {s['mutations']} mutations of {len(s['bases'])} snapshots in {s['seconds']} s "
           f"({s['workers']} workers, timeout {s['timeout_s']:.0f} s per command; slowest {s['slowest_s']} s)")
     print(f"tracebacks {s['tracebacks']} · hangs {s['hangs']} · unexpected exits {s['unexpected_exits']} · "
           f"disagreements {s['disagreements']} · secrets shown {s['secrets_shown']} · escape codes shown "
