@@ -129,8 +129,9 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
     for (file, key), count in rep.suppressed.items():
         if file == str(f) and count > MAX_PER_PROBLEM:
             rep.problems.append(Problem(file, None, f"… and {count - MAX_PER_PROBLEM} more lines with the same problem"))
-    if seen == 0 and not any(p.file == str(f) for p in rep.problems):
-        # Written by a capture that found nothing (no scaling events in the window): valid, and empty.
+    if seen == 0 and not any(p.file == str(f) and p.fatal for p in rep.problems):
+        # Written by a capture that found nothing (no scaling events in the window): valid, and empty. So is a
+        # file whose bytes cap was reached in blank lines: investigate reads no record from it either.
         rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
     elif ok == 0:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
