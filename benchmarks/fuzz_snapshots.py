@@ -41,6 +41,7 @@ BASES = ["search-token-peak", "resource_saturation-04-easy", "disk_full-01-easy"
 ALLOWED = {"validate": {0, 1, 2}, "investigate": {0, 2, 3}}
 CAPS = {"FIVEWHYS_MAX_SOURCE_BYTES": str(16 << 20), "FIVEWHYS_MAX_SOURCE_RECORDS": "50000"}   # bombs go past them
 LIMIT_MIB = 2048
+LOG: Path | None = None
 
 
 @dataclass
@@ -194,6 +195,11 @@ def complete(case, kind, status, rusage, started, hung, done, work, keep) -> Non
         return
     judge(case, work)
     done.append(case)
+    if LOG is not None:                   # one line per mutation, so a run stopped early still has its figures
+        with open(LOG, "a") as f:
+            f.write(json.dumps({"index": case.index, "base": case.base, "ops": case.ops, "problems": case.problems,
+                                "runs": {k: {"code": r.code, "seconds": round(r.seconds, 2), "rss_mib": round(r.rss_mib),
+                                             "hung": r.hung} for k, r in case.runs.items()}}) + "\n")
     if case.problems and keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         shutil.move(str(case.path.parent), str(keep / f"m{case.index}"))
@@ -232,9 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--only", type=lambda s: [int(x) for x in s.split(",")], help="run these mutations again: 3,17")
     ap.add_argument("--merge", type=Path, nargs="+", help="print the sum of the --json summaries of split runs")
+    ap.add_argument("--log", type=Path, help="append one JSON line per finished mutation here")
+    ap.add_argument("--from-log", type=Path, nargs="+", help="print the summary of these --log files")
     args = ap.parse_args(argv)
     if args.merge:
         return report(merged([json.loads(p.read_text()) for p in args.merge]))
+    if args.from_log:
+        return report(summary(logged(args.from_log), 0.0, args, []))
+    global LOG
+    LOG = args.log
     bases = args.base or [INCIDENTS / b for b in BASES if (INCIDENTS / b).is_dir()]
     import agent.cli  # noqa: F401 - imported once, before the children are forked
     with tempfile.TemporaryDirectory(prefix="fivewhys-fuzz-") as tmp:
@@ -243,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(s, indent=1))
     return report(s)
+
+
+def logged(paths: list[Path]) -> list[Case]:
+    cases = []
+    for line in (x for p in paths for x in p.read_text().splitlines() if x.strip()):
+        d = json.loads(line)
+        case = Case(d["index"], d["base"], Path(), d["ops"], [], problems=d["problems"])
+        case.runs = {k: Run(k, r["code"], r["seconds"], r["rss_mib"], r["hung"]) for k, r in d["runs"].items()}
+        cases.append(case)
+    return cases
 
 
 def merged(parts: list[dict]) -> dict:
