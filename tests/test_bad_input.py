@@ -420,3 +420,17 @@ def test_an_empty_gzip_stream_with_a_broken_trailer_is_refused_by_both(tmp_path)
     assert run("snapshot", "validate", d).exit_code == 1
     res = run("investigate", d, "--quiet", "--no-transcript")
     assert res.exit_code == 2 and "no usable scaling record" in res.stderr
+
+
+def test_validate_does_not_wait_on_an_incident_yaml_that_is_a_pipe(tmp_path):
+    """The reader refused it, then validate read it again to find the lines of its problems, and waited for a
+    writer for ever (found by the fuzz campaign: a hang, mutation 105 of seed 1)."""
+    import os
+    import subprocess
+    import sys
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").unlink()
+    os.mkfifo(d / "incident.yaml")
+    res = subprocess.run([sys.executable, "-m", "agent", "snapshot", "validate", str(d)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 1 and "not a regular file" in res.stdout + res.stderr
