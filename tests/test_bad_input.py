@@ -434,3 +434,18 @@ def test_validate_does_not_wait_on_an_incident_yaml_that_is_a_pipe(tmp_path):
     res = subprocess.run([sys.executable, "-m", "agent", "snapshot", "validate", str(d)], capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 1 and "not a regular file" in res.stdout + res.stderr
+
+
+def test_a_spoilt_gzip_trailer_and_a_lone_byte_order_mark_are_judged_alike(tmp_path):
+    """A small .gz whose CRC is wrong: the piece zlib failed in held the last records, so validate kept none while
+    investigate (DuckDB checks no trailer) read them all; a file holding only a BOM was a bad record to validate and
+    an empty file to investigate (both found by the fuzz campaign, mutations 347 and 367 of seed 1)."""
+    d = build(tmp_path / "inc")
+    (d / "deployments.jsonl").unlink()
+    raw = bytearray(gzip.compress(b'{"time": "2026-03-06T10:05:00Z", "service": "index", "kind": "deploy"}\n' * 2))
+    raw[-6] ^= 0xFF                                                  # the CRC
+    (d / "deployments.jsonl.gz").write_bytes(bytes(raw))
+    (d / "scaling.jsonl").write_bytes(b"\xef\xbb\xbf")
+    rep = validate_snapshot(d)
+    assert rep.usable and rep.records["deployments"] == 2, [str(p) for p in rep.problems]
+    assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0

@@ -111,6 +111,8 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
         with open_decompressed(f) as fh:
             lines = CappedLines(fh, caps, MAX_RECORD_BYTES)
             for n, raw in lines:
+                if n == 1 and raw is not None and not raw.removeprefix(b"\xef\xbb\xbf").strip():
+                    continue                        # a byte-order mark alone: a blank line, for DuckDB too
                 seen += 1
                 rec = _parse(raw, source, f, n, rep)
                 if rec is not None and _record(rec, source, f, n, rep):
