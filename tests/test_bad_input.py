@@ -449,3 +449,18 @@ def test_a_spoilt_gzip_trailer_and_a_lone_byte_order_mark_are_judged_alike(tmp_p
     rep = validate_snapshot(d)
     assert rep.usable and rep.records["deployments"] == 2, [str(p) for p in rep.problems]
     assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0
+
+
+def test_a_date_without_a_time_is_read_alike(tmp_path):
+    """DuckDB reads "2026-03-06" as midnight; validate called it no time, and a certificates file of such dates
+    NOT usable while investigate answered (found by the fuzz campaign, mutation 450 of seed 1)."""
+    d = build(tmp_path / "inc")
+    f = d / "certificates.jsonl"
+    f.write_text("".join(json.dumps({**json.loads(line), "not_after": "2026-03-06"}) + "\n"
+                         for line in f.read_text().splitlines() if line.strip()))
+    rep = validate_snapshot(d)
+    t = SnapshotTelemetry(d)
+    try:
+        assert rep.usable and rep.records["certificates"] == t.coverage("certificates").rows > 0
+    finally:
+        t.close()

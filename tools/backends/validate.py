@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -245,7 +246,8 @@ def _is_time(v) -> bool:
         return False
     try:
         datetime.fromisoformat(v.strip())
-        return "T" in v or " " in v.strip()
+        # a date alone is midnight to the loader (DuckDB) too; "20260306" and "16:00" are not times to it
+        return "T" in v or " " in v.strip() or bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()))
     except ValueError:
         return False
 
