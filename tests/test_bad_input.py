@@ -464,3 +464,30 @@ def test_a_date_without_a_time_is_read_alike(tmp_path):
         assert rep.usable and rep.records["certificates"] == t.coverage("certificates").rows > 0
     finally:
         t.close()
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z"])
+def test_a_window_from_year_one_is_refused_by_both_not_a_crash(tmp_path, start):
+    """A window starting in year 1 made the heuristic's date arithmetic overflow: a traceback (found by the
+    fuzz campaign, mutation 674 of seed 1)."""
+    import yaml
+    d = build(tmp_path / "inc")
+    doc = yaml.safe_load((d / "incident.yaml").read_text())
+    doc["window"]["start"] = start
+    (d / "incident.yaml").write_text(yaml.safe_dump(doc))
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 1 and "not a plausible incident time" in val.output
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "not a plausible incident time" in res.stderr
+
+
+def test_an_empty_required_field_is_missing_for_both(tmp_path):
+    """validate skipped a record whose service is "", DuckDB kept it: a source NOT usable to one was read by the
+    other (found by the fuzz campaign, mutation 705 of seed 1)."""
+    d = build(tmp_path / "inc")
+    f = d / "deployments.jsonl"
+    f.write_text("".join(json.dumps({**json.loads(line), "service": ""}) + "\n"
+                         for line in f.read_text().splitlines() if line.strip()))
+    assert run("snapshot", "validate", d).exit_code == 1
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "no usable deployments record" in res.stderr

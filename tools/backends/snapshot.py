@@ -154,7 +154,8 @@ class SnapshotTelemetry:
         if not files:
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
-        required = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
+        # an empty string is as missing as null (validate says so too): a service named "" is no service
+        required = " AND ".join(f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) <> ''" for c in REQUIRED[source])
         parts, skipped, cut_short, capped = [], 0, [], []
         for f in files:
             try:
