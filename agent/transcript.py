@@ -11,6 +11,7 @@ from agent.state import open_private, state_dir
 from tools.domain.redact import outgoing_value
 
 TRANSCRIPT_VERSION = 1
+OWN_FIELDS = {"redactions"}     # counts keyed by secret kind ("api_key": 2): ours, not telemetry; not redacted
 __all__ = ["Transcript", "default_transcript_path", "read_transcript", "state_dir"]
 
 
@@ -41,7 +42,8 @@ class Transcript:
     def write(self, type_: str, **fields: Any) -> None:
         if self._f is None:
             return
-        line = outgoing_value(json.loads(json.dumps({"type": type_, **fields}, default=_default)))
+        own = {k: fields.pop(k) for k in OWN_FIELDS & fields.keys()}
+        line = outgoing_value(json.loads(json.dumps({"type": type_, **fields}, default=_default))) | own
         self._f.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._f.flush()
 
