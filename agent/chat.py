@@ -21,7 +21,8 @@ from agent.models.base import Message
 from agent.render import report_markdown
 from agent.report import Report
 from agent.termtext import escape, plain
-from agent.transcript import state_dir
+from agent.state import open_private, private_dir, state_dir, write_private
+from tools.domain.redact import outgoing_value
 from tools import ToolContext
 
 HELP = """commands:
@@ -192,13 +193,12 @@ class ChatSession:
 
     # ---- persistence --------------------------------------------------------------------------------------
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"version": 1, "snapshot": str(self.snapshot) if self.snapshot else None, "model": self.model.name,
                "base_url": self.base_url,
                "messages": [m.model_dump(mode="json") for m in self.inv.messages],
                "evidence": [e.model_dump(mode="json") for e in self.inv.ctx.ledger.items],
                "report": self.last.model_dump(mode="json") if self.last else None}
-        self.path.write_text(json.dumps(doc))
+        write_private(self.path, json.dumps(outgoing_value(doc)))     # a state file: private, secrets redacted
 
 
 @dataclass
@@ -236,8 +236,9 @@ def repl(session: ChatSession) -> int:
     @keys.add("escape", "enter")
     def _newline(event):
         event.current_buffer.insert_text("\n")
-    chats_dir().mkdir(parents=True, exist_ok=True)
+    private_dir(chats_dir())
     if sys.stdin.isatty():
+        open_private(state_dir() / "chat_history").close()     # private before prompt_toolkit appends to it
         prompt = PromptSession(history=FileHistory(str(state_dir() / "chat_history")), key_bindings=keys).prompt
     else:                                 # a file or a pipe (prompt_toolkit reads nothing from a file): a line each
         def prompt(text: str) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agent.loop import Investigation, RunResult
 
 DEMO_ID = "search-token-peak"
+CANNOT_READ = 3      # the exit code of a report reached while a backend or tool failed (docs: README, "Exit codes")
 
 
 def demo_path() -> Path:
@@ -81,7 +82,8 @@ def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool,
                          html_out: Optional[Path] = None, why: Optional[str] = None, progress: bool = True,
                          **options: Any) -> None:
     """Run one investigation and print its report: Markdown, or JSON alone on stdout. Telemetry or a model
-    that cannot load is bad input (exit 2); a model that fails during the run exits 1 after the report."""
+    that cannot load is bad input (exit 2); a model that fails during the run exits 1 after the report, and a
+    run that could not read some of its data (a backend down, a tool failing) exits 3 after it."""
     from rich.markdown import Markdown
 
     from agent.loop import StopReason
@@ -115,6 +117,9 @@ def report_investigation(source: Optional[Path], *, json_out: bool, quiet: bool,
             write_html(html_out, result, inv)
     if failed:
         fail(f"the model failed after {result.usage.tool_calls} tool call(s): {result.error}", 1)
+    if result.ledger.failures:          # an answer without some of its data is not an ordinary one
+        fail(f"the investigation could not read all of its data ({len(result.ledger.failures)} failure(s): "
+             f"{result.ledger.failures[0].error}); the report lists them", CANNOT_READ)
 
 
 def warn_about_cut_telemetry(inv: Investigation, source: Optional[Path]) -> None:

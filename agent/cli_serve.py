@@ -91,7 +91,7 @@ def serve_command(
     from agent.slack.bot import Bot, parse_routes
     from agent.slack.server import make_server, slack_app
     from agent.slack.store import StoreError, shown
-    from agent.transcript import state_dir
+    from agent.state import private_dir, state_dir
     cfg: dict = {}
     if config:
         try:
@@ -121,7 +121,7 @@ def serve_command(
         logging.getLogger("fivewhys.slack").info("slack: posting as %s", me)
     try:
         bot = Bot(slack, snapshot, routes, model=model, workers=workers, config=config if "sources" in cfg else None,
-                  journal=state_dir() / "serve" / "pages.jsonl", store=settings.store, lease_s=settings.lease_s)
+                  journal=private_dir(state_dir() / "serve") / "pages.jsonl", store=settings.store, lease_s=settings.lease_s)
     except StoreError as e:
         fail(str(e))
     if socket_mode:

@@ -8,6 +8,7 @@ import io
 from tools.domain.evidence import EvidenceLedger
 from agent.render import report_markdown
 from agent.report import Report
+from agent.termtext import plain
 
 
 def html_report(report: Report, ledger: EvidenceLedger, telemetry, usage=None) -> str:
@@ -25,6 +26,6 @@ def html_report(report: Report, ledger: EvidenceLedger, telemetry, usage=None) -
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;line-height:1.45}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
              "img{max-width:100%}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>fivewhys: {html.escape(inc.id)}</title>"
-            f"<style>{style}</style></head><body><p><b>{html.escape(inc.id)}</b>: {html.escape(inc.title)}</p>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>fivewhys: {html.escape(plain(inc.id))}</title>"
+            f"<style>{style}</style></head><body><p><b>{html.escape(plain(inc.id))}</b>: {html.escape(plain(inc.title))}</p>"
             f"<img alt='timeline of the incident' src='data:image/png;base64,{img}'>{body}</body></html>")

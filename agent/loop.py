@@ -212,7 +212,7 @@ class Investigation:
         final = report or inconclusive(f"stopped before a valid report ({f'{stop}: {error}' if error else stop})")
         redactor = getattr(self.model, "redact", None)
         self.transcript.write("result", stop_reason=stop, error=error, report=final, usage=usage.__dict__,
-                              evidence=self.ctx.ledger.items, redactions=dict(getattr(redactor, "counts", {})),
+                              evidence=self.ctx.ledger.items, failures=self.ctx.ledger.failures, redactions=dict(getattr(redactor, "counts", {})),
                               compacted_tool_results=getattr(self.model, "compacted", 0))
         self.on_event(RunFinished(stop, error))
         return RunResult(final, self.ctx.ledger, usage, stop, self.messages, error)

@@ -7,6 +7,8 @@ import anyio
 import mcp.types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
 from tools.domain.redact import Redactor
 from agent import __version__
@@ -41,10 +43,30 @@ def _result(text: str, error: bool = False) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=error)
 
 
+def rpc_error(exc: Exception) -> SessionMessage:
+    """The JSON-RPC answer to a line that is not a message: -32700 when it is not JSON at all, -32600 when it
+    is JSON but not a request (the SDK would only log it, and the client would wait for ever)."""
+    not_json = isinstance(exc, ValidationError) and any(e["type"] == "json_invalid" for e in exc.errors())
+    code, what = (types.PARSE_ERROR, "Parse error") if not_json else (types.INVALID_REQUEST, "Invalid Request")
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=what)))
+
+
 def serve_stdio(ctx: ToolContext) -> None:
     server = build_server(ctx)
 
     async def main() -> None:
         async with stdio_server() as (read, write):
-            await server.run(read, write, server.create_initialization_options())
+            messages, inbox = anyio.create_memory_object_stream(0)
+
+            async def answer_bad_lines() -> None:      # what the server reads: messages; the rest is answered here
+                async with messages:
+                    async for item in read:
+                        if isinstance(item, Exception):
+                            await write.send(rpc_error(item))
+                        else:
+                            await messages.send(item)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(answer_bad_lines)
+                await server.run(inbox, write, server.create_initialization_options())
+                tg.cancel_scope.cancel()
     anyio.run(main)

@@ -8,6 +8,7 @@ from tools.domain.evidence import EvidenceLedger
 from agent.loop import RunResult
 from agent.report import Report
 from agent.termtext import plain
+from tools.domain.redact import outgoing_value
 
 
 def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, title: str = "") -> str:
@@ -20,6 +21,10 @@ def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, t
         out.append(f"# Root cause: {md(rc.service)} — {rc.kind} ({rc.category})")
         out.append(f"**{md(rc.summary)}**  ")
         out.append(f"onset {rc.onset.isoformat() if rc.onset else 'unknown'} · confidence {rc.confidence:.2f}")
+    if ledger.failures:
+        out.append("\n## Data that could not be read")
+        out.append("What follows was found without it: a source that could not be read rules nothing out.")
+        out += [f"- {md(f.error)} (tools: {md(', '.join(f.tools))})" for f in ledger.failures]
     if report.chain:
         out.append("\n## Why? (symptom → root cause)")
         for i, w in enumerate(report.chain, 1):
@@ -49,9 +54,12 @@ def report_markdown(report: Report, ledger: EvidenceLedger, usage: Any = None, t
 
 
 def result_json(result: RunResult, **extra: Any) -> dict[str, Any]:
-    return {**report_dict(result.report), **extra, "stop_reason": result.stop_reason.value, "error": result.error,
-            "evidence": [e.model_dump(mode="json", exclude={"rows"}) for e in result.ledger.items],
-            "usage": result.usage.__dict__}
+    """The run as `--json` prints it; telemetry in it (the report's text, the evidence) has its secrets redacted."""
+    return outgoing_value({**report_dict(result.report), **extra, "stop_reason": result.stop_reason.value,
+                           "error": result.error,
+                           "failures": [f.model_dump(mode="json") for f in result.ledger.failures],
+                           "evidence": [e.model_dump(mode="json", exclude={"rows"}) for e in result.ledger.items],
+                           "usage": result.usage.__dict__})
 
 
 def report_dict(report: Report) -> dict[str, Any]:

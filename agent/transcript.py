@@ -1,20 +1,18 @@
-"""Every run is a replayable, versioned JSONL transcript, flushed after every step."""
+"""Every run is a replayable, versioned JSONL transcript, flushed after every step. A transcript leaves the
+process (a file that outlives the run), so every line has its secrets redacted and the file is private."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, IO
 
+from agent.state import open_private, state_dir
+from tools.domain.redact import outgoing_value
+
 TRANSCRIPT_VERSION = 1
-
-
-def state_dir() -> Path:
-    """The user's state directory (XDG_STATE_HOME), where transcripts and chat history live."""
-    base = os.environ.get("FIVEWHYS_STATE_DIR") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state"), "fivewhys")
-    return Path(base)
+OWN_FIELDS = {"redactions"}     # counts keyed by secret kind ("api_key": 2): ours, not telemetry; not redacted
+__all__ = ["Transcript", "default_transcript_path", "read_transcript", "state_dir"]
 
 
 def default_transcript_path(incident_id: str) -> Path:
@@ -30,8 +28,7 @@ class Transcript:
         self.path = path
         self._f: IO[str] | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(path, "a", encoding="utf-8")
+            self._f = open_private(path)
         self.write("header", version=TRANSCRIPT_VERSION,
                    started=datetime.now(timezone.utc).isoformat(), **header)
 
@@ -39,13 +36,15 @@ class Transcript:
     def append(cls, path: Path) -> "Transcript":
         """Reopen a finished transcript to add later events (feedback on its report), without a new header."""
         t = cls.__new__(cls)
-        t.path, t._f = path, open(path, "a", encoding="utf-8")
+        t.path, t._f = path, open_private(path)
         return t
 
     def write(self, type_: str, **fields: Any) -> None:
         if self._f is None:
             return
-        self._f.write(json.dumps({"type": type_, **fields}, default=_default, ensure_ascii=False) + "\n")
+        own = {k: fields.pop(k) for k in OWN_FIELDS & fields.keys()}
+        line = outgoing_value(json.loads(json.dumps({"type": type_, **fields}, default=_default))) | own
+        self._f.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._f.flush()
 
     def close(self) -> None:

@@ -22,8 +22,10 @@ from tools.domain.evidence import EvidenceLedger
 from agent.loop import StopReason
 from agent.models import base_url_of, load_model
 from agent.session import open_investigation
+from agent.state import private_dir, write_private
 from evals.scorers import ScoreContext, load_truth, score
 from prompts import PROMPT_VERSION
+from tools.domain.redact import outgoing_value
 
 RESULTS_VERSION = 1
 
@@ -99,7 +101,7 @@ def run_case(case: Path, model_spec: str, trial: int, budgets: Budgets, transcri
             row.update(judge_score=None, judge_rationale=f"judge failed: {e}"[:300])
     if row["error"] and report is None:
         row["ac1"] = row["ac3"] = False
-    return row
+    return outgoing_value(row)      # the eval's one exit: its cache, results JSON and reports are made from rows
 
 
 def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency: int = 2,
@@ -112,7 +114,7 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     servers = {s: base_url_of(s) for s in [*models, judge_spec] if s}
     out_dir = Path(out_dir or "eval-out")
     cache = out_dir / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
+    private_dir(cache)
     jobs = [(c, m, t) for m in models for c in cases for t in range(1, trials + 1)]
     rows: list[dict] = []
     setup = _Setup(out_dir, use_cache, budgets, servers, judge_spec, make_model)
@@ -158,7 +160,7 @@ def _job(s: _Setup, c: Path, m: str, t: int) -> dict:
                    s.make_model(s.judge_spec) if s.judge_spec else None)
     # Crashes, timeouts, provider outages and a failed judge are retried next run, not cached.
     if not row["error"] and not str(row.get("judge_rationale") or "").startswith("judge failed"):
-        hit.write_text(json.dumps(row, default=str))
+        write_private(hit, json.dumps(row, default=str))
     return {**row, "cached": False}
 
 

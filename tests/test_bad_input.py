@@ -339,3 +339,155 @@ def test_bidi_overrides_and_zero_width_characters_do_not_reach_the_terminal():
     shown = plain("deploy ok\u202e reggubed\u2066 x\u200by\ufeff")
     assert shown == "deploy ok reggubed xy"
     assert plain("naïve café — 東京 ✓\tok\n") == "naïve café — 東京 ✓\tok\n"
+
+
+def corrupt_at(path, offset):
+    b = bytearray(path.read_bytes())
+    b[offset] ^= 0x55
+    path.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("offset,usable", [(40, False), (2000, True)])
+def test_a_corrupt_gzip_stream_is_judged_alike_by_validate_and_investigate(tmp_path, offset, usable):
+    """Corrupt from the start (zlib error: nothing readable) or in the middle (garbage, then a CRC error at the
+    end): validate and investigate agree (issue 16, also seen: CRC errors passed validate and made investigate
+    exit 2; a deflate error was a catch-all "error: error: Error -3")."""
+    d = build(tmp_path / "inc", gz=True)
+    corrupt_at(d / "logs.jsonl.gz", offset)
+    val = run("snapshot", "validate", d)
+    inv = run("investigate", d, "--quiet", "--no-transcript")
+    assert val.exit_code == (0 if usable else 1), val.output
+    if usable:
+        assert inv.exit_code == 0 and "ends early" in run("investigate", d, "--no-transcript").stderr
+    else:
+        assert inv.exit_code == 2 and "no usable logs record" in inv.stderr and "error: error" not in inv.stderr
+
+
+def test_a_source_with_no_usable_record_is_refused_by_both(tmp_path):
+    """validate calls it NOT usable; investigate read it as a source where nothing happened, and answered."""
+    d = build(tmp_path / "inc")
+    (d / "spans.jsonl").write_text('{"time": "yesterday", "service": 7}\n{"broken\n')
+    assert run("snapshot", "validate", d).exit_code == 1
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "spans.jsonl: no usable spans record (2 malformed" in res.stderr
+
+
+def test_an_empty_parquet_file_is_no_data_for_both(tmp_path):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "registry.jsonl").unlink(missing_ok=True)
+    duckdb.sql(f"COPY (SELECT TIMESTAMPTZ '2026-03-06 16:00:00+00' AS time, 'a' AS service, 'a-1' AS instance, "
+               f"'register' AS event WHERE false) TO '{d / 'registry.parquet'}' (FORMAT parquet)")
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 0 and "empty: no registry records" in val.output
+    assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0
+
+
+def test_a_byte_order_mark_is_read_past_by_both(tmp_path):
+    """DuckDB reads past a BOM; validate's json.loads refused the first record, and called a one-record source
+    NOT usable that investigate answered from (found by benchmarks/fuzz_snapshots.py)."""
+    d = build(tmp_path / "inc")
+    f = d / "deployments.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 0 and "deployments.jsonl:1" not in val.output
+
+
+def test_a_gzip_stream_cut_short_keeps_the_same_records_in_both(tmp_path):
+    """The loader's streamed copy read 64 KiB at a time and lost the whole piece a break fell in; validate kept
+    the lines before it: one reader now (tools/backends/caps.open_decompressed)."""
+    from tools.backends.base import Filter
+    d = build(tmp_path / "inc", gz=True)
+    raw = (d / "logs.jsonl.gz").read_bytes()
+    (d / "logs.jsonl.gz").write_bytes(raw[:len(raw) - 30])
+    rep = validate_snapshot(d)
+    t = SnapshotTelemetry(d)
+    try:
+        assert rep.records["logs"] == t.coverage("logs").rows > 1000
+        assert t.count("logs", Filter())[0]["n"] == rep.records["logs"]
+    finally:
+        t.close()
+
+
+def test_an_empty_gzip_stream_with_a_broken_trailer_is_refused_by_both(tmp_path):
+    """20 bytes: gzip of nothing, its length check spoiled. DuckDB does not check a trailer, so investigate read
+    it as an empty source while validate called the snapshot NOT usable (found by the fuzz campaign)."""
+    d = build(tmp_path / "inc")
+    (d / "scaling.jsonl").unlink()
+    raw = bytearray(gzip.compress(b""))
+    raw[-1] ^= 0xFF
+    (d / "scaling.jsonl.gz").write_bytes(bytes(raw))
+    assert run("snapshot", "validate", d).exit_code == 1
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "no usable scaling record" in res.stderr
+
+
+def test_validate_does_not_wait_on_an_incident_yaml_that_is_a_pipe(tmp_path):
+    """The reader refused it, then validate read it again to find the lines of its problems, and waited for a
+    writer for ever (found by the fuzz campaign: a hang, mutation 105 of seed 1)."""
+    import os
+    import subprocess
+    import sys
+    d = build(tmp_path / "inc")
+    (d / "incident.yaml").unlink()
+    os.mkfifo(d / "incident.yaml")
+    res = subprocess.run([sys.executable, "-m", "agent", "snapshot", "validate", str(d)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 1 and "not a regular file" in res.stdout + res.stderr
+
+
+def test_a_spoilt_gzip_trailer_and_a_lone_byte_order_mark_are_judged_alike(tmp_path):
+    """A small .gz whose CRC is wrong: the piece zlib failed in held the last records, so validate kept none while
+    investigate (DuckDB checks no trailer) read them all; a file holding only a BOM was a bad record to validate and
+    an empty file to investigate (both found by the fuzz campaign, mutations 347 and 367 of seed 1)."""
+    d = build(tmp_path / "inc")
+    (d / "deployments.jsonl").unlink()
+    raw = bytearray(gzip.compress(b'{"time": "2026-03-06T10:05:00Z", "service": "index", "kind": "deploy"}\n' * 2))
+    raw[-6] ^= 0xFF                                                  # the CRC
+    (d / "deployments.jsonl.gz").write_bytes(bytes(raw))
+    (d / "scaling.jsonl").write_bytes(b"\xef\xbb\xbf")
+    rep = validate_snapshot(d)
+    assert rep.usable and rep.records["deployments"] == 2, [str(p) for p in rep.problems]
+    assert run("investigate", d, "--quiet", "--no-transcript").exit_code == 0
+
+
+def test_a_date_without_a_time_is_read_alike(tmp_path):
+    """DuckDB reads "2026-03-06" as midnight; validate called it no time, and a certificates file of such dates
+    NOT usable while investigate answered (found by the fuzz campaign, mutation 450 of seed 1)."""
+    d = build(tmp_path / "inc")
+    f = d / "certificates.jsonl"
+    f.write_text("".join(json.dumps({**json.loads(line), "not_after": "2026-03-06"}) + "\n"
+                         for line in f.read_text().splitlines() if line.strip()))
+    rep = validate_snapshot(d)
+    t = SnapshotTelemetry(d)
+    try:
+        assert rep.usable and rep.records["certificates"] == t.coverage("certificates").rows > 0
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00Z", "1900-01-01T00:00:00Z"])
+def test_a_window_from_year_one_is_refused_by_both_not_a_crash(tmp_path, start):
+    """A window starting in year 1 made the heuristic's date arithmetic overflow: a traceback (found by the
+    fuzz campaign, mutation 674 of seed 1)."""
+    import yaml
+    d = build(tmp_path / "inc")
+    doc = yaml.safe_load((d / "incident.yaml").read_text())
+    doc["window"]["start"] = start
+    (d / "incident.yaml").write_text(yaml.safe_dump(doc))
+    val = run("snapshot", "validate", d)
+    assert val.exit_code == 1 and "not a plausible incident time" in val.output
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "not a plausible incident time" in res.stderr
+
+
+def test_an_empty_required_field_is_missing_for_both(tmp_path):
+    """validate skipped a record whose service is "", DuckDB kept it: a source NOT usable to one was read by the
+    other (found by the fuzz campaign, mutation 705 of seed 1)."""
+    d = build(tmp_path / "inc")
+    f = d / "deployments.jsonl"
+    f.write_text("".join(json.dumps({**json.loads(line), "service": ""}) + "\n"
+                         for line in f.read_text().splitlines() if line.strip()))
+    assert run("snapshot", "validate", d).exit_code == 1
+    res = run("investigate", d, "--quiet", "--no-transcript")
+    assert res.exit_code == 2 and "no usable deployments record" in res.stderr

@@ -30,3 +30,19 @@ def test_tools_over_stdio(tmp_path):
                 bad = await session.call_tool("query_metric", {"service": "search"})
                 assert bad.is_error and "name" in bad.content[0].text
     anyio.run(run)
+
+
+def test_a_line_that_is_not_a_message_gets_a_json_rpc_error(tmp_path):
+    """Non-JSON input was only logged by the SDK: the client waited for an answer for ever (issue 16, also seen)."""
+    import json
+    import subprocess
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    lines = "hello, not json\n[1, 2\n{\"a\": 1}\n" + json.dumps(init) + "\n"
+    res = subprocess.run([sys.executable, "-m", "agent", "mcp", "--snapshot", str(DEMO)], input=lines,
+                         capture_output=True, text=True, timeout=120, cwd=str(REPO),
+                         env={**os.environ, "FIVEWHYS_STATE_DIR": str(tmp_path)})
+    out = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(m["id"], m["error"]["code"]) for m in out[:3]] == [(None, -32700), (None, -32700), (None, -32600)]
+    assert out[3]["id"] == 1 and out[3]["result"]["serverInfo"]["name"] == "fivewhys"
+    assert res.returncode == 0 and "Traceback" not in res.stderr

@@ -200,3 +200,18 @@ def test_validate_skips_many_blank_lines_quickly(tmp_path):
     t = SnapshotTelemetry(d)
     assert rep.records["metrics"] == t.coverage("metrics").rows
     t.close()
+
+
+def test_a_file_of_blank_lines_past_the_bytes_cap_is_empty_for_both(tmp_path, monkeypatch):
+    """validate called it NOT usable ("no usable spans records") while investigate answered from the other
+    sources (found by benchmarks/fuzz_snapshots.py)."""
+    d = build(tmp_path / "inc")
+    import gzip
+    (d / "spans.jsonl").unlink()
+    (d / "spans.jsonl.gz").write_bytes(gzip.compress(b"\n" * (3 << 20)))
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", str(1 << 20))
+    rep = validate_snapshot(d)
+    assert rep.usable and rep.records["spans"] == 0, [str(p) for p in rep.problems]
+    assert any("empty: no spans records" in str(p) for p in rep.problems)
+    t = SnapshotTelemetry(d)
+    t.close()

@@ -15,7 +15,7 @@ from typing import Any, Callable, get_type_hints
 import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from tools.domain.errors import problems
+from tools.domain.errors import QueryError, problems
 from tools.domain.evidence import EvidenceLedger
 from tools.domain.redact import safe_cut
 from tools.analysis import baseline_end, compute_onsets
@@ -95,9 +95,13 @@ class Tool:
             result = self.fn(ctx, **self.validate(arguments))
         except ToolArgumentError as e:
             return ToolResult(text=f"invalid arguments for {self.name}: {e}", status=Status.ERROR)
-        except TelemetryError as e:
+        except QueryError as e:             # the caller asked for what cannot be answered: its mistake, told back
+            return ToolResult(text=f"{self.name} failed: {e}", status=Status.ERROR)
+        except TelemetryError as e:         # the data could not be read: the report and the exit code say so
+            ctx.ledger.failed(self.name, str(e))
             return ToolResult(text=f"{self.name} failed: {e}", status=Status.ERROR)
         except Exception as e:  # noqa: BLE001 - odd data must cost one tool call, not the investigation
+            ctx.ledger.failed(self.name, f"{self.name} failed unexpectedly: {type(e).__name__}: {e}")
             return ToolResult(text=f"{self.name} failed unexpectedly ({type(e).__name__}: {e}); "
                                    f"try other arguments or another tool", status=Status.ERROR)
         if len(result.text) > ctx.max_result_chars:

@@ -1,10 +1,11 @@
 """The report as Block Kit within Slack's limits (50 blocks, 3,000 characters a section).
 
 Everything interpolated comes from telemetry or a model, so it is escaped for mrkdwn: a log line must not
-be able to ping @channel, mention users or forge links."""
+be able to ping @channel, mention users or forge links; and its secrets are redacted. `mrkdwn_escape` is the
+one way text reaches Slack (the report's blocks, its fallback text, "Show evidence", progress, failures)."""
 from __future__ import annotations
 
-from tools.domain.controls import without_controls
+from tools.domain.redact import outgoing
 from tools.domain.evidence import EvidenceLedger
 from agent.report import Report
 
@@ -13,8 +14,8 @@ MAX_BLOCKS, MAX_TEXT = 50, 3000
 
 def mrkdwn_escape(text: str) -> str:
     """Slack's three control characters; `<!channel>`, `<@U…>` and `<url|label>` all need `<`. Escape
-    sequences and control characters are left out (Slack shows them raw, and a client may not)."""
-    return without_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    sequences and control characters are left out (Slack shows them raw, and a client may not), secrets redacted."""
+    return outgoing(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _section(text: str) -> dict:
@@ -28,6 +29,9 @@ def report_blocks(report: Report, ledger: EvidenceLedger, key: str) -> list[dict
             f"*Root cause: {e(rc.service)} — {e(rc.kind)}* ({e(rc.category)}, confidence {rc.confidence:.2f})\n"
             f"{e(rc.summary)}")
     blocks = [_section(head)]
+    if ledger.failures:
+        blocks.append(_section(":warning: *Data that could not be read* (the answer was reached without it)\n"
+                               + "\n".join(f"• {e(f.error)} ({e(', '.join(f.tools))})" for f in ledger.failures[:6])))
     if report.chain:
         blocks.append(_section("*Why?*\n" + "\n".join(f"{i}. {e(w.claim)} `{e(', '.join(w.evidence))}`"
                                                       for i, w in enumerate(report.chain, 1))))

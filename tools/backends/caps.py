@@ -9,7 +9,9 @@ source) and the 1,000,000-line benchmark.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
+import io
 import os
 import zlib
 from dataclasses import dataclass, fields
@@ -154,3 +156,105 @@ class CappedLines:
             return False
         self.read += size
         return True
+
+
+class _Gunzip(io.RawIOBase):
+    """A gzip file's bytes as far as they decompress: a stream cut short or corrupt gives everything before
+    the break, then raises (EOFError, zlib.error: a bad block, or a CRC or length check at a member's end).
+    Read in small pieces, so little is lost before a break; members that follow one another are read on."""
+
+    def __init__(self, path: Path):
+        self.f, self.d = open(path, "rb"), zlib.decompressobj(31)
+        self.buf, self.pending, self.fed, self.done, self.members = b"", b"", False, False, 0
+        self.error: zlib.error | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        self._fill()
+        if not self.buf and self.error is not None:
+            raise self.error
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        return n
+
+    def _fill(self) -> None:
+        while not self.buf and not self.done:
+            if self.d.eof:                                  # a member ended: another may follow
+                self.members += 1
+                self.pending, self.d, self.fed = self.d.unused_data, zlib.decompressobj(31), False
+            data = self.d.unconsumed_tail or self.pending or self.f.read(8192)
+            self.pending = b""
+            if not data or (self.members and not self.fed and not data.strip(b"\0")):   # the end, or padding
+                self.done = True
+                if self.fed:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return
+            self.fed = True
+            before = self.d.copy()
+            try:
+                self.buf = self.d.decompress(data, 1 << 20)
+            except zlib.error as e:             # zlib gives nothing of a piece it fails in: go again, in small steps
+                self.d, self.buf, self.done = before, self._up_to_break(before, data), True
+                self.error = e
+
+    @staticmethod
+    def _up_to_break(d, data: bytes) -> bytes:
+        out = []
+        for i in range(len(data)):              # a byte at a time: a check failing in the trailer loses nothing
+            try:
+                out.append(d.decompress(data[i:i + 1]))
+            except zlib.error:
+                break
+        return b"".join(out)
+
+    def close(self) -> None:
+        self.f.close()
+        super().close()
+
+
+def open_decompressed(path: Path) -> BinaryIO:
+    """A telemetry file's bytes, a .gz file's decompressed as far as they can be: the one way the loader's
+    streamed copy and `snapshot validate` read a file, so both keep the same records of a broken one."""
+    return io.BufferedReader(_Gunzip(path), 1 << 16) if path.name.endswith(".gz") else open(path, "rb")
+
+
+def gzip_broken(f: Path, max_bytes: int) -> bool:
+    """Whether a gzip stream fails before its end (or the bytes cap), trailer checks included."""
+    try:
+        with open_decompressed(f) as fin:
+            while max_bytes > 0 and (chunk := fin.read1(1 << 16)):
+                max_bytes -= len(chunk)
+    except (EOFError, OSError, zlib.error):
+        return True
+    return False
+
+
+def sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool]:
+    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD) of at most max_bytes of it,
+    ending with the last whole line before that cap, as `snapshot validate` reads it. A gzip stream cut
+    short (a capture or copy interrupted) keeps every record before the break: (copy, torn)."""
+    dst = tmpdir / (src.name.removesuffix(".gz"))
+    with open_decompressed(src) as fin, open(dst, "wb") as fout:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        torn = capped = False
+        left, line_end = max_bytes, 0
+        try:
+            for chunk in iter(lambda: fin.read1(1 << 16), b""):   # read1: what came before a break is kept
+                if len(chunk) > left:
+                    chunk, capped = chunk[:left], True
+                left -= len(chunk)
+                out = decoder.decode(chunk).encode()
+                if (nl := out.rfind(b"\n")) >= 0:
+                    line_end = fout.tell() + nl + 1
+                fout.write(out)
+                if capped:
+                    break
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            torn = True      # cut short, or corrupt from here (a CRC error is found at the end): what came before is kept
+        if capped:
+            fout.truncate(line_end)                # the line the cap cut through is left out
+        else:
+            fout.write(decoder.decode(b"", final=True).encode())
+    return dst, torn

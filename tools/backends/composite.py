@@ -1,9 +1,23 @@
 """One Telemetry over several backends: each source is answered by the backend configured for it."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from .base import EVENT_SOURCES, SOURCES, Coverage, Filter, Incident, Source, TimeWindow
+from tools.domain.errors import QueryError
+
+from .base import EVENT_SOURCES, SOURCES, Coverage, Filter, Incident, Source, TelemetryError, TimeWindow
+
+
+@contextmanager
+def reading(sources: str) -> Iterator[None]:
+    """A backend's failure names the source(s) it was answering, so the report can say which data is missing."""
+    try:
+        yield
+    except QueryError:
+        raise
+    except TelemetryError as e:
+        raise TelemetryError(f"{sources}: {e}") from None
 
 
 class CompositeTelemetry:
@@ -17,32 +31,42 @@ class CompositeTelemetry:
 
     def coverage(self, source: Source) -> Coverage:
         b = self._for(source)
-        return b.coverage(source) if b is not None else Coverage(present=False)
+        with reading(source):
+            return b.coverage(source) if b is not None else Coverage(present=False)
 
     def services(self, window: TimeWindow) -> set[str]:
-        return set().union(*(b.services(window) for b in self._backends()))
+        found: set[str] = set()
+        for b in self._backends():
+            with reading(", ".join(s for s, r in self.routes.items() if r is b)):
+                found |= b.services(window)
+        return found
 
     def count(self, source, where: Filter, by=(), bucket_s=None, limit=10_000):
         b = self._for(source)
-        return b.count(source, where, by, bucket_s, limit) if b is not None else []
+        with reading(source):
+            return b.count(source, where, by, bucket_s, limit) if b is not None else []
 
     def sample(self, source, where, limit=20, order="time"):
         b = self._for(source)
-        return b.sample(source, where, limit, order) if b is not None else []
+        with reading(source):
+            return b.sample(source, where, limit, order) if b is not None else []
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
         b = self._for("metrics")
-        return b.metric_series(where, by, step_s, agg) if b is not None else []
+        with reading("metrics"):
+            return b.metric_series(where, by, step_s, agg) if b is not None else []
 
     def metric_names(self, where):
         b = self._for("metrics")
-        return b.metric_names(where) if b is not None else []
+        with reading("metrics"):
+            return b.metric_names(where) if b is not None else []
 
     def span_edges(self, where, limit=500):
         b = self._for("spans")
         if b is None:
             return []
-        edges = b.span_edges(where, limit)
+        with reading("spans"):
+            edges = b.span_edges(where, limit)
         known = self.services(self.incident.window)        # a callee is external when no backend has its telemetry
         for e in edges:
             e["external"] = e["callee"] not in known
@@ -50,11 +74,13 @@ class CompositeTelemetry:
 
     def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
         b = self._for("spans")
-        return b.span_latency(where, by, bucket_s, limit) if b is not None else []
+        with reading("spans"):
+            return b.span_latency(where, by, bucket_s, limit) if b is not None else []
 
     def events(self, source, where, limit=200):
         b = self._for(source)
-        return b.events(source, where, limit) if b is not None and source in EVENT_SOURCES else []
+        with reading(source):
+            return b.events(source, where, limit) if b is not None and source in EVENT_SOURCES else []
 
     def close(self) -> None:
         for b in self._backends():

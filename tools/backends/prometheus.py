@@ -11,6 +11,8 @@ from typing import Any, Literal
 import httpx
 
 from .http import request
+from tools.domain.errors import QueryError
+
 from .base import Coverage, Filter, Incident, LabelsConfig, TelemetryError, TimeWindow
 
 LABEL_VALUE = re.compile(r'["\\\n]')
@@ -52,7 +54,7 @@ class PrometheusMetrics:
 
     def _selector(self, where: Filter) -> str:
         if not where.name or not re.fullmatch(r"[a-zA-Z_:][a-zA-Z0-9_:]*", where.name):
-            raise TelemetryError(f"not a Prometheus metric name: {where.name!r}")
+            raise QueryError(f"not a Prometheus metric name: {where.name!r}")
         m = []
         if where.services:
             alt = "|".join(re.escape(s) for s in where.services)
@@ -65,9 +67,9 @@ class PrometheusMetrics:
 
     def metric_series(self, where: Filter, by: tuple[str, ...] = (), step_s: int = 60, agg: str = "avg"):
         if agg not in ("avg", "max", "sum", "min"):
-            raise TelemetryError(f"unknown aggregation {agg!r}")
+            raise QueryError(f"unknown aggregation {agg!r}")
         if where.start is None or where.end is None:
-            raise TelemetryError("prometheus queries need a time range")
+            raise QueryError("prometheus queries need a time range")
         span = (where.end - where.start).total_seconds()
         step = max(step_s, int(span // MAX_POINTS) + 1)
         group = ", ".join(self.labels[b] for b in by)

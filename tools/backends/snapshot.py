@@ -6,7 +6,6 @@ parameterised SQL query. Malformed records are dropped and counted, never fatal.
 """
 from __future__ import annotations
 
-import codecs
 import gzip
 import json
 import re
@@ -18,12 +17,12 @@ from typing import Any, Literal
 import duckdb
 from pydantic import Field
 
-from tools.domain.errors import SnapshotError
+from tools.domain.errors import QueryError, SnapshotError
 from tools.domain.incident import NOT_TELEMETRY, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
-from .caps import Caps, over_bytes
+from .caps import Caps, gzip_broken, over_bytes, sanitized_copy
 from .fastpaths import FastPaths
 from .scan import JSON_FIELDS, capped_relation, like_escaped, record_counts
 
@@ -52,36 +51,6 @@ def source_files(path: Path, source: str) -> list[Path]:
         raise SnapshotError(f"{', '.join(f.name for f in found)} in {path}: one file per source, "
                             f"or every record is counted twice; keep one")
     return found
-
-
-def _sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool]:
-    """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD) of at most max_bytes of it,
-    ending with the last whole line before that cap, as `snapshot validate` reads it. A gzip stream cut
-    short (a capture or copy interrupted) keeps every record before the break: (copy, torn)."""
-    dst = tmpdir / (src.name.removesuffix(".gz"))
-    opener = gzip.open if src.name.endswith(".gz") else open
-    with opener(src, "rb") as fin, open(dst, "wb") as fout:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        torn = capped = False
-        left, line_end = max_bytes, 0
-        try:
-            for chunk in iter(lambda: fin.read(1 << 16), b""):
-                if len(chunk) > left:
-                    chunk, capped = chunk[:left], True
-                left -= len(chunk)
-                out = decoder.decode(chunk).encode()
-                if (nl := out.rfind(b"\n")) >= 0:
-                    line_end = fout.tell() + nl + 1
-                fout.write(out)
-                if capped:
-                    break
-        except EOFError:
-            torn = True                            # a torn last line is then skipped as malformed
-        if capped:
-            fout.truncate(line_end)                # the line the cap cut through is left out
-        else:
-            fout.write(decoder.decode(b"", final=True).encode())
-    return dst, torn
 
 
 class SnapshotConfig(BackendConfig):
@@ -146,11 +115,17 @@ class SnapshotTelemetry(FastPaths):
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
         f, t = files[0], TIME_OF[source]
-        usable = " AND ".join(f"{c} IS NOT NULL" for c in REQUIRED[source])
+        # an empty string is as missing as null (validate says so too): a service named "" is no service
+        usable = " AND ".join(f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) <> ''" for c in REQUIRED[source])
         try:
             total, torn, notes = self._read(f, source)
             rows, first, last = self.con.execute(
                 f"SELECT count(*), min({t}), max({t}) FROM {source} WHERE {usable}").fetchone()
+            if not rows and (total or torn):
+                # `snapshot validate` calls such a snapshot not usable; read as "nothing happened" it would be answered
+                raise SnapshotError(f"{f}: no usable {source} record ({total} malformed"
+                                    f"{', the file is cut short or corrupt' if torn else ''}; `fivewhys snapshot "
+                                    f"validate {self.path}` lists the problems); fix or remove the file")
             # Unusable records go in memory, not in another scan of the file. Files are nearly always written
             # in time order; one that is not is sorted here, so time filters skip whole row groups.
             unsorted = self.con.execute(f"SELECT count(*) FILTER (WHERE {t} < prev) FROM (SELECT {t}, "
@@ -173,7 +148,7 @@ class SnapshotTelemetry(FastPaths):
         was torn, what the caps left out). Unusable records are still in the table: the caller deletes them."""
         caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
         if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
-            src, torn = _sanitized_copy(f, tmp, caps.bytes)
+            src, torn = sanitized_copy(f, tmp, caps.bytes)
             notes.append(caps.bytes_note(f.name))
         try:
             total, unread, cut = self._scan(src, source)
@@ -184,8 +159,10 @@ class SnapshotTelemetry(FastPaths):
         if unread and src is f and f.suffix != ".parquet":
             # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
             # copy recovers the latter with their bad bytes replaced, instead of losing them.
-            src, torn = _sanitized_copy(f, tmp, caps.bytes)
+            src, torn = sanitized_copy(f, tmp, caps.bytes)
             total, _, cut = self._scan(src, source)
+        if total == 0 and src is f and f.name.endswith(".gz"):
+            torn = gzip_broken(f, caps.bytes)  # DuckDB skips a gzip trailer's checks; validate does not
         if total == caps.records and self.con.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM {self._raw_relation(src, source, caps.records + 1)} "
                 f"OFFSET {caps.records})").fetchone()[0]:
@@ -261,7 +238,7 @@ class SnapshotTelemetry(FastPaths):
 
     def metric_series(self, where, by=(), step_s=60, agg="avg"):
         if agg not in ("avg", "max", "sum", "min"):
-            raise TelemetryError(f"unknown aggregation {agg!r}")
+            raise QueryError(f"unknown aggregation {agg!r}")
         # peer_service: the callee a per-edge series measures (labels.peer_service), else null
         cols = [("json_extract_string(labels, '$.peer_service') AS peer_service" if b == "peer_service"
                  else _field("metrics", b)) for b in by]
@@ -316,7 +293,7 @@ class SnapshotTelemetry(FastPaths):
 
     def events(self, source, where, limit=200):
         if source not in EVENT_SOURCES:
-            raise TelemetryError(f"{source} is not an event source")
+            raise QueryError(f"{source} is not an event source")
         cond, params = self._where(source, where)
         return self._rows(f"SELECT * FROM {source} WHERE {cond} ORDER BY {TIME_OF[source]} LIMIT {int(limit)}", params)
 
@@ -351,7 +328,7 @@ class SnapshotTelemetry(FastPaths):
                 try:
                     re.compile(f.text)
                 except re.error as e:
-                    raise TelemetryError(f"invalid regex {f.text!r}: {e}") from None
+                    raise QueryError(f"invalid regex {f.text!r}: {e}") from None
                 cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
             else:
                 # ILIKE with no ESCAPE clause is the fast one; a text holding a wildcard needs the clause
@@ -380,7 +357,7 @@ class SnapshotTelemetry(FastPaths):
 
 def _field(source: str, name: str) -> str:
     if name not in FIELDS[source]:
-        raise TelemetryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
+        raise QueryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
     return name
 
 

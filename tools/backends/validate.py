@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from tools.domain.errors import SnapshotError
 from tools.domain.incident import INFRA_KINDS, is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
-from .caps import MAX_RECORD_BYTES, Caps, CappedLines
+from .caps import MAX_RECORD_BYTES, Caps, CappedLines, open_decompressed
 from .scan import JSON_FIELDS, capped_relation, record_counts
 from .snapshot import LEVEL_ALIASES, source_files
 
@@ -109,10 +110,11 @@ def _add(rep: ValidationReport, f: Path, line: int | None, msg: str, key: str, f
 def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
     ok = seen = cut = 0
     try:
-        opener = gzip.open if f.name.endswith(".gz") else open
-        with opener(f, "rb") as fh:
+        with open_decompressed(f) as fh:
             lines = CappedLines(fh, caps, MAX_RECORD_BYTES)
             for n, raw in lines:
+                if n == 1 and raw is not None and not raw.removeprefix(b"\xef\xbb\xbf").strip():
+                    continue                        # a byte-order mark alone: a blank line, for DuckDB too
                 seen += 1
                 rec = _parse(raw, source, f, n, rep)
                 if rec is not None and _record(rec, source, f, n, rep):
@@ -131,8 +133,9 @@ def _jsonl(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
     for (file, key), count in rep.suppressed.items():
         if file == str(f) and count > MAX_PER_PROBLEM:
             rep.problems.append(Problem(file, None, f"… and {count - MAX_PER_PROBLEM} more lines with the same problem"))
-    if seen == 0 and not any(p.file == str(f) for p in rep.problems):
-        # Written by a capture that found nothing (no scaling events in the window): valid, and empty.
+    if seen == 0 and not any(p.file == str(f) and p.fatal for p in rep.problems):
+        # Written by a capture that found nothing (no scaling events in the window): valid, and empty. So is a
+        # file whose bytes cap was reached in blank lines: investigate reads no record from it either.
         rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
     elif ok == 0:
         rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
@@ -149,6 +152,8 @@ def _parse(raw: bytes | None, source: str, f: Path, n: int, rep: ValidationRepor
         _add(rep, f, n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at column {e.start + 1}); "
                         f"read with the bad bytes replaced", "utf8")
         text = raw.decode("utf-8", errors="replace")
+    if n == 1:
+        text = text.removeprefix("\ufeff")           # a byte-order mark: the loader (DuckDB) reads past it too
     try:
         rec, twice = _first_wins(text) if _maybe_twice(text, source) else (json.loads(text), [])
     except RecursionError:
@@ -242,7 +247,8 @@ def _is_time(v) -> bool:
         return False
     try:
         datetime.fromisoformat(v.strip())
-        return "T" in v or " " in v.strip()
+        # a date alone is midnight to the loader (DuckDB) too; "20260306" and "16:00" are not times to it
+        return "T" in v or " " in v.strip() or bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()))
     except ValueError:
         return False
 
@@ -285,7 +291,9 @@ def _parquet(f: Path, source: str, rep: ValidationReport, caps: Caps) -> None:
                 if lvl is not None and lvl not in ENUMS[("logs", "level")]:
                     rep.problems.append(Problem(str(f), None, f"unknown level {lvl!r} in {cnt} rows"))
         rep.records[source] += total - bad
-        if total - bad <= 0:
+        if total == 0:          # as for an empty JSONL file, and as investigate reads it: no data of the kind
+            rep.problems.append(Problem(str(f), None, f"empty: no {source} records in the snapshot"))
+        elif total - bad <= 0:
             rep.problems.append(Problem(str(f), None, f"no usable {source} records", fatal=True))
     except duckdb.Error as e:
         rep.problems.append(Problem(str(f), None, f"not a readable Parquet file ({str(e).splitlines()[0][:200]})",

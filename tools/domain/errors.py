@@ -12,6 +12,11 @@ class TelemetryError(Exception):
     """A backend could not answer; the message is meant for the user as-is."""
 
 
+class QueryError(TelemetryError):
+    """The query asked for what no backend can answer (an invalid regex, an unknown field or aggregation): the
+    caller's mistake, told back to it, not a failure to read the data."""
+
+
 class SnapshotError(TelemetryError):
     """The snapshot cannot be used at all (missing directory, bad incident.yaml, ...)."""
 

@@ -29,11 +29,29 @@ class Evidence(BaseModel):
         return all(str(attrs.get(k)) == str(v) for k, v in where.items())
 
 
+class ReadFailure(BaseModel):
+    """Data the investigation could not read: a backend down or erroring, a tool that failed. Not evidence
+    (it rules nothing out), but part of the record: the report, `--json`, Slack and the exit code say it."""
+    error: str                      # names the source and the backend ("metrics: prometheus at …: ConnectError …")
+    tools: list[str]                # the tools that met it, in order
+
+
 class EvidenceLedger:
-    """Append-only; ids are stable for the life of a conversation (follow-ups keep them)."""
+    """Append-only; ids are stable for the life of a conversation (follow-ups keep them). Beside the evidence
+    it keeps what could not be read (`failures`), one entry per distinct error."""
 
     def __init__(self, items: Iterable[Evidence] = ()):
         self.items: list[Evidence] = list(items)
+        self.failures: list[ReadFailure] = []
+
+    def failed(self, tool: str, error: str) -> None:
+        """A tool could not read its data; the same error met again by another tool is listed once."""
+        error = " ".join(error.split())[:500]
+        known = next((f for f in self.failures if f.error == error), None)
+        if known is None:
+            self.failures.append(ReadFailure(error=error, tools=[tool]))
+        elif tool not in known.tools:
+            known.tools.append(tool)
 
     def add(self, *, source: str, tool: str, summary: str, service: str | None = None,
             start: datetime | None = None, end: datetime | None = None, filters: dict[str, Any] | None = None,

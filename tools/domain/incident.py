@@ -56,7 +56,15 @@ def as_utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-UtcTime = Annotated[datetime, AfterValidator(as_utc)]
+def plausible(t: datetime) -> datetime:
+    """An incident's times are in the era of computers: year 1 or 9999 is a typo or an attack, and time
+    arithmetic near those ends overflows (a window from year 1 crashed the heuristic)."""
+    if not 1970 <= t.year <= 2200:
+        raise ValueError(f"{t.isoformat()} is not a plausible incident time (years 1970 to 2200)")
+    return t
+
+
+UtcTime = Annotated[datetime, AfterValidator(as_utc), AfterValidator(plausible)]
 
 
 def _label_values(labels: Any) -> Any:

@@ -18,6 +18,8 @@ def incident_problems(f: Path, error: Exception) -> list[Located]:
     """The problems of incident.yaml `f`, which the reader refused with `error`: each field it gets wrong, with
     the field's line; else the reader's own message, with the line it names."""
     fallback = [_located(f, str(error))]
+    if not f.is_file():                   # a pipe would block the read for ever, a directory fail it: the reader said
+        return fallback
     try:
         text = f.read_bytes().decode("utf-8", errors="replace")
         root, data = yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)

@@ -5,6 +5,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from tools.domain.controls import without_controls
 from tools.domain.fold import Folded
 
 QUOTE = "[\"']"
@@ -21,6 +22,8 @@ KEY_VALUE = re.compile(r"(?i)" + KEY + QUOTE + r"?\s*[:=]\s*(" + VALUE + r"(?:\s
 ONE_VALUE = re.compile(VALUE)
 # A bare "token: timeout" is about the service named token (the demo has one), not a credential.
 WORDY_KEYS, WORDY_VALUE = {"token", "auth", "secret", "pass"}, re.compile(r"[A-Za-z]{1,15}")
+# A key of a JSON object that names a credential: every value under it is a secret ({"DB_PASSWORD": "x"}).
+SECRET_KEY = re.compile(r"(?i)-{0,2}(?:[A-Za-z0-9]+[_.-])*" + SECRET_WORD)
 MASKED = re.compile(r"\[REDACTED[^\]]*\]|\*+|<redacted>", re.I)      # already hidden upstream: leave, don't count
 
 PATTERNS: list[tuple[str, re.Pattern[str]]] = [(k, re.compile(p)) for k, p in [
@@ -116,16 +119,18 @@ class Redactor:
                 view = Folded(text)
         return text
 
-    def value(self, obj: Any) -> Any:
-        """Every string in a JSON-like value redacted (tool-call arguments): redacting the JSON text
-        could cut an escape sequence and leave invalid JSON."""
-        if isinstance(obj, str):
-            return self(obj)
+    def value(self, obj: Any, secret: bool = False) -> Any:
+        """Every string in a JSON-like value redacted (tool-call arguments, reports, transcripts): redacting
+        the JSON text could cut an escape sequence and leave invalid JSON. Under a key that names a credential
+        ({"AWS_SECRET_ACCESS_KEY": …}, a config diff's {"db.password": {"from": …, "to": …}}) every value is one."""
         if isinstance(obj, dict):
-            return {k: self.value(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self.value(v) for v in obj]
-        return obj
+            return {k: self.value(v, secret or _secret_key(k, v)) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.value(v, secret) for v in obj]
+        if secret and isinstance(obj, (str, int, float)) and not isinstance(obj, bool) and obj != "" \
+                and not MASKED.fullmatch(str(obj)):
+            return self._count("key_value_secret", "[REDACTED:key_value_secret]")
+        return self(obj) if isinstance(obj, str) else obj
 
     def _replace(self, kind: str, m: re.Match[str]) -> str:
         if kind == "key_value_secret":
@@ -155,3 +160,24 @@ class Redactor:
     def _count(self, kind: str, replacement: str) -> str:
         self.counts[kind] += 1
         return replacement
+
+
+def _secret_key(key: object, value: Any) -> bool:
+    k = str(key)
+    if not SECRET_KEY.fullmatch(k):
+        return False
+    # {"token": "timeout"} is about the service named token (see WORDY_KEYS), not a credential
+    return not (k.lower() in WORDY_KEYS and isinstance(value, str) and WORDY_VALUE.fullmatch(value))
+
+
+def outgoing(text: str) -> str:
+    """`text` as it may leave the process (a terminal, a report, Slack, a transcript, a file): without escape
+    sequences or control characters, and with its secrets redacted. Controls go first, so that one inside a
+    secret cannot break its pattern."""
+    return Redactor()(without_controls(text)) if text else text
+
+
+def outgoing_value(obj: Any) -> Any:
+    """Every string of a JSON-like value (a report's JSON, a transcript line, an eval row) with its secrets
+    redacted. Control characters stay: JSON escapes them (\\u001b), so they are data there, not commands."""
+    return Redactor().value(obj)
