@@ -208,7 +208,8 @@ def test_doctor_checks_the_store_when_one_is_configured(tmp_path, redis_url, mon
     assert f"ok      store: {redis_url}: Redis " in out
     monkeypatch.setenv("FIVEWHYS_STORE", "redis://:secret@127.0.0.1:1/0")
     out = CliRunner().invoke(app, ["doctor", "--config", str(tmp_path / "f.toml"), "--timeout", "2"]).output
-    assert "PROBLEM store: cannot reach the store redis://:***@127.0.0.1:1/0" in out and "secret" not in out
+    # the password is hidden (by the store's own display or by the terminal's redaction, whichever comes first)
+    assert "PROBLEM store: cannot reach the store redis://" in out and "127.0.0.1:1/0" in out and "secret" not in out
 
 
 def test_two_serve_replicas_lose_nothing_and_double_nothing_when_one_is_killed_mid_burst(slack, tmp_path):
