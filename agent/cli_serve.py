@@ -67,7 +67,7 @@ def check_token(slack) -> str | None:
     try:
         me = slack.auth_test()
     except SlackApiError as e:
-        fail(f"Slack refuses SLACK_BOT_TOKEN: {e.response.get('error')} (auth.test at {slack_api_url()})")
+        fail(f"Slack refuses SLACK_BOT_TOKEN ({e.response.get('error')}, from auth.test at {slack_api_url()})")
     except Exception as e:  # noqa: BLE001 - unreachable, timed out, a proxy's HTML page: all one warning
         warn(f"cannot check SLACK_BOT_TOKEN at {slack_api_url()} ({type(e).__name__}: {e}); pages are kept "
              "until Slack answers")

@@ -132,6 +132,6 @@ def test_serve_refuses_a_token_slack_rejects(slack, tmp_path):
     env = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": "xoxb-revoked", "FIVEWHYS_STATE_DIR": str(tmp_path)}
     t = time.monotonic()
     r = CliRunner().invoke(app, ["serve", "--snapshot", str(DEMO), "--port", "0"], env=env)
-    assert r.exit_code == 2 and "Slack refuses SLACK_BOT_TOKEN: invalid_auth" in r.output, r.output
+    assert r.exit_code == 2 and "Slack refuses SLACK_BOT_TOKEN (invalid_auth, from auth.test" in r.output, r.output
     assert "FIVEWHYS_ALERTMANAGER_TOKEN is not set: /webhooks/alertmanager answers 403" in r.output
     assert [m for m, _ in slack.calls] == [] and time.monotonic() - t < 60
