@@ -63,12 +63,17 @@ def server_process(args: list[str], ready_url: str, log: Path, env: dict | None 
             time.sleep(0.2)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:     # a server that ignores SIGTERM must not outlive the test run
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a server the tests started: SIGTERM, then SIGKILL if it ignores that (it must not outlive the run)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from conftest import free_ports, need_binary
+from conftest import free_ports, need_binary, stop
 
 
 @contextmanager
@@ -38,9 +38,4 @@ def redis_server(workdir: Path, timeout_s: float = 30) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
