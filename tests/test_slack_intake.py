@@ -2,7 +2,6 @@
 investigations per notification and per group, PagerDuty times far from now, replays of signed Slack
 requests within Slack's 5-minute window, and a Slack token checked with auth.test at start."""
 import json
-import time
 from urllib.parse import urlencode
 
 import httpx
@@ -130,8 +129,7 @@ def test_a_replayed_vote_is_one_vote_and_a_replayed_event_one_question(slack, ne
 def test_serve_refuses_a_token_slack_rejects(slack, tmp_path):
     slack.tokens = {"xoxb-good"}
     env = {"SLACK_API_URL": slack.url, "SLACK_BOT_TOKEN": "xoxb-revoked", "FIVEWHYS_STATE_DIR": str(tmp_path)}
-    t = time.monotonic()
     r = CliRunner().invoke(app, ["serve", "--snapshot", str(DEMO), "--port", "0"], env=env)
     assert r.exit_code == 2 and "Slack refuses SLACK_BOT_TOKEN (invalid_auth, from auth.test" in r.output, r.output
     assert "FIVEWHYS_ALERTMANAGER_TOKEN is not set: /webhooks/alertmanager answers 403" in r.output
-    assert [m for m, _ in slack.calls] == [] and time.monotonic() - t < 60
+    assert [m for m, _ in slack.calls] == []
