@@ -88,9 +88,10 @@ class _Spans:
         return Coverage(present=source == "spans")
 
     def count(self, source, where, by=(), bucket_s=None, limit=0):
-        answers_only = where.kinds is not None
-        return [{"service": "svc", "bucket": at(m), "n": 20,
-                 "errors": 0 if answers_only or m < 30 else 10} for m in range(60)]
+        assert by == ("service", "kind")
+        return [row for m in range(60) for row in (
+            {"service": "svc", "kind": "server", "bucket": at(m), "n": 10, "errors": 0},
+            {"service": "svc", "kind": "client", "bucket": at(m), "n": 10, "errors": 0 if m < 30 else 10})]
 
 
 def test_failed_calls_a_service_copes_with_are_not_its_onset():

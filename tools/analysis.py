@@ -112,15 +112,16 @@ def _error_counts(telemetry: Telemetry, source: str, w: Filter) -> dict[str, lis
     it has them: its failed calls to a dependency it falls back from are not its own failure, and counting
     them would date its onset by a concurrent problem below it. A service with no server spans (a batch job,
     a client) is judged by all its spans."""
-    def per_service(where: Filter) -> dict[str, list[tuple[datetime, int, int]]]:
-        out: dict[str, list[tuple[datetime, int, int]]] = {}
-        for r in telemetry.count(source, where, by=("service",), bucket_s=BUCKET_S, limit=1_000_000):
-            out.setdefault(r["service"], []).append((r["bucket"], r["errors"], r["n"]))
-        return out
-    every = per_service(w)
-    if source != "spans":
-        return every
-    return {**every, **per_service(w.but(kinds=ANSWERS))}
+    by = ("service", "kind") if source == "spans" else ("service",)
+    every: dict[str, dict[datetime, list[int]]] = {}
+    answers: dict[str, dict[datetime, list[int]]] = {}
+    for r in telemetry.count(source, w, by=by, bucket_s=BUCKET_S, limit=1_000_000):
+        for per in (every, answers) if r.get("kind") in ANSWERS else (every,):
+            e_n = per.setdefault(r["service"], {}).setdefault(r["bucket"], [0, 0])
+            e_n[0] += r["errors"]
+            e_n[1] += r["n"]
+    return {svc: [(t, e, n) for t, (e, n) in sorted(answers.get(svc, buckets).items())]
+            for svc, buckets in every.items()}
 
 
 def bucket_floor(t: datetime, seconds: int = BUCKET_S) -> datetime:
@@ -230,7 +231,8 @@ def _ramp_start(pts: list[tuple[datetime, float]], n_base: int, margin: float = 
     if best_k is None or best > 0.5 * flat or _slope(pts[best_k:n_base]) <= 0:
         return None
     climb = ys[best_k:n_base]
-    if len(climb) < MIN_BASELINE or statistics.median(climb[len(climb) // 2:]) - statistics.median(ys[:best_k]) <= margin:
+    rise = statistics.median(climb[len(climb) // 2:]) - statistics.median(ys[:best_k])
+    if len(climb) < MIN_BASELINE or rise <= margin:
         return None
     return best_k
 

@@ -148,8 +148,8 @@ class Facts:
         unreachable, misrouted or without telemetry of its own fails only in its callers' view)."""
         if not service:
             return None
-        seen = [t for c in self.callers(service) if (t := self.failing_since(c, service))]
-        return self.onset_of(service) or (min(seen) if seen else None)
+        return self.onset_of(service) or min(
+            (t for c in self.callers(service) if (t := self.failing_since(c, service))), default=None)
 
     def onset_ids(self, service: str | None) -> list[str]:
         o = self.onsets.get(service or "")
@@ -194,7 +194,7 @@ class Facts:
             failing_callers = [c for c in self.callers(callee) if self.edge_onset(c, callee)]
             if len(failing_callers) < 2 and not self.silent(callee) and not self.traffic_fell(callee):
                 return None
-        return min(t for t in (own, edge) if t) if (own or edge) else None
+        return min((t for t in (own, edge) if t), default=None)
 
     def traffic_fell(self, service: str) -> bool:
         """Its own request rate fell clearly while its callers' calls failed: the calls do not reach it (a
@@ -240,8 +240,7 @@ class Facts:
     def error_texts(self, service: str) -> tuple[str, list[str]]:
         """New warn/error log templates of a service and the error messages on its failing calls."""
         texts, ids = [], []
-        rows, eid = self.patterns(service)
-        new = [r for r in rows if r.new or r.per_min_after > 3 * max(r.per_min_before, 0.05)]
+        new, eid = self.risen_templates(service)
         if new and eid:
             texts += [f"{r.template} {r.example}" for r in new[:12]]
             ids.append(eid)
@@ -251,12 +250,15 @@ class Facts:
                 ids.append(r.evidence)
         return " \n".join(texts), ids
 
+    def risen_templates(self, service: str) -> tuple[list[LogTemplate], str | None]:
+        """The service's warn/error log templates that are new or at least three times as frequent."""
+        rows, eid = self.patterns(service)
+        return [r for r in rows if r.new or r.per_min_after > 3 * max(r.per_min_before, 0.05)], eid
+
     def own_families(self, service: str) -> set[str]:
         """Failure families of the service's own new or risen log templates only: a background line that rides
         along in the same traces as the failure (a pool timeout now and then) is not what changed."""
-        rows, _ = self.patterns(service)
-        return families(" \n".join(f"{r.template} {r.example}" for r in rows
-                                   if r.new or r.per_min_after > 3 * max(r.per_min_before, 0.05)))
+        return families(" \n".join(f"{r.template} {r.example}" for r in self.risen_templates(service)[0]))
 
     def families_of(self, service: str) -> set[str]:
         return families(self.error_texts(service)[0])

@@ -187,7 +187,8 @@ def application_error(f: Facts, svc: str) -> list[Hypothesis]:
     if not new or not pid:
         return []
     crash = "exception" in families(" ".join(f"{r.template} {r.example}" for r in new))
-    return [Hypothesis(svc, "application_error", APP_CRASH_STRENGTH if crash else APP_ERROR_STRENGTH, o.onset, f.onset_ids(svc) + [pid],
+    return [Hypothesis(svc, "application_error", APP_CRASH_STRENGTH if crash else APP_ERROR_STRENGTH, o.onset,
+                       f.onset_ids(svc) + [pid],
                        f"{svc}'s own errors began at {_t(o.onset)} with a new error ({new[0].template[:120]}) and no "
                        f"deploy, config change or infrastructure failure behind them: a fault in its own code path")]
 
