@@ -78,18 +78,25 @@ WRAP = r"""
 import json, resource, subprocess, sys, time
 t = time.perf_counter()
 p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-print(json.dumps({"wall": time.perf_counter() - t, "peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": time.perf_counter() - t, "peak_kib": u.ru_maxrss, "cpu": u.ru_utime + u.ru_stime,
                   "rc": p.returncode, "out": p.stdout}))
 """
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MiB, stdout) of one run of `cmd` in a fresh process."""
+    wall, peak, out, _ = timed_cpu(cmd)
+    return wall, peak, out
+
+
+def timed_cpu(cmd: list[str]) -> tuple[float, float, str, float]:
+    """`timed` and the run's CPU seconds (all its threads): on a shared machine CPU varies less than wall."""
     res = json.loads(subprocess.run([sys.executable, "-c", WRAP, *cmd], capture_output=True, text=True, cwd=ROOT,
                                     env={**os.environ, **CAPS}, check=True).stdout)
     if res["rc"]:
         raise SystemExit(f"{' '.join(cmd)} failed (exit {res['rc']})")
-    return res["wall"], res["peak_kib"] / 1024, res["out"]
+    return res["wall"], res["peak_kib"] / 1024, res["out"], res["cpu"]
 
 
 def incident(data: Path, lines: int, fmt: str) -> Path:
@@ -131,26 +138,33 @@ def row(name: str, runs: list[float], limit: float | None, unit: str = "s") -> s
 
 
 def bench_incident(d: Path, runs: int) -> list[str]:
-    """Whole CLI, the load inside it, tools and peak memory, against the bare scan of the same logs file."""
+    """Whole CLI, the load inside it, tools and peak memory, against the bare scan of the same logs file. The
+    runs are interleaved (bare, load, CLI, investigation; then again), so each ratio compares runs made under
+    the same load of the machine."""
     py, fmt = sys.executable, d.name.split("-")[0]
-    bare = [timed([py, "-c", BARE, str(logs_file(d))]) for _ in range(runs)]
-    bare_s = [float(out) for _, _, out in bare]
-    cli = [timed([py, "-m", "agent", "investigate", str(d), "--json", "--no-transcript"]) for _ in range(runs)]
-    child = [timed([py, "-c", CHILD, str(d)]) for _ in range(runs)]
+    bare, load, cli, child = [], [], [], []
+    for _ in range(runs):
+        bare.append(timed_cpu([py, "-c", BARE, str(logs_file(d))]))
+        load.append(timed_cpu([py, "-c", LOAD, str(logs_only(d))]))
+        cli.append(timed([py, "-m", "agent", "investigate", str(d), "--json", "--no-transcript"]))
+        child.append(timed([py, "-c", CHILD, str(d)]))
     res = [json.loads(out) for _, _, out in child]
     tools: dict[str, list[float]] = {}
     for r in res:
         for k, v in r["tool_times"].items():
             tools.setdefault(k, []).extend(v)
-    limit = med(bare_s)
-    load = [float(timed([py, "-c", LOAD, str(logs_only(d))])[2]) for _ in range(runs)]
+    limit = med([float(r[2]) for r in bare])
+    cpu = med([r[3] for r in load]) / med([r[3] for r in bare])
     out = [f"| investigate {d.name}, whole CLI (root cause {res[0]['root_cause']}) | "
            f"{min(w for w, _, _ in cli):.2f} / {med([w for w, _, _ in cli]):.2f} s | "
            f"{med([w for w, _, _ in cli]) / limit:.2f}× |",
-           row(f"loading the logs ({fmt}) vs one typed DuckDB scan of them ({limit:.2f} s)", load, limit),
+           row(f"loading the logs ({fmt}) vs one typed DuckDB scan of them ({limit:.2f} s)",
+               [float(r[2]) for r in load], limit),
+           f"| the same, CPU of the whole process (imports included) | {med([r[3] for r in load]):.2f} s vs "
+           f"{med([r[3] for r in bare]):.2f} s | {cpu:.2f}× |",
            row("loading every source of the incident", [r["load_s"] for r in res], limit),
-           f"| peak memory, investigation vs the bare scan ({med([p for _, p, _ in bare]):.0f} MiB) | "
-           f"{max(p for _, p, _ in child):.0f} MiB | {max(p for _, p, _ in child) / med([p for _, p, _ in bare]):.2f}× |"]
+           f"| peak memory, investigation vs the bare scan ({med([r[1] for r in bare]):.0f} MiB) | "
+           f"{max(p for _, p, _ in child):.0f} MiB | {max(p for _, p, _ in child) / med([r[1] for r in bare]):.2f}× |"]
     slow = sorted(tools.items(), key=lambda kv: -pct(kv[1], 0.95))
     out.append("| tools p95 (slowest five) | " + ", ".join(f"{k} {pct(v, 0.95):.2f} s" for k, v in slow[:5])
                + f" | {pct(slow[0][1], 0.95) / limit:.2f}× |")

@@ -1,5 +1,6 @@
 """Hostile snapshots: duplicated keys, links out of the snapshot, bombs and giant fields. investigate and
 validate read each the same way and say what they refused, in one line, never with a traceback."""
+import gzip
 import json
 
 import pytest
@@ -130,6 +131,18 @@ def test_a_gzip_bomb_of_newlines_is_read_only_to_the_bytes_cap_by_both(tmp_path,
     assert any("logs.jsonl.gz: only its first 4 MiB (decompressed) were read" in str(p) for p in rep.problems)
     res = run("investigate", d, "--no-transcript", "--json")
     assert res.exit_code == 0 and any("FIVEWHYS_MAX_SOURCE_BYTES" in w for w in warnings_of(res))
+
+
+def test_a_gzip_bomb_is_measured_beside_the_scan_and_stops_it_once_past_the_cap(tmp_path):
+    from tools.backends.caps import BytesWatch
+    bomb, small = tmp_path / "bomb.jsonl.gz", tmp_path / "small.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * (32 << 20)))
+    small.write_bytes(gzip.compress(b'{"time": "t"}\n' * 1000))
+    stops = []
+    watch = BytesWatch(bomb, 1 << 20, lambda: stops.append("stop"))
+    assert watch.result() and stops == ["stop"]            # past 1 MiB: the scan is told to stop, once
+    watch = BytesWatch(small, 1 << 20, lambda: stops.append("again"))
+    assert not watch.result() and stops == ["stop"]        # under the cap: the scan runs to its end
 
 
 def test_a_bomb_of_records_is_read_only_to_the_records_cap_by_both(tmp_path, monkeypatch):

@@ -13,10 +13,11 @@ import codecs
 import gzip
 import io
 import os
+import threading
 import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from tools.domain.errors import SnapshotError
 
@@ -95,6 +96,32 @@ def over_bytes(f: Path, limit: int) -> bool:
     except (OSError, EOFError, zlib.error):
         pass                              # a broken stream: whoever reads it next says so
     return False
+
+
+class BytesWatch:
+    """`over_bytes` beside a scan of the same file. Measuring a large .gz means decompressing it, as much CPU as
+    the scan, which reads gzip on one core: on the other it costs no time. The moment the file passes the
+    limit `stop` (the scan's interrupt) is called, so a bomb is not read to its end. A plain file is
+    measured at once (its size is known)."""
+
+    def __init__(self, f: Path, limit: int, stop: Callable[[], None]):
+        self.over, self._thread = False, None
+        if f.name.endswith(".gz") and f.stat().st_size * GZIP_MAX_RATIO > limit:
+            self._thread = threading.Thread(target=self._measure, args=(f, limit, stop), daemon=True)
+            self._thread.start()
+        else:
+            self.over = over_bytes(f, limit)
+
+    def _measure(self, f: Path, limit: int, stop: Callable[[], None]) -> None:
+        if over_bytes(f, limit):
+            self.over = True
+            stop()
+
+    def result(self) -> bool:
+        """Whether the file is over the limit, once measured (waits for the measurement)."""
+        if self._thread:
+            self._thread.join()
+        return self.over
 
 
 class CappedLines:

@@ -18,11 +18,11 @@ import duckdb
 from pydantic import Field
 
 from tools.domain.errors import QueryError, SnapshotError
-from tools.domain.incident import NOT_TELEMETRY, load_incident
+from tools.domain.incident import NOT_TELEMETRY, TIME_FIELDS, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc)
-from .caps import Caps, gzip_broken, over_bytes, sanitized_copy
+from .caps import BytesWatch, Caps, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
 from .scan import JSON_FIELDS, capped_relation, like_escaped, record_counts
 
@@ -115,21 +115,21 @@ class SnapshotTelemetry(FastPaths):
             self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
             return Coverage(present=False)
         f, t = files[0], TIME_OF[source]
-        # an empty string is as missing as null (validate says so too): a service named "" is no service
-        usable = " AND ".join(f"{c} IS NOT NULL AND CAST({c} AS VARCHAR) <> ''" for c in REQUIRED[source])
+        usable = _usable(source)
         try:
             total, torn, notes = self._read(f, source)
-            rows, first, last = self.con.execute(
-                f"SELECT count(*), min({t}), max({t}) FROM {source} WHERE {usable}").fetchone()
+            # One pass for the counts, the range and whether the file is in time order (the window is cheap;
+            # files are nearly always written in order and one that is not is sorted below).
+            rows, first, last, unsorted = self.con.execute(
+                f"SELECT count(*), min({t}), max({t}), count(*) FILTER (WHERE {t} < prev) FROM (SELECT {t}, "
+                f"lag({t}) OVER () AS prev FROM {source} WHERE {usable})").fetchone()
             if not rows and (total or torn):
                 # `snapshot validate` calls such a snapshot not usable; read as "nothing happened" it would be answered
                 raise SnapshotError(f"{f}: no usable {source} record ({total} malformed"
                                     f"{', the file is cut short or corrupt' if torn else ''}; `fivewhys snapshot "
                                     f"validate {self.path}` lists the problems); fix or remove the file")
-            # Unusable records go in memory, not in another scan of the file. Files are nearly always written
-            # in time order; one that is not is sorted here, so time filters skip whole row groups.
-            unsorted = self.con.execute(f"SELECT count(*) FILTER (WHERE {t} < prev) FROM (SELECT {t}, "
-                                        f"lag({t}) OVER () AS prev FROM {source} WHERE {usable})").fetchone()[0]
+            # Unusable records go in memory, not in another scan of the file; a file out of time order is
+            # sorted here, so time filters skip whole row groups.
             if unsorted:
                 self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT * EXCLUDE (_cut, _unread) "
                                  f"FROM {source} WHERE {usable} ORDER BY {t}")
@@ -146,20 +146,22 @@ class SnapshotTelemetry(FastPaths):
     def _read(self, f: Path, source: str) -> tuple[int, bool, list[str]]:
         """One file into the source's table in one typed scan, within the caps: (records read, whether the file
         was torn, what the caps left out). Unusable records are still in the table: the caller deletes them."""
-        caps, tmp, src, torn, notes = self.caps, Path(self._tmp.name), f, False, []
-        if f.suffix != ".parquet" and over_bytes(f, caps.bytes):
-            src, torn = sanitized_copy(f, tmp, caps.bytes)
-            notes.append(caps.bytes_note(f.name))
+        caps, src, torn, notes = self.caps, f, False, []
+        over = BytesWatch(f, caps.bytes, self.con.interrupt) if f.suffix != ".parquet" else None
+        total = unread = cut = 0
         try:
-            total, unread, cut = self._scan(src, source)
+            if not (over and over.over):
+                total, unread, cut = self._scan(src, source)
         except duckdb.Error as e:
-            if not (f.name.endswith(".gz") and "GZIP" in str(e).upper()):
+            if not (isinstance(e, duckdb.InterruptException) or f.name.endswith(".gz") and "GZIP" in str(e).upper()):
                 raise
-            unread = True                  # a truncated gzip: the streamed copy keeps what it can
-        if unread and src is f and f.suffix != ".parquet":
-            # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean
-            # copy recovers the latter with their bad bytes replaced, instead of losing them.
-            src, torn = sanitized_copy(f, tmp, caps.bytes)
+            unread = True                  # stopped at the bytes cap, or a truncated gzip: the copy keeps what it can
+        if over and over.result():         # waited for before any other query, which its interrupt could stop
+            notes.append(caps.bytes_note(f.name))
+        if over and (over.over or unread):
+            # Records that read as all-null are malformed JSON or non-UTF-8 text; a UTF-8-clean copy within
+            # the bytes cap recovers the latter with their bad bytes replaced, instead of losing them.
+            src, torn = sanitized_copy(f, Path(self._tmp.name), caps.bytes)
             total, _, cut = self._scan(src, source)
         if total == 0 and src is f and f.name.endswith(".gz"):
             torn = gzip_broken(f, caps.bytes)  # DuckDB skips a gzip trailer's checks; validate does not
@@ -359,6 +361,14 @@ def _field(source: str, name: str) -> str:
     if name not in FIELDS[source]:
         raise QueryError(f"{source} has no field {name!r} (fields: {', '.join(FIELDS[source])})")
     return name
+
+
+def _usable(source: str) -> str:
+    """A record with its required fields. An empty string is as missing as null (validate says so too): a
+    service named "" is no service. Only text can be empty: casting times or numbers to text to ask would
+    cost as much as the scan that loaded them."""
+    typed = TIME_FIELDS | NUMERIC_FIELDS.keys() | JSON_FIELDS
+    return " AND ".join(f"{c} IS NOT NULL" + ("" if c in typed else f" AND {c} <> ''") for c in REQUIRED[source])
 
 
 def _error_condition(source: str) -> str:
