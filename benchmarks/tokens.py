@@ -4,18 +4,22 @@
 
 Replays a scripted investigation of the demo incident, with the calls an LLM makes (issue 13: 4–5 turns,
 ~12 tool calls), through the real OpenAI provider (agent/models/openai_provider.py) against a stand-in Chat
-Completions server on loopback. The server plays a ScriptedModel (agent/models/scripted.py) turn by turn and
-counts each request body: its characters, the characters of its `tools` (the schemas, sent with every
-turn), and estimated tokens (tiktoken's o200k_base when it is installed and its encoding can be loaded,
-else characters / 4; the estimate used is printed). It reports those tokens as the turn's prompt_tokens, so
-the loop's usage is the same figure.
+Completions server on loopback (tests/test_demo_llm_run.py: its report is accepted and cites the new
+evidence). The server plays a ScriptedModel (agent/models/scripted.py) turn by turn and counts each request
+body: its characters, the characters of its `tools` (the schemas, sent with every turn), and estimated tokens
+(tiktoken's o200k_base when it is installed and its encoding can be loaded, else characters / 4; the estimate
+used is printed). It reports those tokens as the turn's prompt_tokens, so the loop's usage is the same figure.
 
-Measured (4 turns, 11 tool calls; characters / 4: tiktoken installs from PyPI but fetches its encoding from
-the network at first use, which this machine cannot, so it is not a dependency):
+Measured (4 turns; 11 tool calls until re-recorded, 12 since; characters / 4: tiktoken installs from PyPI but
+fetches its encoding from the network at first use, which this machine cannot, so it is not a dependency):
 
     before (faef193):   25,103 input tokens per investigation; tool schemas 15,223 characters a turn, 61% of input
     after (compacted):  18,147 input tokens per investigation; tool schemas  7,824 characters a turn, 43% of input
     and with edge_rates (a 15th tool) and descriptions trimmed to make room for it: 18,203; 7,880; 43%
+    with infra changes in list_deployments (longer results):                        19,198; 7,880; 41%
+    re-recorded (12 calls: edge_rates, a second trace_errors and list_deployments;
+    cites an edge rate, the node drain and two empty results):                      19,528; 7,880; 40%
+    and trace_errors saying token logged 4 error lines beside "no failing spans":  19,559; 7,880; 40%
 
 Both cannot run side by side (the schemas are the code's), so "before" was measured on the commit the schemas
 were halved from, with this script.
@@ -42,6 +46,7 @@ from agent.models.scripted import ScriptedModel  # noqa: E402
 
 DEMO = HERE.parent / "evals" / "incidents" / "search-token-peak"
 RESULT = re.compile(r'<tool-result tool="(\w+)"(?: evidence="([^"]*)")?')
+ROW_ID = re.compile(r"\[?(E\d+)[\] ]")
 
 
 def _encoder():
@@ -65,30 +70,51 @@ def ids_by_tool(messages: list[Message]) -> dict[str, list[list[str]]]:
     return out
 
 
+def row_ids(messages: list[Message], tool: str, *words: str) -> list[str]:
+    """The evidence ids on the lines of `tool`'s results that hold every one of `words`: a table row
+    ("E7 | search→token | …") or an empty result ("[E12] no failing spans …"), as a model picks what to cite."""
+    return [hit.group(1) for m in messages if m.role == "tool" and m.content.startswith(f'<tool-result tool="{tool}"')
+            for line in m.content.splitlines() if all(w in line for w in words)
+            and (hit := ROW_ID.match(line))]
+
+
 def report(messages: list[Message]) -> Turn:
-    """What an LLM submits after the calls below: search failed to scale up, token and catalog ruled out."""
-    ids = ids_by_tool(messages)
-    first = {name: calls[0] for name, calls in ids.items()}
+    """What an LLM submits after the calls below: search failed to scale up. Its traffic to token did not change
+    (edge_rates), only its calls fail; token, a partition and a deploy of search are ruled out, the last two by
+    an infrastructure change and an empty result."""
+    first = {name: calls[0] for name, calls in ids_by_tool(messages).items()}
+    edge = row_ids(messages, "edge_rates", "search→token")[:1]
+    empty = {tool: row_ids(messages, tool, "] no ")[:1] for tool in ("trace_errors", "list_deployments")}
     args = {"root_cause": {"service": "search", "kind": "failed_scale_up", "onset": "2026-03-06T16:55:00Z",
                            "summary": "search could not scale up into the Friday peak (no CPU left in the cluster); "
                                       "its CPU saturated and its connects to token timed out", "confidence": 0.85},
             "chain": [
                 {"claim": "search was paged for connection errors to token", "service": "search",
                  "evidence": first["describe_incident"] + first["error_onsets"][:1]},
-                {"claim": "search's calls to token time out, but token shows no errors of its own", "service": "search",
-                 "evidence": first["trace_errors"][:1] + first["service_map"]},
-                {"claim": "search's CPU saturated from 16:58 at flat instance count", "service": "search",
-                 "evidence": first["query_metric"] + ids["query_metric"][1]},
+                {"claim": "search's connects to token time out from 16:55 at an unchanged call rate (no new load on "
+                          "token); token's other callers see no errors", "service": "search",
+                 "evidence": edge + row_ids(messages, "trace_errors", "search", "token", "timed out")[:1]},
+                {"claim": "search's CPU climbed with the peak and saturated from 16:58 at a flat 4 instances",
+                 "service": "search", "evidence": row_ids(messages, "query_metric", "] cpu_utilization")
+                 + row_ids(messages, "query_metric", "] instance_count")},
                 {"claim": "autoscaling of search failed from 16:55: no CPU left in the cluster", "service": "search",
-                 "evidence": first["scaling_events"]}],
+                 "evidence": row_ids(messages, "scaling_events", "search", "failed")}],
             "hypotheses": [
                 {"service": "search", "kind": "failed_scale_up", "status": "confirmed",
-                 "reason": "scale-ups failed before the CPU saturated", "evidence": first["scaling_events"]},
+                 "reason": "scale-ups failed before the CPU saturated",
+                 "evidence": row_ids(messages, "scaling_events", "search", "failed")},
                 {"service": "token", "kind": "dependency_outage", "status": "ruled_out",
-                 "reason": "token's own errors and latency did not rise", "evidence": first["latency_by_service"]},
+                 "reason": "token's own spans show no failures and its other callers see no errors",
+                 "evidence": empty["trace_errors"] + edge},
+                {"service": "token", "kind": "network_partition", "status": "ruled_out",
+                 "reason": "no network, firewall or DNS change: the one infrastructure change is a routine node "
+                           "drain at 15:35, 80 minutes before; checkout and profile reach token",
+                 "evidence": row_ids(messages, "list_deployments", "node_drain")[:1] + edge},
+                {"service": "search", "kind": "deploy_regression", "status": "ruled_out",
+                 "reason": "search was not deployed in the window", "evidence": empty["list_deployments"]},
                 {"service": "catalog", "kind": "config_change", "status": "ruled_out",
                  "reason": "catalog is not on the failing path and its errors did not rise",
-                 "evidence": first["list_deployments"]}],
+                 "evidence": row_ids(messages, "list_deployments", "catalog", "deploy")[:1]}],
             "next_checks": ["cluster CPU capacity and the autoscaler's node pool"],
             "remediation": ["add node capacity for search's peak; alert on failed scale-ups"]}
     return Turn(text="search failed to scale up; submitting.", tool_calls=[
@@ -104,18 +130,18 @@ _ids = itertools.count(1)
 
 
 def investigation() -> ScriptedModel:
-    """The calls a capable LLM made on the demo incident, in its turns (parallel calls within a turn)."""
+    """The calls a capable LLM made on the demo incident, in its turns (parallel calls within a turn), with the
+    evidence issue 13 added in use: per-edge rates, infrastructure changes, an empty result's id."""
     return ScriptedModel([
         Turn(text="Start with the page, the onsets and the call graph.",
              tool_calls=[call("describe_incident"), call("error_onsets"), call("service_map")]),
-        Turn(text="What changed around the onset?",
+        Turn(text="What changed around the onset, and did search's traffic to token change?",
              tool_calls=[call("list_deployments"), call("scaling_events"), call("certificates"),
-                         call("trace_errors", service="search")]),
-        Turn(text="search's scale-ups failed; check its load and latency.",
+                         call("trace_errors", service="search"), call("edge_rates", callee="token")]),
+        Turn(text="search's scale-ups failed; check its load, and rule out token and a deploy of search.",
              tool_calls=[call("query_metric", **{"name": "cpu_utilization", "service": "search"}),
                          call("query_metric", **{"name": "instance_count", "service": "search"}),
-                         call("query_metric", **{"name": "request_rate", "service": "search"}),
-                         call("latency_by_service")]),
+                         call("trace_errors", service="token"), call("list_deployments", service="search")]),
         report,
     ])
 
@@ -186,15 +212,16 @@ def serve(stand_in: StandIn) -> Iterator[str]:
         server.server_close()
 
 
-def measure(snapshot: Path = DEMO) -> dict:
-    """One scripted investigation through the OpenAI provider: per-request and total characters and tokens."""
+def measure(snapshot: Path = DEMO, transcript: Path | None = None) -> dict:
+    """One scripted investigation through the OpenAI provider: per-request and total characters and tokens
+    (its transcript written to `transcript`, for a test to read the accepted report)."""
     from agent.models.openai_provider import OpenAIModel
     from agent.session import open_investigation
 
     stand_in = StandIn(investigation())
     with serve(stand_in) as url:
         model = OpenAIModel("gpt-5.1", base_url=url, api_key="not-needed", stream=False, attempts=1)
-        with open_investigation(snapshot, model) as inv:
+        with open_investigation(snapshot, model, transcript=transcript) as inv:
             res = inv.run()
     stand_in.model.assert_complete()
     reqs = stand_in.requests

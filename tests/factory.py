@@ -223,6 +223,17 @@ def _network_partition(d: Path) -> None:            # search's instances in z-b 
              if l["service"] == "api" and l["level"] == "error" else l)
 
 
+@cause("network_partition_seen_by_callers", kind="network_partition")
+def _partition_seen_by_callers(d: Path) -> None:
+    """search-z-b (10.0.1.1) is cut off from other zones at 11:12 but keeps serving its own zone, so no zone of
+    search's falls silent: only api's timeouts, from both zones, all naming that address, place the cut."""
+    _rewrite(d / "logs.jsonl", lambda l: {**l, "level": "info", "message": "GET /search 200 14ms"}
+             if l["service"] == "search" and l["level"] == "error" else l)
+    _rewrite(d / "spans.jsonl", lambda s: {**s, "status": "ok", "attributes": {}} if s["service"] == "search" else s)
+    _rewrite(d / "logs.jsonl", lambda l: {**l, "message": "dial tcp 10.0.1.1:8080: i/o timeout"}
+             if l["service"] == "api" and l["level"] == "error" else l)
+
+
 @cause("database_saturation_db", service="search-db", kind="database_saturation")
 def _database_of_its_own(d: Path) -> None:          # the database is a service of its own, called by search
     metric(d, "search-db", "db_connections_in_use", lambda m: 200.0 if m >= 72 else 60.0 + m % 9)

@@ -121,3 +121,25 @@ def test_service_map_in_a_short_window_gives_no_degenerate_percentiles(tmp_path)
     assert e.spans == 120 and e.p50_ms is not None and e.p99_ms is not None and e.p99_ms > e.p50_ms
     mid = run(c, "service_map", start="2026-03-06T11:00:00Z", end="2026-03-06T11:30:00Z").data
     assert all(e.p50_ms is not None and e.p99_ms is None for e in mid)                   # 30 calls: a median, no p99
+
+
+# ---- item 7: trace_errors and the logs agree ---------------------------------------------------------------
+def test_trace_errors_shows_the_callees_own_exception_from_the_same_traces(tmp_path):
+    """Only token logs the failure, in the traces of search's failing calls: the caller's row shows it."""
+    d = build(tmp_path / "callee")
+    rows = [json.loads(line) for line in open(d / "logs.jsonl")]
+    rows = [{**r, "trace_id": None} if r["service"] == "search" else r for r in rows]
+    rows += [{"time": ts(m + 0.2), "service": "token", "level": "error", "instance": "token-z-a", "zone": "z-a",
+              "trace_id": f"t{m}", "message": "IllegalStateException: key store not loaded"} for m in range(73, 120)]
+    write_jsonl(d / "logs.jsonl", rows)
+    top = run(_ctx(d), "trace_errors", service="search").data[0]
+    assert top.peer_service == "token" and "token: IllegalStateException" in top.logs
+
+
+def test_no_failing_spans_of_a_service_that_logs_errors_says_the_views_disagree(tmp_path):
+    d = build(tmp_path / "quiet")
+    _add(d, "logs", [{"time": ts(m), "service": "token", "level": "error", "message": "NullPointerException"}
+                     for m in range(80, 112)])
+    res = TOOLS["trace_errors"](_ctx(d), {"service": "token"})
+    assert res.status.value == "empty" and "token logged 32 error lines" in res.text
+    assert "logged" not in TOOLS["trace_errors"](_ctx(d), {"service": "api", "end": ts(60)}).text

@@ -65,10 +65,21 @@ def trace_errors(ctx: ToolContext, service: str | None = None, peer_service: str
                              filters={"service": service, "peer_service": peer_service, "status": "error"}, data=[],
                              summary=f"no failing spans{' of ' + service if service else ''}"
                                      f"{' to ' + peer_service if peer_service else ''}",
-                             text=f"no failing spans {fmt_span(f.start, f.end)}")
+                             text=f"no failing spans {fmt_span(f.start, f.end)}{_own_error_logs(ctx, f, service)}")
     head = f"failing spans {fmt_span(f.start, f.end)}: {sum(c['n'] for c in counts)} in {len(counts)} edges"
     text = head + "\n" + table(rows, ["evidence", "service", "peer_service", "kind", "errors", "first", "what", "logs"])
     return ToolResult(text=text, evidence_ids=ids, data=rows)
+
+
+def _own_error_logs(ctx: ToolContext, f, service: str | None) -> str:
+    """'no failing spans' of a service that logs errors reads as healthy when its spans only fail to mark them
+    (a callee answering 503 with exceptions in its own logs): say the two views disagree, and where to look."""
+    if not service or not ctx.telemetry.coverage("logs").present:
+        return ""
+    own = f.but(status=None, peer_service=None, levels=("error", "fatal"))
+    n = sum(r["n"] for r in ctx.telemetry.count("logs", own, by=("service",), limit=5))
+    return (f"; but {service} logged {n} error lines in this range: its spans do not mark those failures "
+            f"(search_logs service={service} level=error)") if n else ""
 
 
 def _status_not_recorded(ctx: ToolContext, f) -> ToolResult | None:

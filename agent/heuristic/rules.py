@@ -246,11 +246,15 @@ def network_partition(f: Facts, svc: str) -> list[Hypothesis]:
     if svc in f.chain[:-1]:      # a caller's errors are explained by the next hop, not its zone
         return []
     z, ids = f.zones(svc)
-    if not z or not (z.concentrated or z.dropped):
+    if not z or not (z.concentrated or z.dropped or z.peer_concentrated):
         return []
+    # The callers' view decides when the cut zone still serves its own zone (no zone falls silent) and the
+    # reporter's zones are even: every caller zone's failed calls name svc's instances in one zone.
     claim = (f"{svc}'s failures are confined to zone {z.top.zone}: connectivity there was lost" if z.concentrated
              else f"{svc}'s instances in zone {z.dropped[0]} stopped receiving traffic while its callers failed: "
-                  f"that zone became unreachable")
+                  f"that zone became unreachable" if z.dropped
+             else f"the calls to {svc} that fail all name its instances in zone {z.peer_concentrated}, from "
+                  f"the callers' zones: that zone became unreachable")
     return [Hypothesis(svc, "network_partition", 0.7, f.onset_of(svc) or f.t0, ids, claim)]
 
 
