@@ -108,7 +108,7 @@ def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetim
         rb, ra = st["before"] / before_min, st["after"] / after_min
         rows.append(LogTemplate(clip(tpl, 200), round(st["before"]), round(st["after"]), rb, ra,
                                 st["before"] == 0 and st["after"] >= 3, ",".join(sorted(st["levels"])),
-                                clip(st["example"], 200)))
+                                clip(st["example"], 400)))  # a Java servlet error names its cause after ~300 chars
     rows.sort(key=lambda r: (not r.new, -(r.per_min_after - r.per_min_before)))
     new = [r for r in rows if r.new]
     summary = (f"{len(rows)} log templates for {service or 'all services'} around {fmt_time(split)}; "

@@ -16,9 +16,10 @@ import difflib
 import itertools
 from typing import Any, Generator
 
-from agent.heuristic.conclude import conclude, inconclusive_args
+from agent.heuristic.conclude import CONCLUDE_AT, conclude, inconclusive_args, ranked
 from agent.heuristic.facts import Facts
 from agent.heuristic.mesh import edge_metric_names
+from agent.heuristic.own_errors import split_at
 from agent.models.base import Message, ToolCall
 
 RESOURCE_METRICS = ("cpu_utilization", "memory_utilization", "disk_utilization", "db_connections_in_use",
@@ -56,6 +57,11 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
                         if m in desc.metrics and (not desc.metrics[m] or s in desc.metrics[m])]
                     + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
                     + [("zone_breakdown", {"service": s}) for s in cands[:3]])
+    if desc.present("logs") and not any(h.score >= CONCLUDE_AT for h in ranked(f)):
+        # Nothing stands out along the walk: every service's own new errors, for a lead (own_errors.py).
+        split = split_at(f).isoformat()
+        yield from _ask(f, [("log_patterns", {"service": s, "level": "error", "split_at": split})
+                            for s in sorted(f.known)])
     return conclude(f)
 
 

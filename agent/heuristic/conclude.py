@@ -12,6 +12,7 @@ from tools.domain.taxonomy import TAXONOMY
 CONCLUDE_AT = 0.4          # below this best score, the report is inconclusive
 OPEN_AT = 0.75 * CONCLUDE_AT
 PAGE_SLACK = 5 * MIN       # a cause or symptom this long after the page did not cause it
+LEAD_CAP = 0.39            # a lead's score stays under CONCLUDE_AT: listed open, never confirmed
 
 
 def place(f: Facts, service: str) -> float:
@@ -47,6 +48,8 @@ def ranked(f: Facts) -> list[Hypothesis]:
     hs = hypotheses(f)
     for h in hs:
         h.score = round(h.strength * timing(f, h) * place(f, h.service), 3)
+        if h.lead:
+            h.score = min(h.score, LEAD_CAP)
     return sorted(hs, key=lambda h: -h.score)
 
 

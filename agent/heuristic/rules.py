@@ -47,6 +47,7 @@ class Hypothesis:
     claim: str                                                              # the root-cause link of the chain
     mechanism: list[tuple[str, list[str]]] = field(default_factory=list)   # links between symptom and cause
     slow: bool = False               # builds up over a long time (leak, disk) before the symptom
+    lead: bool = False               # worth a person's look, never the answer (its score is capped)
     score: float = 0.0
 
 
@@ -379,5 +380,6 @@ def _mins(td: timedelta) -> str:
 
 # Rules in modules of their own build on Hypothesis and the helpers above, so they are registered last.
 from agent.heuristic.mesh import mesh_delay  # noqa: E402
+from agent.heuristic.own_errors import own_new_errors  # noqa: E402
 
-LATE_RULES.append(mesh_delay)
+LATE_RULES += [mesh_delay, own_new_errors]

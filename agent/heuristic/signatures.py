@@ -20,7 +20,9 @@ FAMILIES: dict[str, re.Pattern[str]] = {name: re.compile(rx, re.I) for name, rx 
                r"could not obtain connection|pool exhausted|max_connections|lock wait timeout|statement timeout|"
                r"slow query",
     "conn_refused": r"connection refused|ECONNREFUSED|no route to host|EHOSTUNREACH|connection reset|"
-                    r"no healthy upstream|upstream connect error|host unreachable|network is unreachable",
+                    r"no healthy upstream|upstream connect error|host unreachable|network is unreachable|"
+                    # Spring Cloud's load balancer: the registry lists no instance to call (not the caller's code)
+                    r"no instances available for|does not have available server",
     "timeout": r"timed? ?out|deadline exceeded|DEADLINE_EXCEEDED|ETIMEDOUT|context canceled",
     # a fault in the code itself: an unhandled exception, a panic, a crash with a stack trace
     "exception": r"\bpanic:|Traceback \(most recent call last\)|\b\w+(Exception|Error):|NullPointer|"

@@ -1,0 +1,68 @@
+"""A lead from a service's own new errors when nothing stands out (issue 12, TrainTicket wrong-return faults): the
+service whose logs gained a new kind of error line, well ahead of any other, is listed open, never confirmed;
+a load balancer with no instance to call is not the caller's code."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from agent.heuristic.conclude import CONCLUDE_AT, conclude, ranked
+from agent.heuristic.facts import Facts
+from agent.heuristic.own_errors import own_new_errors
+from agent.heuristic.signatures import families
+from agent.models.base import Message
+from tools.domain.incident import Incident
+from tools.results import Edge, LogTemplate, Overview
+
+T0 = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
+NO_INSTANCE = ("ERROR o.a.c.c.C.[.[.[.[dispatcherServlet]#175 Servlet.service() threw exception [Request processing "
+               "failed; nested exception is java.lang.IllegalStateException: No instances available for ts-basic-service]")
+
+
+def at(minute: int) -> datetime:
+    return T0 + timedelta(minutes=minute)
+
+
+def facts(new_errors: dict[str, tuple[int, str]]) -> Facts:
+    """gateway calls every service; nothing fails in spans; each service's error-level log_patterns split at the
+    baseline's end, with `n` lines of one new template `text`."""
+    inc = Incident.model_validate({"format": 1, "id": "t", "title": "t",
+                                   "window": {"start": at(0).isoformat(), "end": at(12).isoformat()},
+                                   "alert": {"at": at(8).isoformat(), "service": "gateway"}})
+    services = ["gateway", *new_errors]
+    f = Facts()
+    put = lambda name, data, args=None: f.add(name, args or {}, Message(role="tool", data=data,  # noqa: E731
+                                                                       evidence_ids=[f"E{len(f.results)}"]))
+    put("describe_incident", Overview(inc, [], services, {}, {}))
+    put("error_onsets", [])
+    put("service_map", [Edge("gateway", s, 100, 0) for s in new_errors])
+    for s, (n, text) in new_errors.items():
+        put("log_patterns", [LogTemplate(text, 0, n, 0.0, n / 4, True, "error", text)],
+            {"service": s, "level": "error", "split_at": at(4).isoformat()})
+    f.chain = f.walk_chain()
+    f.t0 = f.alert_at
+    return f
+
+
+WRONG_VALUE = "ERROR c.s.ContactsServiceImpl#71 [findContactsById][No contacts according to contactsId]"
+BACKGROUND = "ERROR e.s.ExecuteServiceImpl#51 [ticketExecute][ticket execute error: Order Status Wrong]"
+
+
+def test_a_service_whose_new_errors_clearly_lead_is_listed_open_never_confirmed():
+    f = facts({"contacts": (20, WRONG_VALUE), "execute": (10, BACKGROUND)})
+    [h] = own_new_errors(f)
+    assert (h.service, h.kind, h.lead) == ("contacts", "application_error", True)
+    assert ranked(f)[0].score < CONCLUDE_AT
+    report = conclude(f)
+    assert report["inconclusive"]
+    assert [(x["service"], x["status"]) for x in report["hypotheses"]][:1] == [("contacts", "open")]
+
+
+def test_no_lead_when_another_service_gained_nearly_as_many_new_errors():
+    assert own_new_errors(facts({"basic": (12, WRONG_VALUE), "execute": (16, BACKGROUND)})) == []
+
+
+def test_a_load_balancer_with_no_instance_to_call_is_infrastructure_not_the_callers_code():
+    assert "conn_refused" in families(NO_INSTANCE)
+    # travel's new errors are all "no instance of basic": they neither lead nor outnumber contacts' own.
+    f = facts({"contacts": (6, WRONG_VALUE), "travel": (18, NO_INSTANCE)})
+    assert [h.service for h in own_new_errors(f)] == ["contacts"]
