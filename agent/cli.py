@@ -11,7 +11,8 @@ from agent import __version__, cli_chat, cli_doctor, cli_eval, cli_investigate, 
 from agent.cli_options import Command, Group, err, say_error
 
 app = typer.Typer(help="fivewhys: find the root cause of a production incident, with cited evidence.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=Group)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=Group,
+                  rich_markup_mode=None)
 for name, command in (("investigate", cli_investigate.investigate), ("demo", cli_investigate.demo),
                       ("eval", cli_eval.eval_command), ("simulate", cli_eval.simulate_command),
                       ("mcp", cli_chat.mcp), ("chat", cli_chat.chat), ("ask", cli_investigate.ask),

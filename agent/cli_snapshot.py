@@ -12,7 +12,7 @@ from agent.cli_options import Command, ForceFlag, Group, SnapshotDir, bad_input,
 from agent.termtext import plain
 
 app = typer.Typer(help="Incident snapshots: validate (and, with live backends, capture and import).",
-                  no_args_is_help=True, cls=Group)
+                  no_args_is_help=True, cls=Group, rich_markup_mode=None)
 OutOption = Annotated[Path, typer.Option("--out", metavar="DIR", help="a new or empty directory to write")]
 
 
