@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import statistics
 import multiprocessing
+import os
+import statistics
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -121,7 +122,10 @@ def run_eval(cases: list[Path], models: list[str], trials: int = 1, concurrency:
     # Investigations are CPU-bound Python (the heuristic) and DuckDB: threads share one GIL, so -j N runs
     # in N processes. A model factory given by a caller (a test's scripted model) may not pickle: threads.
     if concurrency > 1 and make_model is load_model:
-        pool: Executor = ProcessPoolExecutor(max_workers=concurrency, mp_context=multiprocessing.get_context("spawn"))
+        # DuckDB would give each worker a thread per core: N workers on N cores then fight over them.
+        threads = max(1, (os.cpu_count() or 1) // concurrency)
+        pool: Executor = ProcessPoolExecutor(max_workers=concurrency, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init, initargs=(threads,))
     else:
         pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     with pool:
@@ -145,6 +149,11 @@ class _Setup:
     servers: dict[str, str | None]
     judge_spec: str | None
     make_model: Callable[[str], Any]
+
+
+def _worker_init(duckdb_threads: int) -> None:
+    from tools.backends import snapshot
+    snapshot.DUCKDB_THREADS = duckdb_threads
 
 
 def _job(s: _Setup, c: Path, m: str, t: int) -> dict:

@@ -18,3 +18,14 @@ def test_processes_give_the_rows_and_cache_of_one_worker(tmp_path):
         sorted(p.name for p in (tmp_path / "two" / "cache").iterdir())
     again = run_eval(cases, ["heuristic"], concurrency=2, out_dir=tmp_path / "one")   # the cache of -j 1 serves -j 2
     assert all(r["cached"] for r in again["rows"])
+
+
+def test_each_worker_gives_duckdb_its_share_of_the_cores(tmp_path, monkeypatch):
+    from factory import build
+    from evals.harness import _worker_init
+    from tools.backends import snapshot
+    monkeypatch.setattr(snapshot, "DUCKDB_THREADS", None)
+    _worker_init(1)                         # what the pool runs in each worker first
+    t = snapshot.SnapshotTelemetry(build(tmp_path / "inc"))
+    assert t.con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+    t.close()

@@ -62,6 +62,9 @@ class SnapshotConfig(BackendConfig):
         return SnapshotTelemetry(self.path)
 
 
+DUCKDB_THREADS: int | None = None       # DuckDB's default (one per core) unless set: eval's workers share the cores
+
+
 class SnapshotTelemetry(FastPaths):
     """Telemetry answered from a snapshot directory (INCIDENT_FORMAT.md v1)."""
 
@@ -70,7 +73,7 @@ class SnapshotTelemetry(FastPaths):
         self.incident = load_incident(self.path)
         self.caps = caps or Caps.from_env()
         # No progress bar: it would be drawn on stdout, inside `--json` output.
-        self.con = duckdb.connect(":memory:")
+        self.con = duckdb.connect(":memory:", config={"threads": DUCKDB_THREADS} if DUCKDB_THREADS else {})
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone='UTC'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
