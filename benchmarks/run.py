@@ -49,6 +49,24 @@ print(json.dumps({"load_s": t_load - t_import, "investigate_s": t_end - t_load, 
                   "root_cause": f"{rc.service}/{rc.kind}" if rc else "inconclusive", "tool_times": times}))
 """
 
+# Every tool once, in the order a model might call them, after the load: the first call of a kind pays for
+# the table it builds (per-minute counts, span edges); text and regex searches are the issue's slowest.
+TOOL_CALLS = r"""
+import json, sys, time
+from agent.session import open_tools
+from tools import TOOLS
+calls = [("describe_incident", {}), ("error_onsets", {}), ("service_map", {}), ("search_logs", {"text": "timed out"}),
+         ("search_logs", {"text": "timed out after [0-9]+ms", "regex": True}), ("log_patterns", {}), ("zone_breakdown", {}),
+         ("latency_by_service", {}), ("trace_errors", {}), ("edge_rates", {}), ("metric_changes", {})]
+out = {}
+with open_tools(sys.argv[1]) as ctx:
+    for name, args in calls:
+        t = time.perf_counter()
+        assert not TOOLS[name](ctx, args).error, name
+        out[f"{name}({'regex' if 'regex' in args else next(iter(args), '')})"] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+
 LOAD = r"""
 import sys, time
 from tools.backends.snapshot import SnapshotTelemetry
@@ -142,17 +160,19 @@ def bench_incident(d: Path, runs: int) -> list[str]:
     runs are interleaved (bare, load, CLI, investigation; then again), so each ratio compares runs made under
     the same load of the machine."""
     py, fmt = sys.executable, d.name.split("-")[0]
-    bare, load, cli, child = [], [], [], []
+    bare, load, cli, child, calls = [], [], [], [], []
     for _ in range(runs):
         bare.append(timed_cpu([py, "-c", BARE, str(logs_file(d))]))
         load.append(timed_cpu([py, "-c", LOAD, str(logs_only(d))]))
         cli.append(timed([py, "-m", "agent", "investigate", str(d), "--json", "--no-transcript"]))
         child.append(timed([py, "-c", CHILD, str(d)]))
+        calls.append(json.loads(timed([py, "-c", TOOL_CALLS, str(d)])[2]))
     res = [json.loads(out) for _, _, out in child]
     tools: dict[str, list[float]] = {}
     for r in res:
         for k, v in r["tool_times"].items():
             tools.setdefault(k, []).extend(v)
+    each = {k: med([c[k] for c in calls]) for k in calls[0]}
     limit = med([float(r[2]) for r in bare])
     cpu = med([r[3] for r in load]) / med([r[3] for r in bare])
     out = [f"| investigate {d.name}, whole CLI (root cause {res[0]['root_cause']}) | "
@@ -168,6 +188,9 @@ def bench_incident(d: Path, runs: int) -> list[str]:
     slow = sorted(tools.items(), key=lambda kv: -pct(kv[1], 0.95))
     out.append("| tools p95 (slowest five) | " + ", ".join(f"{k} {pct(v, 0.95):.2f} s" for k, v in slow[:5])
                + f" | {pct(slow[0][1], 0.95) / limit:.2f}× |")
+    top = sorted(each.items(), key=lambda kv: -kv[1])
+    out.append("| every tool once, cold (slowest six; median of runs) | " + ", ".join(f"{k} {v:.2f} s" for k, v in top[:6])
+               + f" | {top[0][1] / limit:.2f}× |")
     return out
 
 
