@@ -46,7 +46,11 @@ class FastPaths:
     def _minute_table(self, source: str) -> str | None:
         if source not in self._minute_tables:
             name, dims = f"_{source}_per_minute", ", ".join(MINUTE_DIMS[source])
-            self.con.execute(f"CREATE TABLE {name} AS SELECT time_bucket(INTERVAL 60 SECONDS, time) AS minute, {dims}, "
+            # The minute from the epoch's microseconds (floored, before 1970 too): time_bucket's value without
+            # the time-zone arithmetic it does on a TIMESTAMPTZ, a quarter of this build at 5M rows.
+            us = "epoch_us(time)"
+            self.con.execute(f"CREATE TABLE {name} AS SELECT make_timestamptz({us} - ({us} % 60000000 + 60000000) "
+                             f"% 60000000) AS minute, {dims}, "
                              f"count(*) AS n, count(*) FILTER (WHERE {ERRORS[source]}) AS errors FROM {source} "
                              f"GROUP BY ALL ORDER BY minute")
             small, rows = self.con.execute(f"SELECT (SELECT count(*) FROM {name}), "
