@@ -42,6 +42,26 @@ class TryLater(Exception):
     is kept and run again later, not counted as finished or failed."""
 
 
+def run_page(page: Page, run: Callable[[Page], None],
+             on_error: Callable[[Page, BaseException], None] | None) -> TryLater | None:
+    """Run one page as both stores do (this file's queue and the replicas' RedisQueue): a failure is logged and
+    given to on_error, not raised, so one failed investigation harms no other; a TryLater is returned for the
+    store to keep the page and run it again its own way. What on_error raises goes up to the worker."""
+    began = time.monotonic()
+    try:
+        run(page)
+    except TryLater as e:
+        return e
+    except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
+        log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
+        if on_error:
+            on_error(page, e)
+        return None
+    if not page.resolved:
+        log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
+    return None
+
+
 class InvestigationQueue:
     def __init__(self, run: Callable[[Page], None], on_resolved: Callable[[Page], None], workers: int = 2,
                  on_error: Callable[[Page, BaseException], None] | None = None, journal: Path | None = None,
@@ -168,20 +188,13 @@ class InvestigationQueue:
                 log.info("page %s: investigating", page.key)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
-        began, again = time.monotonic(), False
+        slack_down = None
         try:
-            (self.on_resolved if page.resolved else self.run)(page)
-            if not page.resolved:
-                log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
-        except TryLater as e:
-            again = not page.resolved
-            if not again:
-                log.warning("page %s: resolve not noted: %s", page.key, e)
-        except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
-            log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
-            if self.on_error:
-                self.on_error(page, e)
+            slack_down = run_page(page, self.on_resolved if page.resolved else self.run, self.on_error)
+            if slack_down is not None and page.resolved:
+                log.warning("page %s: resolve not noted: %s", page.key, slack_down)
         finally:
+            again = slack_down is not None and not page.resolved
             with self.lock:
                 self.active -= 1
                 self.done += 1
