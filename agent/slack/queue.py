@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.slack.webhooks import Page
+from agent.state import open_private, private_dir, write_private
 
 log = logging.getLogger("fivewhys.slack")
 REMEMBER = 20_000          # incident keys and delivery ids kept for dedupe (oldest finished ones forgotten first)
@@ -240,7 +241,7 @@ class InvestigationQueue:
         if self.journal is None:
             return
         try:
-            with open(self.journal, "a", encoding="utf-8") as f:
+            with open_private(self.journal) as f:      # pages are state: 0600, as transcripts are
                 f.write(json.dumps(rec, default=str) + "\n")
             self._journal_lines += 1
             if self._journal_lines > 4 * max(len(self.state), 1000):
@@ -253,7 +254,7 @@ class InvestigationQueue:
         tmp = self.journal.with_name(self.journal.name + ".tmp")
         lines = [_record(k, st, at, self.pages.get(k) if st in ACTIVE else None) for k, (st, at) in self.state.items()]
         lines += [{"key": k, "note": n} for k, n in self.notes.items() if k in self.state]
-        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in lines), encoding="utf-8")
+        write_private(tmp, "".join(json.dumps(r, default=str) + "\n" for r in lines))
         tmp.replace(self.journal)
         self._journal_lines = len(lines)
         self.notes = {k: n for k, n in self.notes.items() if k in self.state}
@@ -282,7 +283,7 @@ class InvestigationQueue:
                 self.state[key] = ("queued", at)
                 self.q.put(self.pages[key])
         self.pages = {k: p for k, p in self.pages.items() if self.state.get(k, ("",))[0] in ACTIVE}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._compact()
 
     def join(self) -> None:
