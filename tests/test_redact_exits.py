@@ -129,3 +129,34 @@ def test_values_under_a_credential_key_are_secrets_whatever_they_look_like():
                     "DB_PASSWORD": "[REDACTED:key_value_secret]", "pool.size": {"from": 1, "to": 2},
                     "token": "timeout", "max_tokens": 5, "secret": "[REDACTED]"},
         "message": "ok \x1b[2J\x07done"}              # JSON escapes it: data, not a command
+
+
+def writes_of(source: str) -> list[str]:
+    """The calls in `source` that create or write a file or directory by themselves (not through agent.state)."""
+    import ast
+    import re
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        name = ast.unparse(node.func)
+        modes = [a.value for a in [*node.args, *(k.value for k in node.keywords if k.arg == "mode")]
+                 if isinstance(a, ast.Constant) and isinstance(a.value, str) and re.fullmatch(r"[rwxabt+]+", a.value)]
+        opened_to_write = name.split(".")[-1] == "open" and any(set(m) & set("wax+") for m in modes)
+        path_writes = "." in name and name.split(".")[-1] in ("write_text", "write_bytes", "mkdir", "touch")
+        if opened_to_write or path_writes or name in ("os.open", "os.makedirs", "os.mkdir"):
+            found.append(f"line {node.lineno}: {name}")
+    return found
+
+
+def test_the_slack_bot_writes_files_only_through_agent_state():
+    """Everything the bot keeps on disk (the journal, transcripts, votes) is state: written by agent/state.py's
+    helpers, 0600 in 0700 directories. The check sees a plain write (the journal's, before it was fixed)."""
+    from pathlib import Path
+    assert writes_of('open(j, "a", encoding="utf-8")\ntmp.write_text(s)\np.parent.mkdir(parents=True)\n') == [
+        "line 1: open", "line 2: tmp.write_text", "line 3: p.parent.mkdir"]
+    assert writes_of('path.open("w")\ngzip.open(p, mode="at")\n') == ["line 1: path.open", "line 2: gzip.open"]
+    assert writes_of('open(p, encoding="utf-8")\nopen(p, "rb")\npath.open()\n') == []
+    slack = Path(__file__).resolve().parent.parent / "agent" / "slack"
+    plain = {p.name: w for p in sorted(slack.glob("*.py")) if (w := writes_of(p.read_text()))}
+    assert plain == {}

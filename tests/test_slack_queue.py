@@ -96,6 +96,31 @@ def test_the_journal_requeues_unfinished_pages_and_remembers_finished_ones(new_q
     assert again == [] and len(journal.read_text().splitlines()) == 3     # compacted: one line per incident
 
 
+
+def test_the_journal_is_private_whatever_the_umask(new_queue, tmp_path):
+    """The journal holds pages (services, alert summaries): a state file, 0600 in a 0700 directory (agent/state.py),
+    when created, compacted or recreated after it was removed, and when an older version left it 0644."""
+    import os
+    import stat
+    journal = tmp_path / "serve" / "pages.jsonl"
+    was = os.umask(0o022)                           # the usual umask, under which a plain open() gives 0644
+    try:
+        q = new_queue(lambda p: None, lambda p: None, workers=1, journal=journal)
+        assert q.submit(page("a"))
+        q.join()
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        assert stat.S_IMODE(journal.parent.stat().st_mode) == 0o700
+        journal.unlink()                            # appended to again after it went away
+        assert q.submit(page("b"))
+        q.join()
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        q.close()
+        journal.chmod(0o644)                        # as the version before this one left it
+        new_queue(lambda p: None, lambda p: None, workers=1, journal=journal)
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    finally:
+        os.umask(was)
+
 def test_serve_refuses_to_start_without_telemetry_or_with_a_bad_routing_table(tmp_path):
     from typer.testing import CliRunner
     from agent.cli import app

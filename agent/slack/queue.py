@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agent.slack.webhooks import Page
+from agent.state import open_private, private_dir, write_private
 
 log = logging.getLogger("fivewhys.slack")
 REMEMBER = 20_000          # incident keys and delivery ids kept for dedupe (oldest finished ones forgotten first)
@@ -40,6 +41,26 @@ RETRY_FIRST_S, RETRY_MAX_S = 5.0, 300.0     # a page whose run raised TryLater: 
 class TryLater(Exception):
     """Raised by a run that could not finish for a reason outside it (Slack down or rate-limiting): the page
     is kept and run again later, not counted as finished or failed."""
+
+
+def run_page(page: Page, run: Callable[[Page], None],
+             on_error: Callable[[Page, BaseException], None] | None) -> TryLater | None:
+    """Run one page as both stores do (this file's queue and the replicas' RedisQueue): a failure is logged and
+    given to on_error, not raised, so one failed investigation harms no other; a TryLater is returned for the
+    store to keep the page and run it again its own way. What on_error raises goes up to the worker."""
+    began = time.monotonic()
+    try:
+        run(page)
+    except TryLater as e:
+        return e
+    except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
+        log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
+        if on_error:
+            on_error(page, e)
+        return None
+    if not page.resolved:
+        log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
+    return None
 
 
 class InvestigationQueue:
@@ -168,20 +189,13 @@ class InvestigationQueue:
                 log.info("page %s: investigating", page.key)
             self.active += 1
             self.max_active = max(self.max_active, self.active)
-        began, again = time.monotonic(), False
+        slack_down = None
         try:
-            (self.on_resolved if page.resolved else self.run)(page)
-            if not page.resolved:
-                log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
-        except TryLater as e:
-            again = not page.resolved
-            if not again:
-                log.warning("page %s: resolve not noted: %s", page.key, e)
-        except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
-            log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
-            if self.on_error:
-                self.on_error(page, e)
+            slack_down = run_page(page, self.on_resolved if page.resolved else self.run, self.on_error)
+            if slack_down is not None and page.resolved:
+                log.warning("page %s: resolve not noted: %s", page.key, slack_down)
         finally:
+            again = slack_down is not None and not page.resolved
             with self.lock:
                 self.active -= 1
                 self.done += 1
@@ -227,7 +241,7 @@ class InvestigationQueue:
         if self.journal is None:
             return
         try:
-            with open(self.journal, "a", encoding="utf-8") as f:
+            with open_private(self.journal) as f:      # pages are state: 0600, as transcripts are
                 f.write(json.dumps(rec, default=str) + "\n")
             self._journal_lines += 1
             if self._journal_lines > 4 * max(len(self.state), 1000):
@@ -240,7 +254,7 @@ class InvestigationQueue:
         tmp = self.journal.with_name(self.journal.name + ".tmp")
         lines = [_record(k, st, at, self.pages.get(k) if st in ACTIVE else None) for k, (st, at) in self.state.items()]
         lines += [{"key": k, "note": n} for k, n in self.notes.items() if k in self.state]
-        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in lines), encoding="utf-8")
+        write_private(tmp, "".join(json.dumps(r, default=str) + "\n" for r in lines))
         tmp.replace(self.journal)
         self._journal_lines = len(lines)
         self.notes = {k: n for k, n in self.notes.items() if k in self.state}
@@ -269,7 +283,7 @@ class InvestigationQueue:
                 self.state[key] = ("queued", at)
                 self.q.put(self.pages[key])
         self.pages = {k: p for k, p in self.pages.items() if self.state.get(k, ("",))[0] in ACTIVE}
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._compact()
 
     def join(self) -> None:

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.slack import queue as file_queue
-from agent.slack.queue import InvestigationQueue, TryLater
+from agent.slack.queue import InvestigationQueue, TryLater, run_page
 from agent.slack.store_lua import ADMIT, CLAIM, FINISH, POSITION, RENEW, RETRY
 from agent.slack.webhooks import Page
 
@@ -290,21 +290,16 @@ class RedisQueue:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
         log.info("page %s: investigating%s", page.key, f" (attempt {page.attempt})" if page.attempt > 1 else "")
-        began, again = time.monotonic(), False
+        slack_down = None
         try:
-            self.run(page)
-            log.info("page %s: finished in %.1f s", page.key, time.monotonic() - began)
-        except TryLater as e:
-            again = True
-            log.warning("page %s: not finished, Slack is unavailable: %s", page.key, e)
-        except BaseException as e:  # noqa: BLE001 - one failed investigation harms no other
-            log.warning("page %s failed: %s: %s", page.key, type(e).__name__, e)
-            if self.on_error:
-                self.on_error(page, e)
+            slack_down = run_page(page, self.run, self.on_error)
+            if slack_down is not None:
+                log.warning("page %s: not finished, Slack is unavailable: %s", page.key, slack_down)
         finally:
             with self.lock:
                 self.in_hand.pop(page.key, None)
-            notify = False if again and self._retry(page.key, at, holder) else self._finish(page.key, at, holder)
+            kept = slack_down is not None and self._retry(page.key, at, holder)
+            notify = False if kept else self._finish(page.key, at, holder)
             with self.lock:
                 self.active -= 1
                 self.done += 1
