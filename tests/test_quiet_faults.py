@@ -123,3 +123,28 @@ def test_noise_is_not_a_change():
     import random
     r = random.Random(3)
     assert change_point(_minutes([0.5 + r.gauss(0, 0.02) for _ in range(60)]), T0 + timedelta(minutes=30)).shape is None
+
+
+def test_the_ramp_search_fits_give_the_direct_least_squares_errors():
+    import random
+    import statistics as st
+    from tools.analysis import _Fits
+
+    def flat(ys):
+        return sum((y - st.fmean(ys)) ** 2 for y in ys) if ys else 0.0
+
+    def line(seg):
+        if len(seg) < 2:
+            return 0.0
+        x, y = [(t - seg[0][0]).total_seconds() / 60 for t, _ in seg], [v for _, v in seg]
+        mx, my = st.fmean(x), st.fmean(y)
+        sxx = sum((a - mx) ** 2 for a in x)
+        b = sum((a - mx) * (c - my) for a, c in zip(x, y)) / sxx if sxx else 0.0
+        return sum((c - (my + b * (a - mx))) ** 2 for a, c in zip(x, y))
+
+    r = random.Random(3)
+    pts = _minutes([500 + r.gauss(0, 5) + (3 * i if i > 20 else 0) for i in range(60)])
+    fits = _Fits(pts)
+    for i, j in [(0, 60), (0, 7), (5, 6), (20, 60), (33, 35), (59, 60), (10, 10)]:
+        assert fits.flat(i, j) == pytest.approx(flat([v for _, v in pts[i:j]]), rel=1e-9, abs=1e-6)
+        assert fits.line(i, j) == pytest.approx(line(pts[i:j]), rel=1e-9, abs=1e-6)
