@@ -1,6 +1,7 @@
 """The snapshot backend's reused tables (tools/backends/fastpaths.py) give the answers the plain queries give."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import timedelta
 
@@ -24,6 +25,9 @@ class Plain(SnapshotTelemetry):
         return None
 
     def _sample_matches(self, *a):
+        return None
+
+    def _sample_notable(self, *a):
         return None
 
 
@@ -130,3 +134,18 @@ def test_span_edges_and_latency_from_reused_tables(tmp_path):
             mine = sorted(o["self_ms"] for o in own if (o["service"], o["kind"]) == (r["service"], r["kind"]))
             assert r["n"] == len(mine) and r["self_p50_ms"] == pytest.approx(
                 t.con.execute("SELECT quantile_cont(x, 0.5) FROM unnest(?) t(x)", [mine]).fetchone()[0])
+
+
+def test_samples_of_warnings_and_errors_from_the_notable_rows_equal_the_plain_samples(tmp_path):
+    d, _ = _snapshot(tmp_path)
+    fast, plain = SnapshotTelemetry(d), Plain(d)
+    fast.minute_table_share = 1.0                  # the test's logs are half warnings and errors
+    for f in FILTERS:
+        for levels in [("error", "fatal"), ("warn", "error", "fatal"), ("warn",)]:
+            where = dataclasses.replace(f, levels=levels) if f.levels is None else f
+            for order, limit in [("spread", 7), ("time", 5), ("spread", 5000)]:
+                got = fast.sample("logs", where, limit=limit, order=order)
+                assert got == plain.sample("logs", where, limit=limit, order=order), (where, order)
+    assert fast._notable_tables["logs"]                   # answered from the table, not the fallback
+    info = Filter(levels=("info", "error"))
+    assert fast.sample("logs", info, limit=9, order="spread") == plain.sample("logs", info, limit=9, order="spread")

@@ -6,6 +6,8 @@ of millions of rows. Each answers exactly what the plain query over the source t
   ends of an unaligned time range are counted from the source table (a time-ordered table reads only them).
 - The span-edge table (caller, callee and the filtered span's fields): what `span_edges` joins spans for.
 - Each span's own time (its duration minus its children's): what `span_latency` joins spans for.
+- The row ids of the logs at warn and above (with the fields a filter reads): a sample of errors or warnings
+  reads those, not the millions of info lines around them.
 - The matches of a text search (row ids plus the fields counts group by): a `search_logs` call counts,
   samples and finds the first match in one scan of the messages, not three.
 Each is built on first use (a load does not pay for tables no tool asks for), and left out when it would not
@@ -23,6 +25,8 @@ MATCH_FIELDS = {"logs": ("time", "service", "level")}
 MINUTE_TABLE_SHARE = 0.25                         # kept only when at most this share of the table's rows
 KEEP_MATCHES = 2                                  # text searches kept (a tool asks the same one up to 3 times)
 ERRORS = {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'"}
+NOTABLE = {"logs": ("warn", "error", "fatal")}   # levels whose rows are listed apart, for samples of them
+NOTABLE_FIELDS = ("time", "service", "level", "trace_id")      # every logs field a filter without text reads
 _ids = itertools.count()
 
 
@@ -39,6 +43,7 @@ class FastPaths:
     def _fast_init(self) -> None:
         self._minute_tables: dict[str, str | None] = {}
         self._matches: OrderedDict[tuple, str] = OrderedDict()
+        self._notable_tables: dict[str, str | None] = {}
         self._edges_table: str | None = None
         self._own_table: str | None = None
 
@@ -93,6 +98,31 @@ class FastPaths:
                f"CAST(coalesce(sum(errors), 0) AS BIGINT) AS errors FROM ({' UNION ALL '.join(parts)}) "
                f"{f'GROUP BY {keys} ORDER BY {keys}' if keys else ''} LIMIT {int(limit)}")
         return self._rows(sql, params)
+
+    # ---- samples of warnings and errors -----------------------------------------------------------------
+    def _notable_table(self, source: str, where) -> str | None:
+        if source not in NOTABLE or where.text or not where.levels or not set(where.levels) <= set(NOTABLE[source]):
+            return None
+        if source not in self._notable_tables:
+            name, levels = f"_{source}_notable", ", ".join(f"'{v}'" for v in NOTABLE[source])
+            self.con.execute(f"CREATE TABLE {name} AS SELECT rowid AS rid, {', '.join(NOTABLE_FIELDS)} FROM {source} "
+                             f"WHERE level IN ({levels})")
+            small, rows = self.con.execute(f"SELECT (SELECT count(*) FROM {name}), "
+                                           f"(SELECT count(*) FROM {source})").fetchone()
+            if small > rows * self.minute_table_share:
+                self.con.execute(f"DROP TABLE {name}")
+                name = None
+            self._notable_tables[source] = name
+        return self._notable_tables[source]
+
+    def _sample_notable(self, source, where, limit: int, order: str) -> list[dict] | None:
+        """The plain sample's rows (the same row ids, the same order keys), picked among the notable rows."""
+        if (table := self._notable_table(source, where)) is None:
+            return None
+        cond, params = self._where(source, where)
+        key = "hash(time, rid)" if order == "spread" else "time"
+        return self._rows(f"SELECT * FROM {source} WHERE rowid IN (SELECT rid FROM {table} WHERE {cond} ORDER BY "
+                          f"{key} LIMIT {int(limit)}) ORDER BY time", params)
 
     # ---- text searches ---------------------------------------------------------------------------------
     def _match_table(self, source: str, where) -> str | None:

@@ -233,6 +233,8 @@ class SnapshotTelemetry(FastPaths):
     def sample(self, source, where, limit=20, order="time"):
         if (fast := self._sample_matches(source, where, limit, order)) is not None:
             return fast
+        if (fast := self._sample_notable(source, where, limit, order)) is not None:
+            return fast
         cond, params = self._where(source, where)
         t = TIME_OF[source]
         # The rows are picked by row id first, so the ordering does not carry every field of every row.
