@@ -19,7 +19,10 @@ NEW_ERRORS_LEAD = 1.5       # … and at least this many times the next service'
 LEAD_STRENGTH = 0.6         # scored like any hypothesis, then capped under CONCLUDE_AT (conclude.LEAD_CAP)
 OTHERS_STRENGTH = 0.4       # the runners-up, listed under the lead for a person to check
 OTHERS = 2
-BASELINE_MIN = timedelta(minutes=1)   # logs covering less before the split cannot say what is new or risen
+REACHED_MIN = 3             # traces where a caller logged right after the service's error: not a coincidence
+REACHED_LEAD = 2.0          # … at least this many times the next service's
+REACHED_STRENGTH = 0.8
+BASELINE_MIN = timedelta(seconds=30)  # logs covering less before the split cannot say what is new or risen
 
 
 def split_at(f: Facts) -> datetime:
@@ -80,3 +83,27 @@ def _others(f: Facts, counts: list) -> list[Hypothesis]:
     return [Hypothesis(s, "application_error", OTHERS_STRENGTH, split_at(f), [eid],
                        f"{s}'s own logs also gained {n:g} error lines beyond their baseline rate ({t[:120]})", lead=True)
             for s, (n, t, eid) in counts]
+
+
+def errors_reaching_callers(f: Facts) -> list[Hypothesis]:
+    """application_error: spans without status, but one service's error lines are followed, in the same traces,
+    by its callers' warnings or errors (trace_errors reads this from the logs): the failure crossed the call,
+    unlike background errors a service handles itself. Answered from REACHED_MIN such traces after the baseline,
+    well ahead of any other service; fewer make a lead."""
+    rows = sorted(f.logged_failures, key=lambda r: -(r.reached_callers - r.reached_before))
+    after = [(r, r.reached_callers - r.reached_before) for r in rows if r.first and r.evidence]
+    if not after or after[0][1] <= 0:
+        return []
+    (r, n), runner_up = after[0], (after[1][1] if len(after) > 1 else 0)
+    if n < REACHED_LEAD * runner_up:
+        return []
+    confident = n >= REACHED_MIN
+    return [Hypothesis(r.service, "application_error", REACHED_STRENGTH if confident else LEAD_STRENGTH, r.first,
+                       [r.evidence], f"{r.service}'s errors reached its callers: in {n} traces after "
+                       f"{_hm(split_at(f))} {r.callers} logged a warning or error right after {r.service}'s own "
+                       f"(no span status; read from the same traces' logs): a fault in {r.service}'s handling of "
+                       f"those calls", lead=not confident)]
+
+
+def _hm(t: datetime) -> str:
+    return t.strftime("%H:%M")
