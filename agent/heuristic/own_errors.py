@@ -17,7 +17,7 @@ from agent.heuristic.signatures import families
 NEW_ERRORS_MIN = 5          # error lines beyond the baseline's rate after the split for a service to count at all
 NEW_ERRORS_LEAD = 1.5       # … and at least this many times the next service's
 LEAD_STRENGTH = 0.6         # scored like any hypothesis, then capped under CONCLUDE_AT (conclude.LEAD_CAP)
-OTHERS_STRENGTH = 0.4       # the runners-up, listed under the lead for a person to check
+OTHERS_STRENGTH = 0.3       # the runners-up, listed under the lead (and stopped lines) for a person to check
 OTHERS = 2
 REACHED_MIN = 3             # traces where a caller logged right after the service's error: not a coincidence
 REACHED_LEAD = 2.0          # … at least this many times the next service's
