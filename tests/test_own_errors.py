@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 from agent.heuristic.conclude import CONCLUDE_AT, conclude, ranked
 from agent.heuristic.facts import Facts
-from agent.heuristic.own_errors import own_new_errors
+from agent.heuristic.own_errors import OTHERS_STRENGTH, own_new_errors
 from agent.heuristic.signatures import families
 from agent.models.base import Message
 from tools.domain.incident import Incident
-from tools.results import Edge, LogTemplate, Overview
+from tools.results import Edge, LogTemplate, Overview, SourceCoverage
 
 T0 = datetime(2026, 3, 6, 15, 0, tzinfo=timezone.utc)
 NO_INSTANCE = ("ERROR o.a.c.c.C.[.[.[.[dispatcherServlet]#175 Servlet.service() threw exception [Request processing "
@@ -22,9 +22,11 @@ def at(minute: int) -> datetime:
     return T0 + timedelta(minutes=minute)
 
 
-def facts(new_errors: dict[str, tuple[int, str]]) -> Facts:
+def facts(new_errors: dict[str, tuple[int, str]], before: dict[str, int] | None = None, logs_from: int = 0) -> Facts:
     """gateway calls every service; nothing fails in spans; each service's error-level log_patterns split at the
-    baseline's end, with `n` lines of one new template `text`."""
+    baseline's end (minute 4), with `n` lines of one template `text` after it (new unless `before` gives its
+    count before); the logs run from minute `logs_from` to the window's end."""
+    before = before or {}
     inc = Incident.model_validate({"format": 1, "id": "t", "title": "t",
                                    "window": {"start": at(0).isoformat(), "end": at(12).isoformat()},
                                    "alert": {"at": at(8).isoformat(), "service": "gateway"}})
@@ -32,11 +34,12 @@ def facts(new_errors: dict[str, tuple[int, str]]) -> Facts:
     f = Facts()
     put = lambda name, data, args=None: f.add(name, args or {}, Message(role="tool", data=data,  # noqa: E731
                                                                        evidence_ids=[f"E{len(f.results)}"]))
-    put("describe_incident", Overview(inc, [], services, {}, {}))
+    put("describe_incident", Overview(inc, [SourceCoverage("logs", 1000, at(logs_from), at(12))], services, {}, {}))
     put("error_onsets", [])
     put("service_map", [Edge("gateway", s, 100, 0) for s in new_errors])
     for s, (n, text) in new_errors.items():
-        put("log_patterns", [LogTemplate(text, 0, n, 0.0, n / 4, True, "error", text)],
+        b = before.get(s, 0)
+        put("log_patterns", [LogTemplate(text, b, n, b / 4, n / 8, not b, "error", text)],
             {"service": s, "level": "error", "split_at": at(4).isoformat()})
     f.chain = f.walk_chain()
     f.t0 = f.alert_at
@@ -49,8 +52,9 @@ BACKGROUND = "ERROR e.s.ExecuteServiceImpl#51 [ticketExecute][ticket execute err
 
 def test_a_service_whose_new_errors_clearly_lead_is_listed_open_never_confirmed():
     f = facts({"contacts": (20, WRONG_VALUE), "execute": (10, BACKGROUND)})
-    [h] = own_new_errors(f)
+    h, other = own_new_errors(f)
     assert (h.service, h.kind, h.lead) == ("contacts", "application_error", True)
+    assert (other.service, other.lead) == ("execute", True) and other.strength < h.strength
     assert ranked(f)[0].score < CONCLUDE_AT
     report = conclude(f)
     assert report["inconclusive"]
@@ -58,7 +62,23 @@ def test_a_service_whose_new_errors_clearly_lead_is_listed_open_never_confirmed(
 
 
 def test_no_lead_when_another_service_gained_nearly_as_many_new_errors():
-    assert own_new_errors(facts({"basic": (12, WRONG_VALUE), "execute": (16, BACKGROUND)})) == []
+    # Both are listed for a person to check, neither as the lead.
+    hs = own_new_errors(facts({"basic": (12, WRONG_VALUE), "execute": (16, BACKGROUND)}))
+    assert [(h.service, h.strength) for h in hs] == [("execute", OTHERS_STRENGTH), ("basic", OTHERS_STRENGTH)]
+
+
+def test_a_background_error_that_kept_its_rate_is_no_lead_but_a_risen_one_is():
+    # execute logged 8 in the 4 baseline minutes and 16 in the 8 after: its usual rate. basic logged 8 and then
+    # 40: 24 beyond its rate (a wrong value returned now and then before the split, often after it).
+    hs = own_new_errors(facts({"basic": (40, WRONG_VALUE), "execute": (16, BACKGROUND)}, before={"basic": 8,
+                                                                                           "execute": 8}))
+    assert [h.service for h in hs] == ["basic"]
+    assert "24 error lines beyond" in hs[0].claim
+
+
+def test_no_lead_when_the_logs_begin_after_the_baseline():
+    # A capture that began at the fault has no before: every template looks new, the background's too.
+    assert own_new_errors(facts({"contacts": (20, WRONG_VALUE)}, logs_from=4)) == []
 
 
 def test_a_load_balancer_with_no_instance_to_call_is_infrastructure_not_the_callers_code():

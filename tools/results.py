@@ -318,3 +318,14 @@ class EdgeRate:                      # edge_rates, one caller → callee edge ov
     errors_rose_at: datetime | None
     series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
     evidence: str | None = None
+
+
+@dataclass
+class LoggedFailure:                 # trace_errors when spans carry no status: failures read from the traces' logs
+    service: str
+    traces: int                      # traces in which it logged an error
+    reached_callers: int             # … after which a caller of it in the same trace logged a warning or an error
+    reached_before: int              # of those, how many before the baseline's end
+    first: datetime | None           # the first that reached a caller after the baseline's end
+    callers: str                     # the callers that logged after it
+    evidence: str | None = None

@@ -5,7 +5,8 @@ from dataclasses import asdict
 from datetime import datetime
 
 from tools.common import base_filter, clip, no_data, nothing_found, table
-from tools.results import EdgeErrors, Status
+from tools.logged_failures import logged_failures, record
+from tools.results import EdgeErrors, LoggedFailure, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 MESSAGE_KEYS = ("exception.message", "error.message", "message", "error", "error.type", "http.status_code",
@@ -89,11 +90,16 @@ def _status_not_recorded(ctx: ToolContext, f) -> ToolResult | None:
     if not rows or not rows[0]["n"] or rows[0]["with_status"]:
         return None
     text = ("span status not recorded: these spans cannot show which calls failed (missing is not healthy). ")
+    inferred: list[LoggedFailure] = []
     if ctx.telemetry.coverage("logs").present:
         logs = [r for r in ctx.telemetry.count("logs", f.but(levels=("error", "fatal")), by=("service",), limit=50)
                 if r["n"]]
         text += ("error logs by service instead (search_logs level=error for their text):\n"
                  + table(logs, ["service", "n"]) if logs else "No error logs either.")
+        inferred = logged_failures(ctx, f)
+        if (lines := record(ctx, f, inferred)):
+            text += "\nerrors that reached a caller (it logged a warning or error after them in the same trace):\n" + lines
     else:
         text += "There are no logs to infer failures from either."
-    return ToolResult(text=text, status=Status.NO_DATA)
+    return ToolResult(text=text, status=Status.NO_DATA, data=inferred,
+                      evidence_ids=[r.evidence for r in inferred if r.evidence])

@@ -60,8 +60,11 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
     if desc.present("logs") and not any(h.score >= CONCLUDE_AT for h in ranked(f)):
         # Nothing stands out along the walk: every service's own new errors, for a lead (own_errors.py).
         split = split_at(f).isoformat()
-        yield from _ask(f, [("log_patterns", {"service": s, "level": "error", "split_at": split})
-                            for s in sorted(f.known)])
+        # And every line of theirs: a steady line that stops is what a caught exception leaves (stopped_lines.py).
+        # Lines up to the page only: a fault's capture window may run on into the recovery, where they resume.
+        page = f.alert_at.isoformat()
+        yield from _ask(f, [("log_patterns", {"service": s, "split_at": split, **more})
+                            for s in sorted(f.known) for more in ({"level": "error"}, {"end": page})])
     return conclude(f)
 
 

@@ -19,6 +19,8 @@ def place(f: Facts, service: str) -> float:
     """How well a service's position fits a root cause: the chain's end best, its neighbours next."""
     if service == f.end:
         return 1.0
+    if service in f.failure_reached_callers:
+        return 0.85     # on a failing path of its own: its callers logged its failures (spans without status)
     if f.end in f.onsets and (service in f.chain or service in f.callers(f.end)):
         return 0.6      # upstream of a service failing on its own: its errors are explained from below
     if f.end and (service in f.callees(f.end) or service in f.callers(f.end)):

@@ -11,8 +11,8 @@ from typing import Any
 
 from agent.heuristic.signatures import families
 from agent.models.base import Message
-from tools.results import (Edge, EdgeErrors, ErrorOnset, LatencyChange, LogTemplate, MetricChange, MetricSummary,
-                           Overview, Registry, Scaling, ZoneBreakdown)
+from tools.results import (Edge, EdgeErrors, ErrorOnset, LatencyChange, LogTemplate, LoggedFailure, MetricChange,
+                           MetricSummary, Overview, Registry, Scaling, ZoneBreakdown)
 
 MIN = timedelta(minutes=1)
 MAX_CANDIDATES = 5
@@ -68,7 +68,16 @@ class Facts:
 
     @property
     def edge_errors(self) -> list[EdgeErrors]:
-        return self.data("trace_errors", [])
+        return [r for r in self.data("trace_errors", []) if isinstance(r, EdgeErrors)]
+
+    @property
+    def logged_failures(self) -> list[LoggedFailure]:
+        """Spans without status: services whose errors reached a caller in the same trace (from logs)."""
+        return [r for r in self.data("trace_errors", []) if isinstance(r, LoggedFailure)]
+
+    @property
+    def failure_reached_callers(self) -> set[str]:
+        return {r.service for r in self.logged_failures if r.reached_callers > r.reached_before}
 
     def edge_onset(self, caller: str, callee: str) -> datetime | None:
         """When `caller`'s calls to `callee` began to fail (edge_rates), if they did."""
