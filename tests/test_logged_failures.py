@@ -105,3 +105,13 @@ def test_three_traces_after_the_baseline_answer_fewer_are_a_lead():
 def test_no_answer_when_the_errors_reached_callers_only_before_the_baseline_or_two_services_tie():
     assert errors_reaching_callers(with_reached(reached(basic=(3, 3)))) == []
     assert errors_reaching_callers(with_reached(reached(basic=(5, 0), contacts=(4, 0)))) == []
+
+
+def test_a_parent_link_that_loops_ends_the_walk_up_the_trace():
+    from datetime import datetime, timedelta, timezone
+    from tools.logged_failures import _callers
+    t = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    spans = [{"span_id": "a", "parent_span_id": "b", "service": "api", "time": t, "duration_ms": 10},
+             {"span_id": "b", "parent_span_id": "c", "service": "web", "time": t, "duration_ms": 10},
+             {"span_id": "c", "parent_span_id": "b", "service": "edge", "time": t, "duration_ms": 10}]
+    assert _callers(spans, "api", t + timedelta(milliseconds=5)) == {"web", "edge"}

@@ -65,8 +65,10 @@ def _callers(spans: list[dict], service: str, at: datetime) -> set[str]:
              and s["time"] <= at <= s["time"] + timedelta(milliseconds=s.get("duration_ms") or 0)]
     if not open_:
         return set()
-    span, out = max(open_, key=lambda s: s["time"]), set()
-    while (span := by_id.get(span.get("parent_span_id"))) is not None:
+    span, out, seen = max(open_, key=lambda s: s["time"]), set(), set()
+    # A parent link that loops back (hostile or broken telemetry) ends the walk instead of hanging it.
+    while (span := by_id.get(span.get("parent_span_id"))) is not None and span["span_id"] not in seen:
+        seen.add(span["span_id"])
         if span["service"] != service:
             out.add(span["service"])
     return out
