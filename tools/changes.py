@@ -131,11 +131,10 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                                   + unknown)
     shown = rows[:max(1, min(limit, 60))]
     for r in shown[:12]:
-        edge = f"{r.service}→{r.peer_service} (wire)" if r.peer_service else r.service
         ev = ctx.ledger.add(source="spans", tool="latency_by_service", service=r.service, start=r.at,
                             end=ctx.incident.window.end, filters={"service": service, "split_at": base_end.isoformat()},
                             attributes={"view": r.view, "peer_service": r.peer_service, "shape": r.shape},
-                            summary=f"{edge} own p90 latency {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
+                            summary=f"{_what_rose(r)} {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
                                     f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)", rows=[asdict(r)])
         r.evidence = ev.id
     head = (f"own (exclusive) p90 latency that rose (shape outlier: no baseline, compared with the other edges), {fmt_span(f.start, f.end)}, baseline before "
@@ -144,6 +143,16 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
                                                        "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
+
+
+def _what_rose(r: LatencyChange) -> str:
+    """The report shows this summary as the evidence's label: a call edge labelled "(wire)" had a reader
+    blame the network for time spent waiting on the callee."""
+    if r.view == "call":
+        return f"{r.service}→{r.peer_service} call p90 (waiting on {r.peer_service})"
+    if r.view == "wire":
+        return f"{r.service}→{r.peer_service} wire p90 (call minus {r.peer_service}'s own time)"
+    return f"{r.service} own p90 latency"
 
 
 def _latency_series(ctx: ToolContext, f) -> dict[tuple[str, str, str | None], list[tuple[datetime, float]]]:
