@@ -3,8 +3,9 @@ fixed"): silence read as traffic stopping, a metric from a zero baseline ranked 
 "(wire)". Each test fails on the code before the fix."""
 from __future__ import annotations
 
-from factory import build, ts, write_jsonl  # noqa: F401
-from test_quiet_faults import quiet_system
+import json
+
+from test_quiet_faults import at, quiet_system
 from tools import TOOLS, ToolContext
 from tools.backends.snapshot import SnapshotTelemetry
 from tools.domain.evidence import EvidenceLedger
@@ -28,3 +29,23 @@ def test_latency_evidence_labels_call_wait_and_wire_time_apart(tmp_path):
     assert {"call", "wire"} <= set(said)
     assert "(wire)" not in said["call"] and "own p90" not in said["call"] and "call" in said["call"]
     assert "wire" in said["wire"] and "own p90" not in said["wire"]
+
+
+# ---- metric_changes: a series that was flat at zero has no spread to measure a z against ----------------------
+def test_a_metric_rising_from_zero_does_not_outrank_a_measured_change(tmp_path):
+    """TrainTicket 10:04: request_rate 0 → 0.1 of five services ranked first with z ≈ 100,000,000 (z divided by
+    the spread floor of a flat zero baseline), above every real change."""
+    d = quiet_system(tmp_path / "cpu", "cpu")
+    with open(d / "metrics.jsonl", "a") as f:
+        for m in range(46):
+            for svc, v in (("cart", 0.1), ("web", 0.002)):     # from exactly 0; from ~0 (0.002 → 2)
+                f.write(json.dumps({"time": at(m), "service": svc, "name": "request_rate",
+                                    "value": (v if svc == "cart" else 2.0) if m >= 41 else
+                                    (0.0 if svc == "cart" else v)}) + "\n")
+    ctx = _ctx(d)
+    res = run(ctx, "metric_changes")
+    assert (res.data[0].service, res.data[0].name) == ("store", "cpu_utilization")
+    rates = {r.service: r for r in res.data if r.name == "request_rate"}
+    assert set(rates) == {"cart", "web"} and all(0 < r.z <= 100 for r in rates.values())
+    assert "from 0" in res.text and "from ~0" in res.text
+    assert "from 0" in ctx.ledger.get(rates["cart"].evidence).summary
