@@ -4,7 +4,9 @@ fixed"): silence read as traffic stopping, a metric from a zero baseline ranked 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
+from factory import build, ts, write_jsonl
 from test_quiet_faults import at, quiet_system
 from tools import TOOLS, ToolContext
 from tools.backends.snapshot import SnapshotTelemetry
@@ -49,3 +51,48 @@ def test_a_metric_rising_from_zero_does_not_outrank_a_measured_change(tmp_path):
     assert set(rates) == {"cart", "web"} and all(0 < r.z <= 100 for r in rates.values())
     assert "from 0" in res.text and "from ~0" in res.text
     assert "from 0" in ctx.ledger.get(rates["cart"].evidence).summary
+
+
+# ---- coverage: where a source has no records is missing data, not a quiet system ------------------------------
+def _holed(tmp_path):
+    """The mini incident (page at 11:30) whose spans have no records 10:50–10:53 and stop after 11:25 (metrics go
+    on to 12:00), and whose logs start at 10:03."""
+    d = build(tmp_path / "holed")
+    spans = [json.loads(line) for line in open(d / "spans.jsonl")]
+    write_jsonl(d / "spans.jsonl", [s for s in spans if s["time"] < ts(86) and not ts(50) <= s["time"] < ts(53)])
+    logs = [json.loads(line) for line in open(d / "logs.jsonl")]
+    write_jsonl(d / "logs.jsonl", [r for r in logs if r["time"] >= ts(3)])
+    return d
+
+
+def test_describe_incident_says_where_each_source_ends_starts_late_or_has_empty_minutes(tmp_path):
+    res = run(_ctx(_holed(tmp_path)), "describe_incident")
+    spans = next(line for line in res.text.splitlines() if line.startswith("WARNING: spans"))
+    assert "end at 11:25, 5 min before the page at 11:30" in spans and "empty minutes 10:50–10:53" in spans
+    assert "WARNING: logs start at 10:03, 3 min after the window start" in res.text
+    assert "WARNING: metrics" not in res.text
+    assert res.data.missing["spans"][1] == (datetime(2026, 3, 6, 10, 50, tzinfo=timezone.utc),
+                                            datetime(2026, 3, 6, 10, 53, tzinfo=timezone.utc))
+
+
+def test_a_source_that_records_every_few_minutes_has_no_empty_minutes(tmp_path):
+    d = build(tmp_path / "sparse")
+    logs = [json.loads(line) for line in open(d / "logs.jsonl")]
+    write_jsonl(d / "logs.jsonl", [r for r in logs if int(r["time"][14:16]) % 3 == 0])
+    assert "WARNING: logs" not in run(_ctx(d), "describe_incident").text
+
+
+def test_a_drop_in_calls_where_spans_stop_is_said_to_be_missing_data(tmp_path):
+    ctx = _ctx(_holed(tmp_path))
+    res = run(ctx, "edge_rates", bucket_minutes=1)
+    api = next(r for r in res.data if (r.caller, r.callee) == ("search", "geo-api"))
+    assert api.calls_change == "down"
+    assert "spans missing 10:50–10:53: not a drop in traffic" in ctx.ledger.get(api.evidence).summary
+    assert "spans missing 10:50–10:53, 11:25–12:00" in res.text
+    assert "search→geo-api: " in res.text and " ? ? ?" in res.text     # empty minutes are not printed as 0
+
+
+def test_service_map_and_latency_steps_beside_missing_spans_say_so(tmp_path):
+    ctx = _ctx(_holed(tmp_path))
+    assert "spans missing 10:50–10:53" in run(ctx, "service_map").text
+    assert "spans missing" not in run(ctx, "service_map", end=ts(40)).text

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from dataclasses import asdict, replace
 
+from tools import coverage
 from tools.analysis import alert_time, baseline_end
 from tools.backends.base import SOURCES
 from tools.common import base_filter, no_data, nothing_found, table
@@ -37,14 +38,12 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     lines.append(table([{**asdict(r), "records": "NO DATA" if r.records is None else r.records} for r in rows],
                        ["source", "records", "first", "last", "skipped_malformed"]))
     lines.extend(cut_short)
-    # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
-    # reads the silence as "traffic stopped".
+    # Telemetry that stops before the page, starts late or has empty minutes is missing data, not a quiet
+    # system: say so before anyone reads the silence as "traffic stopped".
     at = alert_time(inc)
     ends_early = {r.source: r.last for r in rows if r.source in ("logs", "spans", "metrics")
                   and r.last is not None and r.last < at - timedelta(minutes=5)}
-    for source, last in ends_early.items():
-        lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
-                     f"anything later is missing, not quiet")
+    lines += [w for s in ("logs", "spans", "metrics") if (w := coverage.describe(ctx, s))]
     services = sorted(ctx.telemetry.services(inc.window))
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
@@ -61,7 +60,8 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
                         attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None},
                         rows=[asdict(r) for r in rows])
     return ToolResult(text="\n".join(lines), evidence_ids=[ev.id],
-                      data=Overview(inc, rows, services, metrics, ends_early))
+                      data=Overview(inc, rows, services, metrics, ends_early,
+                                    {s: h for s in ("logs", "spans", "metrics") if (h := coverage.holes(ctx, s))}))
 
 
 @tool
