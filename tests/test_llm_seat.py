@@ -54,14 +54,16 @@ def test_a_metric_rising_from_zero_does_not_outrank_a_measured_change(tmp_path):
 
 
 # ---- coverage: where a source has no records is missing data, not a quiet system ------------------------------
-def _holed(tmp_path):
-    """The mini incident (page at 11:30) whose spans have no records 10:50–10:53 and stop after 11:25 (metrics go
-    on to 12:00), and whose logs start at 10:03."""
+def _holed(tmp_path, gap=(50, 53), logs_gap=False):
+    """The mini incident (page at 11:30) whose spans have no records in `gap` (minutes: 10:50–10:53) and stop
+    after 11:25 (metrics go on to 12:00), and whose logs start at 10:03 (and share the gap, if logs_gap)."""
     d = build(tmp_path / "holed")
     spans = [json.loads(line) for line in open(d / "spans.jsonl")]
-    write_jsonl(d / "spans.jsonl", [s for s in spans if s["time"] < ts(86) and not ts(50) <= s["time"] < ts(53)])
+    out = [s for s in spans if s["time"] < ts(86) and not ts(gap[0]) <= s["time"] < ts(gap[1])]
+    write_jsonl(d / "spans.jsonl", out)
     logs = [json.loads(line) for line in open(d / "logs.jsonl")]
-    write_jsonl(d / "logs.jsonl", [r for r in logs if r["time"] >= ts(3)])
+    write_jsonl(d / "logs.jsonl", [r for r in logs if r["time"] >= ts(3)
+                                   and not (logs_gap and ts(gap[0]) <= r["time"] < ts(gap[1]))])
     return d
 
 
@@ -71,7 +73,7 @@ def test_describe_incident_says_where_each_source_ends_starts_late_or_has_empty_
     assert "end at 11:25, 5 min before the page at 11:30" in spans and "empty minutes 10:50–10:53" in spans
     assert "WARNING: logs start at 10:03, 3 min after the window start" in res.text
     assert "WARNING: metrics" not in res.text
-    assert res.data.missing["spans"][1] == (datetime(2026, 3, 6, 10, 50, tzinfo=timezone.utc),
+    assert res.data.missing["spans"][0] == (datetime(2026, 3, 6, 10, 50, tzinfo=timezone.utc),
                                             datetime(2026, 3, 6, 10, 53, tzinfo=timezone.utc))
 
 
@@ -96,3 +98,25 @@ def test_service_map_and_latency_steps_beside_missing_spans_say_so(tmp_path):
     ctx = _ctx(_holed(tmp_path))
     assert "spans missing 10:50–10:53" in run(ctx, "service_map").text
     assert "spans missing" not in run(ctx, "service_map", end=ts(40)).text
+
+
+def test_a_latency_step_right_after_missing_minutes_says_so(tmp_path):
+    """store's own time steps up at 09:40; spans have no records 09:37–09:40."""
+    d = quiet_system(tmp_path / "cpu", "cpu")
+    spans = [json.loads(line) for line in open(d / "spans.jsonl")]
+    write_jsonl(d / "spans.jsonl", [r for r in spans if not at(37) <= r["time"] < at(40)])
+    ctx = _ctx(d)
+    lat = run(ctx, "latency_by_service")
+    step = next(r for r in lat.data if (r.service, r.view) == ("store", "own"))
+    assert "spans missing 09:37–09:40" in ctx.ledger.get(step.evidence).summary
+    assert f"{step.evidence}: spans missing 09:37–09:40" in lat.text
+
+
+def test_an_error_onset_right_after_missing_minutes_says_so(tmp_path):
+    """search's calls to token time out from 11:13; spans and logs have no records 11:10–11:13."""
+    ctx = _ctx(_holed(tmp_path, gap=(70, 73), logs_gap=True))
+    onsets = run(ctx, "error_onsets", service="search")
+    assert "logs missing 11:10–11:13" in onsets.text
+    assert "logs missing 11:10–11:13" in ctx.ledger.get(onsets.evidence_ids[0]).summary
+    quiet = _ctx(_holed(tmp_path / "far", gap=(20, 23), logs_gap=True))
+    assert "missing" not in run(quiet, "error_onsets", service="search").text

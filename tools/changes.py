@@ -8,6 +8,7 @@ import statistics
 from dataclasses import asdict
 from datetime import datetime
 
+from tools import coverage
 from tools.analysis import ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import LatencyChange, MetricChange, Status
@@ -148,18 +149,24 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                              text=f"no service's own (exclusive) p90 latency rose after {fmt_time(base_end)}"
                                   + unknown)
     shown = rows[:max(1, min(limit, 60))]
+    notes = []
     for r in shown[:12]:
+        # A step dated in or beside minutes without spans may have come at any time in them.
+        note = coverage.caveat(ctx, "spans", r.at)
         ev = ctx.ledger.add(source="spans", tool="latency_by_service", service=r.service, start=r.at,
                             end=ctx.incident.window.end, filters={"service": service, "split_at": base_end.isoformat()},
                             attributes={"view": r.view, "peer_service": r.peer_service, "shape": r.shape},
                             summary=f"{_what_rose(r)} {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
-                                    f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)", rows=[asdict(r)])
+                                    f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)" + (f"; {note}" if note else ""),
+                            rows=[asdict(r)])
         r.evidence = ev.id
+        notes += [f"{ev.id}: {note}"] if note else []
     head = (f"own (exclusive) p90 latency that rose (shape outlier: no baseline, compared with the other edges), {fmt_span(f.start, f.end)}, baseline before "
             f"{fmt_time(base_end)}, {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
             f"calls to peer_service as it waits for them, wire = those calls minus the peer's own time")
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
-                                                       "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
+                                                       "baseline_ms", "level_ms", "ratio", "z"], limit=60)
+                      + "".join("\n" + n for n in notes) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
 
 

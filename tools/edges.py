@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from tools import coverage
 from tools.analysis import alert_time, bucket_floor, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import EdgeRate
@@ -53,13 +54,15 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             attributes={"peer_service": r.callee, "calls_change": r.calls_change,
                         "calls_changed_at": r.calls_changed_at.isoformat() if r.calls_changed_at else None,
                         "errors_rose_at": r.errors_rose_at.isoformat() if r.errors_rose_at else None},
-            summary=_summary(r), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
+            summary=_summary(r, ctx), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
     head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
             f"{fmt_span(f.start, f.end)} (client spans); baseline before {fmt_time(base_end)}, "
             f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
-    return ToolResult(text=head + "\n" + _render(rates, bucket), data=rates,
+    head += coverage.range_note(ctx, "spans", f.start, f.end)
+    return ToolResult(text=head + "\n" + _render(rates, bucket, coverage.within(ctx, "spans", f.start, f.end)),
+                      data=rates,
                       evidence_ids=[r.evidence for r in rates if r.evidence])
 
 
@@ -97,17 +100,20 @@ def _rank(r: EdgeRate) -> tuple:
     return (not (r.calls_change or r.errors_rose_at), -max(ratio, 1 / ratio if ratio else 0), -(r.errors_at_page or 0))
 
 
-def _summary(r: EdgeRate) -> str:
+def _summary(r: EdgeRate, ctx: ToolContext) -> str:
     parts = [f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before, {r.calls_at_page:g} at the page"
              if r.calls_at_page is not None else f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before"]
     if r.calls_change:
         parts.append(f"calls went {r.calls_change} ({r.calls_shape}) at {fmt_time(r.calls_changed_at)}")
     if r.errors_rose_at:
         parts.append(f"errors rose at {fmt_time(r.errors_rose_at)} to {r.errors_at_page or 0:g}/min")
+    # A change dated in or beside minutes without spans may be the missing spans themselves.
+    parts += [c for c in {coverage.caveat(ctx, "spans", r.calls_changed_at, drop=r.calls_change == "down"),
+                          coverage.caveat(ctx, "spans", r.errors_rose_at)} if c]
     return "; ".join(parts)
 
 
-def _render(rates: list[EdgeRate], bucket: int) -> str:
+def _render(rates: list[EdgeRate], bucket: int, holes: list) -> str:
     rows = [{"evidence": r.evidence, "edge": f"{r.caller}→{r.callee}", "calls/min before": r.calls_before,
              "at page": r.calls_at_page,
              "calls changed": f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if r.calls_change else None,
@@ -115,8 +121,12 @@ def _render(rates: list[EdgeRate], bucket: int) -> str:
              "errors rose": fmt_time(r.errors_rose_at) if r.errors_rose_at else None} for r in rates]
     out = table(rows, list(rows[0]))
     shown = [r for r in rates if r.calls_change or r.errors_rose_at][:SERIES_SHOWN] or rates[:2]
-    out += f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any):"
+    out += (f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any"
+            + ("; ? no spans" if holes else "") + "):")
+    step = timedelta(minutes=bucket)
     for r in shown:
-        points = " ".join(f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for _, c, e in r.series)
+        # A point wholly inside minutes without spans is unknown, not zero.
+        points = " ".join("?" if any(a <= t and t + step <= b for a, b in holes) else
+                          f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for t, c, e in r.series)
         out += f"\n{r.caller}→{r.callee}: {points}"
     return out
