@@ -320,3 +320,4 @@ class EdgeRate:                      # edge_rates, one caller → callee edge ov
     errors_rose_at: datetime | None
     series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
     evidence: str | None = None
+    missing: str | None = None       # the change is in or beside minutes without spans, or its baseline is
