@@ -8,6 +8,7 @@ import statistics
 from dataclasses import asdict
 from datetime import datetime
 
+from tools import coverage
 from tools.analysis import ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import LatencyChange, MetricChange, Status
@@ -19,6 +20,12 @@ LATENCY_BUCKET_S = 30
 MIN_SPANS = 5                # spans in a bucket for its percentile to mean anything
 WIRE_OUTLIER_MS = 50.0       # time on the wire that no in-cluster call spends when the network is well
 WIRE_OUTLIER_X = 10.0        # … and this many times the usual edge's
+# A baseline at (or near) zero has no spread to measure a change against: its z is the change over the spread
+# floor (TrainTicket: request_rate 0 → 0.1 at z ≈ 1e8, ranked above every real change). Such a series is
+# clearly changed but unmeasured: its z is capped here (above the heuristic's RISE_Z 3, below strong measured
+# changes) and the row says "from 0".
+NEAR_ZERO = 0.01             # a baseline under this share of the new level is "from ~0"
+Z_FROM_ZERO = 10.0
 
 
 def change_floor(name: str) -> float:
@@ -51,7 +58,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
             if cp.shape:
                 rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
                 rows[-1].peer_service = peer
-    rows.sort(key=lambda r: -abs(r.z))
+    rows.sort(key=lambda r: (-abs(r.z), -abs(r.level - r.baseline)))   # ties (from 0): the bigger change
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
     if not rows:
@@ -71,6 +78,9 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     head = (f"{len(rows)} changed series of {scope} (baseline before {fmt_time(base_end)}; ranked by robust "
             f"z = change / baseline spread)")
     cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
+    if any(_from_zero(r) for r in shown):
+        head += f"; z of a series from 0 (or ~0: under {NEAR_ZERO:.0%} of its new level) capped at {Z_FROM_ZERO:g}"
+    shown = [{**asdict(r), "rel_pct": _from_zero(r) or r.rel_pct} for r in shown]
     return ToolResult(text=head + "\n" + table(shown, cols + ["name", "shape", "at", "baseline",
                                                        "level", "peak", "z", "rel_pct", "slope_per_min",
                                                        "minutes_to_full"], limit=60),
@@ -79,9 +89,18 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
 
 def _metric_row(name: str, service: str, cp: ChangePoint, now: datetime) -> MetricChange:
     full = cp.time_to(1.0, now) if name in FILLS_UP else None
+    z = cp.z
+    if abs(cp.baseline) < NEAR_ZERO * abs(cp.level) and abs(z) > Z_FROM_ZERO:
+        z = Z_FROM_ZERO if z > 0 else -Z_FROM_ZERO
     return MetricChange(service, name, cp.shape, "up" if cp.direction > 0 else "down", cp.at, cp.baseline,
-                        cp.level, cp.peak, round(cp.z, 1), round(100 * cp.rel, 1) if cp.rel is not None else None,
+                        cp.level, cp.peak, round(z, 1), round(100 * cp.rel, 1) if cp.rel is not None else None,
                         cp.slope_per_min, round(full, 1) if full is not None else None)
+
+
+def _from_zero(r: MetricChange) -> str | None:
+    if abs(r.baseline) >= NEAR_ZERO * abs(r.level):
+        return None
+    return "from 0" if abs(r.baseline) < 1e-9 else "from ~0"
 
 
 def _metric_summary(r: MetricChange) -> str:
@@ -90,7 +109,7 @@ def _metric_summary(r: MetricChange) -> str:
            if r.shape == "ramp" else f"stepped {r.direction} at {fmt_time(r.at)}")
     return (f"{r.name} of {r.service}{'→' + r.peer_service if r.peer_service else ''} {how}: {r.baseline:.3g} → "
             f"{r.level:.3g}"
-            + (f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else ""))
+            + (f" ({_from_zero(r)})" if _from_zero(r) else f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else ""))
 
 
 @tool
@@ -130,20 +149,35 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                              text=f"no service's own (exclusive) p90 latency rose after {fmt_time(base_end)}"
                                   + unknown)
     shown = rows[:max(1, min(limit, 60))]
+    notes = []
     for r in shown[:12]:
-        edge = f"{r.service}→{r.peer_service} (wire)" if r.peer_service else r.service
+        # A step dated in or beside minutes without spans may have come at any time in them.
+        note = coverage.caveat(ctx, "spans", r.at)
         ev = ctx.ledger.add(source="spans", tool="latency_by_service", service=r.service, start=r.at,
                             end=ctx.incident.window.end, filters={"service": service, "split_at": base_end.isoformat()},
                             attributes={"view": r.view, "peer_service": r.peer_service, "shape": r.shape},
-                            summary=f"{edge} own p90 latency {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
-                                    f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)", rows=[asdict(r)])
+                            summary=f"{_what_rose(r)} {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → "
+                                    f"{r.level_ms:.3g} ms ({r.ratio:.1f}×)" + (f"; {note}" if note else ""),
+                            rows=[asdict(r)])
         r.evidence = ev.id
+        notes += [f"{ev.id}: {note}"] if note else []
     head = (f"own (exclusive) p90 latency that rose (shape outlier: no baseline, compared with the other edges), {fmt_span(f.start, f.end)}, baseline before "
             f"{fmt_time(base_end)}, {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
             f"calls to peer_service as it waits for them, wire = those calls minus the peer's own time")
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
-                                                       "baseline_ms", "level_ms", "ratio", "z"], limit=60) + unknown,
+                                                       "baseline_ms", "level_ms", "ratio", "z"], limit=60)
+                      + "".join("\n" + n for n in notes) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
+
+
+def _what_rose(r: LatencyChange) -> str:
+    """The report shows this summary as the evidence's label: a call edge labelled "(wire)" had a reader
+    blame the network for time spent waiting on the callee."""
+    if r.view == "call":
+        return f"{r.service}→{r.peer_service} call p90 (waiting on {r.peer_service})"
+    if r.view == "wire":
+        return f"{r.service}→{r.peer_service} wire p90 (call minus {r.peer_service}'s own time)"
+    return f"{r.service} own p90 latency"
 
 
 def _latency_series(ctx: ToolContext, f) -> dict[tuple[str, str, str | None], list[tuple[datetime, float]]]:

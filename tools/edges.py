@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
+from tools import coverage
 from tools.analysis import alert_time, bucket_floor, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import EdgeRate
@@ -46,6 +47,8 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
     base_end, page = ctx.baseline_end(), alert_time(ctx.incident)
     rates = sorted((_edge_rate(k, pts, base_end, page) for k, pts in edges.items()), key=_rank)
     changed = [r for r in rates if r.calls_change or r.errors_rose_at]
+    for r in changed:
+        r.missing = _missing(ctx, r, f.start, base_end)
     for r in changed or rates[:1]:
         r.evidence = ctx.ledger.add(
             source="spans", tool="edge_rates", service=r.caller, start=f.start, end=f.end,
@@ -59,7 +62,10 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
-    return ToolResult(text=head + "\n" + _render(rates, bucket), data=rates,
+    head += coverage.range_note(ctx, "spans", f.start, f.end)
+    holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
+    return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start),
+                      data=rates,
                       evidence_ids=[r.evidence for r in rates if r.evidence])
 
 
@@ -97,6 +103,18 @@ def _rank(r: EdgeRate) -> tuple:
     return (not (r.calls_change or r.errors_rose_at), -max(ratio, 1 / ratio if ratio else 0), -(r.errors_at_page or 0))
 
 
+def _missing(ctx: ToolContext, r: EdgeRate, start: datetime, base_end: datetime) -> str | None:
+    """A change dated in or beside minutes without spans may be the missing spans themselves; so may one
+    measured against a baseline that is mostly missing (its 0 calls/min before is no calls recorded)."""
+    for t, drop in ((r.calls_changed_at, r.calls_change == "down"), (r.errors_rose_at, False)):
+        if (note := coverage.caveat(ctx, "spans", t, drop)):
+            return note
+    gone = sum(((min(b, base_end) - max(a, start)) for a, b in coverage.within(ctx, "spans", start, base_end)),
+               timedelta(0))
+    return f"spans missing for {gone.total_seconds() / 60:.0f} min of the baseline" if gone >= (base_end - start) / 2 \
+        else None
+
+
 def _summary(r: EdgeRate) -> str:
     parts = [f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before, {r.calls_at_page:g} at the page"
              if r.calls_at_page is not None else f"{r.caller}→{r.callee}: {r.calls_before:g} calls/min before"]
@@ -104,19 +122,25 @@ def _summary(r: EdgeRate) -> str:
         parts.append(f"calls went {r.calls_change} ({r.calls_shape}) at {fmt_time(r.calls_changed_at)}")
     if r.errors_rose_at:
         parts.append(f"errors rose at {fmt_time(r.errors_rose_at)} to {r.errors_at_page or 0:g}/min")
-    return "; ".join(parts)
+    return "; ".join(parts + ([r.missing] if r.missing else []))
 
 
-def _render(rates: list[EdgeRate], bucket: int) -> str:
+def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) -> str:
     rows = [{"evidence": r.evidence, "edge": f"{r.caller}→{r.callee}", "calls/min before": r.calls_before,
              "at page": r.calls_at_page,
-             "calls changed": f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if r.calls_change else None,
+             "calls changed": " ".join(x for x in (f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if
+                                                    r.calls_change else "", "(spans missing)" if r.missing else "")
+                                       if x) or None,
              "errors/min before": r.errors_before, "errors at page": r.errors_at_page,
              "errors rose": fmt_time(r.errors_rose_at) if r.errors_rose_at else None} for r in rates]
     out = table(rows, list(rows[0]))
     shown = [r for r in rates if r.calls_change or r.errors_rose_at][:SERIES_SHOWN] or rates[:2]
-    out += f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any):"
+    out += (f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any"
+            + ("; ? no spans" if holes else "") + "):")
+    step = timedelta(minutes=bucket)
     for r in shown:
-        points = " ".join(f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for _, c, e in r.series)
+        # A point whose minutes (within the range) have no spans at all is unknown, not zero.
+        points = " ".join("?" if any(a <= max(t, start) and t + step <= b for a, b in holes) else
+                          f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for t, c, e in r.series)
         out += f"\n{r.caller}→{r.callee}: {points}"
     return out

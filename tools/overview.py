@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 
 from dataclasses import asdict, replace
 
+from tools import coverage
 from tools.analysis import alert_time, baseline_end
 from tools.backends.base import SOURCES
 from tools.common import base_filter, no_data, nothing_found, table
@@ -37,14 +38,12 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     lines.append(table([{**asdict(r), "records": "NO DATA" if r.records is None else r.records} for r in rows],
                        ["source", "records", "first", "last", "skipped_malformed"]))
     lines.extend(cut_short)
-    # Telemetry that stops before the page is missing data, not a quiet system: say so before anyone
-    # reads the silence as "traffic stopped".
+    # Telemetry that stops before the page, starts late or has empty minutes is missing data, not a quiet
+    # system: say so before anyone reads the silence as "traffic stopped".
     at = alert_time(inc)
     ends_early = {r.source: r.last for r in rows if r.source in ("logs", "spans", "metrics")
                   and r.last is not None and r.last < at - timedelta(minutes=5)}
-    for source, last in ends_early.items():
-        lines.append(f"WARNING: {source} end at {fmt_time(last)}, before the page at {fmt_time(at)}: "
-                     f"anything later is missing, not quiet")
+    lines += [w for s in ("logs", "spans", "metrics") if (w := coverage.describe(ctx, s))]
     services = sorted(ctx.telemetry.services(inc.window))
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
@@ -61,7 +60,8 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
                         attributes={"alert_at": inc.alert.at.isoformat() if inc.alert.at else None},
                         rows=[asdict(r) for r in rows])
     return ToolResult(text="\n".join(lines), evidence_ids=[ev.id],
-                      data=Overview(inc, rows, services, metrics, ends_early))
+                      data=Overview(inc, rows, services, metrics, ends_early,
+                                    {s: h for s in ("logs", "spans", "metrics") if (h := coverage.holes(ctx, s))}))
 
 
 @tool
@@ -88,7 +88,8 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
                             f"{e.caller}→{e.callee} {e.error_pct}%" for e in edges if e.errors)[:300] or "none"),
                         rows=[{**asdict(e), "error_pct": e.error_pct} for e in edges])
     text = (f"[{ev.id}] call graph {fmt_span(f.start, f.end)}\nlatency percentiles are over each edge's calls "
-            f"(one span each): p50 from {P50_MIN_SPANS} calls, p99 from {P99_MIN_SPANS}, '-' below that\n" + table(
+            f"(one span each): p50 from {P50_MIN_SPANS} calls, p99 from {P99_MIN_SPANS}, '-' below that"
+            + coverage.range_note(ctx, "spans", f.start, f.end) + "\n" + table(
                 edges, ["caller", "callee", "calls", "errors", "error_pct", "p50_ms", "p99_ms", "external"], limit=60))
     return ToolResult(text=text, evidence_ids=[ev.id], data=edges)
 
@@ -113,15 +114,19 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
              "peak": round(o.peak, 3), "unit": o.signal.split(":")[1] if ":" in o.signal else "errors/min",
              "errors_since": None if ":" in o.signal else o.errors} for o in onsets]
     ids = []
+    notes = []
     for o in onsets[:12]:
         src = o.signal.split(":")[0]
+        # An onset right after minutes without records of its source may have begun in them.
+        note = coverage.caveat(ctx, src, o.onset)
         ev = ctx.ledger.add(source=src, tool="error_onsets", service=o.service, start=o.onset, end=inc.window.end,
                             filters={"service": o.service, "signal": o.signal},
                             attributes={"signal": o.signal, "onset": o.onset.isoformat(),
                                         **({"name": o.signal.split(':')[1]} if ":" in o.signal else {})},
                             summary=f"{o.service} errors rose at {fmt_time(o.onset)} ({o.signal}: "
-                                    f"{o.baseline:.3g}/min before → peak {o.peak:.3g})")
+                                    f"{o.baseline:.3g}/min before → peak {o.peak:.3g})" + (f"; {note}" if note else ""))
         ids.append(ev.id)
+        notes += [f"{ev.id}: {note}"] if note else []
         o.evidence = rows[onsets.index(o)]["evidence"] = ev.id
     missing = [s for s in ("logs", "spans", "metrics") if not ctx.telemetry.coverage(s).present]
     head = (f"error onsets (baseline: {fmt_time(inc.window.start)}–{fmt_time(baseline_end(inc))}, "
@@ -137,5 +142,5 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
                              text=head + "\n" + (f"{service}'s errors did not rise above its baseline" if service
                                                   else "no service's errors rose above its baseline"))
     text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline", "peak", "unit",
-                                      "errors_since"])
+                                      "errors_since"]) + "".join("\n" + n for n in notes)
     return ToolResult(text=text, evidence_ids=ids, data=onsets)

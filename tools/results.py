@@ -37,6 +37,8 @@ class Overview:                      # describe_incident
     services: list[str]
     metrics: dict[str, set[str]]     # metric name → services that have it (empty: not per service)
     ends_early: dict[str, datetime]  # source → its last record, when that is well before the page
+    # source → stretches of the window without its records (before its first, after its last, empty minutes)
+    missing: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
     def present(self, source: str) -> bool:
         return any(s.source == source and s.records is not None for s in self.sources)
@@ -318,6 +320,7 @@ class EdgeRate:                      # edge_rates, one caller → callee edge ov
     errors_rose_at: datetime | None
     series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
     evidence: str | None = None
+    missing: str | None = None       # why the change may be an artefact: in or beside minutes without spans
 
 
 @dataclass
