@@ -96,3 +96,17 @@ class _Spans:
 
 def test_failed_calls_a_service_copes_with_are_not_its_onset():
     assert compute_onsets(_Spans()) == []
+
+
+def test_a_callee_seen_failing_only_by_its_callers_is_dated_against_the_edge_into_its_caller():
+    # An outside API failing on a slow ramp: inventory's own error rate rises at 15:43, but the failed calls show
+    # on the edges only from 15:51, into inventory as out of it; the API records nothing of its own.
+    f = facts([("gateway", "inventory"), ("inventory", "email-api")], {"gateway": 45, "inventory": 43},
+              {("gateway", "inventory"): 51, ("inventory", "email-api"): 51},
+              metrics={"cpu_utilization": {"gateway", "inventory"}})
+    assert f.walk_chain() == ["gateway", "inventory", "email-api"]
+    # ... but a callee with errors of its own that began long after its caller's is a consequence, not a cause
+    own = facts([("gateway", "inventory"), ("inventory", "email-api")],
+                {"gateway": 45, "inventory": 43, "email-api": 51},
+                {("gateway", "inventory"): 51, ("inventory", "email-api"): 51})
+    assert own.walk_chain() == ["gateway", "inventory"]

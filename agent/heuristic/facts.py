@@ -184,8 +184,13 @@ class Facts:
             cur = path[-1]
             t_cur = self.onset_of(cur) if cur in onsets else (self.failing_since(path[-2], cur) if len(path) > 1
                                                                  else None)
+            # A callee seen failing only in its callers' view is dated like with like: against when `cur`'s own
+            # callers saw it fail. On a slow ramp an edge's failures show minutes after the services' own error
+            # rates begin, the edge into `cur` as late as the edge out of it.
+            t_seen = self.edge_onset(path[-2], cur) if len(path) > 1 else None
             nxt = {c: t for c in self.callees(cur) if c not in path and (t := self.failing_since(cur, c))
-                   and (t_cur is None or t <= t_cur + CHAIN_SLACK)}
+                   and (t_cur is None or t <= t_cur + CHAIN_SLACK
+                        or (t_seen and not self.onset_of(c) and t <= t_seen + CHAIN_SLACK))}
             if not nxt:
                 return path
             # Of several failing callees, the one whose failures began closest before the caller's: a callee
