@@ -120,3 +120,28 @@ def test_an_error_onset_right_after_missing_minutes_says_so(tmp_path):
     assert "logs missing 11:10–11:13" in ctx.ledger.get(onsets.evidence_ids[0]).summary
     quiet = _ctx(_holed(tmp_path / "far", gap=(20, 23), logs_gap=True))
     assert "missing" not in run(quiet, "error_onsets", service="search").text
+
+
+# ---- one default split: every before/after tool cuts at the same time, and says where and why ----------------
+SPLIT_TOOLS = (("log_patterns", {"service": "search"}), ("log_patterns", {}), ("zone_breakdown", {"service": "search"}),
+               ("metric_changes", {}), ("latency_by_service", {}), ("edge_rates", {}), ("error_onsets", {}))
+
+
+def _splits(ctx, calls):
+    import re
+    said = {}
+    for name, args in calls:
+        m = re.search(r"split at (\d\d:\d\d(?::\d\d)?) \(([^;)]+)", run(ctx, name, **args).text)
+        said[name + str(sorted(args))] = m and m.groups()
+    return said
+
+
+def test_every_tool_without_split_at_reports_the_same_split(tmp_path):
+    """TrainTicket: log_patterns split at the page (after the last log line: every 'after' count 0) or at the
+    service's own onset, error_onsets and latency_by_service at mid-baseline; the model compared their answers."""
+    said = _splits(_ctx(build(tmp_path / "mini")), SPLIT_TOOLS)
+    assert set(said.values()) == {("10:45", "halfway to the page")}, said
+    quiet = _splits(_ctx(quiet_system(tmp_path / "cpu", "cpu")),
+                    [(n, {}) for n in ("log_patterns", "metric_changes", "latency_by_service", "edge_rates")])
+    assert len(set(quiet.values())) == 1 and None not in quiet.values(), quiet
+    assert "no error onset" in next(iter(quiet.values()))[1]

@@ -46,7 +46,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     if (nd := no_data(ctx, "metrics")):
         return nd
     f = base_filter(ctx, None, None, service)
-    base_end = split_at or ctx.baseline_end()
+    base_end, why = ctx.split(split_at)
     names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
     rows: list[MetricChange] = []
     for n in names:
@@ -65,7 +65,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
         return nothing_found(ctx, source="metrics", tool="metric_changes", service=service, data=[],
                              filters={"name": name, "service": service, "split_at": base_end.isoformat()},
                              summary=f"no change-point in {scope} after {fmt_time(base_end)}",
-                             text=f"no series of {scope} left its baseline after {fmt_time(base_end)}")
+                             text=f"no series of {scope} left its baseline after {fmt_time(base_end)} ({why})")
     ids = []
     for r in shown[:12]:
         ev = ctx.ledger.add(source="metrics", tool="metric_changes", service=r.service, start=r.at,
@@ -75,7 +75,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
                             summary=_metric_summary(r), rows=[asdict(r)])
         r.evidence = ev.id
         ids.append(ev.id)
-    head = (f"{len(rows)} changed series of {scope} (baseline before {fmt_time(base_end)}; ranked by robust "
+    head = (f"{len(rows)} changed series of {scope} (baseline before the split at {fmt_time(base_end)} ({why}); ranked by robust "
             f"z = change / baseline spread)")
     cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
     if any(_from_zero(r) for r in shown):
@@ -125,7 +125,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
         return nd
     f = base_filter(ctx, None, None, service)
-    base_end = split_at or ctx.baseline_end()
+    base_end, why = ctx.split(split_at)
     rows: list[LatencyChange] = []
     series = _latency_series(ctx, f)
     rows: list[LatencyChange] = []
@@ -146,7 +146,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
         return nothing_found(ctx, source="spans", tool="latency_by_service", service=service, data=[],
                              filters={"service": service, "split_at": base_end.isoformat()},
                              summary=f"no rise in the own latency of {scope} after {fmt_time(base_end)}",
-                             text=f"no service's own (exclusive) p90 latency rose after {fmt_time(base_end)}"
+                             text=f"no service's own (exclusive) p90 latency rose after the split at {fmt_time(base_end)} ({why})"
                                   + unknown)
     shown = rows[:max(1, min(limit, 60))]
     notes = []
@@ -162,7 +162,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
         r.evidence = ev.id
         notes += [f"{ev.id}: {note}"] if note else []
     head = (f"own (exclusive) p90 latency that rose (shape outlier: no baseline, compared with the other edges), {fmt_span(f.start, f.end)}, baseline before "
-            f"{fmt_time(base_end)}, {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
+            f"the split at {fmt_time(base_end)} ({why}), {LATENCY_BUCKET_S}s buckets; view own = in the service itself, call = its "
             f"calls to peer_service as it waits for them, wire = those calls minus the peer's own time")
     return ToolResult(text=head + "\n" + table(shown, ["evidence", "service", "peer_service", "view", "shape", "at",
                                                        "baseline_ms", "level_ms", "ratio", "z"], limit=60)

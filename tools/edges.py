@@ -44,7 +44,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
                              text=f"no client spans on {what} {fmt_span(f.start, f.end)}: no calls recorded there "
                                   f"(edges known only from parent/child spans have no rate here; see service_map)",
                              filters={"caller": caller, "callee": callee}, data=[])
-    base_end, page = ctx.baseline_end(), alert_time(ctx.incident)
+    (base_end, why), page = ctx.split(), alert_time(ctx.incident)
     rates = sorted((_edge_rate(k, pts, base_end, page) for k, pts in edges.items()), key=_rank)
     changed = [r for r in rates if r.calls_change or r.errors_rose_at]
     for r in changed:
@@ -58,7 +58,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
                         "errors_rose_at": r.errors_rose_at.isoformat() if r.errors_rose_at else None},
             summary=_summary(r), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
     head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
-            f"{fmt_span(f.start, f.end)} (client spans); baseline before {fmt_time(base_end)}, "
+            f"{fmt_span(f.start, f.end)} (client spans); baseline before the split at {fmt_time(base_end)} ({why}), "
             f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"

@@ -86,5 +86,5 @@ def record(ctx: ToolContext, f: Filter, rows: list[LoggedFailure]) -> str:
                     f"before {fmt_time(ctx.baseline_end())}) a caller ({r.callers}) logged after it",
             rows=[asdict(r)]).id
         lines.append(f"[{r.evidence}] {r.service}: errors in {r.traces} traces, reached a caller in "
-                     f"{r.reached_callers} ({r.reached_before} before the baseline's end; {r.callers})")
+                     f"{r.reached_callers} ({r.reached_before} before the {ctx.split_note()}; {r.callers})")
     return "\n".join(lines)

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 
-from tools.analysis import alert_time, baseline_end, change_point, detect_shift
+from tools.analysis import baseline_end, change_point, detect_shift
 from tools.changes import FILLS_UP, change_floor
 from tools.common import base_filter, no_data, table, time_range
 from tools.results import MetricResult, MetricSummary, PeerZoneRow, Status, ZoneBreakdown, ZoneRow
@@ -122,8 +122,7 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
     """Errors and traffic by zone before vs. after split_at, also by callee zone and instance: spread, or one
     zone cut off?"""
     s, e = time_range(ctx, start, end)
-    onsets = [o.onset for o in ctx.onsets() if not service or o.service == service]
-    split = split_at or (onsets[0] if onsets else alert_time(ctx.incident))
+    split, why = ctx.split(split_at)
     source = "logs"   # the format gives zones to logs, metrics and registry, not to spans
     if (nd := no_data(ctx, source, "Zones cannot be compared without logs.")):
         return nd
@@ -151,7 +150,7 @@ def zone_breakdown(ctx: ToolContext, service: str | None = None, split_at: datet
                                     "dropped_zones": ",".join(dropped) or None, "peer_zone": peer_top},
                         summary=f"{service or 'all services'} by zone after {fmt_time(split)}: {verdict}",
                         rows=[asdict(z) for z in zones] + [{"peer": asdict(p)} for p in peers[:10]])
-    text = f"[{ev.id}] {ev.summary} ({source})\nby the reporting service's zone:\n" + table(
+    text = f"[{ev.id}] {ev.summary} ({source}; split at {fmt_time(split)} ({why}))\nby the reporting service's zone:\n" + table(
         zones, ["zone", "calls_before", "errors_before", "calls_after", "errors_after", "error_share",
                 "traffic_share_before", "traffic_share_after"])
     text += "\n" + _peer_table(peers, service)

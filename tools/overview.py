@@ -130,7 +130,7 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
         o.evidence = rows[onsets.index(o)]["evidence"] = ev.id
     missing = [s for s in ("logs", "spans", "metrics") if not ctx.telemetry.coverage(s).present]
     head = (f"error onsets (baseline: {fmt_time(inc.window.start)}–{fmt_time(baseline_end(inc))}, "
-            f"alert at {fmt_time(alert_time(inc))})")
+            f"alert at {fmt_time(alert_time(inc))}); before/after tools' default {ctx.split_note()}")
     if missing:
         head += f"\nNO DATA from: {', '.join(missing)}"
     if not rows and len(missing) == 3:

@@ -27,7 +27,8 @@ MAX_RESULT_CHARS = 6000     # one tool result can never flood the context
 # instead of in each schema, which goes with every turn; the schemas do not repeat the time format either.
 SHARED_PARAMETERS = ("Tool arguments: times are RFC 3339 (the report's too); start and end narrow the incident "
                      "window (default: all of it); service keeps one service's rows; split_at is where 'before' "
-                     "ends (default: the earliest error onset).")
+                     "ends (default, the same in every tool: a minute before the earliest error onset, or halfway to the page "
+                     "if that is earlier).")
 
 
 @dataclass
@@ -50,9 +51,23 @@ class ToolContext:
 
     def baseline_end(self) -> datetime:
         """Where 'normal' ends: halfway to the page, and strictly before the earliest error onset."""
+        return self.split()[0]
+
+    def split(self, split_at: datetime | None = None) -> tuple[datetime, str]:
+        """The one default split of every tool that compares before with after, and why, in a short phrase
+        the tools print (a model comparing two tools' answers must see they cut at the same time)."""
+        if split_at:
+            return split_at, "as asked"
         onsets = self.onsets()
         cut = baseline_end(self.incident)
-        return min(cut, min(o.onset for o in onsets) - timedelta(minutes=1)) if onsets else cut
+        if onsets and (first := min(o.onset for o in onsets) - timedelta(minutes=1)) < cut:
+            return first, "a minute before the earliest error onset"
+        return cut, "halfway to the page" + ("" if onsets else ", no error onset")
+
+    def split_note(self, split_at: datetime | None = None) -> str:
+        """'split at 10:04 (why)': the phrase every before/after tool says its split with."""
+        t, why = self.split(split_at)
+        return f"split at {fmt_time(t)} ({why})"
 
 
 @dataclass

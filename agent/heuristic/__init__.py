@@ -55,8 +55,9 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
     # Only series that exist: a metric known for no particular service (some backends) may be anyone's.
     yield from _ask(f, [("query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS
                         if m in desc.metrics and (not desc.metrics[m] or s in desc.metrics[m])]
-                    + [("log_patterns", {"service": s, "level": "warn"}) for s in cands]
-                    + [("zone_breakdown", {"service": s}) for s in cands[:3]])
+                    + [("log_patterns", {"service": s, "level": "warn", "split_at": _own_onset(f, s, True)})
+                       for s in cands]
+                    + [("zone_breakdown", {"service": s, "split_at": _own_onset(f, s, False)}) for s in cands[:3]])
     if desc.present("logs") and not any(h.score >= CONCLUDE_AT for h in ranked(f)):
         # Nothing stands out along the walk: every service's own new errors, for a lead (own_errors.py).
         split = split_at(f).isoformat()
@@ -66,6 +67,15 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
         yield from _ask(f, [("log_patterns", {"service": s, "split_at": split, **more})
                             for s in sorted(f.known) for more in ({"level": "error"}, {"end": page})])
     return conclude(f)
+
+
+def _own_onset(f: Facts, service: str, or_earliest: bool) -> str:
+    """The heuristic's split for one candidate's logs and zones: its own error onset (else the earliest, for
+    logs), else the page; the tools' shared default (ToolContext.split) is earlier and the same for everyone."""
+    onsets = f.onsets
+    at = (onsets[service].onset if service in onsets else
+          min(o.onset for o in onsets.values()) if or_earliest and onsets else f.alert_at)
+    return at.isoformat()
 
 
 def _unseen_page(f: Facts) -> dict[str, Any] | None:
