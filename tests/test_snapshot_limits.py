@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from factory import build, ts
+from tools.backends.base import Filter
 from tools.backends.snapshot import SnapshotTelemetry
 from tools.backends.validate import validate_snapshot
 
@@ -157,6 +158,23 @@ def test_a_bomb_of_records_is_read_only_to_the_records_cap_by_both(tmp_path, mon
     rep = validate_snapshot(d)
     assert rep.records["logs"] == cov.rows
     assert any("only its first 5,000 records were read" in str(p) for p in rep.problems)
+
+
+@pytest.mark.parametrize("rows", [4999, 5000, 5001, 9000])
+def test_a_parquet_file_is_read_to_the_records_cap_whether_or_not_its_count_is_within_it(tmp_path, monkeypatch, rows):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    duckdb.connect().execute(f"COPY (SELECT TIMESTAMPTZ '{ts(100)}' + i * INTERVAL 1 MILLISECOND AS time, 'api' AS "
+                             f"service, 'info' AS level, 'line ' || i AS message FROM range({rows}) t(i)) "
+                             f"TO '{d / 'logs.parquet'}' (FORMAT parquet)")
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "5000")
+    t = SnapshotTelemetry(d)
+    cov, first = t.coverage("logs"), t.sample("logs", Filter(), limit=1)[0]["message"]
+    t.close()
+    assert cov.rows == min(rows, 5000) and first == "line 0"               # the first records, in file order
+    assert bool(cov.capped) == (rows > 5000)
+    assert validate_snapshot(d).records["logs"] == cov.rows
 
 
 def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcripts(tmp_path):

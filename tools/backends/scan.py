@@ -39,7 +39,10 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
         else:
             cols.append(c)
     cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
-    return f"(SELECT {', '.join(cols)} FROM {rel} LIMIT {int(limit)})"
+    # A LIMIT makes DuckDB read the file in order on one thread (2.7x the bare scan's wall time at 5M Parquet
+    # rows on two cores): a Parquet file states its row count, so one within the cap is read without it.
+    within = f.suffix == ".parquet" and con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0] <= limit
+    return f"(SELECT {', '.join(cols)} FROM {rel}{'' if within else f' LIMIT {int(limit)}'})"
 
 
 def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps) -> tuple[int, int, int]:
