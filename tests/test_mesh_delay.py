@@ -91,25 +91,28 @@ def _message(res) -> Message:
     return Message(role="tool", content=res.text, data=res.data, evidence_ids=res.evidence_ids)
 
 
+def spans_system(root: Path, name: str, minutes: int, page_at: int, trace) -> Path:
+    """A snapshot of spans only, paged at web: 12 traces a minute, `trace(m)` giving each one's spans as
+    (span id, parent, service, kind, duration ms, peer service)."""
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": name, "title": "web latency SLO burn", "window": {"start": at(0), "end": at(minutes)},
+        "alert": {"at": at(page_at), "service": "web", "summary": "web latency SLO burn"}}))
+    spans = [{"time": at(i / 12), "trace_id": f"t{i:05d}", "span_id": sid, "parent_span_id": parent, "service": svc,
+              "kind": kind, "duration_ms": dur, "operation": f"{svc}.op", **({"peer_service": peer} if peer else {})}
+             for i in range(minutes * 12) for sid, parent, svc, kind, dur, peer in trace(i)]
+    (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
+    return root
+
+
 def lone_edge_system(root: Path) -> Path:
     """web calls only store (a leaf); from minute 10 the time between web's client span and store's server span
     grows by 200 ms. No mesh metrics: spans alone."""
-    root.mkdir(parents=True)
-    (root / "incident.yaml").write_text(yaml.safe_dump({
-        "format": 1, "id": "lone-edge", "title": "web latency SLO burn", "window": {"start": at(0), "end": at(16)},
-        "alert": {"at": at(13), "service": "web", "summary": "web latency SLO burn"}}))
-    spans = []
-    for i in range(16 * 12):
-        m, tid = i / 12, f"t{i:05d}"
+    def trace(i):
         own, wire = 5.0 + (i % 3), (200.0 if i / 12 >= 10 else 1.0 + (i % 2) * 0.5)
-        for sid, parent, svc, kind, dur, peer in (("w", None, "web", "server", own + wire + 4, None),
-                                                  ("wc", "w", "web", "client", own + wire, "store"),
-                                                  ("ss", "wc", "store", "server", own, None)):
-            spans.append({"time": at(m), "trace_id": tid, "span_id": sid, "parent_span_id": parent, "service": svc,
-                          "kind": kind, "duration_ms": dur, "operation": f"{svc}.op",
-                          **({"peer_service": peer} if peer else {})})
-    (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
-    return root
+        return (("w", None, "web", "server", own + wire + 4, None), ("wc", "w", "web", "client", own + wire, "store"),
+                ("ss", "wc", "store", "server", own, None))
+    return spans_system(root, "lone-edge", 16, 13, trace)
 
 
 def test_one_slow_edge_into_a_leaf_is_a_lead_not_the_answer(tmp_path):
@@ -127,27 +130,16 @@ def test_one_slow_edge_into_a_leaf_is_a_lead_not_the_answer(tmp_path):
 def two_edge_system(root: Path, into_at: float, out_at: float) -> Path:
     """web → store → db, spans only: the wire time of web→store grows by 200 ms from into_at, of store→db by
     150 ms from out_at; the page is at minute 17."""
-    root.mkdir(parents=True)
-    (root / "incident.yaml").write_text(yaml.safe_dump({
-        "format": 1, "id": "two-edges", "title": "web latency SLO burn", "window": {"start": at(0), "end": at(20)},
-        "alert": {"at": at(17), "service": "web", "summary": "web latency SLO burn"}}))
-    spans = []
-    for i in range(20 * 12):
-        m, tid, jitter = i / 12, f"t{i:05d}", (i % 2) * 0.5
+    def trace(i):
+        m, jitter, own = i / 12, (i % 2) * 0.5, 5.0 + (i % 3)
         w_in = 200.0 if m >= into_at else 1.0 + jitter
         w_out = 150.0 if m >= out_at else 1.0 + jitter
-        own = 5.0 + (i % 3)
-        for sid, parent, svc, kind, dur, peer in (
-                ("w", None, "web", "server", 2 * own + w_in + w_out + 4, None),
+        return (("w", None, "web", "server", 2 * own + w_in + w_out + 4, None),
                 ("wc", "w", "web", "client", 2 * own + w_in + w_out, "store"),
                 ("ss", "wc", "store", "server", 2 * own + w_out, None),
                 ("sc", "ss", "store", "client", own + w_out, "db"),
-                ("ds", "sc", "db", "server", own, None)):
-            spans.append({"time": at(m), "trace_id": tid, "span_id": sid, "parent_span_id": parent, "service": svc,
-                          "kind": kind, "duration_ms": dur, "operation": f"{svc}.op",
-                          **({"peer_service": peer} if peer else {})})
-    (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
-    return root
+                ("ds", "sc", "db", "server", own, None))
+    return spans_system(root, "two-edges", 20, 17, trace)
 
 
 def test_edges_around_a_service_slowing_minutes_apart_are_not_one_network_delay(tmp_path):
