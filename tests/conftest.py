@@ -76,6 +76,19 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def closed_at_end(factory) -> Iterator:
+    """For a fixture: yields a maker of factory(…) objects (queues with worker threads), each closed when the
+    test ends, passed or failed."""
+    made = []
+
+    def make(*args, **kw):
+        made.append(factory(*args, **kw))
+        return made[-1]
+    yield make
+    for q in made:
+        q.close()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path, monkeypatch):
     """Transcripts, chat history and caches go to a per-test directory, never the user's; no keys leak in."""

@@ -17,7 +17,7 @@ from agent.slack.resume import PAGE_EVENT, REPORT_EVENT, metadata
 from agent.slack.store import RedisQueue, StoreError
 from agent.slack.webhooks import Page
 from benchmarks.replica_burst import micro_snapshot
-from conftest import REPO
+from conftest import REPO, closed_at_end
 from redis_server import redis_server
 
 AT = datetime(2026, 3, 6, 16, 0, tzinfo=timezone.utc)     # before the stand-in Slack's message times (16:53 on)
@@ -32,14 +32,8 @@ def redis_url(tmp_path):
 @pytest.fixture
 def replica(redis_url):
     """replica(run, …) → a RedisQueue on the test's Redis, closed when the test ends."""
-    made = []
-
-    def make(run, on_resolved=lambda p: None, **kw):
-        made.append(RedisQueue(redis_url, run, on_resolved, **{"workers": 2, **kw}))
-        return made[-1]
-    yield make
-    for q in made:
-        q.close()
+    yield from closed_at_end(lambda run, on_resolved=lambda p: None, **kw:
+                             RedisQueue(redis_url, run, on_resolved, **{"workers": 2, **kw}))
 
 
 def page(key, resolved=False, at=AT):

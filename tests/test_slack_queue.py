@@ -6,6 +6,7 @@ import pytest
 
 from agent.slack.queue import InvestigationQueue
 from agent.slack.webhooks import Page
+from conftest import closed_at_end
 
 AT = datetime(2026, 3, 6, 17, 5, tzinfo=timezone.utc)
 
@@ -13,14 +14,7 @@ AT = datetime(2026, 3, 6, 17, 5, tzinfo=timezone.utc)
 @pytest.fixture
 def new_queue():
     """InvestigationQueue(…) whose workers are stopped when the test ends, passed or failed."""
-    made = []
-
-    def make(*args, **kw):
-        made.append(InvestigationQueue(*args, **kw))
-        return made[-1]
-    yield make
-    for q in made:
-        q.close()
+    yield from closed_at_end(InvestigationQueue)
 
 
 def page(key, resolved=False, at=AT):
