@@ -332,3 +332,20 @@ class LoggedFailure:                 # trace_errors when spans carry no status: 
     first: datetime | None           # the first that reached a caller after the baseline's end
     callers: str                     # the callers that logged after it
     evidence: str | None = None
+
+
+@dataclass
+class CallChange:                    # call_changes, one call a handler makes (or made) per request
+    service: str                     # the handler: the parent span's service and operation
+    operation: str | None
+    call: str                        # what it calls: the child's service and operation (→ peer for a client span)
+    change: str                      # "stopped" (well under half as often per request) or "started" (over twice)
+    requests_before: int             # parent spans before / after the split
+    requests_after: int
+    per_request_before: float        # calls per request
+    per_request_after: float
+    z: float                         # how far past half (stopped) or double (started) the change is, in Poisson σ
+    child_service: str | None = None
+    child_operation: str | None = None
+    error_path: bool = False         # the call is an error handler's (Spring's BasicErrorController.error): its stop
+    evidence: str | None = None      # is recovery, its start the handler's failures
