@@ -1,31 +1,43 @@
-"""A lead for an exception caught inside a handler (Nezha's TrainTicket exception faults leave no error line): a
-line the service wrote steadily stops while its other lines go on."""
+"""An exception caught inside a handler (Nezha's TrainTicket exception faults leave no error line): a line the
+service wrote steadily stops while its other lines go on. The answer when no other service's stop comes close,
+leads otherwise."""
 from __future__ import annotations
 
 from agent.heuristic.conclude import CONCLUDE_AT, ranked
 from agent.heuristic.stopped_lines import stopped_lines
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
-from tools.results import LogTemplate
+from tools.results import Edge, ErrorOnset, LogTemplate
 
 REACHED = "INFO t.s.TravelServiceImpl#457 [queryInfo][route found]"
 STEADY = "INFO t.s.TravelServiceImpl#451 [queryInfo][query start]"
 
 
-def with_lines(lines: dict[str, list[tuple[str, int, int]]], logs_from: int = 0):
-    """Per service, its templates (text, before, after) from log_patterns of every level, split at minute 4."""
+def with_lines(lines: dict[str, list[tuple]], logs_from: int = 0):
+    """gateway (paged) calls each service; per service, its templates (text, before, after[, level]) from
+    log_patterns of every level, split at minute 4."""
     f = facts({}, logs_from=logs_from)
+    f.add("service_map", {}, Message(role="tool", evidence_ids=["M"], data=[Edge("gateway", s, 100, 0) for s in lines]))
     for s, rows in lines.items():
         f.add("log_patterns", {"service": s, "split_at": at(4).isoformat(), "end": at(8).isoformat()},
               Message(role="tool", evidence_ids=[f"L{s}"],
-                      data=[LogTemplate(t, b, a, b / 4, a / 4, not b, "info", t) for t, b, a in rows]))
+                      data=[LogTemplate(t, b, a, b / 4, a / 4, not b, (lv or ["info"])[0], t) for t, b, a, *lv in rows]))
+    f.chain = f.walk_chain()
     return f
 
 
-def test_a_steady_line_that_stops_is_a_lead_never_the_answer():
+def test_a_clear_stop_at_a_service_the_page_depends_on_is_the_answer():
     f = with_lines({"travel": [(STEADY, 40, 40), (REACHED, 40, 0)], "seat": [("INFO seat ok", 50, 55)]})
     [h] = stopped_lines(f)
-    assert (h.service, h.kind, h.lead) == ("travel", "application_error", True)
+    assert (h.service, h.kind, h.lead) == ("travel", "application_error", False)
+    best = ranked(f)[0]
+    assert (best.service, best.kind) == ("travel", "application_error") and best.score >= CONCLUDE_AT
+
+
+def test_two_comparable_stops_are_leads_never_the_answer():
+    f = with_lines({"travel": [(STEADY, 40, 40), (REACHED, 40, 0)], "seat": [("INFO seat ok", 40, 40),
+                                                                          ("INFO seat held", 36, 0)]})
+    assert {(h.service, h.lead) for h in stopped_lines(f)} == {("travel", True), ("seat", True)}
     assert ranked(f)[0].score < CONCLUDE_AT
 
 
@@ -34,6 +46,23 @@ def test_a_quieter_service_is_not_a_stop():
     assert stopped_lines(with_lines({"food": [(STEADY, 40, 20), (REACHED, 40, 20)]})) == []
 
 
+def test_an_error_line_that_stops_is_recovery_and_a_rare_line_is_not_steady():
+    assert stopped_lines(with_lines({"travel": [(STEADY, 40, 40), (REACHED, 40, 0, "error")]})) == []
+    assert stopped_lines(with_lines({"travel": [(STEADY, 400, 400), (REACHED, 4, 0)]})) == []
+
+
 def test_no_lead_when_the_logs_begin_after_the_baseline():
     assert stopped_lines(with_lines({"travel": [(STEADY, 40, 40), (REACHED, 40, 0)]}, logs_from=4)) == []
 
+
+def test_a_stop_beside_another_services_errors_still_answers_when_no_call_is_seen_failing():
+    """Nezha TrainTicket 10:12: travel2's errors rise (the walk ends there; spans carry no status, so no failing
+    call links it to anything) while travel, its sibling under the gateway, stops a steady line. travel is still
+    a service the page depends on: its stop is weighed as one, not as a concurrent incident off the path."""
+    f = with_lines({"travel": [(STEADY, 40, 40), (REACHED, 40, 0)], "travel2": [("INFO t2 ok", 50, 55)]})
+    f.add("error_onsets", {}, Message(role="tool", evidence_ids=["O"],
+                                      data=[ErrorOnset("travel2", at(5), "logs", 0.0, 6.0, 8)]))
+    f.chain = f.walk_chain()
+    assert f.end == "travel2" and not f.edge_errors
+    best = ranked(f)[0]
+    assert (best.service, best.kind) == ("travel", "application_error") and best.score >= CONCLUDE_AT

@@ -29,6 +29,8 @@ def place(f: Facts, service: str) -> float:
         return 0.8
     if service in f.downstream(f.end) or not f.edges:   # deeper than the chain, or no call graph to tell
         return 0.75
+    if not f.edge_errors and service in f.downstream(f.entry()):
+        return 0.75     # no failing call marks a path (spans without status): any service the page depends on
     return 0.6 if service in f.onsets else 0.4
 
 

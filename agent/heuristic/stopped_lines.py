@@ -5,50 +5,61 @@ leaves no error line and no failed span; what changes is that the handler no lon
 after it. Two views of that:
 - a call the handler made per request stops (call_changes, from parent/child spans): counted per request of the
   same handler, so a change in traffic mix does not move it; the clearest such stop is the answer;
-- a log line the service wrote steadily stops (log_patterns): operation mix moves templates too, and the
-  baseline is a minute or two, so a lead only."""
+- a log line the service wrote steadily stops (log_patterns, one row per log statement): operation mix moves
+  lines too, and the baseline is a minute or two, so it answers only when no other service's stop comes close."""
 from __future__ import annotations
+
+import math
 
 from agent.heuristic.facts import Facts
 from agent.heuristic.own_errors import BASELINE_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
 from tools.results import CallChange
 
+STEADY_MIN = 5          # times a line was written before the split: fewer is not a steady line
 STOPPED_MIN = 8         # lines a template would have written after the split at the service's own pace
 STOPPED_LEFT = 0.2      # … of which at most this share came
 STRENGTH = 0.5
+LINES_STRENGTH = 0.55   # a stopped line, clearer than any other service's: the answer (a thinner view than calls)
 SHOWN = 2
 CALLS_STRENGTH = 0.6    # a handler's call that stopped, beyond chance: the code path broke before it
 CALLS_CLEAR = 1.5       # … its z this many times any other service's: else two services stopped calls, leads both
 
 
-def stopped(f: Facts) -> dict[str, tuple[float, str, str | None]]:
-    """Per service: the line that fell furthest below its expected count (scaled by the service's own volume,
-    so a quieter minute is not a stop), its template, the evidence."""
-    out: dict[str, tuple[float, str, str | None]] = {}
+def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
+    """Per service: the steady info line that fell furthest below its expected count (scaled by the service's
+    own volume, so a quieter minute is not a stop), as (z, expected, template, evidence). A warning or error
+    line that stops is recovery, not a fault; a line written a few times before is not steady."""
+    out: dict[str, tuple[float, int, str, str | None]] = {}
     for a, m in f.results.get("log_patterns", []):
         if a.get("level") or not a.get("service") or not m.data:
             continue
         before, after = sum(r.before for r in m.data), sum(r.after for r in m.data)
         if not before or not after:
             continue
-        gone = sorted(((r.before * after / before - r.after, r.template) for r in m.data
-                       if r.before * after / before >= STOPPED_MIN
-                       and r.after <= STOPPED_LEFT * r.before * after / before), reverse=True)
-        if gone:
-            out[a["service"]] = (round(gone[0][0]), gone[0][1], (m.evidence_ids or [None])[0])
+        for r in m.data:
+            expected = r.before * after / before
+            if (r.before < STEADY_MIN or expected < STOPPED_MIN or r.after > STOPPED_LEFT * expected
+                    or {"warn", "error", "fatal"} & set(r.levels.split(","))):
+                continue
+            z = (expected / 2 - r.after) / math.sqrt(expected / 2)      # past half, as call_changes measures
+            if z > out.get(a["service"], (0.0,))[0]:
+                out[a["service"]] = (round(z, 1), round(expected), r.template, (m.evidence_ids or [None])[0])
     return out
 
 
 def stopped_lines(f: Facts) -> list[Hypothesis]:
-    """application_error as a lead: the services whose steady log line stopped most, the largest first."""
+    """application_error: the service whose steady log line stopped, the answer when no other service's stop
+    comes close (else leads, the clearest first)."""
     if log_cover(f)[0] < BASELINE_MIN:
         return []
     top = sorted(stopped(f).items(), key=lambda kv: -kv[1][0])[:SHOWN]
-    return [Hypothesis(s, "application_error", STRENGTH - 0.05 * i, split_at(f), [eid],
-                       f"{s} stopped writing a line it wrote steadily before ({t[:100]}: ~{n:g} expected at its "
-                       f"own pace, almost none came): its handler may now fail before reaching it", lead=True)
-            for i, (s, (n, t, eid)) in enumerate(top) if eid]
+    clear = len(top) < 2 or top[0][1][0] >= CALLS_CLEAR * top[1][1][0]
+    return [Hypothesis(s, "application_error", LINES_STRENGTH if i == 0 and clear else STRENGTH - 0.05 * i,
+                       split_at(f), [eid], f"{s} stopped writing a line it wrote steadily before ({t[:100]}: "
+                       f"~{n:g} expected at its own pace, almost none came): its handler now fails or returns "
+                       f"before reaching it", lead=not (i == 0 and clear))
+            for i, (s, (_, n, t, eid)) in enumerate(top) if eid]
 
 
 def stopped_calls(f: Facts) -> list[Hypothesis]:
