@@ -296,7 +296,7 @@ class MetricChange:                  # metric_changes, one changed series
 class LatencyChange:                 # latency_by_service, one service (own) or call edge (wire)
     service: str
     peer_service: str | None
-    view: str                        # own: in the service; call: its calls to peer; wire: call minus the peer's time
+    view: str                        # own: in the service; call: its calls to peer; wire: call minus the peer's server span
     shape: str
     at: datetime | None
     baseline_ms: float
@@ -304,6 +304,11 @@ class LatencyChange:                 # latency_by_service, one service (own) or 
     ratio: float
     z: float
     evidence: str | None = None
+    spans_before: int = 0            # spans in the buckets behind baseline_ms (0: no baseline, an outlier)
+    spans_after: int = 0             # … and behind level_ms
+    p50_before_ms: float | None = None   # the median's baseline and level, beside the p90's
+    p50_after_ms: float | None = None
+    note: str | None = None          # only the tail moved; the operation mix changed
 
 
 @dataclass
