@@ -224,3 +224,30 @@ def test_a_changed_mix_of_operations_is_said(tmp_path):
     step = next(r for r in res.data if (r.service, r.view) == ("store", "own"))
     assert step.note == "operation mix changed: GET /report 4% → 50% of spans"
     assert "operation mix changed" in ctx.ledger.get(step.evidence).summary and "GET /report 4%" in res.text
+
+
+# ---- log_patterns: NEW is a log statement not seen before, not another length of one that was --------------------
+def test_variants_of_one_log_statement_are_one_row_and_not_new(tmp_path):
+    """TrainTicket: `OrderServiceImpl#65 … soldTickets=[Ticket(…), …]` logged all along; Drain gives each list length
+    its own template, so every length first seen after the split was listed as NEW (~18 info templates)."""
+    d = _web_store(tmp_path / "logs", own=lambda i, m: 5.0)
+    logs = []
+    for i in range(46 * 2):
+        m = i / 2
+        n = (i % 3 + 1) if m < 21.5 else (i % 5 + 4)       # 1–3 tickets before the split, 4–8 after
+        tickets = ", ".join(f"Ticket(seatNo={1000 + k}, startStation=shanghai)" for k in range(n))
+        logs.append({"time": at(m), "service": "order", "level": "info",
+                     "message": f"16:49:25.113 INFO  o.s.OrderServiceImpl#65 [getSoldTickets][info is: [{tickets}]]"})
+        logs.append({"time": at(m), "service": "order", "level": "info",    # no location: a list without one
+                     "message": "sold seats " + " ".join(f"s{k}" for k in range(n + 6))})
+        if m >= 30:
+            logs.append({"time": at(m), "service": "order", "level": "error",
+                         "message": "16:49:25.113 ERROR o.s.OrderServiceImpl#80 [cancel][Order Status Wrong]"})
+    write_jsonl(d / "logs.jsonl", logs)
+    res = run(_ctx(d), "log_patterns", service="order")
+    new = [r for r in res.data if r.new]
+    assert [r.template for r in new] == ["<NUM>:<NUM>:<NUM> ERROR o.s.OrderServiceImpl#80 [cancel][Order Status Wrong]"]
+    assert len(res.data) == 3
+    listed = next(r for r in res.data if "#65" in r.template)
+    assert listed.variants >= 5 and listed.before > 0 and listed.after > 0
+    assert "variants" in res.text

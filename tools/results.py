@@ -154,6 +154,7 @@ class LogTemplate:                   # log_patterns, one template
     new: bool
     levels: str
     example: str
+    variants: int = 1                # Drain templates of this one log statement (its lengths, its wordings)
 
 
 @dataclass
