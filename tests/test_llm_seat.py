@@ -251,3 +251,22 @@ def test_variants_of_one_log_statement_are_one_row_and_not_new(tmp_path):
     listed = next(r for r in res.data if "#65" in r.template)
     assert listed.variants >= 5 and listed.before > 0 and listed.after > 0
     assert "variants" in res.text
+
+
+# ---- metric names whose meaning hangs on which side of a call measures them ---------------------------------------
+def test_describe_incident_says_which_side_measures_client_and_server_latency(tmp_path):
+    """Nezha: PodClientLatencyP90(s) and PodServerLatencyP90(s) were listed bare; the model could not tell the
+    caller's view (the callee's time plus the network) from the callee's own handling time."""
+    d = _web_store(tmp_path / "pods", own=lambda i, m: 5.0)
+    write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": "store", "name": name, "value": 0.01}
+                                      for m in range(46) for name in ("PodClientLatencyP90(s)",
+                                                                      "PodServerLatencyP90(s)", "cpu_utilization")])
+    text = run(_ctx(d), "describe_incident").text
+    meanings = next(line for line in text.splitlines() if line.startswith("metric meanings: "))
+    assert "PodClientLatency*: the pod's outgoing calls timed on its side, the caller's view" in meanings
+    assert "plus the network" in meanings and "PodServerLatency*: requests the pod served" in meanings
+    assert "histogram's top bucket" in meanings
+    plain = _web_store(tmp_path / "plain", own=lambda i, m: 5.0)
+    write_jsonl(plain / "metrics.jsonl", [{"time": at(m), "service": "store", "name": "cpu_utilization",
+                                           "value": 0.1} for m in range(46)])
+    assert "metric meanings" not in run(_ctx(plain), "describe_incident").text
