@@ -17,14 +17,13 @@ P99_MIN_SPANS = 100          # calls before a p99 is more than the sample's maxi
 # What a metric name measures where the name alone does not say (which side of a call times it), said beside
 # the names when a snapshot has them: an LLM read Nezha's PodClientLatency as the pod's own slowness.
 METRIC_MEANINGS = (
-    ("PodClientLatency", "PodClientLatency*: the pod's outgoing calls timed on its side, the caller's view (the "
-                         "callee's time plus the network)"),
-    ("PodServerLatency", "PodServerLatency*: requests the pod served, timed on its side, the callee's handling time "
-                         "(its own calls included, no network)"),
-    ("source_", "source_*: a call edge timed at the caller; destination_*: the same edge at the callee (the "
-                "difference is the network)"),
+    ("PodClientLatency", "PodClientLatency*: the pod's outgoing calls timed at the caller (the callee's time + the "
+                         "network)"),
+    ("PodServerLatency", "PodServerLatency*: requests the pod served, timed at the callee (its handling, own calls "
+                         "included, no network)"),
+    ("source_", "source_*/destination_*: one call edge timed at the caller/at the callee (the gap is the network)"),
 )
-LATENCY_CEILING = "a latency pinned at a round maximum (3600 s) is a histogram's top bucket, not a measured time"
+LATENCY_CEILING = "a latency pinned at a round maximum (3600 s) is a histogram's top bucket, not a time"
 
 
 @tool
