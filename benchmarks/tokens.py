@@ -20,6 +20,9 @@ fetches its encoding from the network at first use, which this machine cannot, s
     re-recorded (12 calls: edge_rates, a second trace_errors and list_deployments;
     cites an edge rate, the node drain and two empty results):                      19,528; 7,880; 40%
     and trace_errors saying token logged 4 error lines beside "no failing spans":  19,559; 7,880; 40%
+    on 69c1374 (main before the sixth session's LLM-seat items):                   19,711; 7,880; 40%
+    service_map's note naming latency_by_service's p90 (the demo calls neither
+    latency_by_service nor log_patterns, whose rows grew):                         19,768; 7,880; 40%
 
 Both cannot run side by side (the schemas are the code's), so "before" was measured on the commit the schemas
 were halved from, with this script.

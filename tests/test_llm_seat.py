@@ -187,7 +187,7 @@ def test_a_latency_step_says_its_percentile_and_the_spans_behind_it(tmp_path):
     assert (step.spans_before, step.spans_after) == (258, 72)
     assert "own p90" in ctx.ledger.get(step.evidence).summary
     assert "258 spans before, 72 after" in ctx.ledger.get(step.evidence).summary
-    assert "258→72" in res.text and "p90 per 30s bucket" in res.text
+    assert "258→72" in res.text and "Per 30s bucket of ≥5 spans: baseline_ms/level_ms = median p90" in res.text
     assert "p90" in run(ctx, "service_map").text.split("\n")[1]
 
 
@@ -201,7 +201,8 @@ def test_call_is_not_wire_plus_the_callees_own_time_and_the_output_says_why(tmp_
     assert rows["call"].level_ms == pytest.approx(rows["wire"].level_ms + 35, abs=1)     # 35: store's server span
     said = ctx.ledger.get(rows["wire"].evidence).summary
     assert "minus store's server span" in said and "own time" not in said
-    assert "call = wire + the peer's whole server span" in res.text and "p90s do not add" in res.text
+    assert "wire = call minus peer_service's server span" in res.text and "call = wire + that whole span" in res.text
+    assert "not wire + the peer's own row" in res.text and "p90s do not add" in res.text
 
 
 def test_only_the_tail_moved_is_said_when_the_median_stayed(tmp_path):
@@ -209,8 +210,8 @@ def test_only_the_tail_moved_is_said_when_the_median_stayed(tmp_path):
     ctx = _ctx(_web_store(tmp_path / "tail", own=lambda i, m: 300.0 if m >= 40 and i % 6 == 0 else 5.0))
     res = run(ctx, "latency_by_service")
     step = next(r for r in res.data if (r.service, r.view) == ("store", "own"))
-    assert step.ratio > 10 and step.note == "only the tail moved (p50 5→5 ms)"
-    assert "only the tail moved" in ctx.ledger.get(step.evidence).summary
+    assert step.ratio > 10 and step.note == "tail only" and (step.p50_before_ms, step.p50_after_ms) == (5, 5)
+    assert "p50 5 → 5 ms); only the tail moved" in ctx.ledger.get(step.evidence).summary and "| 5→5 |" in res.text
     whole = _ctx(_web_store(tmp_path / "all", own=lambda i, m: 60.0 if m >= 40 else 5.0))
     assert not any(r.note for r in run(whole, "latency_by_service").data)
 
@@ -251,3 +252,22 @@ def test_variants_of_one_log_statement_are_one_row_and_not_new(tmp_path):
     listed = next(r for r in res.data if "#65" in r.template)
     assert listed.variants >= 5 and listed.before > 0 and listed.after > 0
     assert "variants" in res.text
+
+
+# ---- metric names whose meaning hangs on which side of a call measures them ---------------------------------------
+def test_describe_incident_says_which_side_measures_client_and_server_latency(tmp_path):
+    """Nezha: PodClientLatencyP90(s) and PodServerLatencyP90(s) were listed bare; the model could not tell the
+    caller's view (the callee's time plus the network) from the callee's own handling time."""
+    d = _web_store(tmp_path / "pods", own=lambda i, m: 5.0)
+    write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": "store", "name": name, "value": 0.01}
+                                      for m in range(46) for name in ("PodClientLatencyP90(s)",
+                                                                      "PodServerLatencyP90(s)", "cpu_utilization")])
+    text = run(_ctx(d), "describe_incident").text
+    meanings = next(line for line in text.splitlines() if line.startswith("metric meanings: "))
+    assert "PodClientLatency*: the pod's outgoing calls timed at the caller (the callee's time + the network)" in meanings
+    assert "PodServerLatency*: requests the pod served, timed at the callee (its handling" in meanings
+    assert "histogram's top bucket" in meanings
+    plain = _web_store(tmp_path / "plain", own=lambda i, m: 5.0)
+    write_jsonl(plain / "metrics.jsonl", [{"time": at(m), "service": "store", "name": "cpu_utilization",
+                                           "value": 0.1} for m in range(46)])
+    assert "metric meanings" not in run(_ctx(plain), "describe_incident").text

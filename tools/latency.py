@@ -82,13 +82,17 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
         r.evidence = ev.id
         notes += [f"{ev.id}: {gap}"] if gap else []
     head = (f"p90 latency that rose, {fmt_span(f.start, f.end)}, baseline before the split at {fmt_time(base_end)} "
-            f"({why}); p90 per {LATENCY_BUCKET_S}s bucket of ≥{MIN_SPANS} spans, baseline_ms/level_ms = their median "
-            f"before/from `at`, spans = the spans behind them (before→after). own = the service's own (exclusive) "
-            f"time; call = its calls to peer_service, as it waits; wire = a call minus peer_service's server span "
-            f"(network, queue). Per span call = wire + the peer's whole server span: not wire + the peer's own row "
-            f"(own time only, every caller's spans; p90s do not add). outlier: no baseline, compared with other edges")
-    cols = ["evidence", "service", "peer_service", "view", "shape", "at", "baseline_ms", "level_ms", "ratio", "z", "spans"]
-    cells = [{**asdict(r), "spans": f"{r.spans_before}→{r.spans_after}"} for r in shown]
+            f"({why}). Per {LATENCY_BUCKET_S}s bucket of ≥{MIN_SPANS} spans: baseline_ms/level_ms = median p90 before/"
+            f"from `at`, spans = the spans behind them, p50_ms = the median's (tail only: the p90 rose, the median "
+            f"did not). own = the service's own (exclusive) time; call = its calls to peer_service, as it waits; wire "
+            f"= call minus peer_service's server span (network, queue); call = wire + that whole span (its own calls "
+            f"too), not wire + the peer's own row (every caller's spans; p90s do not add). outlier: no baseline, vs "
+            f"other edges")
+    cols = ["evidence", "service", "peer_service", "view", "shape", "at", "baseline_ms", "level_ms", "ratio", "z",
+            "spans", "p50_ms"]
+    cells = [{**asdict(r), "spans": f"{r.spans_before}→{r.spans_after}",
+              "p50_ms": f"{r.p50_before_ms:.3g}→{r.p50_after_ms:.3g}" if r.p50_before_ms is not None else None}
+             for r in shown]
     return ToolResult(text=head + "\n" + table(cells, cols + (["note"] if any(r.note for r in shown) else []), limit=60)
                       + "".join("\n" + n for n in notes) + unknown,
                       evidence_ids=[r.evidence for r in shown[:12]], data=rows, status=Status.OK)
@@ -107,7 +111,7 @@ def _row(key: Key, cp: ChangePoint, pts: list[Point], base_end: datetime) -> Lat
                         p50_before_ms=_r(p50_before), p50_after_ms=_r(p50_after))
     if (p50_before is not None and p50_after is not None and row.ratio >= TAIL_P90_X
             and p50_after <= max(TAIL_P50_X * p50_before, p50_before + 1.0)):
-        row.note = f"only the tail moved (p50 {p50_before:.3g}→{p50_after:.3g} ms)"
+        row.note = "tail only"
     return row
 
 
@@ -119,8 +123,9 @@ def _summary(r: LatencyChange) -> str:
     """The report shows this as the evidence's label: which percentile, on how many spans, what else moved."""
     spans = (f"{r.spans_before} spans before, {r.spans_after} after" if r.shape != "outlier" else
              f"{r.spans_after} spans, usual edge {r.baseline_ms:.3g} ms")
+    p50 = f", p50 {r.p50_before_ms:.3g} → {r.p50_after_ms:.3g} ms" if r.p50_before_ms is not None else ""
     return (f"{_what_rose(r)} {r.shape} at {fmt_time(r.at)}: {r.baseline_ms:.3g} → {r.level_ms:.3g} ms "
-            f"({r.ratio:.1f}×; {spans})" + (f"; {r.note}" if r.note else ""))
+            f"({r.ratio:.1f}×; {spans}{p50})" + (f"; {r.note.replace('tail only', 'only the tail moved')}" if r.note else ""))
 
 
 def _what_rose(r: LatencyChange) -> str:

@@ -119,8 +119,8 @@ def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetim
            table(rows, ["new", "before", "after", "per_min_before", "per_min_after", "levels"]
                  + (["variants"] if any(r.variants > 1 for r in rows) else []) + ["template"], limit=25)]
     if any(r.variants > 1 for r in rows):
-        out[0] += ("\nvariants: Drain templates of one log statement (the same source location, such as Class#line, or "
-                   "a template that extends a known one) counted as one row; NEW means a statement not seen before")
+        out[0] += ("\nvariants: Drain templates of one log statement (same Class#line, or extending a known template) "
+                   "in one row; NEW = a statement not seen before")
     return ToolResult(text="\n".join(out), evidence_ids=[ev.id], data=rows,
                       status=Status.OK if rows else Status.EMPTY)
 

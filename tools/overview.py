@@ -14,6 +14,16 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 
 P50_MIN_SPANS = 5            # calls on an edge before its median means anything
 P99_MIN_SPANS = 100          # calls before a p99 is more than the sample's maximum
+# What a metric name measures where the name alone does not say (which side of a call times it), said beside
+# the names when a snapshot has them: an LLM read Nezha's PodClientLatency as the pod's own slowness.
+METRIC_MEANINGS = (
+    ("PodClientLatency", "PodClientLatency*: the pod's outgoing calls timed at the caller (the callee's time + the "
+                         "network)"),
+    ("PodServerLatency", "PodServerLatency*: requests the pod served, timed at the callee (its handling, own calls "
+                         "included, no network)"),
+    ("source_", "source_*/destination_*: one call edge timed at the caller/at the callee (the gap is the network)"),
+)
+LATENCY_CEILING = "a latency pinned at a round maximum (3600 s) is a histogram's top bucket, not a time"
 
 
 @tool
@@ -54,6 +64,8 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
             metrics.setdefault(r["name"], set()).update([r["service"]] if r.get("service") else [])
     if metrics:
         lines.append(f"metric names ({len(metrics)}): {', '.join(sorted(metrics)[:80])}")
+        if (meant := [m for prefix, m in METRIC_MEANINGS if any(n.startswith(prefix) for n in metrics)]):
+            lines.append("metric meanings: " + "; ".join(meant + [LATENCY_CEILING]))
     ev = ctx.ledger.add(source="incident", tool="describe_incident", service=inc.alert.service,
                         start=inc.window.start, end=inc.window.end,
                         summary=f"page: {inc.alert.summary or inc.title} (service {inc.alert.service or '-'})",
