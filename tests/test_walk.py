@@ -132,3 +132,15 @@ def test_of_callees_failing_within_minutes_the_path_to_a_dependency_no_caller_re
     # ... nor is a dependency that only one of its callers fails to reach (that caller's problem).
     one = facts(edges, onsets, {k: v for k, v in edge_fail.items() if k != ("billing", "fraud-api")}, metrics=metrics)
     assert one.walk_chain() == ["web", "pricing", "ledger"]
+
+
+def test_upstream_of_a_callee_every_caller_fails_to_reach_a_change_is_explained_from_below():
+    # cart answers both its callers with bodies they cannot use; edge's config change (a log level) cannot
+    # explain graphql's failures, so edge is placed like any service upstream of one failing on its own side.
+    from agent.heuristic.conclude import place
+    edges = [("web", "edge"), ("edge", "cart"), ("graphql", "cart")]
+    f = facts(edges, {"web": 47, "edge": 47, "graphql": 46}, {("web", "edge"): 47, ("edge", "cart"): 47,
+                                                              ("graphql", "cart"): 46})
+    f.chain = f.walk_chain()
+    assert f.chain == ["web", "edge", "cart"]
+    assert place(f, "edge") == place(f, "graphql") == 0.6 < place(f, "cart")

@@ -224,10 +224,14 @@ class Facts:
         return False
 
     def dark(self, service: str) -> bool:
-        """Records nothing of its own and every one of its callers (two or more) fails to reach it: the fault
-        is on its side (down, unreachable, outside the system), whatever its callers' own errors say."""
+        """Records nothing of its own and every caller fails to reach it: down, unreachable or outside the system."""
+        return self.silent(service) and self.unreachable_by_all(service)
+
+    def unreachable_by_all(self, service: str | None) -> bool:
+        """Every one of its callers (two or more) fails to reach it: the fault is on its side, whatever its own
+        telemetry says (one caller's change or saturation cannot fail the others' calls)."""
         callers = self.callers(service)
-        return len(callers) >= 2 and self.silent(service) and all(self.edge_onset(c, service) for c in callers)
+        return len(callers) >= 2 and all(self.edge_onset(c, service) for c in callers)
 
     def failing_since(self, caller: str, callee: str) -> datetime | None:
         """When `callee` began failing as `caller` sees it: its own errors; or `caller`'s calls to it failing
