@@ -4,6 +4,8 @@ fixed"): silence read as traffic stopping, a metric from a zero baseline ranked 
 from __future__ import annotations
 
 import json
+
+import pytest
 from datetime import datetime, timezone
 
 from factory import build, ts, write_jsonl
@@ -145,3 +147,107 @@ def test_every_tool_without_split_at_reports_the_same_split(tmp_path):
                     [(n, {}) for n in ("log_patterns", "metric_changes", "latency_by_service", "edge_rates")])
     assert len(set(quiet.values())) == 1 and None not in quiet.values(), quiet
     assert "no error onset" in next(iter(quiet.values()))[1]
+
+
+# ---- latency steps: which percentile, on how many spans, what moved with it ------------------------------------
+def _web_store(root, own, op=lambda i, m: "GET /item", wire=lambda i, m: 1.0, db_ms=0.0):
+    """web → store, a request every 5 s for 46 minutes, paged at 43 (no errors: the split is halfway to the
+    page). own(i, minute) is store's own time, op its operation, wire the time between web's call and store's
+    server span; with db_ms store's server span has an internal child (its query) of that many ms."""
+    import yaml
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": "web-store", "title": "web latency SLO burn", "window": {"start": at(0), "end": at(46)},
+        "alert": {"at": at(43), "service": "web", "summary": "web latency SLO burn"}}))
+    spans = []
+    for i in range(46 * 12):
+        m, tid = i / 12, f"t{i:05d}"
+        serve = own(i, m) + db_ms
+        call = serve + wire(i, m)
+
+        def span(sid, parent, svc, kind, dur, **more):
+            spans.append({"time": at(m), "trace_id": tid, "span_id": sid, "parent_span_id": parent, "service": svc,
+                          "kind": kind, "duration_ms": dur, **more})
+        span("w", None, "web", "server", call + 2, operation="GET /")
+        span("wc", "w", "web", "client", call, operation="HTTP GET", peer_service="store")
+        span("ss", "wc", "store", "server", serve, operation=op(i, m))
+        if db_ms:
+            span("sq", "ss", "store", "internal", db_ms, operation="SELECT item")
+    write_jsonl(root / "spans.jsonl", spans)
+    return root
+
+
+def test_a_latency_step_says_its_percentile_and_the_spans_behind_it(tmp_path):
+    """TrainTicket: service_map showed p50/p99, the detector p90, and nothing said whether a step stood on 4 spans
+    or 400."""
+    ctx = _ctx(_web_store(tmp_path / "slow", own=lambda i, m: 60.0 if m >= 40 else 5.0 + i % 3))
+    res = run(ctx, "latency_by_service")
+    step = next(r for r in res.data if (r.service, r.view) == ("store", "own"))
+    # 30 s buckets of 6 server spans: 43 whole buckets before the split at 09:21:30, 12 from 09:40
+    assert (step.spans_before, step.spans_after) == (258, 72)
+    assert "own p90" in ctx.ledger.get(step.evidence).summary
+    assert "258 spans before, 72 after" in ctx.ledger.get(step.evidence).summary
+    assert "258→72" in res.text and "p90 per 30s bucket" in res.text
+    assert "p90" in run(ctx, "service_map").text.split("\n")[1]
+
+
+def test_call_is_not_wire_plus_the_callees_own_time_and_the_output_says_why(tmp_path):
+    """TrainTicket: a call row was not its wire row plus the callee's own row, unexplained. Wire time is the call
+    minus the callee's whole server span (its own time and its query here), not minus its own time."""
+    d = _web_store(tmp_path / "net", own=lambda i, m: 5.0, wire=lambda i, m: 200.0 if m >= 40 else 1.0, db_ms=30.0)
+    ctx = _ctx(d)
+    res = run(ctx, "latency_by_service")
+    rows = {r.view: r for r in res.data if r.peer_service == "store"}
+    assert rows["call"].level_ms == pytest.approx(rows["wire"].level_ms + 35, abs=1)     # 35: store's server span
+    said = ctx.ledger.get(rows["wire"].evidence).summary
+    assert "minus store's server span" in said and "own time" not in said
+    assert "call = wire + the peer's whole server span" in res.text and "p90s do not add" in res.text
+
+
+def test_only_the_tail_moved_is_said_when_the_median_stayed(tmp_path):
+    """One request in six became slow: the p90 rose twentyfold, the median not at all."""
+    ctx = _ctx(_web_store(tmp_path / "tail", own=lambda i, m: 300.0 if m >= 40 and i % 6 == 0 else 5.0))
+    res = run(ctx, "latency_by_service")
+    step = next(r for r in res.data if (r.service, r.view) == ("store", "own"))
+    assert step.ratio > 10 and step.note == "only the tail moved (p50 5→5 ms)"
+    assert "only the tail moved" in ctx.ledger.get(step.evidence).summary
+    whole = _ctx(_web_store(tmp_path / "all", own=lambda i, m: 60.0 if m >= 40 else 5.0))
+    assert not any(r.note for r in run(whole, "latency_by_service").data)
+
+
+def test_a_changed_mix_of_operations_is_said(tmp_path):
+    """No endpoint got slower: a slow report, once in 24 requests before, is every other request after."""
+    def op(i, m):
+        return "GET /report" if (i % 2 if m >= 40 else i % 24 == 0) else "GET /item"
+    ctx = _ctx(_web_store(tmp_path / "mix", own=lambda i, m: 60.0 if op(i, m) == "GET /report" else 5.0, op=op))
+    res = run(ctx, "latency_by_service")
+    step = next(r for r in res.data if (r.service, r.view) == ("store", "own"))
+    assert step.note == "operation mix changed: GET /report 4% → 50% of spans"
+    assert "operation mix changed" in ctx.ledger.get(step.evidence).summary and "GET /report 4%" in res.text
+
+
+# ---- log_patterns: NEW is a log statement not seen before, not another length of one that was --------------------
+def test_variants_of_one_log_statement_are_one_row_and_not_new(tmp_path):
+    """TrainTicket: `OrderServiceImpl#65 … soldTickets=[Ticket(…), …]` logged all along; Drain gives each list length
+    its own template, so every length first seen after the split was listed as NEW (~18 info templates)."""
+    d = _web_store(tmp_path / "logs", own=lambda i, m: 5.0)
+    logs = []
+    for i in range(46 * 2):
+        m = i / 2
+        n = (i % 3 + 1) if m < 21.5 else (i % 5 + 4)       # 1–3 tickets before the split, 4–8 after
+        tickets = ", ".join(f"Ticket(seatNo={1000 + k}, startStation=shanghai)" for k in range(n))
+        logs.append({"time": at(m), "service": "order", "level": "info",
+                     "message": f"16:49:25.113 INFO  o.s.OrderServiceImpl#65 [getSoldTickets][info is: [{tickets}]]"})
+        logs.append({"time": at(m), "service": "order", "level": "info",    # no location: a list without one
+                     "message": "sold seats " + " ".join(f"s{k}" for k in range(n + 6))})
+        if m >= 30:
+            logs.append({"time": at(m), "service": "order", "level": "error",
+                         "message": "16:49:25.113 ERROR o.s.OrderServiceImpl#80 [cancel][Order Status Wrong]"})
+    write_jsonl(d / "logs.jsonl", logs)
+    res = run(_ctx(d), "log_patterns", service="order")
+    new = [r for r in res.data if r.new]
+    assert [r.template for r in new] == ["<NUM>:<NUM>:<NUM> ERROR o.s.OrderServiceImpl#80 [cancel][Order Status Wrong]"]
+    assert len(res.data) == 3
+    listed = next(r for r in res.data if "#65" in r.template)
+    assert listed.variants >= 5 and listed.before > 0 and listed.after > 0
+    assert "variants" in res.text

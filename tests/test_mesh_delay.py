@@ -93,14 +93,15 @@ def _message(res) -> Message:
 
 def spans_system(root: Path, name: str, minutes: int, page_at: int, trace) -> Path:
     """A snapshot of spans only, paged at web: 12 traces a minute, `trace(m)` giving each one's spans as
-    (span id, parent, service, kind, duration ms, peer service)."""
+    (span id, parent, service, kind, duration ms, peer service[, operation: else "<service>.op"])."""
     root.mkdir(parents=True)
     (root / "incident.yaml").write_text(yaml.safe_dump({
         "format": 1, "id": name, "title": "web latency SLO burn", "window": {"start": at(0), "end": at(minutes)},
         "alert": {"at": at(page_at), "service": "web", "summary": "web latency SLO burn"}}))
     spans = [{"time": at(i / 12), "trace_id": f"t{i:05d}", "span_id": sid, "parent_span_id": parent, "service": svc,
-              "kind": kind, "duration_ms": dur, "operation": f"{svc}.op", **({"peer_service": peer} if peer else {})}
-             for i in range(minutes * 12) for sid, parent, svc, kind, dur, peer in trace(i)]
+              "kind": kind, "duration_ms": dur, "operation": op[0] if op else f"{svc}.op",
+              **({"peer_service": peer} if peer else {})}
+             for i in range(minutes * 12) for sid, parent, svc, kind, dur, peer, *op in trace(i)]
     (root / "spans.jsonl").write_text("".join(json.dumps(r) + "\n" for r in spans))
     return root
 

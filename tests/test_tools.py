@@ -62,6 +62,24 @@ def test_error_onsets_earliest_first(ctx):
     assert first.service == "search" and first.start.strftime("%H:%M") == "11:13"
 
 
+def test_no_onset_where_the_source_has_no_record_in_the_baseline(tmp_path):
+    """Nezha TrainTicket 14:23: logs begin at 14:22, long after the baseline (which ends halfway to the page):
+    every service's first errors read as onsets at 14:22 and made a chain of background errors. Against no
+    records there is nothing to rise above; logs that cover the baseline still give search's onset."""
+    import json
+
+    def onsets(logs_from: int):
+        d = build(tmp_path / f"from{logs_from}", spans=False)
+        rows = [json.loads(line) for line in open(d / "logs.jsonl")]
+        (d / "logs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows if r["time"] >= ts(logs_from)))
+        c = ToolContext(SnapshotTelemetry(d), EvidenceLedger())
+        try:
+            return [o.service for o in run(c, "error_onsets").data]
+        finally:
+            c.telemetry.close()
+    assert onsets(50) == [] and onsets(30)[0] == "search"
+
+
 def test_search_logs_counts_and_bounded_sample(ctx):
     res = run(ctx, "search_logs", service="search", level="error", limit=5)
     assert res.data.total == 94

@@ -80,7 +80,10 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
             found[service] = ErrorOnset(service, shift.onset, signal, shift.baseline, shift.peak, errors)
 
     for source in ("logs", "spans"):
-        if not telemetry.coverage(source).present:
+        cov = telemetry.coverage(source)
+        # A source with no record in the baseline has nothing to rise above: its first errors are where its
+        # records begin (missing, not quiet), not an onset.
+        if not cov.present or (cov.first is not None and cov.first >= b_end):
             continue
         for service, rows in _error_counts(telemetry, source, w).items():
             if not any(e for _, e, _ in rows):

@@ -88,7 +88,8 @@ def service_map(ctx: ToolContext, start: datetime | None = None, end: datetime |
                             f"{e.caller}→{e.callee} {e.error_pct}%" for e in edges if e.errors)[:300] or "none"),
                         rows=[{**asdict(e), "error_pct": e.error_pct} for e in edges])
     text = (f"[{ev.id}] call graph {fmt_span(f.start, f.end)}\nlatency percentiles are over each edge's calls "
-            f"(one span each): p50 from {P50_MIN_SPANS} calls, p99 from {P99_MIN_SPANS}, '-' below that"
+            f"(one span each) over the range: p50 from {P50_MIN_SPANS} calls, p99 from {P99_MIN_SPANS}, '-' below that "
+            f"(latency_by_service compares p90s per 30 s before and after)"
             + coverage.range_note(ctx, "spans", f.start, f.end) + "\n" + table(
                 edges, ["caller", "callee", "calls", "errors", "error_pct", "p50_ms", "p99_ms", "external"], limit=60))
     return ToolResult(text=text, evidence_ids=[ev.id], data=edges)

@@ -154,6 +154,7 @@ class LogTemplate:                   # log_patterns, one template
     new: bool
     levels: str
     example: str
+    variants: int = 1                # Drain templates of this one log statement (its lengths, its wordings)
 
 
 @dataclass
@@ -296,7 +297,7 @@ class MetricChange:                  # metric_changes, one changed series
 class LatencyChange:                 # latency_by_service, one service (own) or call edge (wire)
     service: str
     peer_service: str | None
-    view: str                        # own: in the service; call: its calls to peer; wire: call minus the peer's time
+    view: str                        # own: in the service; call: its calls to peer; wire: call minus the peer's server span
     shape: str
     at: datetime | None
     baseline_ms: float
@@ -304,6 +305,11 @@ class LatencyChange:                 # latency_by_service, one service (own) or 
     ratio: float
     z: float
     evidence: str | None = None
+    spans_before: int = 0            # spans in the buckets behind baseline_ms (0: no baseline, an outlier)
+    spans_after: int = 0             # … and behind level_ms
+    p50_before_ms: float | None = None   # the median's baseline and level, beside the p90's
+    p50_after_ms: float | None = None
+    note: str | None = None          # only the tail moved; the operation mix changed
 
 
 @dataclass
@@ -332,3 +338,20 @@ class LoggedFailure:                 # trace_errors when spans carry no status: 
     first: datetime | None           # the first that reached a caller after the baseline's end
     callers: str                     # the callers that logged after it
     evidence: str | None = None
+
+
+@dataclass
+class CallChange:                    # call_changes, one call a handler makes (or made) per request
+    service: str                     # the handler: the parent span's service and operation
+    operation: str | None
+    call: str                        # what it calls: the child's service and operation (→ peer for a client span)
+    change: str                      # "stopped" (well under half as often per request) or "started" (over twice)
+    requests_before: int             # parent spans before / after the split
+    requests_after: int
+    per_request_before: float        # calls per request
+    per_request_after: float
+    z: float                         # how far past half (stopped) or double (started) the change is, in Poisson σ
+    child_service: str | None = None
+    child_operation: str | None = None
+    error_path: bool = False         # the call is an error handler's (Spring's BasicErrorController.error): its stop
+    evidence: str | None = None      # is recovery, its start the handler's failures

@@ -44,7 +44,7 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
             checks=["capture the telemetry up to and past the page, then investigate again"])
     yield from _ask(f, [("list_deployments", {}), ("scaling_events", {}), ("certificates", {}),
                         ("registry_changes", {}), ("trace_errors", {}), ("latency_by_service", {}),
-                        ("edge_rates", {"bucket_minutes": 1})]
+                        ("call_changes", {}), ("edge_rates", {"bucket_minutes": 1})]
                     + [("metric_changes", {"name": m}) for m in ("cpu_utilization", "request_rate")
                        if m in desc.metrics]
                     + [("metric_changes", {"name": m, "limit": 60}) for m in edge_metric_names(desc.metrics)])

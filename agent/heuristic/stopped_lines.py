@@ -1,20 +1,25 @@
-"""A lead for a fault that logs no error: a line the service kept writing stops (Nezha's own signal, per template).
+"""Leads and answers for a fault that records no error: the handler stops reaching a point it reached before.
 
-An exception thrown and caught inside a handler (Nezha's TrainTicket exception faults) leaves no error line and
-no failed span; what changes is that the handler no longer reaches the lines after the throw ("route found",
-"price computed"): a template the service wrote steadily before the split stops, while the service's other
-lines go on. Operation mix alone moves templates too, and the baseline is a minute or two: a lead, never the
-answer."""
+An exception thrown and caught inside a handler, or a wrong early return (Nezha's exception and return faults),
+leaves no error line and no failed span; what changes is that the handler no longer reaches the lines and calls
+after it. Two views of that:
+- a call the handler made per request stops (call_changes, from parent/child spans): counted per request of the
+  same handler, so a change in traffic mix does not move it; the clearest such stop is the answer;
+- a log line the service wrote steadily stops (log_patterns): operation mix moves templates too, and the
+  baseline is a minute or two, so a lead only."""
 from __future__ import annotations
 
 from agent.heuristic.facts import Facts
 from agent.heuristic.own_errors import BASELINE_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
+from tools.results import CallChange
 
 STOPPED_MIN = 8         # lines a template would have written after the split at the service's own pace
 STOPPED_LEFT = 0.2      # … of which at most this share came
 STRENGTH = 0.5
 SHOWN = 2
+CALLS_STRENGTH = 0.6    # a handler's call that stopped, beyond chance: the code path broke before it
+CALLS_CLEAR = 1.5       # … its z this many times any other service's: else two services stopped calls, leads both
 
 
 def stopped(f: Facts) -> dict[str, tuple[float, str, str | None]]:
@@ -44,3 +49,19 @@ def stopped_lines(f: Facts) -> list[Hypothesis]:
                        f"{s} stopped writing a line it wrote steadily before ({t[:100]}: ~{n:g} expected at its "
                        f"own pace, almost none came): its handler may now fail before reaching it", lead=True)
             for i, (s, (n, t, eid)) in enumerate(top) if eid]
+
+
+def stopped_calls(f: Facts) -> list[Hypothesis]:
+    """application_error: a handler stopped making a call it made per request before (not an error handler's:
+    that stopping is recovery). The service with the clearest stop is the answer when no other comes close."""
+    best: dict[str, CallChange] = {}
+    for c in f.data("call_changes", []):
+        if c.change == "stopped" and not c.error_path and c.evidence:
+            best[c.service] = max(c, best.get(c.service, c), key=lambda x: x.z)
+    top = sorted(best.values(), key=lambda c: -c.z)[:SHOWN]
+    clear = len(top) < 2 or top[0].z >= CALLS_CLEAR * top[1].z
+    return [Hypothesis(c.service, "application_error", CALLS_STRENGTH if i == 0 and clear else STRENGTH, split_at(f),
+                       [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped calling {c.call} "
+                       f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
+                       f"returns before that call, with no error recorded", lead=not (i == 0 and clear))
+            for i, c in enumerate(top)]

@@ -103,6 +103,12 @@ class Telemetry(Protocol):
         time spent in the service itself (or, for a client span, on the wire and in the callee's queue)."""
         ...
 
+    def span_calls(self, where: Filter, split: datetime, limit: int = 2000) -> list[dict[str, Any]]:
+        """The calls each handler makes, before and after `split`: per parent (service, operation) and child
+        (child_service, child_operation, child_peer), rows {requests_before, requests_after, calls_before,
+        calls_after}; requests count the parent spans in `where`, calls their children."""
+        ...
+
     def events(self, source: Source, where: Filter, limit: int = 200) -> list[dict[str, Any]]:
         """Deployment, scaling, certificate or registry records, oldest first."""
         ...

@@ -77,6 +77,11 @@ class CompositeTelemetry:
         with reading("spans"):
             return b.span_latency(where, by, bucket_s, limit) if b is not None else []
 
+    def span_calls(self, where, split, limit=2000):
+        b = self._for("spans")
+        with reading("spans"):
+            return b.span_calls(where, split, limit) if b is not None else []
+
     def events(self, source, where, limit=200):
         b = self._for(source)
         with reading(source):

@@ -83,6 +83,9 @@ class JaegerSpans:
     def span_latency(self, *a, **k):
         return self._load().span_latency(*a, **k)
 
+    def span_calls(self, *a, **k):
+        return self._load().span_calls(*a, **k)
+
     def services(self, window: TimeWindow) -> set[str]:
         return self._load().services(window)       # Jaeger's /api/services has no time range; the sample has
 

@@ -1,0 +1,83 @@
+"""Which calls a handler stopped (or started) making per request, from parent/child spans.
+
+An exception caught inside a handler, or an early return, leaves no error line and no failed span: what
+changes is that the handler no longer reaches the calls after it (Nezha's OnlineBoutique exception at adservice:
+getAds → getRandomAds went from one request in five to none). Counted per request of the same handler, a change
+in the traffic mix does not move it; a call well under half as often as before, beyond chance, is "stopped"."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from datetime import datetime
+
+from tools import coverage
+from tools.common import base_filter, no_data, nothing_found, table
+from tools.results import CallChange
+from tools.toolset import ToolContext, ToolResult, fmt_span, tool
+
+MIN_REQUESTS = 10        # requests of the handler on each side: fewer cannot show a rate per request
+MIN_EXPECTED = 8         # calls the old rate predicts after the split: fewer cannot show a stop
+Z_CHANGED = 4.0          # Poisson σ past half (stopped) or double (started) the old rate per request
+SHOWN = 12
+
+
+@tool
+def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
+                 start: datetime | None = None, end: datetime | None = None) -> ToolResult:
+    """Calls a handler (service and operation) stopped or started making per request, before vs after the
+    split, from parent/child spans: a call it made in most requests and no longer makes means the handler
+    now fails or returns before it (a caught exception, a wrong early return), even with no error recorded.
+
+    Args:
+        service: only handlers of this service
+    """
+    if (nd := no_data(ctx, "spans", "Use log_patterns (lines that stop) instead.")):
+        return nd
+    split = ctx.split(split_at)[0]
+    f = base_filter(ctx, start, end, service)
+    rows = [c for r in ctx.telemetry.span_calls(f, split) if (c := _change(r))]
+    rows.sort(key=lambda c: (c.change != "stopped", c.error_path, -c.z))
+    scope = f"{fmt_span(f.start, f.end)}, {ctx.split_note(split_at)}"
+    if not rows:
+        return nothing_found(ctx, source="spans", tool="call_changes", service=service, start=f.start, end=f.end,
+                             filters={"service": service}, data=[],
+                             summary=f"no handler{' of ' + service if service else ''} stopped or started a call "
+                                     f"per request",
+                             text=f"no handler stopped or started a call per request, {scope} (handlers with at "
+                                  f"least {MIN_REQUESTS} requests on each side){coverage.range_note(ctx, 'spans', f.start, f.end)}")
+    for c in rows[:SHOWN]:
+        c.evidence = ctx.ledger.add(
+            source="spans", tool="call_changes", service=c.service, start=split, end=f.end,
+            filters={"service": service}, attributes={"operation": c.operation, "call": c.call, "change": c.change},
+            summary=f"{c.service} {c.operation or ''} {c.change} calling {c.call}: {c.per_request_before:.2g} → "
+                    f"{c.per_request_after:.2g} per request ({c.requests_before} → {c.requests_after} requests)",
+            rows=[asdict(c)]).id
+    head = (f"calls per request that changed, {scope}; stopped = well under half as often as before, "
+            f"started = over twice (beyond chance); a stop means the handler fails or returns before the call, "
+            f"except on an error path (error handler: its stop is recovery, its start new failures)"
+            + coverage.range_note(ctx, "spans", f.start, f.end))
+    shown = [{**asdict(c), "change": c.change + (" (error path)" if c.error_path else "")} for c in rows[:SHOWN]]
+    cols = ["evidence", "service", "operation", "change", "call", "per_request_before", "per_request_after",
+            "requests_before", "requests_after"]
+    return ToolResult(text=head + "\n" + table(shown, cols), data=rows[:SHOWN],
+                      evidence_ids=[c.evidence for c in rows[:SHOWN]])
+
+
+def _change(r: dict) -> CallChange | None:
+    nb, na, cb, ca = r["requests_before"], r["requests_after"], r["calls_before"], r["calls_after"]
+    if nb < MIN_REQUESTS or na < MIN_REQUESTS:
+        return None
+    expected = cb / nb * na
+    if expected >= MIN_EXPECTED and (z := (expected / 2 - ca) / math.sqrt(expected / 2)) >= Z_CHANGED:
+        change = "stopped"
+    elif ca >= MIN_EXPECTED and (z := (ca - 2 * expected) / math.sqrt(max(2 * expected, 1))) >= Z_CHANGED:
+        change = "started"
+    else:
+        return None
+    # a client span's callee is its peer; a child in another service is that service; else a step of its own
+    op, peer = r["child_operation"] or "?", r.get("child_peer") or (
+        r["child_service"] if r["child_service"] != r["service"] else None)
+    call = f"{peer}: {op}" if peer else op
+    return CallChange(r["service"], r["operation"], call, change, nb, na, round(cb / nb, 3), round(ca / na, 3),
+                      round(z, 1), r["child_service"], r["child_operation"],
+                      error_path="error" in (r["child_operation"] or "").lower())
