@@ -110,3 +110,37 @@ def test_a_callee_seen_failing_only_by_its_callers_is_dated_against_the_edge_int
                 {"gateway": 45, "inventory": 43, "email-api": 51},
                 {("gateway", "inventory"): 51, ("inventory", "email-api"): 51})
     assert own.walk_chain() == ["gateway", "inventory"]
+
+
+def test_of_callees_failing_within_minutes_the_path_to_a_dependency_no_caller_reaches_is_followed():
+    # An outside fraud API goes down; orders and billing both fail to reach it, and their retries overload
+    # ledger, which fails with its own errors. Every onset is within two minutes: the minute points cannot
+    # order them, so the walk follows the path to the API that no caller reaches and that records nothing.
+    edges = [("web", "pricing"), ("pricing", "orders"), ("pricing", "ledger"), ("orders", "billing"),
+             ("orders", "fraud-api"), ("billing", "fraud-api"), ("billing", "ledger"), ("tax", "ledger")]
+    onsets = {"web": 43, "pricing": 43, "orders": 42, "billing": 42, "ledger": 44}
+    edge_fail = {("web", "pricing"): 44, ("pricing", "orders"): 44, ("pricing", "ledger"): 44,
+                 ("orders", "billing"): 44, ("orders", "fraud-api"): 44, ("billing", "fraud-api"): 45,
+                 ("billing", "ledger"): 44, ("tax", "ledger"): 44}
+    metrics = {"cpu_utilization": {"web", "pricing", "orders", "billing", "ledger", "tax"}}
+    f = facts(edges, onsets, edge_fail, metrics=metrics)
+    assert f.walk_chain() == ["web", "pricing", "orders", "fraud-api"]
+    # ... but a callee that failed well before the other candidate's onset (coped with) is not preferred for it,
+    early = facts(edges, {**onsets, "orders": 30}, {**edge_fail, ("orders", "fraud-api"): 30,
+                                                    ("billing", "fraud-api"): 30}, metrics=metrics)
+    assert early.walk_chain() == ["web", "pricing", "ledger"]
+    # ... nor is a dependency that only one of its callers fails to reach (that caller's problem).
+    one = facts(edges, onsets, {k: v for k, v in edge_fail.items() if k != ("billing", "fraud-api")}, metrics=metrics)
+    assert one.walk_chain() == ["web", "pricing", "ledger"]
+
+
+def test_upstream_of_a_callee_every_caller_fails_to_reach_a_change_is_explained_from_below():
+    # cart answers both its callers with bodies they cannot use; edge's config change (a log level) cannot
+    # explain graphql's failures, so edge is placed like any service upstream of one failing on its own side.
+    from agent.heuristic.conclude import place
+    edges = [("web", "edge"), ("edge", "cart"), ("graphql", "cart")]
+    f = facts(edges, {"web": 47, "edge": 47, "graphql": 46}, {("web", "edge"): 47, ("edge", "cart"): 47,
+                                                              ("graphql", "cart"): 46})
+    f.chain = f.walk_chain()
+    assert f.chain == ["web", "edge", "cart"]
+    assert place(f, "edge") == place(f, "graphql") == 0.6 < place(f, "cart")

@@ -21,8 +21,8 @@ def place(f: Facts, service: str) -> float:
         return 1.0
     if service in f.failure_reached_callers:
         return 0.85     # on a failing path of its own: its callers logged its failures (spans without status)
-    if f.end in f.onsets and (service in f.chain or service in f.callers(f.end)):
-        return 0.6      # upstream of a service failing on its own: its errors are explained from below
+    if (f.end in f.onsets or f.unreachable_by_all(f.end)) and (service in f.chain or service in f.callers(f.end)):
+        return 0.6      # upstream of a service failing on its own side: its errors are explained from below
     if f.end and (service in f.callees(f.end) or service in f.callers(f.end)):
         return 0.85
     if service in f.chain:
@@ -94,7 +94,7 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
     end = f.end
     if end and best.service != end:
         ids = f.edge_ids(end, best.service) or f.edge_ids(best.service, end)
-        what = "failures" if end in f.onsets else "slowdown (latency, not errors)"
+        what = "failures" if f.failing_at(end) else "slowdown (latency, not errors)"
         links.append({"claim": f"{end}'s {what} trace{'s' if what[0] == 's' else ''} to {best.service}, "
                                f"{'which it calls' if best.service in f.downstream(end) else 'its neighbour'}",
                       "service": best.service, "evidence": ids or best.evidence})
@@ -119,6 +119,9 @@ def why_not(f: Facts, h: Hypothesis) -> str:
         return f"{h.claim}, but that began after the page ({_t(f.alert_at)}): it cannot explain it"
     if timing(f, h) <= 0.2:
         return f"{h.claim}, but that began after the symptom ({_t(f.t0)}): an effect, not the cause"
+    if place(f, h.service) <= 0.6 and (h.service in f.chain or h.service in f.callers(f.end)):
+        return (f"{h.claim}, but {f.end}, below {h.service} on the failing path, fails on its own side: "
+                f"{h.service}'s errors come from there")
     if place(f, h.service) <= 0.6:
         return f"{h.claim}, but {h.service} is not on the failing dependency chain ({' → '.join(f.chain)})"
     return f"{h.claim}; weaker than the confirmed cause (score {h.score:.2f})"

@@ -180,22 +180,58 @@ class Facts:
             # No call graph (no spans): the earliest failing service stands in for the chain's end.
             return [start] if earliest == start else [start, earliest]
         path = [start]
-        while True:
-            cur = path[-1]
-            t_cur = self.onset_of(cur) if cur in onsets else (self.failing_since(path[-2], cur) if len(path) > 1
-                                                                 else None)
-            # A callee seen failing only in its callers' view is dated like with like: against when `cur`'s own
-            # callers saw it fail. On a slow ramp an edge's failures show minutes after the services' own error
-            # rates begin, the edge into `cur` as late as the edge out of it.
-            t_seen = self.edge_onset(path[-2], cur) if len(path) > 1 else None
-            nxt = {c: t for c in self.callees(cur) if c not in path and (t := self.failing_since(cur, c))
-                   and (t_cur is None or t <= t_cur + CHAIN_SLACK
-                        or (t_seen and not self.onset_of(c) and t <= t_seen + CHAIN_SLACK))}
-            if not nxt:
-                return path
-            # Of several failing callees, the one whose failures began closest before the caller's: a callee
-            # failing long before its caller did is one the caller copes with (a fallback, a retry), not its cause.
-            path.append(max(nxt, key=nxt.get) if t_cur else min(nxt, key=nxt.get))
+        while (nxt := self._next_hops(path)):
+            pick = max(nxt, key=nxt.get) if self._dated(path) else min(nxt, key=nxt.get)
+            # Onsets a minute or two apart (1-minute points; a ramp crosses each service's threshold at its own
+            # time) do not say which came first. Of callees that close, follow one whose failing path reaches a
+            # dependency none of its callers can reach and that records nothing of its own: that one dead
+            # dependency explains every failure above it; a service failing beside it under the retries is an effect.
+            tied = [c for c in nxt if abs(nxt[c] - nxt[pick]) <= CHAIN_SLACK]
+            if not self._reaches_dark(path + [pick]):
+                to_dark = [c for c in tied if self._reaches_dark(path + [c])]
+                pick = min(to_dark, key=lambda c: abs(nxt[c] - nxt[pick]), default=pick)
+            path.append(pick)
+        return path
+
+    def _dated(self, path: list[str]) -> datetime | None:
+        """When the walk's current service began failing: its own errors, else its caller's calls to it."""
+        cur = path[-1]
+        return self.onset_of(cur) or (self.failing_since(path[-2], cur) if len(path) > 1 else None)
+
+    def _next_hops(self, path: list[str]) -> dict[str, datetime]:
+        """The callees of the walk's current service whose failures began no later than its own (give or take
+        CHAIN_SLACK), with when they did."""
+        cur, t_cur = path[-1], self._dated(path)
+        # A callee seen failing only in its callers' view is dated like with like: against when `cur`'s own
+        # callers saw it fail. On a slow ramp an edge's failures show minutes after the services' own error
+        # rates begin, the edge into `cur` as late as the edge out of it.
+        t_seen = self.edge_onset(path[-2], cur) if len(path) > 1 else None
+        return {c: t for c in self.callees(cur) if c not in path and (t := self.failing_since(cur, c))
+                and (t_cur is None or t <= t_cur + CHAIN_SLACK
+                     or (t_seen and not self.onset_of(c) and t <= t_seen + CHAIN_SLACK))}
+
+    def _reaches_dark(self, path: list[str]) -> bool:
+        """The walk from `path` can reach a dark dependency (below)."""
+        todo, seen = [path], set(path)
+        while todo:
+            p = todo.pop()
+            if self.dark(p[-1]):
+                return True
+            for c in self._next_hops(p):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(p + [c])
+        return False
+
+    def dark(self, service: str) -> bool:
+        """Records nothing of its own and every caller fails to reach it: down, unreachable or outside the system."""
+        return self.silent(service) and self.unreachable_by_all(service)
+
+    def unreachable_by_all(self, service: str | None) -> bool:
+        """Every one of its callers (two or more) fails to reach it: the fault is on its side, whatever its own
+        telemetry says (one caller's change or saturation cannot fail the others' calls)."""
+        callers = self.callers(service)
+        return len(callers) >= 2 and all(self.edge_onset(c, service) for c in callers)
 
     def failing_since(self, caller: str, callee: str) -> datetime | None:
         """When `callee` began failing as `caller` sees it: its own errors; or `caller`'s calls to it failing

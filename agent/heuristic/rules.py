@@ -382,5 +382,6 @@ def _mins(td: timedelta) -> str:
 from agent.heuristic.mesh import mesh_delay  # noqa: E402
 from agent.heuristic.own_errors import errors_reaching_callers, own_new_errors  # noqa: E402
 from agent.heuristic.stopped_lines import stopped_calls, stopped_lines  # noqa: E402
+from agent.heuristic.wrong_results import wrong_results  # noqa: E402
 
-LATE_RULES += [mesh_delay, own_new_errors, errors_reaching_callers, stopped_lines, stopped_calls]
+LATE_RULES += [mesh_delay, own_new_errors, errors_reaching_callers, stopped_lines, stopped_calls, wrong_results]

@@ -24,6 +24,10 @@ FAMILIES: dict[str, re.Pattern[str]] = {name: re.compile(rx, re.I) for name, rx 
                     # Spring Cloud's load balancer: the registry lists no instance to call (not the caller's code)
                     r"no instances available for|does not have available server",
     "timeout": r"timed? ?out|deadline exceeded|DEADLINE_EXCEEDED|ETIMEDOUT|context canceled",
+    # an answer the caller cannot use: a body it cannot parse, a field that fails validation (a wrong result)
+    "bad_response": r"invalid[ _]response|failed to (decode|parse|unmarshal|deseriali[sz]e)|cannot (decode|parse|"
+                    r"unmarshal|deserialize)|unexpected end of JSON|JSONDecodeError|JsonParseException|"
+                    r"MismatchedInputException|malformed (response|body|json)|unexpected token .{0,20} in JSON",
     # a fault in the code itself: an unhandled exception, a panic, a crash with a stack trace
     "exception": r"\bpanic:|Traceback \(most recent call last\)|\b\w+(Exception|Error):|NullPointer|"
                  r"segmentation fault|SIGSEGV|index out of range|undefined is not|cannot read propert|"
