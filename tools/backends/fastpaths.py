@@ -160,6 +160,21 @@ class FastPaths:
                           f"LIMIT {int(limit)}) ORDER BY time, rowid", [])
 
     # ---- spans -----------------------------------------------------------------------------------------
+    def span_calls(self, where, split, limit=2000):
+        # A Telemetry primitive kept beside the span tables: like them, a parent/child join of the spans.
+        cond, params = self._where("spans", where, alias="s")
+        sql = f"""
+            WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),
+            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
+                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL),
+            made AS (SELECT p.service, p.operation, c.service AS child_service, c.operation AS child_operation,
+                            c.peer_service AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
+                            count(*) FILTER (WHERE p.after) AS calls_after
+                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL)
+            SELECT * FROM made JOIN asked USING (service, operation)
+             ORDER BY calls_before + calls_after DESC LIMIT {int(limit)}"""
+        return self._rows(sql, [split, *params])
+
     def _span_edge_table(self) -> str:
         """Each call once: the caller, the callee and the fields of the span a filter selects on."""
         if self._edges_table is None:

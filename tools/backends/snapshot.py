@@ -298,20 +298,6 @@ class SnapshotTelemetry(FastPaths):
               FROM own {f'GROUP BY {keys} ORDER BY {keys}' if cols else ''} LIMIT {int(limit)}"""
         return self._rows(sql, params)
 
-    def span_calls(self, where, split, limit=2000):
-        cond, params = self._where("spans", where, alias="s")
-        sql = f"""
-            WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),
-            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
-                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL),
-            made AS (SELECT p.service, p.operation, c.service AS child_service, c.operation AS child_operation,
-                            c.peer_service AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
-                            count(*) FILTER (WHERE p.after) AS calls_after
-                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL)
-            SELECT * FROM made JOIN asked USING (service, operation)
-             ORDER BY calls_before + calls_after DESC LIMIT {int(limit)}"""
-        return self._rows(sql, [split, *params])
-
     def events(self, source, where, limit=200):
         if source not in EVENT_SOURCES:
             raise QueryError(f"{source} is not an event source")
