@@ -53,7 +53,9 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [(k, re.compile(p)) for k, p in [
     ("webhook_url", r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{8,}"),
     ("key_value_secret", KEY_VALUE.pattern),
 ]]
-CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+# A card number is written whole or in groups (4-4-4-4…, Amex 4-6-5): single digits apart are a series of counts
+# (an edge_rates row of per-minute calls), not a card.
+CARD = re.compile(r"\b(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}|\d{4}[ -]\d{6}[ -]\d{5})\b")
 CARD_PREFIX = re.compile(r"[46]|5[1-5]|2[2-7]|3[04-9]")      # issuer ranges: epoch-ms timestamps start with 1
 ID_BEFORE = re.compile(r"(?i)(?:(?<![a-z])id|span|trace|parent)\W{0,4}$")   # "span_id=0857…" is an id, not a card
 # Bounded parts, starting where a run starts: an unbounded local part made long "a.a.a…" lines quadratic.
