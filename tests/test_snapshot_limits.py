@@ -135,14 +135,14 @@ def test_a_gzip_bomb_of_newlines_is_read_only_to_the_bytes_cap_by_both(tmp_path,
 
 
 def test_a_gzip_bomb_is_measured_beside_the_scan_and_stops_it_once_past_the_cap(tmp_path):
-    from tools.backends.caps import BytesWatch
+    from tools.backends.caps import Caps, ScanWatch
     bomb, small = tmp_path / "bomb.jsonl.gz", tmp_path / "small.jsonl.gz"
     bomb.write_bytes(gzip.compress(b"\n" * (32 << 20)))
     small.write_bytes(gzip.compress(b'{"time": "t"}\n' * 1000))
     stops = []
-    watch = BytesWatch(bomb, 1 << 20, lambda: stops.append("stop"))
+    watch = ScanWatch(bomb, Caps(bytes=1 << 20), lambda: stops.append("stop"))
     assert watch.result() and stops == ["stop"]            # past 1 MiB: the scan is told to stop, once
-    watch = BytesWatch(small, 1 << 20, lambda: stops.append("again"))
+    watch = ScanWatch(small, Caps(bytes=1 << 20), lambda: stops.append("again"))
     assert not watch.result() and stops == ["stop"]        # under the cap: the scan runs to its end
 
 
@@ -175,6 +175,84 @@ def test_a_parquet_file_is_read_to_the_records_cap_whether_or_not_its_count_is_w
     assert cov.rows == min(rows, 5000) and first == "line 0"               # the first records, in file order
     assert bool(cov.capped) == (rows > 5000)
     assert validate_snapshot(d).records["logs"] == cov.rows
+
+
+def jsonl_of(rows: int, bad_utf8: bool = False) -> bytes:
+    """`rows` log records, "line i" in time order; record 20 has no service (skipped) and the first past a cap
+    of 5000 neither (it must not count); with bad_utf8, record 30's message has a byte that is not UTF-8."""
+    out = []
+    for i in range(rows):
+        rec = {"time": f"2026-03-06T11:40:00.{i:06d}Z", "service": None if i in (20, 5000) else "api",
+               "level": "info", "message": f"line {i}"}
+        line = json.dumps(rec).encode()
+        out.append(line.replace(b"line 30", b"line 30 \xff") if bad_utf8 and i == 30 else line)
+    return b"\n".join(out) + b"\n"
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["jsonl", "jsonl.gz"])
+@pytest.mark.parametrize("rows", [4999, 5000, 5001, 20_000])
+@pytest.mark.parametrize("how", ["clean", "bad_utf8", "watch_too_slow"])
+def test_a_jsonl_file_is_read_without_limit_and_capped_as_a_limit_scan_caps_it(tmp_path, monkeypatch, gz, rows, how):
+    """The scan goes without LIMIT (DuckDB then reads on every core) and is redone with it when the file holds
+    more records than the cap: the records kept, the skipped count, the UTF-8 repair and the note are the LIMIT
+    scan's. watch_too_slow: the line count never stops the scan, which then reads the whole file first."""
+    from tools.backends.caps import ScanWatch
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    data = jsonl_of(rows, bad_utf8=how == "bad_utf8")
+    name = "logs.jsonl.gz" if gz else "logs.jsonl"
+    (d / name).write_bytes(gzip.compress(data) if gz else data)
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "5000")
+    if how == "watch_too_slow":
+        monkeypatch.setattr(ScanWatch, "_measure", lambda self, *a: None)
+    limits, raw = [], SnapshotTelemetry._raw_relation
+
+    def spy(self, f, source, limit):
+        if source == "logs":
+            limits.append(limit)
+        return raw(self, f, source, limit)
+    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    kept = [m for (m,) in t.con.execute("SELECT message FROM logs ORDER BY rowid").fetchall()]
+    t.close()
+    read = min(rows, 5000)
+    repaired = "line 30 \ufffd" if how == "bad_utf8" else "line 30"          # the bad byte replaced, the record kept
+    assert kept == [repaired if i == 30 else f"line {i}" for i in range(read) if i != 20]
+    assert cov.rows == read - 1 and cov.skipped_lines == 1
+    assert cov.capped == ([f"{name}: only its first 5,000 records were read (FIVEWHYS_MAX_SOURCE_RECORDS=5000)"]
+                          if rows > 5000 else [])
+    assert limits[0] is None                                   # the first scan has no LIMIT
+    if how == "clean":                                         # read once, unless past the cap (or at it: one look past)
+        assert limits == [None] if rows < 5000 else [None, 5001] if rows == 5000 else [None, 5000, 5001]
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == cov.rows
+    assert any("only its first 5,000 records were read" in str(p) for p in rep.problems) == (rows > 5000)
+
+
+def test_the_watch_stops_a_scan_once_the_lines_pass_the_records_cap_until_told_the_scan_is_limited(tmp_path):
+    from tools.backends.caps import Caps, ScanWatch
+    plain, gz, many = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz", tmp_path / "c.jsonl"
+    plain.write_bytes(b'{"time": "t"}\n' * 3000)
+    gz.write_bytes(gzip.compress(b'{"time": "t"}\n' * 3000))
+    many.write_bytes(b'{"time": "t"}\n' * 3001)
+    caps = Caps(records=3000)
+    for f in (plain, gz):
+        stops = []
+        watch = ScanWatch(f, caps, lambda: stops.append("stop"))
+        assert not watch.result() and not watch.lines_over and stops == []      # at the cap: not past it
+    stops = []
+    watch = ScanWatch(many, caps, lambda: stops.append("stop"))
+    assert not watch.result() and watch.lines_over and stops == ["stop"]
+    big = tmp_path / "d.jsonl"
+    big.write_bytes(b'{"time": "t"}\n' * 3_000_000)          # 42 MB: counted in pieces
+    stops = []
+    watch = ScanWatch(big, caps, lambda: stops.append("stop"))
+    watch.limited()                                            # the scan has LIMIT now: it is not stopped
+    assert not watch.result() and stops == []
+    small = tmp_path / "e.jsonl"
+    small.write_bytes(b"{}\n" * 1000)                          # 3,000 bytes cannot hold 3,001 records: not read
+    assert ScanWatch(small, caps, lambda: stops.append("stop"))._thread is None
 
 
 def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcripts(tmp_path):

@@ -78,50 +78,64 @@ def _size(n: int) -> str:
     return f"{n / (1 << 20):g} MiB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
-def over_bytes(f: Path, limit: int) -> bool:
-    """Whether the file holds more than `limit` bytes once decompressed. A .gz file small enough that even
-    deflate's best ratio stays under the limit is not read; a larger one is decompressed only as far as
-    the limit, and not kept."""
-    if not f.name.endswith(".gz"):
-        return f.stat().st_size > limit
-    if f.stat().st_size * GZIP_MAX_RATIO <= limit:
-        return False
-    n = 0
+def _chunks(f: Path) -> Iterator[bytes]:
+    """A file's bytes (a .gz file's decompressed) a MiB at a time, up to the end or where a broken stream breaks
+    (whoever reads it next says so)."""
     try:
-        with gzip.open(f, "rb") as g:
+        with gzip.open(f, "rb") if f.name.endswith(".gz") else open(f, "rb") as g:
             while chunk := g.read(1 << 20):
-                n += len(chunk)
-                if n > limit:
-                    return True
+                yield chunk
     except (OSError, EOFError, zlib.error):
-        pass                              # a broken stream: whoever reads it next says so
-    return False
+        return
 
 
-class BytesWatch:
-    """`over_bytes` beside a scan of the same file. Measuring a large .gz means decompressing it, as much CPU as
-    the scan, which reads gzip on one core: on the other it costs no time. The moment the file passes the
-    limit `stop` (the scan's interrupt) is called, so a bomb is not read to its end. A plain file is
-    measured at once (its size is known)."""
+class ScanWatch:
+    """A JSONL file measured against the bytes and records caps beside DuckDB's scan of it, which the loader
+    runs without LIMIT (a LIMIT keeps DuckDB's JSON read on one thread).
 
-    def __init__(self, f: Path, limit: int, stop: Callable[[], None]):
-        self.over, self._thread = False, None
-        if f.name.endswith(".gz") and f.stat().st_size * GZIP_MAX_RATIO > limit:
-            self._thread = threading.Thread(target=self._measure, args=(f, limit, stop), daemon=True)
+    Bytes: measuring a large .gz means decompressing it, as much CPU as the scan; a plain file's size is known
+    at once. The moment the file passes the bytes cap `stop` (the scan's interrupt) is called, so a bomb is not
+    read to its end. Lines: newlines are counted in the same read (a plain file is read for them too), and once
+    there are more than the records cap `stop` is called, until `limited`: the caller then reads the file again
+    with LIMIT, so a file of 20 million tiny records is not loaded whole first. A file too small to hold either
+    many bytes or lines is not read at all."""
+
+    def __init__(self, f: Path, caps: Caps, stop: Callable[[], None]):
+        gz = f.name.endswith(".gz")
+        most = f.stat().st_size * (GZIP_MAX_RATIO if gz else 1)       # decompressed bytes it can hold
+        self.bytes_over, self.lines_over = not gz and most > caps.bytes, False
+        self._stop, self._lock, self._stop_at_lines, self._thread = stop, threading.Lock(), True, None
+        max_bytes = caps.bytes if gz and most > caps.bytes else None
+        if not self.bytes_over and (max_bytes or most > caps.records):
+            self._thread = threading.Thread(target=self._measure, args=(f, max_bytes, caps.records), daemon=True)
             self._thread.start()
-        else:
-            self.over = over_bytes(f, limit)
 
-    def _measure(self, f: Path, limit: int, stop: Callable[[], None]) -> None:
-        if over_bytes(f, limit):
-            self.over = True
-            stop()
+    def _measure(self, f: Path, max_bytes: int | None, max_lines: int) -> None:
+        n = lines = 0
+        for chunk in _chunks(f):
+            n += len(chunk)
+            if max_bytes is not None and n > max_bytes:
+                self.bytes_over = True
+                self._stop()
+                return
+            if not self.lines_over and (lines := lines + chunk.count(b"\n")) > max_lines:
+                with self._lock:
+                    self.lines_over = True
+                    if self._stop_at_lines:
+                        self._stop()
+                if max_bytes is None:
+                    return
+
+    def limited(self) -> None:
+        """The caller scans with LIMIT from now on: a line count past the records cap no longer stops it."""
+        with self._lock:
+            self._stop_at_lines = False
 
     def result(self) -> bool:
-        """Whether the file is over the limit, once measured (waits for the measurement)."""
+        """Whether the file is over the bytes cap, once measured (waits for the measurement)."""
         if self._thread:
             self._thread.join()
-        return self.over
+        return self.bytes_over
 
 
 class CappedLines:

@@ -13,8 +13,9 @@ from .caps import MAX_RECORD_BYTES, Caps
 JSON_FIELDS = {"attributes", "labels", "changes"}
 
 
-def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps, limit: int) -> str:
-    """The file's first `limit` records with each field cut to its cap (a JSON object over it left out),
+def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps,
+                    limit: int | None) -> str:
+    """The file's first `limit` records (every record if None) with each field cut to its cap (a JSON object over it left out),
     plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept."""
     if f.suffix == ".parquet":
         rel = f"read_parquet('{sql_path(f)}')"
@@ -40,8 +41,10 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
             cols.append(c)
     cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
     # A LIMIT makes DuckDB read the file in order on one thread (2.7x the bare scan's wall time at 5M Parquet
-    # rows on two cores): a Parquet file states its row count, so one within the cap is read without it.
-    within = f.suffix == ".parquet" and con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0] <= limit
+    # rows on two cores): a Parquet file states its row count, so one within the cap is read without it (the
+    # loader reads a JSONL file without it first, and counts: snapshot._scan_first).
+    within = limit is None or (f.suffix == ".parquet"
+                               and con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0] <= limit)
     return f"(SELECT {', '.join(cols)} FROM {rel}{'' if within else f' LIMIT {int(limit)}'})"
 
 
