@@ -4,7 +4,8 @@ of millions of rows. Each answers exactly what the plain query over the source t
 - Per-minute counts of logs (service, level, zone, instance) and spans (service, kind, peer_service, status):
   counts whose filters and groups are among those columns are summed from them; the partial minutes at the
   ends of an unaligned time range are counted from the source table (a time-ordered table reads only them).
-- The span-edge table (caller, callee and the filtered span's fields): what `span_edges` joins spans for.
+- The span-edge table (caller, callee and the filtered span's fields): what `span_edges` joins spans for
+  (answered here, beside `span_calls`: the calls each handler makes per request, before and after a split).
 - Each span's own time (its duration minus its children's): what `span_latency` joins spans for.
 - The row ids of the logs at warn and above (with the fields a filter reads): a sample of errors or warnings
   reads those, not the millions of info lines around them.
@@ -19,6 +20,8 @@ import itertools
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
+
+from tools.domain.errors import TelemetryError
 
 MINUTE_DIMS = {"logs": ("service", "level", "zone", "instance"), "spans": ("service", "kind", "peer_service", "status")}
 MATCH_FIELDS = {"logs": ("time", "service", "level")}
@@ -160,8 +163,22 @@ class FastPaths:
                           f"LIMIT {int(limit)}) ORDER BY time, rowid", [])
 
     # ---- spans -----------------------------------------------------------------------------------------
+    def span_edges(self, where, limit=500):
+        if where.text:                     # spans' text is in their attributes, which the edge table leaves out
+            raise TelemetryError("span_edges takes no text filter")
+        cond, params = self._where("spans", where, alias="c")
+        # A client span names its callee; otherwise a child span in another service is the callee.
+        sql = f"""
+            WITH e AS (SELECT caller, callee, status, duration_ms FROM {self._span_edge_table()} c WHERE {cond})
+            SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
+                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
+              FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
+        rows = self._rows(sql, params)
+        for r in rows:
+            r["external"] = r["callee"] not in self._every_service()
+        return rows
+
     def span_calls(self, where, split, limit=2000):
-        # A Telemetry primitive kept beside the span tables: like them, a parent/child join of the spans.
         cond, params = self._where("spans", where, alias="s")
         sql = f"""
             WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),

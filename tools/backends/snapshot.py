@@ -279,21 +279,6 @@ class SnapshotTelemetry(FastPaths):
         return self._rows(f"SELECT service, name, count(*) AS n FROM metrics WHERE {cond} "
                           f"GROUP BY service, name ORDER BY service, name", params)
 
-    def span_edges(self, where, limit=500):
-        if where.text:                     # spans' text is in their attributes, which the edge table leaves out
-            raise TelemetryError("span_edges takes no text filter")
-        cond, params = self._where("spans", where, alias="c")
-        # A client span names its callee; otherwise a child span in another service is the callee.
-        sql = f"""
-            WITH e AS (SELECT caller, callee, status, duration_ms FROM {self._span_edge_table()} c WHERE {cond})
-            SELECT caller, callee, count(*) AS calls, count(*) FILTER (WHERE status = 'error') AS errors,
-                   quantile_cont(duration_ms, 0.5) AS p50_ms, quantile_cont(duration_ms, 0.99) AS p99_ms
-              FROM e WHERE caller <> callee GROUP BY caller, callee ORDER BY errors DESC, calls DESC LIMIT {int(limit)}"""
-        rows = self._rows(sql, params)
-        for r in rows:
-            r["external"] = r["callee"] not in self._every_service()
-        return rows
-
     def span_latency(self, where, by=("service",), bucket_s=None, limit=10_000):
         cond, params = self._where("spans", where, alias="s")
         cols = [_field("spans", b) for b in by] + (
