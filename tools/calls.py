@@ -44,7 +44,8 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
                              summary=f"no handler{' of ' + service if service else ''} stopped or started a call "
                                      f"per request",
                              text=f"no handler stopped or started a call per request, {scope} (handlers with at "
-                                  f"least {MIN_REQUESTS} requests on each side){coverage.range_note(ctx, 'spans', f.start, f.end)}")
+                                  f"least {MIN_REQUESTS} requests on each side)"
+                                  + coverage.range_note(ctx, "spans", f.start, f.end))
     for c in rows[:SHOWN]:
         c.evidence = ctx.ledger.add(
             source="spans", tool="call_changes", service=c.service, start=split, end=f.end,
