@@ -22,19 +22,13 @@ SHOWN = 12
 
 
 @tool
-def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None,
-                 start: datetime | None = None, end: datetime | None = None) -> ToolResult:
-    """Calls a handler (service and operation) stopped or started making per request, before vs after the
-    split, from parent/child spans: a call it made in most requests and no longer makes means the handler
-    now fails or returns before it (a caught exception, a wrong early return), even with no error recorded.
-
-    Args:
-        service: only handlers of this service
-    """
+def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None) -> ToolResult:
+    """Calls a handler stopped or started making per request (parent/child spans, before vs after the split):
+    a stopped call means the handler now fails or returns before it, even with nothing logged."""
     if (nd := no_data(ctx, "spans", "Use log_patterns (lines that stop) instead.")):
         return nd
     split = ctx.split(split_at)[0]
-    f = base_filter(ctx, start, end, service)
+    f = base_filter(ctx, None, None, service)
     rows = [c for r in ctx.telemetry.span_calls(f, split) if (c := _change(r))]
     rows.sort(key=lambda c: (c.change != "stopped", c.error_path, -c.z))
     scope = f"{fmt_span(f.start, f.end)}, {ctx.split_note(split_at)}"

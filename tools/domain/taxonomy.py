@@ -96,7 +96,9 @@ TAXONOMY: tuple[RootCauseKind, ...] = (
           "the service's own code fails (exceptions, wrong results) from some point on, with no recorded change",
           "the service whose code fails", look_alikes=("deploy_regression", "config_change", "dependency_outage"),
           tell="no deploy or config change before it (else deploy_regression or config_change); its own "
-               "exceptions, not its calls failing (dependency_outage)",
+               "exceptions, not its calls failing (dependency_outage); a caught exception or a wrong early return "
+               "may log nothing: then a call its handler stopped making (call_changes) or a steady line that "
+               "stopped (log_patterns) shows it",
           key_evidence=[_LOGS],
           remediation=["find the input or state that triggers it and block or work around it",
                        "fix the code path and add the case to its tests"],
