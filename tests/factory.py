@@ -257,8 +257,8 @@ def _wrong_results(d: Path) -> None:
     write_jsonl(d / "spans.jsonl", rows)
 
 
-def answer(d: Path) -> tuple[str | None, str | None]:
-    """What the heuristic names as the root cause of the snapshot at `d`: (service, kind), or (None, None)."""
+def heuristic_run(d: Path):
+    """The built-in investigator on the snapshot at `d`, through the loop (its telemetry closed after)."""
     from agent.loop import Investigation
     from agent.models.heuristic import HeuristicModel
     from tools import ToolContext
@@ -266,7 +266,12 @@ def answer(d: Path) -> tuple[str | None, str | None]:
     from tools.domain.evidence import EvidenceLedger
     tel = SnapshotTelemetry(d)
     try:
-        rc = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report.root_cause
+        return Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run()
     finally:
         tel.close()
+
+
+def answer(d: Path) -> tuple[str | None, str | None]:
+    """What the heuristic names as the root cause of the snapshot at `d`: (service, kind), or (None, None)."""
+    rc = heuristic_run(d).report.root_cause
     return (rc.service, rc.kind) if rc else (None, None)

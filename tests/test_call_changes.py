@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.loop import Investigation
-from agent.models.heuristic import HeuristicModel
-from tests.test_mesh_delay import spans_system
+from factory import heuristic_run
+from test_mesh_delay import spans_system
 from tools import TOOLS, ToolContext
 from tools.backends.snapshot import SnapshotTelemetry
 from tools.domain.evidence import EvidenceLedger
@@ -43,11 +42,7 @@ def call_changes(root: Path, **args):
 
 
 def investigate(root: Path):
-    tel = SnapshotTelemetry(root)
-    try:
-        return Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
-    finally:
-        tel.close()
+    return heuristic_run(root).report
 
 
 def test_a_call_the_handler_stopped_making_is_found_per_request(tmp_path):

@@ -5,19 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.domain.evidence import EvidenceLedger
-from agent.loop import Investigation
-from agent.models.heuristic import HeuristicModel
-from factory import VARIANTS, build, variant, write_jsonl, ts
-from tools import ToolContext
-from tools.backends.snapshot import SnapshotTelemetry
+from factory import VARIANTS, build, heuristic_run, variant, write_jsonl, ts
 
 
 def investigate(path):
-    tel = SnapshotTelemetry(path)
-    res = Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run()
-    tel.close()
-    return res
+    return heuristic_run(path)
 
 
 def assert_cited(res):
@@ -155,20 +147,12 @@ def test_one_source_ending_early_does_not_stop_the_investigation(demo_dir, tmp_p
 def _demo_paged(tmp_path, name: str, **alert) -> "object":
     """The demo incident with its page changed, investigated by the heuristic."""
     import yaml as _yaml
-    from agent.loop import Investigation
-    from tools import ToolContext
-    from tools.backends.snapshot import SnapshotTelemetry
-    from tools.domain.evidence import EvidenceLedger
     d = tmp_path / name
     shutil.copytree(Path(__file__).resolve().parent.parent / "evals" / "incidents" / "search-token-peak", d)
     inc = _yaml.safe_load((d / "incident.yaml").read_text())
     inc["alert"].update(alert)
     (d / "incident.yaml").write_text(_yaml.safe_dump(inc))
-    tel = SnapshotTelemetry(d)
-    try:
-        return Investigation(HeuristicModel(), ToolContext(tel, EvidenceLedger())).run().report
-    finally:
-        tel.close()
+    return heuristic_run(d).report
 
 
 def test_a_page_long_before_the_cause_and_the_errors_is_not_answered_with_confidence(tmp_path):
