@@ -271,3 +271,32 @@ def test_describe_incident_says_which_side_measures_client_and_server_latency(tm
     write_jsonl(plain / "metrics.jsonl", [{"time": at(m), "service": "store", "name": "cpu_utilization",
                                            "value": 0.1} for m in range(46)])
     assert "metric meanings" not in run(_ctx(plain), "describe_incident").text
+
+
+# ---- sixth session's LLM seat: a cut log line hid its exception; a 2-minute metric baseline read as "no change" --
+SERVLET = ("10:13:35.123 ERROR o.a.c.c.C.[.[.[.[dispatcherServlet]#175 TraceID: 0123456789abcdef0123456789abcdef "
+           "SpanID: 0123456789abcdef Servlet.service() for servlet [dispatcherServlet] in context with path [] threw "
+           "exception [Request processing failed; nested exception is java.lang.IllegalStateException: No instances "
+           "available for ts-basic-service] with root cause\n\njava.lang.IllegalStateException: No instances available "
+           "for ts-basic-service\n\tat org.springframework.cloud.netflix.ribbon.RibbonLoadBalancerClient.execute(Ri"
+           "bbonLoadBalancerClient.java:83)\n")
+
+
+def test_a_cut_log_line_keeps_the_exception_it_names(tmp_path):
+    """search_logs cut every TrainTicket servlet error before its cause: a model probed a dozen substrings to
+    learn 'IllegalStateException: No instances available for ts-basic-service'."""
+    d = build(tmp_path / "servlet")
+    with open(d / "logs.jsonl", "a") as f:
+        f.write(json.dumps({"time": ts(80), "service": "travel", "level": "error", "message": SERVLET}) + "\n")
+    res = run(_ctx(d), "search_logs", service="travel", level="error")
+    assert "java.lang.IllegalStateException: No instances available for ts-basic-service …" in res.text
+    assert "RibbonLoadBalancerClient" not in res.text and len(res.text) < 1000
+
+
+def test_metric_changes_on_too_short_a_baseline_gives_no_verdict(tmp_path):
+    """Nezha 10:12: two minutes of metrics before the split; 'no series left its baseline' read as nothing changed
+    (271 changed with a later split)."""
+    ctx = _ctx(quiet_system(tmp_path / "cpu", "cpu"))
+    res = TOOLS["metric_changes"](ctx, {"split_at": at(2)})
+    assert res.status.value == "no_data" and not res.evidence_ids and "too short a baseline" in res.text
+    assert run(ctx, "metric_changes").data             # the default split has a baseline: the CPU step is found

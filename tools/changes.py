@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from tools.analysis import ChangePoint, change_point
+from tools.analysis import MIN_BASELINE, ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
-from tools.results import MetricChange
+from tools.results import MetricChange, Status
 from tools.toolset import ToolContext, ToolResult, fmt_time, tool
 
 FRACTION_METRICS = {"cpu_utilization", "memory_utilization", "disk_utilization", "error_rate"}
@@ -44,23 +44,30 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     base_end, why = ctx.split(split_at)
     names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
     rows: list[MetricChange] = []
+    short = total = 0           # series whose baseline has too few points to judge: not "unchanged"
     for n in names:
         per: dict[tuple[str, str | None], list[tuple[datetime, float]]] = {}
         for r in ctx.telemetry.metric_series(f.but(name=n), by=("service", "peer_service"), step_s=60):
             per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
         for (svc, peer), pts in per.items():
             cp = change_point(pts, base_end, floor_abs=change_floor(n))
+            total, short = total + 1, short + (cp.baseline_points < MIN_BASELINE)
             if cp.shape:
                 rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
                 rows[-1].peer_service = peer
     rows.sort(key=lambda r: (-abs(r.z), -abs(r.level - r.baseline)))   # ties (from 0): the bigger change
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
+    too_short = (f"{short} of {total} series have under {MIN_BASELINE} points before the split at "
+                 f"{fmt_time(base_end)}: too short a baseline to tell a change (try an earlier split_at)")
+    if not rows and short and short * 2 >= total:
+        return ToolResult(text=f"NO VERDICT: {too_short}", data=[], status=Status.NO_DATA)
     if not rows:
         return nothing_found(ctx, source="metrics", tool="metric_changes", service=service, data=[],
                              filters={"name": name, "service": service, "split_at": base_end.isoformat()},
                              summary=f"no change-point in {scope} after {fmt_time(base_end)}",
-                             text=f"no series of {scope} left its baseline after {fmt_time(base_end)} ({why})")
+                             text=f"no series of {scope} left its baseline after {fmt_time(base_end)} ({why})"
+                                  + (f"; {too_short}" if short else ""))
     ids = []
     for r in shown[:12]:
         ev = ctx.ledger.add(source="metrics", tool="metric_changes", service=r.service, start=r.at,
@@ -71,7 +78,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
         r.evidence = ev.id
         ids.append(ev.id)
     head = (f"{len(rows)} changed series of {scope} (baseline before the split at {fmt_time(base_end)} ({why}); ranked by robust "
-            f"z = change / baseline spread)")
+            f"z = change / baseline spread)" + (f"; {too_short}" if short else ""))
     cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
     if any(_from_zero(r) for r in shown):
         head += f"; z of a series from 0 (or ~0: under {NEAR_ZERO:.0%} of its new level) capped at {Z_FROM_ZERO:g}"

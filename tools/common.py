@@ -1,6 +1,7 @@
 """What several tools need: the time range a call covers and the table text they print."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -67,13 +68,25 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     s = str(v).replace("\n", " ")
-    return s if len(s) <= 160 else s[:safe_cut(s, 157)] + "…"
+    return s if len(s) <= 160 else clip(s, 160)
+
+
+# An exception named in the part of a line a cut leaves out ("… nested exception is java.lang.IllegalStateException:
+# No instances available for ts-basic-service]"): the cause of the line, kept after the cut.
+# Bounded parts (a package of at most 12 names): "a.a.a…" lines must stay linear.
+CAUSE = re.compile(r"\b(?:[A-Za-z_$][\w$]{0,60}\.){0,12}[A-Z][\w$]{0,80}(?:Exception|Error)\b(?::[^\]\n\\]{0,160})?")
 
 
 def clip(text: str | None, n: int = 300) -> str:
-    """At most about n characters; a cut never splits a secret (redaction happens later, on what is sent)."""
+    """At most about n characters, and the exception the rest names (a Java servlet error names its cause after
+    ~300 characters); a cut never splits a secret (redaction happens later, on what is sent)."""
     s = (text or "").replace("\n", "\\n")
     if len(s) <= n:
         return s
     k = safe_cut(s, n - 1)
-    return s[:k] + f"… (+{len(s) - k} chars)"
+    probe = s.replace("\\n", "\n\n")      # same positions; an escaped newline ends a cause, starts no class name
+    cause = next((m for m in CAUSE.finditer(probe, k) if ":" in m.group(0)), None) or CAUSE.search(probe, k)
+    if cause is None:
+        return s[:k] + f"… (+{len(s) - k} chars)"
+    c0, c1 = cause.start(), safe_cut(s, cause.end())
+    return s[:k] + f" … {s[c0:c1]} … (+{len(s) - k - (c1 - c0)} chars)"
