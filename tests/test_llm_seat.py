@@ -300,3 +300,22 @@ def test_metric_changes_on_too_short_a_baseline_gives_no_verdict(tmp_path):
     res = TOOLS["metric_changes"](ctx, {"split_at": at(2)})
     assert res.status.value == "no_data" and not res.evidence_ids and "too short a baseline" in res.text
     assert run(ctx, "metric_changes").data             # the default split has a baseline: the CPU step is found
+
+
+def test_log_patterns_marks_a_statement_that_stopped_and_lists_it_early(tmp_path):
+    """Nezha 10:12: TravelServiceImpl#457 went 40 → 0 while the service's other lines went on; sorted by rate
+    rise it was row 14 of 14 (past where a model reads), unmarked, and the model missed the fault."""
+    d = tmp_path / "stop"
+    d.mkdir()
+    (d / "incident.yaml").write_text(json.dumps({
+        "format": 1, "id": "stop", "title": "t", "window": {"start": at(0), "end": at(20)},
+        "alert": {"at": at(18), "service": "travel"}}))
+    lines = [(f"INFO t.s.Impl#{n} step {n} done", n) for n in range(400, 430)]      # 30 steady statements
+    rows = [{"time": at(m + k / 40), "service": "travel", "level": "info", "message": text}
+            for m in range(20) for k, (text, n) in enumerate(lines) if not (n == 457 and m >= 9)]
+    rows += [{"time": at(m + 0.9), "service": "travel", "level": "info", "message": "INFO t.s.Impl#457 route found"}
+             for m in range(9)]
+    write_jsonl(d / "logs.jsonl", rows)
+    res = run(_ctx(d), "log_patterns", service="travel")
+    [stopped] = [r for r in res.data if r.stopped]
+    assert "#457" in stopped.template and res.data.index(stopped) == 0 and "stopped" in res.text.splitlines()[2]

@@ -7,6 +7,7 @@ from agent.heuristic.conclude import CONCLUDE_AT, ranked
 from agent.heuristic.stopped_lines import stopped_lines
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
+from tools.logs import mark_stopped
 from tools.results import Edge, ErrorOnset, LogTemplate
 
 REACHED = "INFO t.s.TravelServiceImpl#457 [queryInfo][route found]"
@@ -19,9 +20,10 @@ def with_lines(lines: dict[str, list[tuple]], logs_from: int = 0):
     f = facts({}, logs_from=logs_from)
     f.add("service_map", {}, Message(role="tool", evidence_ids=["M"], data=[Edge("gateway", s, 100, 0) for s in lines]))
     for s, rows in lines.items():
+        data = [LogTemplate(t, b, a, b / 4, a / 4, not b, (lv or ["info"])[0], t) for t, b, a, *lv in rows]
+        mark_stopped(data)          # as log_patterns marks them
         f.add("log_patterns", {"service": s, "split_at": at(4).isoformat(), "end": at(8).isoformat()},
-              Message(role="tool", evidence_ids=[f"L{s}"],
-                      data=[LogTemplate(t, b, a, b / 4, a / 4, not b, (lv or ["info"])[0], t) for t, b, a, *lv in rows]))
+              Message(role="tool", evidence_ids=[f"L{s}"], data=data))
     f.chain = f.walk_chain()
     return f
 

@@ -155,6 +155,7 @@ class LogTemplate:                   # log_patterns, one template
     levels: str
     example: str
     variants: int = 1                # Drain templates of this one log statement (its lengths, its wordings)
+    stopped: bool = False            # a steady statement that all but stopped after the split, at the service's pace
 
 
 @dataclass

@@ -16,9 +16,6 @@ from agent.heuristic.own_errors import BASELINE_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
 from tools.results import CallChange
 
-STEADY_MIN = 5          # times a line was written before the split: fewer is not a steady line
-STOPPED_MIN = 8         # lines a template would have written after the split at the service's own pace
-STOPPED_LEFT = 0.2      # … of which at most this share came
 STRENGTH = 0.5
 LINES_STRENGTH = 0.55   # a stopped line, clearer than any other service's: the answer (a thinner view than calls)
 SHOWN = 2
@@ -27,9 +24,9 @@ CALLS_CLEAR = 1.5       # … its z this many times any other service's: else tw
 
 
 def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
-    """Per service: the steady info line that fell furthest below its expected count (scaled by the service's
-    own volume, so a quieter minute is not a stop), as (z, expected, template, evidence). A warning or error
-    line that stops is recovery, not a fault; a line written a few times before is not steady."""
+    """Per service: the steady info line that stopped (log_patterns marks it: steady before, all but gone after
+    at the service's own pace) furthest below its expected count, as (z, expected, template, evidence). A
+    warning or error line that stops is recovery, not a fault."""
     out: dict[str, tuple[float, int, str, str | None]] = {}
     for a, m in f.results.get("log_patterns", []):
         if a.get("level") or not a.get("service") or not m.data:
@@ -39,8 +36,7 @@ def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
             continue
         for r in m.data:
             expected = r.before * after / before
-            if (r.before < STEADY_MIN or expected < STOPPED_MIN or r.after > STOPPED_LEFT * expected
-                    or {"warn", "error", "fatal"} & set(r.levels.split(","))):
+            if not r.stopped or {"warn", "error", "fatal"} & set(r.levels.split(",")):
                 continue
             z = (expected / 2 - r.after) / math.sqrt(expected / 2)      # past half, as call_changes measures
             if z > out.get(a["service"], (0.0,))[0]:
