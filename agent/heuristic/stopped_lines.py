@@ -20,7 +20,7 @@ STRENGTH = 0.5
 LINES_STRENGTH = 0.55   # a stopped line, clearer than any other service's: the answer (a thinner view than calls)
 SHOWN = 2
 CALLS_STRENGTH = 0.6    # a handler's call that stopped, beyond chance: the code path broke before it
-CALLS_CLEAR = 1.5       # … its z this many times any other service's: else two services stopped calls, leads both
+STOP_CLEAR = 1.5        # a stop (call or line) whose z is this many times any other service's answers; else leads
 
 
 def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
@@ -50,7 +50,7 @@ def stopped_lines(f: Facts) -> list[Hypothesis]:
     if log_cover(f)[0] < BASELINE_MIN:
         return []
     top = sorted(stopped(f).items(), key=lambda kv: -kv[1][0])[:SHOWN]
-    clear = len(top) < 2 or top[0][1][0] >= CALLS_CLEAR * top[1][1][0]
+    clear = len(top) < 2 or top[0][1][0] >= STOP_CLEAR * top[1][1][0]
     return [Hypothesis(s, "application_error", LINES_STRENGTH if i == 0 and clear else STRENGTH - 0.05 * i,
                        split_at(f), [eid], f"{s} stopped writing a line it wrote steadily before ({t[:100]}: "
                        f"~{n:g} expected at its own pace, almost none came): its handler now fails or returns "
@@ -66,7 +66,7 @@ def stopped_calls(f: Facts) -> list[Hypothesis]:
         if c.change == "stopped" and not c.error_path and c.evidence:
             best[c.service] = max(c, best.get(c.service, c), key=lambda x: x.z)
     top = sorted(best.values(), key=lambda c: -c.z)[:SHOWN]
-    clear = len(top) < 2 or top[0].z >= CALLS_CLEAR * top[1].z
+    clear = len(top) < 2 or top[0].z >= STOP_CLEAR * top[1].z
     return [Hypothesis(c.service, "application_error", CALLS_STRENGTH if i == 0 and clear else STRENGTH, split_at(f),
                        [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped calling {c.call} "
                        f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
