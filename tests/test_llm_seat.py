@@ -319,3 +319,24 @@ def test_log_patterns_marks_a_statement_that_stopped_and_lists_it_early(tmp_path
     res = run(_ctx(d), "log_patterns", service="travel")
     [stopped] = [r for r in res.data if r.stopped]
     assert "#457" in stopped.template and res.data.index(stopped) == 0 and "stopped" in res.text.splitlines()[2]
+
+
+def test_a_wire_outlier_without_a_baseline_ranks_after_measured_steps(tmp_path):
+    """Nezha 10:12: 'travel→seat wire outlier 3.01 → 223 ms (74×)' led latency_by_service; it had no baseline only
+    because spans were missing before 10:11, and a model took it for the fault. web→store's wire time steps up
+    (a baseline of its own); web→cache has spans only from minute 8, far slower than every other edge."""
+    from test_mesh_delay import spans_system
+
+    def trace(i):
+        m, own = i / 12, 5.0 + (i % 3)
+        wire = 40.0 if m >= 9 else 1.0 + (i % 2) * 0.5
+        spans = [("w", None, "web", "server", 400.0, None), ("wc", "w", "web", "client", own + wire, "store"),
+                 ("ss", "wc", "store", "server", own, None), ("wd", "w", "web", "client", own + 1.0, "db"),
+                 ("ds", "wd", "db", "server", own, None)]
+        if m >= 8:
+            spans += [("wk", "w", "web", "client", own + 300.0, "cache"), ("ks", "wk", "cache", "server", own, None)]
+        return tuple(spans)
+    rows = run(_ctx(spans_system(tmp_path / "outlier", "outlier", 16, 13, trace)), "latency_by_service").data
+    shapes = [(r.peer_service, r.shape) for r in rows if r.view == "wire"]
+    assert shapes.index(("store", "step")) < shapes.index(("cache", "outlier")), shapes
+    assert max(r.ratio for r in rows if r.shape == "outlier") > max(r.ratio for r in rows if r.shape == "step")
