@@ -60,9 +60,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
         elif key[0] == "wire" and cp.baseline_points < 3:
             no_baseline[key[1:]] = statistics.median(v for _, v, _, _ in pts) if pts else 0.0
     rows += _wire_outliers(series, no_baseline)
-    # A step against the row's own baseline first; an outlier (no baseline: compared with the other edges, often
-    # because spans are missing before) after them, however large (a model led with one as the fault).
-    rows.sort(key=lambda r: (r.shape == "outlier", -r.ratio))
+    rows.sort(key=lambda r: (r.shape == "outlier", -r.ratio))    # steps first: an outlier has no baseline of its own
     unknown = _status_unknown(ctx, f)
     scope = service or "any service"
     if not rows:
