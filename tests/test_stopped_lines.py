@@ -7,7 +7,7 @@ from agent.heuristic.conclude import CONCLUDE_AT, ranked
 from agent.heuristic.stopped_lines import stopped_lines
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
-from tools.logs import mark_stopped
+from tools.analysis import mark_stopped
 from tools.results import Edge, ErrorOnset, LogTemplate
 
 REACHED = "INFO t.s.TravelServiceImpl#457 [queryInfo][route found]"

@@ -1,6 +1,8 @@
 """Small statistics the tools share: the baseline period, shift detection, error onsets."""
 from __future__ import annotations
 
+import math
+
 import statistics
 from dataclasses import dataclass
 from itertools import accumulate
@@ -8,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from tools.backends.base import Filter, Incident, Telemetry
-from tools.results import ErrorOnset
+from tools.results import ErrorOnset, LogTemplate
 
 BUCKET_S = 60
 
@@ -26,6 +28,30 @@ def baseline_end(incident: Incident) -> datetime:
     out of the baseline it is compared against."""
     start = incident.window.start
     return start + (alert_time(incident) - start) / 2
+
+
+# A statement that stopped: written steadily before (STEADY_MIN lines), expected STOPPED_MIN times after at the
+# pace of the other lines (a quieter minute is no stop), of which at most STOPPED_LEFT came. A caught exception
+# or an early return leaves no error line; the lines after it stop.
+STEADY_MIN, STOPPED_MIN, STOPPED_LEFT = 5, 8, 0.2
+
+
+def line_pace(rows: list[LogTemplate]) -> float:
+    """Lines after the split per line before it, over all the rows: what a steady statement's count scales by."""
+    return sum(r.after for r in rows) / max(sum(r.before for r in rows), 1)
+
+
+def mark_stopped(rows: list[LogTemplate]) -> None:
+    """Mark the statements that stopped after the split, against the pace of all the rows' lines."""
+    pace = line_pace(rows)
+    for r in rows:
+        expected = r.before * pace
+        r.stopped = r.before >= STEADY_MIN and expected >= STOPPED_MIN and r.after <= STOPPED_LEFT * expected
+
+
+def poisson_z(observed: float, expected: float) -> float:
+    """How many Poisson σ a count lies above what was expected (negative: below); the expectation floored at 1."""
+    return (observed - expected) / math.sqrt(max(expected, 1.0))
 
 
 @dataclass

@@ -6,11 +6,11 @@ getAds → getRandomAds went from one request in five to none). Counted per requ
 in the traffic mix does not move it; a call well under half as often as before, beyond chance, is "stopped"."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from datetime import datetime
 
 from tools import coverage
+from tools.analysis import poisson_z
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import CallChange
 from tools.toolset import ToolContext, ToolResult, fmt_span, tool
@@ -63,9 +63,9 @@ def _change(r: dict) -> CallChange | None:
     if nb < MIN_REQUESTS or na < MIN_REQUESTS:
         return None
     expected = cb / nb * na
-    if expected >= MIN_EXPECTED and (z := (expected / 2 - ca) / math.sqrt(expected / 2)) >= Z_CHANGED:
+    if expected >= MIN_EXPECTED and (z := -poisson_z(ca, expected / 2)) >= Z_CHANGED:
         change = "stopped"
-    elif ca >= MIN_EXPECTED and (z := (ca - 2 * expected) / math.sqrt(max(2 * expected, 1))) >= Z_CHANGED:
+    elif ca >= MIN_EXPECTED and (z := poisson_z(ca, 2 * expected)) >= Z_CHANGED:
         change = "started"
     else:
         return None

@@ -12,6 +12,7 @@ from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
+from tools.analysis import mark_stopped
 from tools.backends.base import LEVELS
 from tools.common import base_filter, clip, no_data, table, time_range
 from tools.results import LogCount, LogSearch, LogTemplate, Status
@@ -25,10 +26,6 @@ SOURCE_LOCATION = re.compile(r"(?<![\w.$(])(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*#\d+\b
                              r"|(?<![\w.(])[\w-]+\.(?:go|py|rb|js|ts|java|kt|cs|rs|php|c|cc|cpp):\d+\b")
 VARIANT_PREFIX = 6          # leading tokens two templates without a location share to be one message's variants
 VARIANT_SHARE = 0.8         # … and at least this share of the shorter one's tokens
-# A statement that stopped: written steadily before (STEADY_MIN lines), expected STOPPED_MIN times after at the
-# pace of the other lines (a quieter minute is no stop), of which at most STOPPED_LEFT came. A caught exception
-# or an early return leaves no error line; the lines after it stop.
-STEADY_MIN, STOPPED_MIN, STOPPED_LEFT = 5, 8, 0.2
 
 
 @tool
@@ -132,14 +129,6 @@ def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetim
                    "in one row; NEW = a statement not seen before")
     return ToolResult(text="\n".join(out), evidence_ids=[ev.id], data=rows,
                       status=Status.OK if rows else Status.EMPTY)
-
-
-def mark_stopped(rows: list[LogTemplate]) -> None:
-    """Mark the statements that stopped after the split, against the pace of all the rows' lines."""
-    pace = sum(r.after for r in rows) / max(sum(r.before for r in rows), 1)
-    for r in rows:
-        expected = r.before * pace
-        r.stopped = r.before >= STEADY_MIN and expected >= STOPPED_MIN and r.after <= STOPPED_LEFT * expected
 
 
 @dataclass

@@ -9,11 +9,10 @@ after it. Two views of that:
   lines too, and the baseline is a minute or two, so it answers only when no other service's stop comes close."""
 from __future__ import annotations
 
-import math
-
 from agent.heuristic.facts import Facts
 from agent.heuristic.own_errors import BASELINE_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
+from tools.analysis import line_pace, poisson_z
 from tools.results import CallChange
 
 STRENGTH = 0.5
@@ -31,14 +30,12 @@ def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
     for a, m in f.results.get("log_patterns", []):
         if a.get("level") or not a.get("service") or not m.data:
             continue
-        before, after = sum(r.before for r in m.data), sum(r.after for r in m.data)
-        if not before or not after:
-            continue
+        pace = line_pace(m.data)
         for r in m.data:
-            expected = r.before * after / before
             if not r.stopped or {"warn", "error", "fatal"} & set(r.levels.split(",")):
                 continue
-            z = (expected / 2 - r.after) / math.sqrt(expected / 2)      # past half, as call_changes measures
+            expected = r.before * pace
+            z = -poisson_z(r.after, expected / 2)      # past half, as call_changes measures
             if z > out.get(a["service"], (0.0,))[0]:
                 out[a["service"]] = (round(z, 1), round(expected), r.template, (m.evidence_ids or [None])[0])
     return out
@@ -50,7 +47,7 @@ def stopped_lines(f: Facts) -> list[Hypothesis]:
     if log_cover(f)[0] < BASELINE_MIN:
         return []
     top = sorted(stopped(f).items(), key=lambda kv: -kv[1][0])[:SHOWN]
-    clear = len(top) < 2 or top[0][1][0] >= STOP_CLEAR * top[1][1][0]
+    clear = _clear([z for _, (z, *_) in top])
     return [Hypothesis(s, "application_error", LINES_STRENGTH if i == 0 and clear else STRENGTH - 0.05 * i,
                        split_at(f), [eid], f"{s} stopped writing a line it wrote steadily before ({t[:100]}: "
                        f"~{n:g} expected at its own pace, almost none came): its handler now fails or returns "
@@ -66,9 +63,14 @@ def stopped_calls(f: Facts) -> list[Hypothesis]:
         if c.change == "stopped" and not c.error_path and c.evidence:
             best[c.service] = max(c, best.get(c.service, c), key=lambda x: x.z)
     top = sorted(best.values(), key=lambda c: -c.z)[:SHOWN]
-    clear = len(top) < 2 or top[0].z >= STOP_CLEAR * top[1].z
+    clear = _clear([c.z for c in top])
     return [Hypothesis(c.service, "application_error", CALLS_STRENGTH if i == 0 and clear else STRENGTH, split_at(f),
                        [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped calling {c.call} "
                        f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
                        f"returns before that call, with no error recorded", lead=not (i == 0 and clear))
             for i, c in enumerate(top)]
+
+
+def _clear(zs: list[float]) -> bool:
+    """Whether the clearest stop (zs high to low) answers: no other service's comes within STOP_CLEAR of it."""
+    return len(zs) < 2 or zs[0] >= STOP_CLEAR * zs[1]
