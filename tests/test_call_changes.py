@@ -3,6 +3,8 @@ Nezha's OnlineBoutique adservice fault) records no error; call_changes finds the
 per request of the same handler, and the heuristic answers application_error at that handler's service."""
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from factory import heuristic_run
@@ -82,3 +84,64 @@ def test_an_error_handler_that_stops_is_recovery_not_the_cause(tmp_path):
     assert c.error_path and c.change == "stopped" and "(error path)" in call_changes(root).text
     report = investigate(root)
     assert not (report.root_cause and report.root_cause.kind == "application_error")
+
+
+def logged_system(root: Path, kept: int = 1, branch: bool = False, caller_stops: bool = False,
+                  span_ids: bool = True) -> Path:
+    """web → ads, every request writing two log statements in ads.get's span (a.s.AdServiceImpl#10, then #20). From
+    STOP_AT only `kept` of each 4 requests reach #20 (an exception or early return between the two lines); with
+    `branch` the others write #30 instead (another branch of the handler: its inputs changed); with
+    `caller_stops` web's handler, which logs #5 after the call returns, stops writing it as well."""
+    root = ads_system(root, stops=False)
+    logs = []
+    for i in range(24 * 12):
+        m, t = i / 12, (datetime(2026, 3, 6, 15, tzinfo=timezone.utc) + timedelta(minutes=i / 12))
+        broken = m >= STOP_AT and i % 4 >= kept
+        lines = [("as", "ads", "a.s.AdServiceImpl#10 [getAds][fetching ads]")]
+        lines += ([("as", "ads", "a.s.AdServiceImpl#30 [getAds][no context, defaults]")] if broken and branch else
+                  [] if broken else [("as", "ads", "a.s.AdServiceImpl#20 [getAds][picked ads]")])
+        lines += [] if broken and caller_stops else [("w", "web", "w.c.HomeController#5 [home][rendered ads]")]
+        logs += [{"time": t.isoformat(), "service": svc, "level": "info", "trace_id": f"t{i:05d}",
+                  "message": f"12:00:00.000 INFO {text} TraceID: t{i:05d} SpanID: {sid}",
+                  "attributes": {"span_id": sid} if span_ids else {}} for sid, svc, text in lines]
+    (root / "logs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
+    return root
+
+
+def test_a_log_statement_the_handler_stopped_reaching_is_a_stopped_step(tmp_path):
+    """Every request wrote #20, then one in four: the share of requests reaching it fell, the first line's did not."""
+    res = call_changes(logged_system(tmp_path / "s"))
+    [c] = [c for c in res.data if c.step == "log"]
+    assert (c.service, c.operation, c.change, c.child_operation) == ("ads", "ads.get", "stopped", "a.s.AdServiceImpl#20")
+    assert c.per_request_before > 0.9 and 0.2 < c.per_request_after < 0.3 and c.z >= 4
+    assert "[getAds][picked ads]" in c.call and "TraceID" not in c.call and "SpanID" not in c.call
+    assert "a.s.AdServiceImpl#20" in res.text and "share of requests" in res.text
+
+
+def test_lines_without_span_ids_are_no_steps(tmp_path):
+    res = call_changes(logged_system(tmp_path / "s", span_ids=False))
+    assert not [c for c in res.data if c.step == "log"]
+
+
+def test_the_heuristic_answers_from_a_stopped_log_step(tmp_path):
+    report = investigate(logged_system(tmp_path / "s"))
+    assert report.root_cause is not None and not report.inconclusive
+    assert (report.root_cause.service, report.root_cause.kind) == ("ads", "application_error")
+    assert any("stopped writing a.s.AdServiceImpl#20" in link.claim for link in report.chain)
+
+
+def test_a_handler_that_took_another_branch_did_not_fail(tmp_path):
+    """#20 stops where #30 starts: the requests went another way (their inputs changed), no step was cut short."""
+    root = logged_system(tmp_path / "s", branch=True)
+    assert {(c.child_operation, c.change) for c in call_changes(root).data if c.step == "log"} == {
+        ("a.s.AdServiceImpl#20", "stopped"), ("a.s.AdServiceImpl#30", "started")}
+    report = investigate(root)
+    assert not (report.root_cause and report.root_cause.kind == "application_error")
+
+
+def test_a_callee_s_stop_explains_its_caller_s(tmp_path):
+    """web stops writing the line after its call returns because ads broke: ads is the answer, not web."""
+    root = logged_system(tmp_path / "s", caller_stops=True)
+    assert {c.service for c in call_changes(root).data if c.change == "stopped"} == {"ads", "web"}
+    report = investigate(root)
+    assert report.root_cause is not None and report.root_cause.service == "ads"

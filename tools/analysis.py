@@ -54,6 +54,13 @@ def poisson_z(observed: float, expected: float) -> float:
     return (observed - expected) / math.sqrt(max(expected, 1.0))
 
 
+def proportion_z(k_before: int, n_before: int, k_after: int, n_after: int) -> float:
+    """The pooled two-proportion z of the share after vs before (negative: it fell): requests that reached a step."""
+    pooled = (k_before + k_after) / (n_before + n_after)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_before + 1 / n_after)) if 0 < pooled < 1 else 0.0
+    return (k_after / n_after - k_before / n_before) / se if se else 0.0
+
+
 @dataclass
 class Shift:
     onset: datetime | None       # first bucket of a sustained rise above the baseline

@@ -354,5 +354,7 @@ class CallChange:                    # call_changes, one call a handler makes (o
     z: float                         # how far past half (stopped) or double (started) the change is, in Poisson σ
     child_service: str | None = None
     child_operation: str | None = None
-    error_path: bool = False         # the call is an error handler's (Spring's BasicErrorController.error): its stop
-    evidence: str | None = None      # is recovery, its start the handler's failures
+    error_path: bool = False         # the call is an error handler's (Spring's BasicErrorController.error), or the
+    evidence: str | None = None      # line a warning or error: its stop is recovery, its start the handler's failures
+    step: str = "call"               # "call" (a child span) or "log" (a log statement the request's span wrote;
+                                     # per_request_* is then the share of requests that wrote it)

@@ -58,14 +58,20 @@ def stopped_lines(f: Facts) -> list[Hypothesis]:
 def stopped_calls(f: Facts) -> list[Hypothesis]:
     """application_error: a handler stopped making a call it made per request before (not an error handler's:
     that stopping is recovery). The service with the clearest stop is the answer when no other comes close."""
+    changes = f.data("call_changes", [])
+    # A handler that stopped one step and started another took another branch (its inputs changed), it did not
+    # fail before the step.
+    branched = {(c.service, c.operation) for c in changes if c.change == "started" and not c.error_path}
     best: dict[str, CallChange] = {}
-    for c in f.data("call_changes", []):
-        if c.change == "stopped" and not c.error_path and c.evidence:
+    for c in changes:
+        if c.change == "stopped" and not c.error_path and c.evidence and (c.service, c.operation) not in branched:
             best[c.service] = max(c, best.get(c.service, c), key=lambda x: x.z)
-    top = sorted(best.values(), key=lambda c: -c.z)[:SHOWN]
+    # A caller stops when its callee's answer breaks it: a stop below explains the one above.
+    top = sorted((c for c in best.values() if not f.downstream(c.service) & best.keys()), key=lambda c: -c.z)[:SHOWN]
     clear = _clear([c.z for c in top])
     return [Hypothesis(c.service, "application_error", CALLS_STRENGTH if i == 0 and clear else STRENGTH, split_at(f),
-                       [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped calling {c.call} "
+                       [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped "
+                       f"{'writing' if c.step == 'log' else 'calling'} {c.call} "
                        f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
                        f"returns before that call, with no error recorded", lead=not (i == 0 and clear))
             for i, c in enumerate(top)]

@@ -30,6 +30,10 @@ KEEP_MATCHES = 2                                  # text searches kept (a tool a
 ERRORS = {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'"}
 NOTABLE = {"logs": ("warn", "error", "fatal")}   # levels whose rows are listed apart, for samples of them
 NOTABLE_FIELDS = ("time", "service", "level", "trace_id")      # every logs field a filter without text reads
+# tools.logs.SOURCE_LOCATION (a Java Class#line or a file:line in the message) in DuckDB's RE2, which has no
+# look-behind: the location is group 1, after the start or a character that cannot precede it.
+SOURCE_LOCATION_RE2 = (r"(?:^|[^\w.$(])((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*#\d+"
+                       r"|[\w-]+\.(?:go|py|rb|js|ts|java|kt|cs|rs|php|c|cc|cpp):\d+)\b")
 _ids = itertools.count()
 
 
@@ -187,10 +191,34 @@ class FastPaths:
             made AS (SELECT p.service, p.operation, c.service AS child_service, c.operation AS child_operation,
                             c.peer_service AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
                             count(*) FILTER (WHERE p.after) AS calls_after
-                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL)
-            SELECT * FROM made JOIN asked USING (service, operation)
-             ORDER BY calls_before + calls_after DESC LIMIT {int(limit)}"""
+                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL),
+            steps AS ({self._log_steps_sql()})
+            (SELECT *, 'call' AS step, NULL AS level, NULL AS example FROM made JOIN asked USING (service, operation)
+              ORDER BY calls_before + calls_after DESC LIMIT {int(limit)})
+            UNION ALL BY NAME
+            (SELECT * FROM steps JOIN asked USING (service, operation)
+              ORDER BY calls_before + calls_after DESC LIMIT {int(limit)})"""
         return self._rows(sql, [split, *params])
+
+    def _log_steps_sql(self) -> str:
+        """The log statements each handler's requests reached: a line belongs to the span its attributes name
+        (`span_id`, OpenTelemetry's log correlation) in the same trace; a statement is its source location.
+        Counted once per request (a loop's lines are one step). Nothing when the logs carry no span ids."""
+        if not self.con.execute("SELECT count(*) FROM logs WHERE trace_id IS NOT NULL LIMIT 1").fetchone()[0]:
+            return ("SELECT NULL::VARCHAR AS service, NULL::VARCHAR AS operation, NULL::VARCHAR AS child_service, "
+                    "NULL::VARCHAR AS child_operation, NULL::VARCHAR AS child_peer, 0 AS calls_before, 0 AS calls_after, "
+                    "'log' AS step, NULL::VARCHAR AS level, NULL::VARCHAR AS example WHERE false")
+        return f"""
+            SELECT p.service, p.operation, p.service AS child_service, l.stmt AS child_operation,
+                   NULL::VARCHAR AS child_peer,
+                   count(DISTINCT (p.trace_id, p.span_id)) FILTER (WHERE NOT p.after) AS calls_before,
+                   count(DISTINCT (p.trace_id, p.span_id)) FILTER (WHERE p.after) AS calls_after,
+                   'log' AS step, string_agg(DISTINCT l.level, ',') AS level, any_value(l.message) AS example
+              FROM p JOIN (SELECT trace_id, json_extract_string(attributes, '$.span_id') AS span_id, level, message,
+                                  regexp_extract(message, '{SOURCE_LOCATION_RE2}', 1) AS stmt
+                             FROM logs WHERE trace_id IS NOT NULL) l
+                ON l.trace_id = p.trace_id AND l.span_id = p.span_id
+             WHERE l.stmt <> '' GROUP BY ALL"""
 
     def _span_edge_table(self) -> str:
         """Each call once: the caller, the callee and the fields of the span a filter selects on."""
