@@ -67,6 +67,15 @@ def test_no_lead_when_another_service_gained_nearly_as_many_new_errors():
     assert [(h.service, h.strength) for h in hs] == [("execute", OTHERS_STRENGTH), ("basic", OTHERS_STRENGTH)]
 
 
+def test_with_no_answer_the_runners_up_stay_open_for_a_person_to_check():
+    """Too weak to answer is not ruled out: in an inconclusive report, a lead that nothing contradicts is listed
+    open (where to look next), and its reason does not speak of a confirmed cause that does not exist."""
+    report = conclude(facts({"basic": (12, WRONG_VALUE), "execute": (16, BACKGROUND)}))
+    assert report["inconclusive"]
+    assert [(x["service"], x["status"]) for x in report["hypotheses"]] == [("execute", "open"), ("basic", "open")]
+    assert all("confirmed cause" not in x["reason"] for x in report["hypotheses"])
+
+
 def test_a_background_error_that_kept_its_rate_is_no_lead_but_a_risen_one_is():
     # execute logged 8 in the 4 baseline minutes and 16 in the 8 after: its usual rate. basic logged 8 and then
     # 40: 24 beyond its rate (a wrong value returned now and then before the split, often after it).

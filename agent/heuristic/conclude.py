@@ -61,10 +61,9 @@ def conclude(f: Facts) -> dict[str, Any]:
     hs = ranked(f)
     best = hs[0] if hs and hs[0].score >= CONCLUDE_AT else None
     seen = _dedupe(hs)
-    hyps = [{"service": h.service, "kind": h.kind,
-             "status": "confirmed" if h is best else ("open" if h.score >= OPEN_AT else "ruled_out"),
+    hyps = [{"service": h.service, "kind": h.kind, "status": status(f, h, best),
              "reason": f"{h.claim} (score {h.score:.2f}: strength {h.strength:.2f}, timing {timing(f, h):.2f}, "
-                       f"place {place(f, h.service):.2f})" if h is best else why_not(f, h),
+                       f"place {place(f, h.service):.2f})" if h is best else why_not(f, h, best),
              "evidence": h.evidence} for h in seen[:6]]
     hyps += ruled_out_callees(f, seen)
     late = ([f"the errors at {f.end or 'the paged service'} rose at {_t(f.t0)}, after the page at "
@@ -112,7 +111,24 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
     return [link for link in links if link["evidence"]]
 
 
-def why_not(f: Facts, h: Hypothesis) -> str:
+def status(f: Facts, h: Hypothesis, best: Hypothesis | None) -> str:
+    """Confirmed, open, or ruled out. With no answer, a weak lead that nothing contradicts stays open: "weaker
+    than the answer" is no reason when there is none, and it is where a person looks next."""
+    if h is best:
+        return "confirmed"
+    if h.score >= OPEN_AT or (best is None and h.lead and not contradicted(f, h)):
+        return "open"
+    return "ruled_out"
+
+
+def contradicted(f: Facts, h: Hypothesis) -> bool:
+    """Evidence against the hypothesis itself, not only a low score: it began after the page or the symptom,
+    or it sits off the failing path."""
+    return (bool(h.began and h.began > f.alert_at + PAGE_SLACK) or timing(f, h) <= 0.2
+            or place(f, h.service) <= 0.6)
+
+
+def why_not(f: Facts, h: Hypothesis, best: Hypothesis | None = None) -> str:
     if h.kind in ("deploy_regression", "config_change") and h.strength < 0.5:
         return f"{h.claim}, but {h.service}'s own errors did not rise after it"
     if h.began and h.began > f.alert_at + PAGE_SLACK:
@@ -124,6 +140,8 @@ def why_not(f: Facts, h: Hypothesis) -> str:
                 f"{h.service}'s errors come from there")
     if place(f, h.service) <= 0.6:
         return f"{h.claim}, but {h.service} is not on the failing dependency chain ({' → '.join(f.chain)})"
+    if best is None:
+        return f"{h.claim}; too weak alone to answer (score {h.score:.2f})"
     return f"{h.claim}; weaker than the confirmed cause (score {h.score:.2f})"
 
 
