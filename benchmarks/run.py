@@ -57,7 +57,8 @@ from agent.session import open_tools
 from tools import TOOLS
 calls = [("describe_incident", {}), ("error_onsets", {}), ("service_map", {}), ("search_logs", {"text": "timed out"}),
          ("search_logs", {"text": "timed out after [0-9]+ms", "regex": True}), ("log_patterns", {}), ("zone_breakdown", {}),
-         ("latency_by_service", {}), ("trace_errors", {}), ("edge_rates", {}), ("metric_changes", {})]
+         ("latency_by_service", {}), ("trace_errors", {}), ("edge_rates", {}), ("metric_changes", {}),
+         ("call_changes", {})]
 out = {}
 with open_tools(sys.argv[1]) as ctx:
     for name, args in calls:
