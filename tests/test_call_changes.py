@@ -87,7 +87,7 @@ def test_an_error_handler_that_stops_is_recovery_not_the_cause(tmp_path):
 
 
 def logged_system(root: Path, kept: int = 1, branch: bool = False, caller_stops: bool = False,
-                  span_ids: bool = True) -> Path:
+                  span_ids: bool = True, branch_level: str = "info") -> Path:
     """web → ads, every request writing two log statements in ads.get's span (a.s.AdServiceImpl#10, then #20). From
     STOP_AT only `kept` of each 4 requests reach #20 (an exception or early return between the two lines); with
     `branch` the others write #30 instead (another branch of the handler: its inputs changed); with
@@ -101,7 +101,8 @@ def logged_system(root: Path, kept: int = 1, branch: bool = False, caller_stops:
         lines += ([("as", "ads", "a.s.AdServiceImpl#30 [getAds][no context, defaults]")] if broken and branch else
                   [] if broken else [("as", "ads", "a.s.AdServiceImpl#20 [getAds][picked ads]")])
         lines += [] if broken and caller_stops else [("w", "web", "w.c.HomeController#5 [home][rendered ads]")]
-        logs += [{"time": t.isoformat(), "service": svc, "level": "info", "trace_id": f"t{i:05d}",
+        logs += [{"time": t.isoformat(), "service": svc, "trace_id": f"t{i:05d}",
+                  "level": branch_level if "#30" in text else "info",
                   "message": f"12:00:00.000 INFO {text} TraceID: t{i:05d} SpanID: {sid}",
                   "attributes": {"span_id": sid} if span_ids else {}} for sid, svc, text in lines]
     (root / "logs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
@@ -145,3 +146,22 @@ def test_a_callee_s_stop_explains_its_caller_s(tmp_path):
     assert {c.service for c in call_changes(root).data if c.change == "stopped"} == {"ads", "web"}
     report = investigate(root)
     assert report.root_cause is not None and report.root_cause.service == "ads"
+
+
+def test_a_handler_that_now_logs_an_error_instead_failed(tmp_path):
+    """#20 stops where an error line starts: not another branch but the handler failing (an error path)."""
+    root = logged_system(tmp_path / "s", branch=True, branch_level="error")
+    started = [c for c in call_changes(root).data if c.change == "started"]
+    assert [(c.child_operation, c.error_path) for c in started] == [("a.s.AdServiceImpl#30", True)]
+    report = investigate(root)
+    assert report.root_cause is not None and (report.root_cause.service, report.root_cause.kind) == (
+        "ads", "application_error")
+
+
+def test_log_steps_over_a_sample_of_traces(tmp_path, monkeypatch):
+    """Millions of lines: the steps are counted over one trace in n (the requests too), and the stop still shows."""
+    monkeypatch.setattr("tools.backends.fastpaths.LOG_STEP_ROWS", 200)
+    res = call_changes(logged_system(tmp_path / "s"))
+    [c] = [c for c in res.data if c.step == "log"]
+    assert c.change == "stopped" and c.requests_before + c.requests_after < 24 * 12 / 2
+    assert "one trace in" in res.text

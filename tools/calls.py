@@ -31,7 +31,8 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
         return nd
     split = ctx.split(split_at)[0]
     f = base_filter(ctx, None, None, service)
-    rows = [c for r in ctx.telemetry.span_calls(f, split) if (c := _change(r))]
+    raw = ctx.telemetry.span_calls(f, split)
+    rows = [c for r in raw if (c := _change(r))]
     rows.sort(key=lambda c: (c.change != "stopped", c.error_path, -c.z))
     scope = f"{fmt_span(f.start, f.end)}, {ctx.split_note(split_at)}"
     if not rows:
@@ -56,6 +57,8 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
     if any(c.step == "log" for c in rows[:SHOWN]):
         head += ("\na call named Class#line is a log statement the handler's span wrote (logs carry the span id): "
                  "per request = the share of requests that wrote it, stopped = under half that share, beyond chance")
+        if (one_in := max(r.get("one_in") or 1 for r in raw)) > 1:
+            head += f"; log statements counted over one trace in {one_in} (their requests too)"
     shown = [{**asdict(c), "change": c.change + (" (error path)" if c.error_path else "")} for c in rows[:SHOWN]]
     cols = ["evidence", "service", "operation", "change", "call", "per_request_before", "per_request_after",
             "requests_before", "requests_after"]

@@ -17,6 +17,7 @@ be much smaller than the table it summarises.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ NOTABLE_FIELDS = ("time", "service", "level", "trace_id")      # every logs fiel
 # look-behind: the location is group 1, after the start or a character that cannot precede it.
 SOURCE_LOCATION_RE2 = (r"(?:^|[^\w.$(])((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*#\d+"
                        r"|[\w-]+\.(?:go|py|rb|js|ts|java|kt|cs|rs|php|c|cc|cpp):\d+)\b")
+LOG_STEP_ROWS = 300_000                           # log lines read for the steps of call_changes (a sample of traces)
 _ids = itertools.count()
 
 
@@ -184,6 +186,7 @@ class FastPaths:
 
     def span_calls(self, where, split, limit=2000):
         cond, params = self._where("spans", where, alias="s")
+        one_in = self._log_step_sample()
         sql = f"""
             WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),
             asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
@@ -191,34 +194,41 @@ class FastPaths:
             made AS (SELECT p.service, p.operation, c.service AS child_service, c.operation AS child_operation,
                             c.peer_service AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
                             count(*) FILTER (WHERE p.after) AS calls_after
-                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL),
-            steps AS ({self._log_steps_sql()})
-            (SELECT *, 'call' AS step, NULL AS level, NULL AS example FROM made JOIN asked USING (service, operation)
-              ORDER BY calls_before + calls_after DESC LIMIT {int(limit)})
-            UNION ALL BY NAME
-            (SELECT * FROM steps JOIN asked USING (service, operation)
-              ORDER BY calls_before + calls_after DESC LIMIT {int(limit)})"""
-        return self._rows(sql, [split, *params])
+                       FROM p JOIN spans c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id GROUP BY ALL)
+            SELECT *, 'call' AS step, NULL AS level, NULL AS example, 1 AS one_in FROM made JOIN asked USING (service, operation)
+             ORDER BY calls_before + calls_after DESC LIMIT {int(limit)}"""
+        rows = self._rows(sql, [split, *params])
+        return rows + (self._rows(self._log_steps_sql(cond, one_in, limit), [split, *params]) if one_in else [])
 
-    def _log_steps_sql(self) -> str:
+    def _log_step_sample(self) -> int:
+        """0 when no log line carries a trace id (no steps to count); else n for one trace in n, so that about
+        LOG_STEP_ROWS lines are read: a share of requests needs a fair sample of traces, not every line."""
+        n = self.con.execute("SELECT count(*) FROM logs WHERE trace_id IS NOT NULL").fetchone()[0]
+        return math.ceil(n / LOG_STEP_ROWS) if n else 0
+
+    def _log_steps_sql(self, cond: str, one_in: int, limit: int) -> str:
         """The log statements each handler's requests reached: a line belongs to the span its attributes name
         (`span_id`, OpenTelemetry's log correlation) in the same trace; a statement is its source location.
-        Counted once per request (a loop's lines are one step). Nothing when the logs carry no span ids."""
-        if not self.con.execute("SELECT count(*) FROM logs WHERE trace_id IS NOT NULL LIMIT 1").fetchone()[0]:
-            return ("SELECT NULL::VARCHAR AS service, NULL::VARCHAR AS operation, NULL::VARCHAR AS child_service, "
-                    "NULL::VARCHAR AS child_operation, NULL::VARCHAR AS child_peer, 0 AS calls_before, 0 AS calls_after, "
-                    "'log' AS step, NULL::VARCHAR AS level, NULL::VARCHAR AS example WHERE false")
+        Counted once per request (a loop's lines are one step), over the traces of the sample."""
+        sample = f"hash(trace_id) % {one_in} = 0"
         return f"""
-            SELECT p.service, p.operation, p.service AS child_service, l.stmt AS child_operation,
-                   NULL::VARCHAR AS child_peer,
-                   count(DISTINCT (p.trace_id, p.span_id)) FILTER (WHERE NOT p.after) AS calls_before,
-                   count(DISTINCT (p.trace_id, p.span_id)) FILTER (WHERE p.after) AS calls_after,
-                   'log' AS step, string_agg(DISTINCT l.level, ',') AS level, any_value(l.message) AS example
-              FROM p JOIN (SELECT trace_id, json_extract_string(attributes, '$.span_id') AS span_id, level, message,
-                                  regexp_extract(message, '{SOURCE_LOCATION_RE2}', 1) AS stmt
-                             FROM logs WHERE trace_id IS NOT NULL) l
-                ON l.trace_id = p.trace_id AND l.span_id = p.span_id
-             WHERE l.stmt <> '' GROUP BY ALL"""
+            WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s
+                        WHERE {cond} AND {sample}),
+            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
+                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL),
+            l AS (SELECT trace_id, json_extract_string(attributes, '$.span_id') AS span_id,
+                         regexp_extract(message, '{SOURCE_LOCATION_RE2}', 1) AS stmt,
+                         max(CASE level WHEN 'fatal' THEN 3 WHEN 'error' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END) AS alarm,
+                         any_value(message) AS example
+                    FROM logs WHERE trace_id IS NOT NULL AND {sample} GROUP BY ALL),
+            steps AS (SELECT p.service, p.operation, p.service AS child_service, l.stmt AS child_operation,
+                             NULL::VARCHAR AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
+                             count(*) FILTER (WHERE p.after) AS calls_after, 'log' AS step,
+                             ['info', 'warn', 'error', 'fatal'][max(l.alarm) + 1] AS level, any_value(l.example) AS example
+                        FROM p JOIN l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
+                       WHERE l.stmt <> '' GROUP BY ALL)
+            SELECT *, {one_in} AS one_in FROM steps JOIN asked USING (service, operation)
+             ORDER BY calls_before + calls_after DESC LIMIT {int(limit)}"""
 
     def _span_edge_table(self) -> str:
         """Each call once: the caller, the callee and the fields of the span a filter selects on."""
