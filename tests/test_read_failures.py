@@ -64,6 +64,9 @@ def test_a_query_the_model_got_wrong_is_not_a_read_failure():
     with open_tools(DEMO) as ctx:
         res = TOOLS["search_logs"](ctx, {"text": "([", "regex": True})
         assert res.error and "invalid regex" in res.text
+        # Python's re takes a look-ahead, the store's RE2 does not: told back as the model's to fix, before the query
+        res = TOOLS["search_logs"](ctx, {"text": "No instances (?!for auth)", "regex": True})
+        assert res.error and "look-around" in res.text
         assert ctx.ledger.failures == []
 
 

@@ -8,19 +8,38 @@ time range and a row limit.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.domain.errors import TelemetryError
+from tools.domain.errors import QueryError, TelemetryError
 from tools.domain.incident import (EVENT_SOURCES, FIELDS, LEVELS, REQUIRED, SOURCES, TIME_FIELDS, Alert,
                                     Incident, Source, TimeWindow, UtcTime, as_utc)
 
 __all__ = ["EVENT_SOURCES", "FIELDS", "LEVELS", "REQUIRED", "SOURCES", "TIME_FIELDS", "Alert", "BackendConfig",
            "Coverage", "Filter", "HTTPBackendConfig", "Incident", "LabelsConfig", "Source", "Telemetry",
            "TelemetryError", "TimeWindow", "UtcTime", "as_utc"]
+
+# What Python's re accepts and RE2 (DuckDB's and Loki's regex engine) does not: look-around, back-references,
+# atomic groups. Caught before the query, so a model's pattern is its mistake to fix, not data that failed to read.
+NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?>|\\[1-9]|\(\?P=")
+
+
+def checked_regex(text: str) -> str:
+    """The pattern, or a QueryError saying what to change."""
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise QueryError(f"invalid regex {text!r}: {e}") from None
+    if (m := NOT_RE2.search(text)):
+        raise QueryError(f"regex {text!r} uses {m.group(0)!r}: the log stores' regex (RE2) has no look-around, "
+                         f"back-references or atomic groups; match what you want and narrow it with another "
+                         f"filter (service, level) or a second search instead")
+    return text
+
 
 @dataclass(frozen=True)
 class Filter:

@@ -14,7 +14,7 @@ import httpx
 from pydantic import Field
 
 from .http import request
-from .base import Coverage, Filter, Incident, LabelsConfig, TelemetryError, TimeWindow
+from .base import Coverage, Filter, Incident, LabelsConfig, TelemetryError, TimeWindow, checked_regex
 
 PAGE = 5000                      # Loki's default max_entries_limit_per_query
 
@@ -54,7 +54,7 @@ class LokiLogs:
         if levels:
             q += f' | {self.labels["level"]}=~"{"|".join(levels)}"'
         if where.text:
-            rx = where.text if where.regex else re.escape(where.text)
+            rx = checked_regex(where.text) if where.regex else re.escape(where.text)
             q += f' |~ "(?i){_q(rx)}"'
         return q
 

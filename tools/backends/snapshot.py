@@ -21,7 +21,7 @@ from tools.domain.errors import QueryError, SnapshotError
 from tools.domain.incident import NOT_TELEMETRY, TIME_FIELDS, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
-                   TelemetryError, TimeWindow, as_utc)
+                   TelemetryError, TimeWindow, as_utc, checked_regex)
 from .caps import Caps, ScanWatch, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
 from .scan import JSON_FIELDS, capped_relation, like_escaped, record_counts
@@ -335,11 +335,7 @@ class SnapshotTelemetry(FastPaths):
                 source, "CAST(attributes AS VARCHAR)" if "attributes" in FIELDS[source] else "service")
             target = f"{a}{target}" if not target.startswith("CAST") else f"CAST({a}attributes AS VARCHAR)"
             if f.regex:
-                try:
-                    re.compile(f.text)
-                except re.error as e:
-                    raise QueryError(f"invalid regex {f.text!r}: {e}") from None
-                cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(f.text)
+                cond.append(f"regexp_matches({target}, ?, 'i')"); params.append(checked_regex(f.text))
             else:
                 # ILIKE with no ESCAPE clause is the fast one; a text holding a wildcard needs the clause
                 esc = " ESCAPE '\\'" if re.search(r"[%_\\]", f.text) else ""
