@@ -119,6 +119,13 @@ def test_a_step_is_not_a_ramp_and_a_ramp_inside_the_baseline_is_found():
     assert ramp.time_to(1.0, T0 + timedelta(minutes=90)) == pytest.approx(4.6, abs=0.5)
 
 
+def test_a_jump_after_noisy_minutes_is_a_step_not_a_ramp():
+    """route's CPU in a real case: 16.5, 4.54, 19.7, 15.3, 12.4, 22.8, 6.59, 4.81, then 199. The minutes below
+    the baseline just before the jump are noise, not the start of a climb (it was shown as 'ramped from 08:46')."""
+    cp = change_point(_minutes([16.5, 4.54, 19.7, 15.3, 12.4, 22.8, 6.59, 4.81, 199]), T0 + timedelta(minutes=3))
+    assert cp.shape == "step" and cp.at == T0 + timedelta(minutes=8)
+
+
 def test_noise_is_not_a_change():
     import random
     r = random.Random(3)

@@ -232,11 +232,13 @@ def change_point(points: Iterable[tuple[datetime, float]], base_end: datetime, f
     level = statistics.median(v for _, v in tail)
     peak_t, peak = max(tail, key=lambda p: direction * p[1])
     # Step or ramp: from the last normal point, how many points does it take to cover 80% of the change?
-    start = next((i for i in range(onset - 1, -1, -1) if abs(after[i][1] - med) <= sigma), -1) + 1
+    # (A point on the far side of the baseline is as normal as one inside it: noise, not the climb's start.)
+    start = next((i for i in range(onset - 1, -1, -1) if direction * (after[i][1] - med) <= sigma), -1) + 1
     reach = next(i for i in range(start, len(after)) if direction * (after[i][1] - med) >= 0.8 * abs(peak - med))
     if reach - start >= 3 or (k is not None and direction > 0):
         seg = (pts[k:len(base) + reach + 1] if k is not None else after[start:reach + 1])
-        return ChangePoint(med, sigma, "ramp", direction, seg[0][0], level, peak, peak_t, _slope(seg), len(base))
+        if direction * _slope(seg) > 0:     # a ramp climbs the way the series moved, else it is a step
+            return ChangePoint(med, sigma, "ramp", direction, seg[0][0], level, peak, peak_t, _slope(seg), len(base))
     return ChangePoint(med, sigma, "step", direction, after[onset][0], level, peak, peak_t, None, len(base))
 
 
