@@ -59,3 +59,29 @@ def test_error_onsets_lists_a_service_whose_errors_began_with_another_when_the_r
     assert {o.service for o in res.data} == {"travel", "travel2"}
     assert all(o.onset == T0 + timedelta(minutes=13) for o in res.data)
 
+
+# ---- metric_changes: a node's metric once per node; a histogram bucket move after measured changes ---------------
+def test_metric_changes_gives_a_node_series_one_row_and_ranks_a_bucket_move_after_measured_changes(tmp_path):
+    """TrainTicket 10:50: NodeNetworkReceiveBytes came once per pod on the node (three identical rows), and
+    PodClientLatencyP99 flat at 0.00496 (one histogram bucket) → 0.0488 ranked first at z 177."""
+    d = _incident(tmp_path / "node", end=30, alert=24)
+    rows = []
+    for m in range(30):
+        after = m >= 15
+        for svc in ("cart", "seat", "wait"):      # one node: the same value under each pod's service
+            rows.append({"time": at(m), "service": svc, "name": "NodeNetworkReceiveBytes",
+                         "value": (1_300_000.0 if after else 295_000.0) + (m % 3) * 1000})
+        rows.append({"time": at(m), "service": "store", "name": "cpu_utilization",
+                     "value": (0.6 if after else 0.3) + (m % 4) * 0.02})
+        rows.append({"time": at(m), "service": "delivery", "name": "PodClientLatencyP99(s)",
+                     "value": 0.0488 if after else (0.049 if m == 3 else 0.00496)})
+    write_jsonl(d / "metrics.jsonl", rows)
+    ctx = _ctx(d)
+    res = run(ctx, "metric_changes", split_at=at(14))
+    node = [r for r in res.data if r.name == "NodeNetworkReceiveBytes"]
+    assert len(node) == 1 and sorted([node[0].service] + node[0].same_in) == ["cart", "seat", "wait"]
+    assert "+2 same" in res.text and "seat" in ctx.ledger.get(node[0].evidence).summary
+    assert res.data[-1].name == "PodClientLatencyP99(s)" and res.data[-1].bucketed
+    assert res.data[-1].z <= 10 and "bucket move" in res.text
+    assert not res.data[0].bucketed
+

@@ -292,6 +292,8 @@ class MetricChange:                  # metric_changes, one changed series
     minutes_to_full: float | None = None     # a climbing disk or memory fraction
     evidence: str | None = None
     peer_service: str | None = None          # the callee, for a per-edge series (client/server latency per edge)
+    same_in: list[str] = field(default_factory=list)  # other services with this very series (a node's metric per pod)
+    bucketed: bool = False                   # a quantile flat at one histogram bucket before: z capped, not measured
 
 
 @dataclass
