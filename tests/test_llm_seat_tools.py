@@ -85,3 +85,23 @@ def test_metric_changes_gives_a_node_series_one_row_and_ranks_a_bucket_move_afte
     assert res.data[-1].z <= 10 and "bucket move" in res.text
     assert not res.data[0].bucketed
 
+
+# ---- edge_rates: every edge dropping at once over missing spans is said once ----------------------------------
+def test_edge_rates_says_once_that_every_edge_changed_together_where_spans_end(tmp_path):
+    """TrainTicket: every edge's calls 'went down' (or up, over a baseline without spans) at the same minute,
+    each row with its own '(spans missing)'; the model read them one edge at a time."""
+    d = _incident(tmp_path / "gap", end=30, alert=24)
+    spans, k = [], 0
+    for m in range(20):                     # spans end at 08:20, ten minutes before the window's end
+        for caller, callee in (("gateway", "travel"), ("travel", "basic"), ("basic", "station"),
+                               ("travel", "seat"), ("seat", "config")):
+            for i in range(6):
+                k += 1
+                spans.append({"time": at(m + i / 6), "trace_id": f"t{k}", "span_id": f"s{k}", "service": caller,
+                              "operation": f"GET /{callee}", "duration_ms": 5.0, "kind": "client",
+                              "peer_service": callee})
+    write_jsonl(d / "spans.jsonl", spans)
+    res = run(_ctx(d), "edge_rates", bucket_minutes=1)
+    assert "5 of 5 edges' calls went down together at 08:20" in res.text
+    assert all(r.together for r in res.data) and res.text.count("down 08:20 together") == 5
+    assert "(spans missing)" not in res.text

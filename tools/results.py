@@ -330,6 +330,7 @@ class EdgeRate:                      # edge_rates, one caller → callee edge ov
     series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
     evidence: str | None = None
     missing: str | None = None       # why the change may be an artefact: in or beside minutes without spans
+    together: bool = False           # its calls changed with most edges at once (the span stream, not this edge)
 
 
 @dataclass
