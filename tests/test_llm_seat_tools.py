@@ -105,3 +105,27 @@ def test_edge_rates_says_once_that_every_edge_changed_together_where_spans_end(t
     assert "5 of 5 edges' calls went down together at 08:20" in res.text
     assert all(r.together for r in res.data) and res.text.count("down 08:20 together") == 5
     assert "(spans missing)" not in res.text
+
+
+# ---- log_patterns: the services an exception names ------------------------------------------------------------
+def test_log_patterns_counts_the_services_an_error_template_names(tmp_path):
+    """TrainTicket 10:12: 'No instances available for <*>' hid which service callers could not reach; the model
+    probed search_logs a dozen times to learn it was ts-basic-service."""
+    d = _incident(tmp_path / "names", end=20, alert=16)
+    logs = []
+    for m in range(20):
+        for svc in ("travel", "travel2", "basic", "basic-admin", "station"):
+            logs.append({"time": at(m), "service": svc, "level": "info", "message": f"{svc} handled GET /x"})
+        if m >= 10:
+            for i, (svc, target) in enumerate((("travel", "basic"), ("travel2", "basic"), ("travel", "station"))):
+                logs.append({"time": at(m + 0.1 + i / 10), "service": svc, "level": "error",
+                             "message": f"java.lang.IllegalStateException: No instances available for {target}"})
+            logs.append({"time": at(m + 0.5), "service": "travel", "level": "error",
+                         "message": "travel: Connection refused (basic-admin:8080)"})
+    write_jsonl(d / "logs.jsonl", sorted(logs, key=lambda r: r["time"]))
+    res = run(_ctx(d), "log_patterns", split_at=at(9))
+    no_instances = next(r for r in res.data if "No instances" in r.template)
+    assert no_instances.names == "basic 20, station 10"
+    refused = next(r for r in res.data if "refused" in r.template)
+    assert refused.names == "basic-admin 10"                 # the whole name, and not the logger (travel)
+    assert "basic 20, station 10" in res.text

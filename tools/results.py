@@ -156,6 +156,7 @@ class LogTemplate:                   # log_patterns, one template
     example: str
     variants: int = 1                # Drain templates of this one log statement (its lengths, its wordings)
     stopped: bool = False            # a steady statement that all but stopped after the split, at the service's pace
+    names: str | None = None         # the services its warning/error lines name (not the logger), with lines: "b 15, c 6"
 
 
 @dataclass
