@@ -100,7 +100,7 @@ def _changed_series(ctx: ToolContext, f, names: list[str], base_end: datetime) -
             per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
         same: dict[tuple, MetricChange] = {}
         for (svc, peer), pts in per.items():
-            key = (peer, tuple(pts)) if len(pts) >= MIN_BASELINE else None
+            key = tuple(pts) if peer is None and len(pts) >= MIN_BASELINE else None    # two edges are two rows
             if key in same:
                 same[key].same_in.append(svc)
                 continue
