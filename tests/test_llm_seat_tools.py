@@ -129,3 +129,28 @@ def test_log_patterns_counts_the_services_an_error_template_names(tmp_path):
     refused = next(r for r in res.data if "refused" in r.template)
     assert refused.names == "basic-admin 10"                 # the whole name, and not the logger (travel)
     assert "basic 20, station 10" in res.text
+
+
+# ---- latency_by_service: the slowest traces' path to the span that holds their time -----------------------------
+def test_latency_by_service_follows_the_slowest_traces_to_the_span_holding_their_time(tmp_path):
+    """TrainTicket: the model asked which child span carried the extra time of the slowest traces; no tool said."""
+    d = _incident(tmp_path / "slow", end=30, alert=24)
+    spans = []
+    for i in range(30 * 6):                             # a request every 10 s; store's query slows from 08:15
+        m, t = i / 6, f"t{i}"
+        query = 300.0 + i if m >= 15 and i % 2 else 3.0
+        for sid, parent, svc, op, kind, dur in (
+                ("a", None, "api", "GET /cart", "server", query + 9), ("b", "a", "api", "GET store", "client", query + 6),
+                ("c", "b", "store", "GET /items", "server", query + 4), ("d", "c", "store", "query", "internal", query),
+                ("e", "a", "api", "render", "internal", 2.0)):
+            spans.append({"time": at(m), "trace_id": t, "span_id": f"{t}{sid}", "parent_span_id": parent and f"{t}{parent}",
+                          "service": svc, "operation": op, "duration_ms": dur, "kind": kind,
+                          **({"peer_service": "store"} if kind == "client" else {})})
+    write_jsonl(d / "spans.jsonl", spans)
+    ctx = _ctx(d)
+    res = run(ctx, "latency_by_service", service="api", split_at=at(14))
+    slow = next(line for line in res.text.splitlines() if line.startswith("trace t179 "))
+    assert "api GET /cart 488 → GET store 485 → store GET /items 483 → query 479" in slow
+    assert "own time 479 ms in store query (usual 3 ms)" in slow
+    ev = ctx.ledger.get(res.text.split("] slowest traces")[0].rsplit("[", 1)[1])
+    assert ev.attributes == {"view": "slowest traces", "carrier": "store"} and "in store's own time" in ev.summary
