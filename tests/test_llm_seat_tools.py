@@ -154,3 +154,25 @@ def test_latency_by_service_follows_the_slowest_traces_to_the_span_holding_their
     assert "own time 479 ms in store query (usual 3 ms)" in slow
     ev = ctx.ledger.get(res.text.split("] slowest traces")[0].rsplit("[", 1)[1])
     assert ev.attributes == {"view": "slowest traces", "carrier": "store"} and "in store's own time" in ev.summary
+
+
+# ---- the node each service runs on, where the records say it ---------------------------------------------------
+def test_the_node_of_each_service_is_told_where_log_records_name_it(tmp_path):
+    """TrainTicket: the model wanted a pod → node map; Nezha's log records carry the node, nothing showed it."""
+    d = _incident(tmp_path / "nodes", end=30, alert=24)
+    logs, metrics = [], []
+    for m in range(30):
+        for svc, node in (("cart", "10.0.0.1"), ("seat", "10.0.0.1"), ("pay", "10.0.0.2")):
+            logs.append({"time": at(m), "service": svc, "level": "info", "message": "ok", "instance": f"{svc}-0",
+                         "attributes": {"node": node}})
+            metrics.append({"time": at(m), "service": svc, "name": "NodeNetworkReceiveBytes",
+                            "value": (9e5 if m >= 15 and node == "10.0.0.1" else 3e5) + (m % 3) * 1000})
+        metrics.append({"time": at(m), "service": "store", "name": "cpu_utilization", "value": 0.3})
+    write_jsonl(d / "logs.jsonl", logs)
+    write_jsonl(d / "metrics.jsonl", metrics)
+    ctx = _ctx(d)
+    desc = run(ctx, "describe_incident").text
+    assert ("services by node (2 nodes, from the node their log records name; none for 1 more services): "
+            "10.0.0.1: cart, seat; 10.0.0.2: pay") in desc
+    res = run(ctx, "metric_changes", split_at=at(14))
+    assert res.data[0].node == "10.0.0.1" and "cart +1 same (node 10.0.0.1)" in res.text

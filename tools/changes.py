@@ -10,6 +10,7 @@ import statistics
 from dataclasses import asdict
 from datetime import datetime
 
+from tools import nodes
 from tools.analysis import MIN_BASELINE, ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import MetricChange, Status
@@ -80,7 +81,10 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     if any(r.bucketed for r in shown):
         head += (f"; 'bucket move' = a latency quantile flat at one histogram bucket before (few requests): z "
                  f"capped at {Z_FROM_ZERO:g}, ranked after measured changes")
-    shown = [{**asdict(r), "service": r.service + (f" +{len(r.same_in)} same" if r.same_in else ""),
+    for r in shown:
+        r.node = nodes.shared_node(ctx, [r.service, *r.same_in]) if r.same_in else None
+    shown = [{**asdict(r), "service": r.service + (f" +{len(r.same_in)} same" if r.same_in else "")
+              + (f" (node {r.node})" if r.node else ""),
               "rel_pct": "bucket move" if r.bucketed else _from_zero(r) or r.rel_pct} for r in shown]
     return ToolResult(text=head + "\n" + table(shown, cols + ["name", "shape", "at", "baseline",
                                                        "level", "peak", "z", "rel_pct", "slope_per_min",

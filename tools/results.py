@@ -295,6 +295,7 @@ class MetricChange:                  # metric_changes, one changed series
     peer_service: str | None = None          # the callee, for a per-edge series (client/server latency per edge)
     same_in: list[str] = field(default_factory=list)  # other services with this very series (a node's metric per pod)
     bucketed: bool = False                   # a quantile flat at one histogram bucket before: z capped, not measured
+    node: str | None = None                  # the one node the same_in services run on, where the records say it
 
 
 @dataclass
