@@ -43,7 +43,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
-        service: only this service (the caller, for wire time), with its slowest traces' path to the span holding their time
+        service: only this service (the caller, for wire time; adds its slowest traces' spans)
         limit: rows, at most 60
     """
     if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
