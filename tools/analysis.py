@@ -119,6 +119,7 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
         if not cov.present or (cov.first is not None and cov.first >= b_end):
             continue
         for service, rows in _error_counts(telemetry, source, w).items():
+            rows = _whole_minutes(rows, min(w.end, cov.last) if cov.last else w.end)
             if not any(e for _, e, _ in rows):
                 continue
             # Errors per minute, counted only where they are a real share of the traffic,
@@ -159,6 +160,13 @@ def _error_counts(telemetry: Telemetry, source: str, w: Filter) -> dict[str, lis
             e_n[1] += r["n"]
     return {svc: [(t, e, n) for t, (e, n) in sorted(answers.get(svc, buckets).items())]
             for svc, buckets in every.items()}
+
+
+def _whole_minutes(rows: list[tuple[datetime, int, int]], end: datetime) -> list[tuple[datetime, int, int]]:
+    """Drop a last minute the records cover for under half of it (the source ends seconds into it): its
+    count is not a per-minute rate, and one error in four seconds failed the sustain test of a service
+    whose errors began with its caller's."""
+    return [r for r in rows if r[0] + timedelta(seconds=BUCKET_S / 2) <= end]
 
 
 def bucket_floor(t: datetime, seconds: int = BUCKET_S) -> datetime:

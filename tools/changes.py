@@ -5,9 +5,12 @@ Real faults often raise no error at all (CPU contention, network delay, a slow c
 every service, not a shortlist, and compare each with its own baseline (robust: median/MAD, step vs ramp)."""
 from __future__ import annotations
 
+import re
+import statistics
 from dataclasses import asdict
 from datetime import datetime
 
+from tools import nodes
 from tools.analysis import MIN_BASELINE, ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import MetricChange, Status
@@ -21,6 +24,7 @@ FILLS_UP = ("disk_utilization", "memory_utilization")     # fractions whose clim
 # changes) and the row says "from 0".
 NEAR_ZERO = 0.01             # a baseline under this share of the new level is "from ~0"
 Z_FROM_ZERO = 10.0
+QUANTILE = re.compile(r"(?i)p(?:50|75|90|95|99|999)(?!\d)|quantile")
 
 
 def change_floor(name: str) -> float:
@@ -43,19 +47,9 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     f = base_filter(ctx, None, None, service)
     base_end, why = ctx.split(split_at)
     names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
-    rows: list[MetricChange] = []
-    short = total = 0           # series whose baseline has too few points to judge: not "unchanged"
-    for n in names:
-        per: dict[tuple[str, str | None], list[tuple[datetime, float]]] = {}
-        for r in ctx.telemetry.metric_series(f.but(name=n), by=("service", "peer_service"), step_s=60):
-            per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
-        for (svc, peer), pts in per.items():
-            cp = change_point(pts, base_end, floor_abs=change_floor(n))
-            total, short = total + 1, short + (cp.baseline_points < MIN_BASELINE)
-            if cp.shape:
-                rows.append(_metric_row(n, svc, cp, ctx.incident.window.end))
-                rows[-1].peer_service = peer
-    rows.sort(key=lambda r: (-abs(r.z), -abs(r.level - r.baseline)))   # ties (from 0): the bigger change
+    rows, short, total = _changed_series(ctx, f, names, base_end)
+    # A bucket move is no measured change: after every measured one. Ties (from 0): the bigger change.
+    rows.sort(key=lambda r: (r.bucketed, -abs(r.z), -abs(r.level - r.baseline)))
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
     too_short = (f"{short} of {total} series have under {MIN_BASELINE} points before the split at "
@@ -82,21 +76,68 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
     if any(_from_zero(r) for r in shown):
         head += f"; z of a series from 0 (or ~0: under {NEAR_ZERO:.0%} of its new level) capped at {Z_FROM_ZERO:g}"
-    shown = [{**asdict(r), "rel_pct": _from_zero(r) or r.rel_pct} for r in shown]
+    if any(r.same_in for r in shown):
+        head += "; '+N same' = the same series under N more services (one node's metric, per pod): one row"
+    if any(r.bucketed for r in shown):
+        head += (f"; 'bucket move' = a latency quantile flat at one histogram bucket before (few requests): z "
+                 f"capped at {Z_FROM_ZERO:g}, ranked after measured changes")
+    for r in shown:
+        r.node = nodes.shared_node(ctx, [r.service, *r.same_in]) if r.same_in else None
+    shown = [{**asdict(r), "service": r.service + (f" +{len(r.same_in)} same" if r.same_in else "")
+              + (f" (node {r.node})" if r.node else ""),
+              "rel_pct": "bucket move" if r.bucketed else _from_zero(r) or r.rel_pct} for r in shown]
     return ToolResult(text=head + "\n" + table(shown, cols + ["name", "shape", "at", "baseline",
                                                        "level", "peak", "z", "rel_pct", "slope_per_min",
                                                        "minutes_to_full"], limit=60),
                       evidence_ids=ids, data=rows)
 
 
-def _metric_row(name: str, service: str, cp: ChangePoint, now: datetime) -> MetricChange:
+def _changed_series(ctx: ToolContext, f, names: list[str], base_end: datetime) -> tuple[list[MetricChange], int, int]:
+    """The changed series of each metric, one row per distinct series, and how many series had too short a
+    baseline of how many. Series identical in every minute under several services (a node's metric repeated for
+    each pod on the node) are one row, naming the others in `same_in`."""
+    rows: list[MetricChange] = []
+    short = total = 0           # series whose baseline has too few points to judge: not "unchanged"
+    for n in names:
+        per: dict[tuple[str, str | None], list[tuple[datetime, float]]] = {}
+        for r in ctx.telemetry.metric_series(f.but(name=n), by=("service", "peer_service"), step_s=60):
+            per.setdefault((r["service"] or "-", r.get("peer_service")), []).append((r["bucket"], r["value"]))
+        same: dict[tuple, MetricChange] = {}
+        for (svc, peer), pts in per.items():
+            key = tuple(pts) if peer is None and len(pts) >= MIN_BASELINE else None    # two edges are two rows
+            if key in same:
+                same[key].same_in.append(svc)
+                continue
+            cp = change_point(pts, base_end, floor_abs=change_floor(n))
+            total, short = total + 1, short + (cp.baseline_points < MIN_BASELINE)
+            if cp.shape:
+                rows.append(_metric_row(n, svc, cp, ctx.incident.window.end, _bucketed(n, pts, base_end)))
+                rows[-1].peer_service = peer
+                if key:
+                    same[key] = rows[-1]
+    return rows, short, total
+
+
+def _bucketed(name: str, pts: list[tuple[datetime, float]], base_end: datetime) -> bool:
+    """A latency quantile (p90, P99(s)…) whose baseline sits at one exact value in most minutes (no spread: MAD
+    0): a histogram's interpolation inside one bucket (few requests), so its change is a move to another bucket
+    and its z only the change over the spread floor (TrainTicket: PodClientLatencyP99 0.00496 → 0.0488, z 177,
+    topped every real change)."""
+    base = sorted(v for t, v in pts if t < base_end)
+    if len(base) < MIN_BASELINE or not QUANTILE.search(name):
+        return False
+    mid = statistics.median(base)
+    return statistics.median(abs(v - mid) for v in base) <= 1e-9 * max(1.0, abs(mid))
+
+
+def _metric_row(name: str, service: str, cp: ChangePoint, now: datetime, bucketed: bool = False) -> MetricChange:
     full = cp.time_to(1.0, now) if name in FILLS_UP else None
     z = cp.z
-    if abs(cp.baseline) < NEAR_ZERO * abs(cp.level) and abs(z) > Z_FROM_ZERO:
+    if (bucketed or abs(cp.baseline) < NEAR_ZERO * abs(cp.level)) and abs(z) > Z_FROM_ZERO:
         z = Z_FROM_ZERO if z > 0 else -Z_FROM_ZERO
     return MetricChange(service, name, cp.shape, "up" if cp.direction > 0 else "down", cp.at, cp.baseline,
                         cp.level, cp.peak, round(z, 1), round(100 * cp.rel, 1) if cp.rel is not None else None,
-                        cp.slope_per_min, round(full, 1) if full is not None else None)
+                        cp.slope_per_min, round(full, 1) if full is not None else None, bucketed=bucketed)
 
 
 def _from_zero(r: MetricChange) -> str | None:
@@ -109,6 +150,8 @@ def _metric_summary(r: MetricChange) -> str:
     how = (f"ramped {r.direction} from {fmt_time(r.at)} ({r.slope_per_min:.3g}/min"
            + (f", full in {r.minutes_to_full:.0f} min" if r.minutes_to_full is not None else "") + ")"
            if r.shape == "ramp" else f"stepped {r.direction} at {fmt_time(r.at)}")
-    return (f"{r.name} of {r.service}{'→' + r.peer_service if r.peer_service else ''} {how}: {r.baseline:.3g} → "
-            f"{r.level:.3g}"
-            + (f" ({_from_zero(r)})" if _from_zero(r) else f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else ""))
+    same = f" (the same series under {', '.join(r.same_in[:8])})" if r.same_in else ""
+    what = (" (a histogram bucket move: flat at one bucket before)" if r.bucketed else f" ({_from_zero(r)})"
+            if _from_zero(r) else f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else "")
+    return (f"{r.name} of {r.service}{'→' + r.peer_service if r.peer_service else ''}{same} {how}: "
+            f"{r.baseline:.3g} → {r.level:.3g}{what}")

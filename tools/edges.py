@@ -17,6 +17,7 @@ from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, tool
 AT_PAGE = timedelta(minutes=15)      # "now": the rate over the quarter hour before the page
 CALLS_FLOOR_REL = 0.25               # traffic wanders by this much without anything having changed
 ERRORS_FLOOR = (0.05, 0.1)           # errors per minute under 5% of the edge's calls (or 0.1) are background
+TOGETHER = 0.8                       # share of the edges whose calls change at once: the span stream changed
 SERIES_SHOWN = 8                     # edges whose per-bucket series is printed
 
 
@@ -49,6 +50,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
     changed = [r for r in rates if r.calls_change or r.errors_rose_at]
     for r in changed:
         r.missing = _missing(ctx, r, f.start, base_end)
+    together = _together(rates)
     for r in changed or rates[:1]:
         r.evidence = ctx.ledger.add(
             source="spans", tool="edge_rates", service=r.caller, start=f.start, end=f.end,
@@ -62,11 +64,33 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
-    head += coverage.range_note(ctx, "spans", f.start, f.end)
+    head += coverage.range_note(ctx, "spans", f.start, f.end) + together
     holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
     return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start),
                       data=rates,
                       evidence_ids=[r.evidence for r in rates if r.evidence])
+
+
+def _together(rates: list[EdgeRate]) -> str:
+    """One line when most edges' calls changed the same way in the same bucket (TOGETHER of them, at least
+    three): the span stream as a whole changed (spans missing, or all load), which per-edge rows would repeat
+    once an edge. Marks those rows `together`."""
+    groups: dict[tuple, list[EdgeRate]] = {}
+    for r in rates:
+        if r.calls_change:
+            groups.setdefault((r.calls_change, r.calls_changed_at), []).append(r)
+    if not groups:
+        return ""
+    (way, at), same = max(groups.items(), key=lambda kv: len(kv[1]))
+    if len(same) < 3 or len(same) < TOGETHER * len(rates):
+        return ""
+    for r in same:
+        r.together = True
+    why = {r.missing for r in same}
+    return (f"\n{len(same)} of {len(rates)} edges' calls went {way} together at {fmt_time(at)}"
+            + (f" ({why.pop()})" if len(why) == 1 and None not in why else "")
+            + ": the span stream as a whole changed there (spans missing, or all load), not each edge; "
+              "their rows say 'together'")
 
 
 def _series(rows: list[dict], bucket: int, start: datetime, end: datetime) -> dict[tuple, list[tuple]]:
@@ -129,7 +153,8 @@ def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) ->
     rows = [{"evidence": r.evidence, "edge": f"{r.caller}→{r.callee}", "calls/min before": r.calls_before,
              "at page": r.calls_at_page,
              "calls changed": " ".join(x for x in (f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if
-                                                    r.calls_change else "", "(spans missing)" if r.missing else "")
+                                                    r.calls_change else "", "together" if r.together else
+                                                    "(spans missing)" if r.missing else "")
                                        if x) or None,
              "errors/min before": r.errors_before, "errors at page": r.errors_at_page,
              "errors rose": fmt_time(r.errors_rose_at) if r.errors_rose_at else None} for r in rates]

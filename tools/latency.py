@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 
-from tools import coverage
+from tools import coverage, slow_traces
 from tools.analysis import ChangePoint, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import LatencyChange, Status
@@ -43,7 +43,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
     baseline: the deepest slowed service stands out; rising wire time means the network.
 
     Args:
-        service: only this service (the caller, for wire time)
+        service: only this service (the caller, for wire time; adds its slowest traces' spans)
         limit: rows, at most 60
     """
     if (nd := no_data(ctx, "spans", "Without spans own latency cannot be told from callers' latency.")):
@@ -68,7 +68,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                              filters={"service": service, "split_at": base_end.isoformat()},
                              summary=f"no rise in the own latency of {scope} after {fmt_time(base_end)}",
                              text=f"no service's own (exclusive) p90 latency rose after the split at {fmt_time(base_end)} ({why})"
-                                  + unknown)
+                                  + unknown + (slow_traces.render(ctx, service, base_end, f.end) if service else ""))
     shown = rows[:max(1, min(limit, 60))]
     _mix_notes(ctx, f, shown[:12], base_end)
     notes = []
@@ -81,6 +81,7 @@ def latency_by_service(ctx: ToolContext, service: str | None = None, split_at: d
                             summary=_summary(r) + (f"; {gap}" if gap else ""), rows=[asdict(r)])
         r.evidence = ev.id
         notes += [f"{ev.id}: {gap}"] if gap else []
+    unknown += slow_traces.render(ctx, service, base_end, f.end) if service else ""
     head = (f"p90 latency that rose, {fmt_span(f.start, f.end)}, baseline before the split at {fmt_time(base_end)} "
             f"({why}). Per {LATENCY_BUCKET_S}s bucket of ≥{MIN_SPANS} spans: baseline_ms/level_ms = median p90 before/"
             f"from `at`, spans = the spans behind them, p50_ms = the median's (tail only: the p90 rose, the median "

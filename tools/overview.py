@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from dataclasses import asdict, replace
 
-from tools import coverage
+from tools import coverage, nodes
 from tools.analysis import alert_time, baseline_end
 from tools.backends.base import SOURCES
 from tools.common import base_filter, no_data, nothing_found, table
@@ -57,6 +57,7 @@ def describe_incident(ctx: ToolContext) -> ToolResult:
     services = sorted(ctx.telemetry.services(inc.window))
     if services:
         lines.append(f"services with telemetry ({len(services)}): {', '.join(services[:60])}")
+        lines += [line for line in (nodes.by_node_line(ctx),) if line]
     # Which metric names exist (and for which services), so nobody asks for series that are not there.
     metrics: dict[str, set[str]] = {}
     if ctx.telemetry.coverage("metrics").present:

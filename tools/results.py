@@ -156,6 +156,7 @@ class LogTemplate:                   # log_patterns, one template
     example: str
     variants: int = 1                # Drain templates of this one log statement (its lengths, its wordings)
     stopped: bool = False            # a steady statement that all but stopped after the split, at the service's pace
+    names: str | None = None         # the services its warning/error lines name (not the logger), with lines: "b 15, c 6"
 
 
 @dataclass
@@ -292,6 +293,9 @@ class MetricChange:                  # metric_changes, one changed series
     minutes_to_full: float | None = None     # a climbing disk or memory fraction
     evidence: str | None = None
     peer_service: str | None = None          # the callee, for a per-edge series (client/server latency per edge)
+    same_in: list[str] = field(default_factory=list)  # other services with this very series (a node's metric per pod)
+    bucketed: bool = False                   # a quantile flat at one histogram bucket before: z capped, not measured
+    node: str | None = None                  # the one node the same_in services run on, where the records say it
 
 
 @dataclass
@@ -328,6 +332,7 @@ class EdgeRate:                      # edge_rates, one caller → callee edge ov
     series: list[tuple[datetime, float, float]] = field(default_factory=list)   # bucket, calls/min, errors/min
     evidence: str | None = None
     missing: str | None = None       # why the change may be an artefact: in or beside minutes without spans
+    together: bool = False           # its calls changed with most edges at once (the span stream, not this edge)
 
 
 @dataclass

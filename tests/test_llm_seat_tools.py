@@ -1,0 +1,178 @@
+"""What an LLM in the model's seat missed on Nezha TrainTicket dev faults, seventh session (NOTES "LLM-seat
+items, seventh session"). Each test fails on the code before its change."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from factory import write_jsonl
+from tools import TOOLS, ToolContext
+from tools.backends.snapshot import SnapshotTelemetry
+from tools.domain.evidence import EvidenceLedger
+
+T0 = datetime(2026, 7, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def at(minute: float) -> str:
+    return (T0 + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+
+
+def _incident(root: Path, end: float, alert: float) -> Path:
+    root.mkdir(parents=True)
+    (root / "incident.yaml").write_text(yaml.safe_dump({
+        "format": 1, "id": root.name, "title": "page", "window": {"start": at(0), "end": at(end)},
+        "alert": {"at": at(alert), "service": "gateway", "summary": "gateway SLO burn"}}))
+    return root
+
+
+def _ctx(d: Path) -> ToolContext:
+    return ToolContext(SnapshotTelemetry(d), EvidenceLedger())
+
+
+def run(ctx: ToolContext, name: str, **args):
+    res = TOOLS[name](ctx, args)
+    assert not res.error, res.text
+    return res
+
+
+# ---- error_onsets: a last minute the records cover for seconds is not a per-minute count ------------------------
+def test_error_onsets_lists_a_service_whose_errors_began_with_another_when_the_records_end_seconds_later(tmp_path):
+    """TrainTicket 10:12 (travel's fault): travel2 and travel each logged 6 errors in 10:13 and the logs end four
+    seconds into 10:14, where travel2 had 2 errors and travel 1; travel's one error was under the 'more than one a
+    minute' floor, so the sustain test failed and error_onsets listed travel2 alone."""
+    d = _incident(tmp_path / "cut", end=20, alert=16)
+    logs = []
+    for m in range(14):
+        for svc in ("travel", "travel2"):
+            logs += [{"time": at(m + i / 40), "service": svc, "level": "info", "message": f"GET /route {i}"}
+                     for i in range(40)]
+    for svc, last in (("travel", 1), ("travel2", 2)):
+        logs += [{"time": at(13 + i / 7), "service": svc, "level": "error",
+                  "message": "No instances available for basic"} for i in range(6)]
+        logs += [{"time": at(14 + i / 60), "service": svc, "level": "error",
+                  "message": "No instances available for basic"} for i in range(last)]
+    logs.append({"time": at(14 + 4 / 60), "service": "gateway", "level": "info", "message": "GET / 200"})
+    write_jsonl(d / "logs.jsonl", sorted(logs, key=lambda r: r["time"]))
+    res = run(_ctx(d), "error_onsets")
+    assert {o.service for o in res.data} == {"travel", "travel2"}
+    assert all(o.onset == T0 + timedelta(minutes=13) for o in res.data)
+
+
+# ---- metric_changes: a node's metric once per node; a histogram bucket move after measured changes ---------------
+def test_metric_changes_gives_a_node_series_one_row_and_ranks_a_bucket_move_after_measured_changes(tmp_path):
+    """TrainTicket 10:50: NodeNetworkReceiveBytes came once per pod on the node (three identical rows), and
+    PodClientLatencyP99 flat at 0.00496 (one histogram bucket) → 0.0488 ranked first at z 177."""
+    d = _incident(tmp_path / "node", end=30, alert=24)
+    rows = []
+    for m in range(30):
+        after = m >= 15
+        for svc in ("cart", "seat", "wait"):      # one node: the same value under each pod's service
+            rows.append({"time": at(m), "service": svc, "name": "NodeNetworkReceiveBytes",
+                         "value": (1_300_000.0 if after else 295_000.0) + (m % 3) * 1000})
+        rows.append({"time": at(m), "service": "store", "name": "cpu_utilization",
+                     "value": (0.6 if after else 0.3) + (m % 4) * 0.02})
+        rows.append({"time": at(m), "service": "delivery", "name": "PodClientLatencyP99(s)",
+                     "value": 0.0488 if after else (0.049 if m == 3 else 0.00496)})
+    write_jsonl(d / "metrics.jsonl", rows)
+    ctx = _ctx(d)
+    res = run(ctx, "metric_changes", split_at=at(14))
+    node = [r for r in res.data if r.name == "NodeNetworkReceiveBytes"]
+    assert len(node) == 1 and sorted([node[0].service] + node[0].same_in) == ["cart", "seat", "wait"]
+    assert "+2 same" in res.text and "seat" in ctx.ledger.get(node[0].evidence).summary
+    assert res.data[-1].name == "PodClientLatencyP99(s)" and res.data[-1].bucketed
+    assert res.data[-1].z <= 10 and "bucket move" in res.text
+    assert not res.data[0].bucketed
+
+
+# ---- edge_rates: every edge dropping at once over missing spans is said once ----------------------------------
+def test_edge_rates_says_once_that_every_edge_changed_together_where_spans_end(tmp_path):
+    """TrainTicket: every edge's calls 'went down' (or up, over a baseline without spans) at the same minute,
+    each row with its own '(spans missing)'; the model read them one edge at a time."""
+    d = _incident(tmp_path / "gap", end=30, alert=24)
+    spans, k = [], 0
+    for m in range(20):                     # spans end at 08:20, ten minutes before the window's end
+        for caller, callee in (("gateway", "travel"), ("travel", "basic"), ("basic", "station"),
+                               ("travel", "seat"), ("seat", "config")):
+            for i in range(6):
+                k += 1
+                spans.append({"time": at(m + i / 6), "trace_id": f"t{k}", "span_id": f"s{k}", "service": caller,
+                              "operation": f"GET /{callee}", "duration_ms": 5.0, "kind": "client",
+                              "peer_service": callee})
+    write_jsonl(d / "spans.jsonl", spans)
+    res = run(_ctx(d), "edge_rates", bucket_minutes=1)
+    assert "5 of 5 edges' calls went down together at 08:20" in res.text
+    assert all(r.together for r in res.data) and res.text.count("down 08:20 together") == 5
+    assert "(spans missing)" not in res.text
+
+
+# ---- log_patterns: the services an exception names ------------------------------------------------------------
+def test_log_patterns_counts_the_services_an_error_template_names(tmp_path):
+    """TrainTicket 10:12: 'No instances available for <*>' hid which service callers could not reach; the model
+    probed search_logs a dozen times to learn it was ts-basic-service."""
+    d = _incident(tmp_path / "names", end=20, alert=16)
+    logs = []
+    for m in range(20):
+        for svc in ("travel", "travel2", "basic", "basic-admin", "station"):
+            logs.append({"time": at(m), "service": svc, "level": "info", "message": f"{svc} handled GET /x"})
+        if m >= 10:
+            for i, (svc, target) in enumerate((("travel", "basic"), ("travel2", "basic"), ("travel", "station"))):
+                logs.append({"time": at(m + 0.1 + i / 10), "service": svc, "level": "error",
+                             "message": f"java.lang.IllegalStateException: No instances available for {target}"})
+            logs.append({"time": at(m + 0.5), "service": "travel", "level": "error",
+                         "message": "travel: Connection refused (basic-admin:8080)"})
+    write_jsonl(d / "logs.jsonl", sorted(logs, key=lambda r: r["time"]))
+    res = run(_ctx(d), "log_patterns", split_at=at(9))
+    no_instances = next(r for r in res.data if "No instances" in r.template)
+    assert no_instances.names == "basic 20, station 10"
+    refused = next(r for r in res.data if "refused" in r.template)
+    assert refused.names == "basic-admin 10"                 # the whole name, and not the logger (travel)
+    assert "basic 20, station 10" in res.text
+
+
+# ---- latency_by_service: the slowest traces' path to the span that holds their time -----------------------------
+def test_latency_by_service_follows_the_slowest_traces_to_the_span_holding_their_time(tmp_path):
+    """TrainTicket: the model asked which child span carried the extra time of the slowest traces; no tool said."""
+    d = _incident(tmp_path / "slow", end=30, alert=24)
+    spans = []
+    for i in range(30 * 6):                             # a request every 10 s; store's query slows from 08:15
+        m, t = i / 6, f"t{i}"
+        query = 300.0 + i if m >= 15 and i % 2 else 3.0
+        for sid, parent, svc, op, kind, dur in (
+                ("a", None, "api", "GET /cart", "server", query + 9), ("b", "a", "api", "GET store", "client", query + 6),
+                ("c", "b", "store", "GET /items", "server", query + 4), ("d", "c", "store", "query", "internal", query),
+                ("e", "a", "api", "render", "internal", 2.0)):
+            spans.append({"time": at(m), "trace_id": t, "span_id": f"{t}{sid}", "parent_span_id": parent and f"{t}{parent}",
+                          "service": svc, "operation": op, "duration_ms": dur, "kind": kind,
+                          **({"peer_service": "store"} if kind == "client" else {})})
+    write_jsonl(d / "spans.jsonl", spans)
+    ctx = _ctx(d)
+    res = run(ctx, "latency_by_service", service="api", split_at=at(14))
+    slow = next(line for line in res.text.splitlines() if line.startswith("trace t179 "))
+    assert "api GET /cart 488 → GET store 485 → store GET /items 483 → query 479" in slow
+    assert "own time 479 ms in store query (usual 3 ms)" in slow
+    ev = ctx.ledger.get(res.text.split("] slowest traces")[0].rsplit("[", 1)[1])
+    assert ev.attributes == {"view": "slowest traces", "carrier": "store"} and "in store's own time" in ev.summary
+
+
+# ---- the node each service runs on, where the records say it ---------------------------------------------------
+def test_the_node_of_each_service_is_told_where_log_records_name_it(tmp_path):
+    """TrainTicket: the model wanted a pod → node map; Nezha's log records carry the node, nothing showed it."""
+    d = _incident(tmp_path / "nodes", end=30, alert=24)
+    logs, metrics = [], []
+    for m in range(30):
+        for svc, node in (("cart", "10.0.0.1"), ("seat", "10.0.0.1"), ("pay", "10.0.0.2")):
+            logs.append({"time": at(m), "service": svc, "level": "info", "message": "ok", "instance": f"{svc}-0",
+                         "attributes": {"node": node}})
+            metrics.append({"time": at(m), "service": svc, "name": "NodeNetworkReceiveBytes",
+                            "value": (9e5 if m >= 15 and node == "10.0.0.1" else 3e5) + (m % 3) * 1000})
+        metrics.append({"time": at(m), "service": "store", "name": "cpu_utilization", "value": 0.3})
+    write_jsonl(d / "logs.jsonl", logs)
+    write_jsonl(d / "metrics.jsonl", metrics)
+    ctx = _ctx(d)
+    desc = run(ctx, "describe_incident").text
+    assert ("services by node (2 nodes, from the node their log records name; none for 1 more services): "
+            "10.0.0.1: cart, seat; 10.0.0.2: pay") in desc
+    res = run(ctx, "metric_changes", split_at=at(14))
+    assert res.data[0].node == "10.0.0.1" and "cart +1 same (node 10.0.0.1)" in res.text
