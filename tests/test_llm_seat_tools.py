@@ -105,6 +105,11 @@ def test_edge_rates_says_once_that_every_edge_changed_together_where_spans_end(t
     assert "5 of 5 edges' calls went down together at 08:20" in res.text
     assert all(r.together for r in res.data) and res.text.count("down 08:20 together") == 5
     assert "(spans missing)" not in res.text
+    assert "'at page' = the mean per minute 2026-07-01 08:09–08:24Z" in res.text
+    # 'at page' is the mean over the minutes there are: a window that began 10 minutes before the page, not 15
+    short = _incident(tmp_path / "short", end=12, alert=10)
+    write_jsonl(short / "spans.jsonl", [r for r in spans if r["time"] < at(12)])
+    assert "'at page' = the mean per minute 2026-07-01 08:00–08:10Z" in run(_ctx(short), "edge_rates").text
 
 
 # ---- log_patterns: the services an exception names ------------------------------------------------------------

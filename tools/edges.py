@@ -61,7 +61,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             summary=_summary(r), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
     head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
             f"{fmt_span(f.start, f.end)} (client spans); baseline before the split at {fmt_time(base_end)} ({why}), "
-            f"'at page' = the {int(AT_PAGE.total_seconds() // 60)} minutes before {fmt_time(page)}")
+            f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}")
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
     head += coverage.range_note(ctx, "spans", f.start, f.end) + together
