@@ -293,6 +293,15 @@ def test_a_cut_log_line_keeps_the_exception_it_names(tmp_path):
     assert "RibbonLoadBalancerClient" not in res.text and len(res.text) < 1000
 
 
+def test_a_line_cut_twice_keeps_its_exception():
+    """A sample line cut to 300, then to a table cell's 160: the second cut fell inside the kept cause and showed
+    'java.lang.IllegalStateException: No… (+58 chars)' (seventh session's LLM seat). Wherever the cut falls."""
+    from tools.common import clip
+    for pad in range(0, 80, 3):
+        shown = clip(clip("x" * pad + SERVLET.split("\n")[0], 300), 160)     # the line as TrainTicket logs it
+        assert "IllegalStateException: No instances available for ts-basic-service" in shown, pad
+
+
 def test_metric_changes_on_too_short_a_baseline_gives_no_verdict(tmp_path):
     """Nezha 10:12: two minutes of metrics before the split; 'no series left its baseline' read as nothing changed
     (271 changed with a later split)."""

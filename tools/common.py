@@ -85,6 +85,10 @@ def clip(text: str | None, n: int = 300) -> str:
         return s
     k = safe_cut(s, n - 1)
     probe = s.replace("\\n", "\n\n")      # same positions; an escaped newline ends a cause, starts no class name
+    # A cut inside a cause (a line cut once already, cut again to fit a table cell) moves to before it.
+    inside = next((m for m in CAUSE.finditer(probe, max(0, k - 400)) if m.start() < k < m.end()), None)
+    if inside is not None and ":" in inside.group(0) and inside.start() > n // 3:
+        k = safe_cut(s, inside.start())
     cause = next((m for m in CAUSE.finditer(probe, k) if ":" in m.group(0)), None) or CAUSE.search(probe, k)
     if cause is None:
         return s[:k] + f"… (+{len(s) - k} chars)"
