@@ -181,3 +181,14 @@ def test_the_node_of_each_service_is_told_where_log_records_name_it(tmp_path):
             "10.0.0.1: cart, seat; 10.0.0.2: pay") in desc
     res = run(ctx, "metric_changes", split_at=at(14))
     assert res.data[0].node == "10.0.0.1" and "cart +1 same (node 10.0.0.1)" in res.text
+
+
+# ---- query_metric by=service: the groups past the table are not dropped -----------------------------------------
+def test_query_metric_by_service_gives_every_service_past_the_table_in_brief(tmp_path):
+    """TrainTicket has 46 services; by=service cut 16 of them, exactly the ones a model wanted."""
+    d = _incident(tmp_path / "many", end=20, alert=15)
+    write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": f"svc-{i:02d}", "name": "cpu_utilization",
+                                       "value": 0.1 + i / 1000} for i in range(40) for m in range(20)])
+    res = run(_ctx(d), "query_metric", name="cpu_utilization", by="service")
+    assert "… 10 more rows left out" in res.text and "those 10, baseline → last:" in res.text
+    assert all(f"svc-{i:02d}" in res.text for i in range(40))

@@ -52,6 +52,9 @@ def _shape(name: str, points: list[tuple[datetime, float]], base_end: datetime) 
             "minutes_to_full": round(full, 1) if full is not None else None}
 
 
+SHOWN = 30                 # groups in the table; the rest get one brief item each
+
+
 @tool
 def query_metric(ctx: ToolContext, name: str, service: str | None = None,
                  by: Literal["none", "instance", "zone", "service"] = "none",
@@ -99,8 +102,12 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
     cols = ["group", "baseline", "after", "max", "max_at", "last", "shift", "shift_at", "change_pct"]
     if any(r.shape == "ramp" for r in rows):
         cols += ["ramp_start", "slope_per_min"] + (["minutes_to_full"] if name in FILLS_UP else [])
-    text = (f"[{ev.id}] {summary}\n" + table(rows, cols, limit=30).replace("group", by if group else "series", 1)
+    text = (f"[{ev.id}] {summary}\n" + table(rows, cols, limit=SHOWN).replace("group", by if group else "series", 1)
             + (f"\n{shape}" if shape else ""))
+    if len(rows) > SHOWN:       # the rest in brief: a model asked for every service needs every service's level
+        text += f"\nthose {len(rows) - SHOWN}, baseline → last: " + "; ".join(
+            f"{r.group} {r.baseline:.3g} → {'?' if r.last is None else f'{r.last:.3g}'}"
+            f"{' (' + r.shift + ')' if r.shift else ''}" for r in rows[SHOWN:])
     return ToolResult(text=text, evidence_ids=[ev.id], data=MetricResult(name, service, overall, rows))
 
 
