@@ -189,6 +189,6 @@ def test_query_metric_by_service_gives_every_service_past_the_table_in_brief(tmp
     d = _incident(tmp_path / "many", end=20, alert=15)
     write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": f"svc-{i:02d}", "name": "cpu_utilization",
                                        "value": 0.1 + i / 1000} for i in range(40) for m in range(20)])
-    res = run(_ctx(d), "query_metric", name="cpu_utilization", by="service")
+    res = TOOLS["query_metric"](_ctx(d), {"name": "cpu_utilization", "by": "service"})
     assert "… 10 more rows left out" in res.text and "those 10, baseline → last:" in res.text
     assert all(f"svc-{i:02d}" in res.text for i in range(40))
