@@ -230,7 +230,9 @@ def test_a_jsonl_file_is_read_without_limit_and_capped_as_a_limit_scan_caps_it(t
     assert any("only its first 5,000 records were read" in str(p) for p in rep.problems) == (rows > 5000)
 
 
-def test_the_watch_stops_a_scan_once_the_lines_pass_the_records_cap_until_told_the_scan_is_limited(tmp_path):
+def test_the_watch_stops_a_scan_once_the_lines_pass_the_records_cap_until_told_the_scan_is_limited(tmp_path,
+                                                                                                 monkeypatch):
+    import threading
     from tools.backends.caps import Caps, ScanWatch
     plain, gz, many = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz", tmp_path / "c.jsonl"
     plain.write_bytes(b'{"time": "t"}\n' * 3000)
@@ -246,9 +248,11 @@ def test_the_watch_stops_a_scan_once_the_lines_pass_the_records_cap_until_told_t
     assert not watch.result() and watch.lines_over and stops == ["stop"]
     big = tmp_path / "d.jsonl"
     big.write_bytes(b'{"time": "t"}\n' * 3_000_000)          # 42 MB: counted in pieces
-    stops = []
+    stops, told, measure = [], threading.Event(), ScanWatch._measure
+    monkeypatch.setattr(ScanWatch, "_measure", lambda self, *a: told.wait() and measure(self, *a))
     watch = ScanWatch(big, caps, lambda: stops.append("stop"))
     watch.limited()                                            # the scan has LIMIT now: it is not stopped
+    told.set()                                                 # (counted only from here: a busy machine did first)
     assert not watch.result() and stops == []
     small = tmp_path / "e.jsonl"
     small.write_bytes(b"{}\n" * 1000)                          # 3,000 bytes cannot hold 3,001 records: not read
@@ -321,3 +325,33 @@ def test_a_file_of_blank_lines_past_the_bytes_cap_is_empty_for_both(tmp_path, mo
     assert any("empty: no spans records" in str(p) for p in rep.problems)
     t = SnapshotTelemetry(d)
     t.close()
+
+
+@pytest.mark.parametrize("damage", ["none", "cut", "corrupt", "trailer"])
+def test_the_watch_inflates_with_isal_as_gzip_does_whole_or_broken(tmp_path, monkeypatch, damage):
+    """The watch beside the scan inflates with isal's igzip when it is installed: the same bytes up to the same
+    break, and the same records, skipped count and notes from the loader, as with the gzip module."""
+    pytest.importorskip("isal")
+    import zlib
+    from tools.backends import caps as capsmod
+    d = build(tmp_path / "inc", gz=True)
+    f = d / "logs.jsonl.gz"
+    raw = bytearray(f.read_bytes())
+    if damage == "cut":
+        raw = raw[:-200]
+    elif damage == "corrupt":
+        raw[len(raw) // 2:len(raw) // 2 + 16] = b"\xff" * 16
+    elif damage == "trailer":
+        raw[-1] ^= 0xFF                                    # the length check: DuckDB does not read it
+    f.write_bytes(bytes(raw))
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_BYTES", str(1 << 20))   # the watch measures the bytes as well
+
+    def read():
+        t = SnapshotTelemetry(d)
+        cov = t.coverage("logs")
+        t.close()
+        return sum(map(len, capsmod._chunks(f))), cov
+    assert capsmod._gzip()[0].__name__.startswith("isal")
+    with_isal = read()
+    monkeypatch.setattr(capsmod, "_gzip", lambda: (gzip, (OSError, EOFError, zlib.error)))
+    assert read() == with_isal and with_isal[1].rows > 100

@@ -10,6 +10,7 @@ source) and the 1,000,000-line benchmark.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import io
 import os
@@ -81,12 +82,25 @@ def _size(n: int) -> str:
 def _chunks(f: Path) -> Iterator[bytes]:
     """A file's bytes (a .gz file's decompressed) a MiB at a time, up to the end or where a broken stream breaks
     (whoever reads it next says so)."""
+    gz, errors = _gzip()
     try:
-        with gzip.open(f, "rb") if f.name.endswith(".gz") else open(f, "rb") as g:
+        with gz.open(f, "rb") if f.name.endswith(".gz") else open(f, "rb") as g:
             while chunk := g.read(1 << 20):
                 yield chunk
-    except (OSError, EOFError, zlib.error):
+    except errors:
         return
+
+
+@functools.cache
+def _gzip() -> tuple:
+    """The gzip module, or the isal package's igzip when installed (the same streams, inflated 2-3x faster:
+    the watch beside DuckDB's scan of a .gz decompresses the whole file), and what either raises for a
+    broken stream."""
+    try:
+        from isal import igzip, isal_zlib
+    except ImportError:
+        return gzip, (OSError, EOFError, zlib.error)
+    return igzip, (OSError, EOFError, zlib.error, isal_zlib.error)
 
 
 class ScanWatch:
