@@ -1,4 +1,5 @@
-"""Which calls a handler stopped (or started) making per request, from parent/child spans.
+"""Which calls a handler stopped (or started) making per request, from parent/child spans, and which log
+statements its span stopped (or started) writing, where log lines carry their span id.
 
 An exception caught inside a handler, or an early return, leaves no error line and no failed span: what
 changes is that the handler no longer reaches the calls after it (Nezha's OnlineBoutique exception at adservice:
@@ -25,8 +26,8 @@ ID_FIELD = re.compile(r"\b(?:trace|span)_?id\b[:=]?\s*\S+", re.I)   # a line's i
 
 @tool
 def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetime | None = None) -> ToolResult:
-    """Calls a handler stopped or started making per request (parent/child spans, before vs after the split):
-    a stopped call means the handler now fails or returns before it, even with nothing logged."""
+    """Calls a handler stopped or started making per request (parent/child spans, and log lines its span
+    wrote; before vs after the split): a stop means the handler now fails or returns before it."""
     if (nd := no_data(ctx, "spans", "Use log_patterns (lines that stop) instead.")):
         return nd
     split = ctx.split(split_at)[0]
@@ -47,7 +48,7 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
         c.evidence = ctx.ledger.add(
             source="spans", tool="call_changes", service=c.service, start=split, end=f.end,
             filters={"service": service}, attributes={"operation": c.operation, "call": c.call, "change": c.change},
-            summary=f"{c.service} {c.operation or ''} {c.change} {_verb(c)} {c.call}: {c.per_request_before:.2g} → "
+            summary=f"{c.service} {c.operation or ''} {c.change} {c.verb} {c.call}: {c.per_request_before:.2g} → "
                     f"{c.per_request_after:.2g} per request ({c.requests_before} → {c.requests_after} requests)",
             rows=[asdict(c)]).id
     head = (f"calls per request that changed, {scope}; stopped = well under half as often as before, "
@@ -64,10 +65,6 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
             "requests_before", "requests_after"]
     return ToolResult(text=head + "\n" + table(shown, cols), data=rows[:SHOWN],
                       evidence_ids=[c.evidence for c in rows[:SHOWN]])
-
-
-def _verb(c: CallChange) -> str:
-    return "writing" if c.step == "log" else "calling"
 
 
 def _change(r: dict) -> CallChange | None:

@@ -363,3 +363,7 @@ class CallChange:                    # call_changes, one call a handler makes (o
     evidence: str | None = None      # line a warning or error: its stop is recovery, its start the handler's failures
     step: str = "call"               # "call" (a child span) or "log" (a log statement the request's span wrote;
                                      # per_request_* is then the share of requests that wrote it)
+
+    @property
+    def verb(self) -> str:
+        return "writing" if self.step == "log" else "calling"

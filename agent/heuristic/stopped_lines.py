@@ -70,10 +70,9 @@ def stopped_calls(f: Facts) -> list[Hypothesis]:
     top = sorted((c for c in best.values() if not f.downstream(c.service) & best.keys()), key=lambda c: -c.z)[:SHOWN]
     clear = _clear([c.z for c in top])
     return [Hypothesis(c.service, "application_error", CALLS_STRENGTH if i == 0 and clear else STRENGTH, split_at(f),
-                       [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped "
-                       f"{'writing' if c.step == 'log' else 'calling'} {c.call} "
+                       [c.evidence], f"{c.service}'s handler {c.operation or ''} stopped {c.verb} {c.call} "
                        f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
-                       f"returns before that call, with no error recorded", lead=not (i == 0 and clear))
+                       f"returns before it, with no error recorded", lead=not (i == 0 and clear))
             for i, c in enumerate(top)]
 
 
