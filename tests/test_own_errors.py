@@ -3,6 +3,7 @@ service whose logs gained a new kind of error line, well ahead of any other, is 
 a load balancer with no instance to call is not the caller's code."""
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timedelta, timezone
 
 from agent.heuristic.conclude import CONCLUDE_AT, conclude, ranked
@@ -95,3 +96,20 @@ def test_a_load_balancer_with_no_instance_to_call_is_infrastructure_not_the_call
     # travel's new errors are all "no instance of basic": they neither lead nor outnumber contacts' own.
     f = facts({"contacts": (6, WRONG_VALUE), "travel": (18, NO_INSTANCE)})
     assert [h.service for h in own_new_errors(f)] == ["contacts"]
+
+
+def test_with_no_answer_only_what_evidence_contradicts_is_ruled_out(monkeypatch):
+    """A weak hypothesis nothing speaks against (the wire time around a service with no telemetry of its own)
+    stays open; a deploy its service's errors did not follow, or one off the failing path, is ruled out."""
+    c = importlib.import_module("agent.heuristic.conclude")     # the package exports a function of that name
+    from agent.heuristic.rules import Hypothesis
+    f = facts({"contacts": (2, WRONG_VALUE)})
+    hs = [Hypothesis("contacts", "network_delay", 0.3, at(5), ["E1"], "calls to contacts spend longer on the wire"),
+          Hypothesis("contacts", "deploy_regression", 0.3, at(5), ["E1"], "a deploy of contacts"),
+          Hypothesis("billing", "config_change", 0.6, at(5), ["E1"], "a config change of billing")]
+    monkeypatch.setattr(c, "hypotheses", lambda _: hs)
+    report = c.conclude(f)
+    assert report["inconclusive"]
+    assert {(x["service"], x["kind"]): x["status"] for x in report["hypotheses"]} == {
+        ("contacts", "network_delay"): "open", ("contacts", "deploy_regression"): "ruled_out",
+        ("billing", "config_change"): "ruled_out"}

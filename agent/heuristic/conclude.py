@@ -112,19 +112,20 @@ def chain_links(f: Facts, best: Hypothesis) -> list[dict]:
 
 
 def status(f: Facts, h: Hypothesis, best: Hypothesis | None) -> str:
-    """Confirmed, open, or ruled out. With no answer, a weak lead that nothing contradicts stays open: "weaker
-    than the answer" is no reason when there is none, and it is where a person looks next."""
+    """Confirmed, open, or ruled out. With no answer, a weak hypothesis that nothing contradicts stays open:
+    "weaker than the answer" is no reason when there is none, and it is where a person looks next."""
     if h is best:
         return "confirmed"
-    if h.score >= OPEN_AT or (best is None and h.lead and not contradicted(f, h)):
+    if h.score >= OPEN_AT or (best is None and not contradicted(f, h)):
         return "open"
     return "ruled_out"
 
 
 def contradicted(f: Facts, h: Hypothesis) -> bool:
-    """Evidence against the hypothesis itself, not only a low score: it began after the page or the symptom,
-    or it sits off the failing path."""
-    return (bool(h.began and h.began > f.alert_at + PAGE_SLACK) or timing(f, h) <= 0.2
+    """Evidence against the hypothesis itself, not only a low score (why_not's reasons but the last): a change
+    the service's errors did not follow, a start after the page or the symptom, a place off the failing path."""
+    return ((h.kind in ("deploy_regression", "config_change") and h.strength < 0.5)
+            or bool(h.began and h.began > f.alert_at + PAGE_SLACK) or timing(f, h) <= 0.2
             or place(f, h.service) <= 0.6)
 
 
