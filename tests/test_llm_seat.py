@@ -308,6 +308,8 @@ def test_metric_changes_on_too_short_a_baseline_gives_no_verdict(tmp_path):
     ctx = _ctx(quiet_system(tmp_path / "cpu", "cpu"))
     res = TOOLS["metric_changes"](ctx, {"split_at": at(2)})
     assert res.status.value == "no_data" and not res.evidence_ids and "too short a baseline" in res.text
+    # where a split would leave enough before it: the metrics begin with the window (minute 0), 3 points on
+    assert f"the metrics begin at {at(0)[11:16]}: a split_at from {at(3)[11:16]} on" in res.text
     assert run(ctx, "metric_changes").data             # the default split has a baseline: the CPU step is found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tools import nodes
 from tools.analysis import MIN_BASELINE, ChangePoint, change_point
@@ -53,7 +53,7 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
     too_short = (f"{short} of {total} series have under {MIN_BASELINE} points before the split at "
-                 f"{fmt_time(base_end)}: too short a baseline to tell a change (try an earlier split_at)")
+                 f"{fmt_time(base_end)}: too short a baseline to tell a change ({_longer_baseline(ctx)})")
     if not rows and short and short * 2 >= total:
         return ToolResult(text=f"NO VERDICT: {too_short}", data=[], status=Status.NO_DATA)
     if not rows:
@@ -155,3 +155,12 @@ def _metric_summary(r: MetricChange) -> str:
             if _from_zero(r) else f" ({r.rel_pct:+.0f}%)" if r.rel_pct is not None else "")
     return (f"{r.name} of {r.service}{'→' + r.peer_service if r.peer_service else ''}{same} {how}: "
             f"{r.baseline:.3g} → {r.level:.3g}{what}")
+
+
+def _longer_baseline(ctx: ToolContext) -> str:
+    """Where a split leaves enough points before it: the metrics may begin well after the window does."""
+    first = ctx.telemetry.coverage("metrics").first
+    if first is None:
+        return "try a later split_at"
+    return (f"the metrics begin at {fmt_time(first)}: a split_at from {fmt_time(first + timedelta(minutes=MIN_BASELINE))}"
+            f" on leaves {MIN_BASELINE} minutes before it, if the change came after that")
