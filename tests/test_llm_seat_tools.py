@@ -192,3 +192,15 @@ def test_query_metric_by_service_gives_every_service_past_the_table_in_brief(tmp
     res = TOOLS["query_metric"](_ctx(d), {"name": "cpu_utilization", "by": "service"})
     assert "… 10 more rows left out" in res.text and "those 10, baseline → last:" in res.text
     assert all(f"svc-{i:02d}" in res.text for i in range(40))
+
+
+def test_edge_rates_shows_a_minute_the_spans_barely_cover_as_unknown_not_a_drop(tmp_path):
+    """Spans end 4 s into 08:10: that minute's count (1 call) read as the edge dropping from 6 to 1."""
+    d = _incident(tmp_path / "end", end=15, alert=12)
+    spans = [{"time": at(i / 6), "trace_id": f"t{i}", "span_id": f"s{i}", "service": "gateway", "kind": "client",
+              "operation": "GET /travel", "duration_ms": 5.0, "peer_service": "travel"} for i in range(60)]
+    spans.append({**spans[0], "time": at(10 + 4 / 60), "trace_id": "tz", "span_id": "sz"})   # then none after 08:10:04
+    write_jsonl(d / "spans.jsonl", spans)
+    res = TOOLS["edge_rates"](_ctx(d), {"bucket_minutes": 1})
+    series = next(line for line in res.text.splitlines() if line.startswith("gateway→travel:")).split(": ", 1)[1]
+    assert series.split()[:10] == ["6"] * 10 and set(series.split()[10:]) == {"?"}
