@@ -204,3 +204,26 @@ def test_edge_rates_shows_a_minute_the_spans_barely_cover_as_unknown_not_a_drop(
     res = TOOLS["edge_rates"](_ctx(d), {"bucket_minutes": 1})
     series = next(line for line in res.text.splitlines() if line.startswith("gateway→travel:")).split(": ", 1)[1]
     assert series.split()[:10] == ["6"] * 10 and set(series.split()[10:]) == {"?"}
+
+
+# ---- error_onsets: an episode that was over well before the page is not the symptom ---------------------------
+def test_an_error_episode_over_before_the_page_is_marked_ended_and_not_the_symptom(tmp_path):
+    """OnlineBoutique 0635: the frontend's error_rate 0 → 0.84 for 06:28–06:30, then 0 until the page at 06:39;
+    the CPU fault began at 06:35. The earlier episode dated the symptom, and the CPU jump read as 'after it'."""
+    from factory import heuristic_run
+    d = _incident(tmp_path / "ep", end=40, alert=36)
+    write_jsonl(d / "metrics.jsonl",
+                [{"time": at(m), "service": "gateway", "name": "error_rate", "value": 0.8 if 21 <= m <= 23 else 0.0}
+                 for m in range(40)]
+                + [{"time": at(m), "service": "gateway", "name": "cpu_utilization", "value": 0.2} for m in range(40)]
+                + [{"time": at(m), "service": "catalog", "name": "cpu_utilization",
+                    "value": 0.9 + (m % 2) / 100 if m >= 31 else 0.3 + (m % 3) / 100} for m in range(40)])
+    write_jsonl(d / "spans.jsonl", [
+        {"time": at(i / 6), "trace_id": f"t{i}", "span_id": f"s{i}", "service": "gateway", "kind": "client",
+         "operation": "GET /catalog", "duration_ms": 5.0, "peer_service": "catalog"} for i in range(240)])
+    res = TOOLS["error_onsets"](_ctx(d), {})
+    [o] = res.data
+    assert (o.service, o.ended_at) == ("gateway", T0 + timedelta(minutes=23)) and "ended" in res.text
+    report = heuristic_run(d).report
+    assert report.root_cause is not None and (report.root_cause.service, report.root_cause.kind) == (
+        "catalog", "resource_saturation")

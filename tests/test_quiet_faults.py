@@ -126,6 +126,15 @@ def test_a_jump_after_noisy_minutes_is_a_step_not_a_ramp():
     assert cp.shape == "step" and cp.at == T0 + timedelta(minutes=8)
 
 
+def test_a_dip_that_came_back_is_passed_over_for_the_rise_that_stayed():
+    """productcatalog's CPU in a real case: a dip to 0.08 for three minutes (the whole system paused), back to
+    ~0.35, then the fault's climb to 0.87-0.96 until the page. The change is the climb, not the dip."""
+    cpu = [0.49, 0.48, 0.41, 0.3, 0.23, 0.27, 0.34, 0.42, 0.48, 0.35, 0.36, 0.39, 0.84, 0.83, 0.89, 0.7, 0.48,
+           0.3, 0.26, 0.39, 0.36, 0.08, 0.09, 0.09, 0.35, 0.31, 0.44, 0.3, 0.87, 0.88, 0.88, 0.96]
+    cp = change_point(_minutes(cpu), T0 + timedelta(minutes=16))
+    assert (cp.shape, cp.direction, cp.at) == ("step", 1, T0 + timedelta(minutes=28))
+
+
 def test_noise_is_not_a_change():
     import random
     r = random.Random(3)

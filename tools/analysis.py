@@ -69,6 +69,8 @@ class Shift:
     peak: float
     peak_at: datetime | None
     after: float                 # mean from the onset (or the baseline end) on
+    last_hit: datetime | None = None     # the last bucket beyond the threshold
+    quiet_after: int = 0                 # buckets after last_hit, none beyond it: the rise may have ended
 
     @property
     def ratio(self) -> float:
@@ -95,7 +97,9 @@ def detect_shift(points: Iterable[tuple[datetime, float]], base_end: datetime, m
             break
     peak_t, peak = (max(after, key=lambda p: direction * p[1]) if after else (None, mean))
     tail = [v for t, v in after if onset is None or t >= onset]
-    return Shift(onset, mean, sd, peak, peak_t, statistics.fmean(tail) if tail else mean)
+    last = max((i for i, h in enumerate(hit) if h), default=None)
+    return Shift(onset, mean, sd, peak, peak_t, statistics.fmean(tail) if tail else mean,
+                 after[last][0] if last is not None else None, len(after) - 1 - last if last is not None else 0)
 
 
 def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) -> list[ErrorOnset]:
@@ -105,12 +109,15 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
     b_end = baseline_end(inc)
     found: dict[str, ErrorOnset] = {}
 
+    page = alert_time(inc)
+
     def consider(service: str, signal: str, shift: Shift, errors: int) -> None:
         if shift.onset is None:
             return
         cur = found.get(service)
         if cur is None or shift.onset < cur.onset:
-            found[service] = ErrorOnset(service, shift.onset, signal, shift.baseline, shift.peak, errors)
+            found[service] = ErrorOnset(service, shift.onset, signal, shift.baseline, shift.peak, errors,
+                                        ended_at=shift.last_hit if ended(shift, page) else None)
 
     for source in ("logs", "spans"):
         cov = telemetry.coverage(source)
@@ -140,6 +147,16 @@ def compute_onsets(telemetry: Telemetry, services: Iterable[str] | None = None) 
             for service, pts in per_m.items():
                 consider(service, f"metrics:{name}", detect_shift(pts, b_end, min_delta=min_delta), 0)
     return sorted(found.values(), key=lambda o: (o.onset, -o.peak))
+
+
+ENDED = timedelta(minutes=5)     # errors back at their baseline this long before the page: another episode
+ENDED_BUCKETS = 3                # … over at least this many buckets with data
+
+
+def ended(shift: Shift, page: datetime) -> bool:
+    """A rise of errors that was over well before the page (back to baseline in every bucket since, with data
+    there) is not what was paged for: an earlier episode, not the symptom to explain."""
+    return (shift.last_hit is not None and page - shift.last_hit > ENDED and shift.quiet_after >= ENDED_BUCKETS)
 
 
 ANSWERS = ("server", "consumer")    # span kinds that are a service's answers to others, not its own calls
@@ -231,11 +248,15 @@ def change_point(points: Iterable[tuple[datetime, float]], base_end: datetime, f
     # baseline ever did and at least half as much again (a CPU pinned at 1.0 after 0.36–0.77).
     beyond = [abs(v - med) > CHANGE_Z * sigma or ((v > hi + margin or v < lo - margin)
                                                   and abs(v - med) >= max(0.5 * abs(med), margin)) for _, v in after]
-    onset = next((i for i, hit in enumerate(beyond) if hit and sum(beyond[i:i + 3]) >= min(2, len(beyond) - i)),
-                 None)
-    if onset is None:
+    starts = [i for i, hit in enumerate(beyond) if hit and sum(beyond[i:i + 3]) >= min(2, len(beyond) - i)]
+    if not starts:
         return ChangePoint(med, sigma, None, baseline_points=len(base))
-    direction = 1 if after[onset][1] > med else -1
+    # The first departure that holds: most points from it on lie beyond the baseline on its side. A dip that
+    # came back is passed over for a later rise that stayed (a CPU dip at 06:28, the fault's climb at 06:35).
+    side = [1 if v > med else -1 for _, v in after]
+    held = [i for i in starts if 2 * sum(b and s == side[i] for b, s in zip(beyond[i:], side[i:])) >= len(after) - i]
+    onset = (held or starts)[0]
+    direction = side[onset]
     tail = after[onset:]
     level = statistics.median(v for _, v in tail)
     peak_t, peak = max(tail, key=lambda p: direction * p[1])

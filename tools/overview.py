@@ -126,7 +126,8 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
     # Log and span onsets count errors per minute; metric onsets are the metric's own value (a rate, a share).
     rows = [{"service": o.service, "onset": o.onset, "signal": o.signal, "baseline": round(o.baseline, 3),
              "peak": round(o.peak, 3), "unit": o.signal.split(":")[1] if ":" in o.signal else "errors/min",
-             "errors_since": None if ":" in o.signal else o.errors} for o in onsets]
+             "errors_since": None if ":" in o.signal else o.errors,
+             "ended": fmt_time(o.ended_at) if o.ended_at else None} for o in onsets]
     ids = []
     notes = []
     for o in onsets[:12]:
@@ -155,6 +156,10 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
                              summary=f"no error onset in {service or 'any service'}",
                              text=head + "\n" + (f"{service}'s errors did not rise above its baseline" if service
                                                   else "no service's errors rose above its baseline"))
+    ended = any(o.ended_at for o in onsets)
+    if ended:
+        head += ("\nended: back at its baseline from then on, well before the page: an earlier episode, not the "
+                 "paged symptom (unless it returns)")
     text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline", "peak", "unit",
-                                      "errors_since"]) + "".join("\n" + n for n in notes)
+                                      "errors_since"] + (["ended"] if ended else [])) + "".join("\n" + n for n in notes)
     return ToolResult(text=text, evidence_ids=ids, data=onsets)

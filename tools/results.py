@@ -69,6 +69,7 @@ class ErrorOnset:                    # error_onsets
     peak: float
     errors: int                      # error records from the onset on (logs/spans)
     evidence: str | None = None
+    ended_at: datetime | None = None     # back at baseline from here, well before the page: an earlier episode
 
 
 @dataclass
