@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 import yaml
 
 from factory import write_jsonl
@@ -227,3 +228,15 @@ def test_an_error_episode_over_before_the_page_is_marked_ended_and_not_the_sympt
     report = heuristic_run(d).report
     assert report.root_cause is not None and (report.root_cause.service, report.root_cause.kind) == (
         "catalog", "resource_saturation")
+
+
+# ---- log_patterns: a rate per minute of logs, not of window -----------------------------------------------------
+def test_log_patterns_rates_are_per_minute_of_logs_not_of_window(tmp_path):
+    """TrainTicket: the logs end a minute after the split; per_min_after divided by the whole rest of the window
+    read every template as falling five-fold, a traffic collapse that did not happen."""
+    d = _incident(tmp_path / "rates", end=20, alert=16)              # the tools' split: minute 8
+    write_jsonl(d / "logs.jsonl", [{"time": at(i / 6), "service": "travel", "level": "info",
+                                    "message": "t.s.TravelServiceImpl#372 [getTickets][Calculate distance]"}
+                                   for i in range(9 * 6)])           # 6 a minute, until minute 9; none after
+    [row] = TOOLS["log_patterns"](_ctx(d), {"service": "travel"}).data
+    assert row.per_min_before == pytest.approx(6, rel=0.1) and row.per_min_after == pytest.approx(6, rel=0.2)

@@ -88,6 +88,13 @@ def within(ctx: ToolContext, source: str, start: datetime, end: datetime) -> lis
     return [h for h in holes(ctx, source) if h[0] < end and h[1] > start]
 
 
+def covered(ctx: ToolContext, source: str, start: datetime, end: datetime) -> timedelta:
+    """How much of [start, end) the source has records for: the range less its holes (a per-minute rate is
+    per minute of data, not of window)."""
+    gone = sum((min(b, end) - max(a, start) for a, b in within(ctx, source, start, end)), timedelta(0))
+    return max(end - start - gone, timedelta(0))
+
+
 def range_note(ctx: ToolContext, source: str, start: datetime, end: datetime) -> str:
     """One line for a tool's head: the holes in its range ('' when none)."""
     hs = within(ctx, source, start, end)

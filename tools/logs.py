@@ -12,6 +12,7 @@ from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
+from tools import coverage
 from tools.analysis import mark_stopped
 from tools.backends.base import LEVELS
 from tools.common import base_filter, clip, no_data, table, time_range
@@ -110,7 +111,9 @@ def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetim
             st.count(side, scale, r.get("level") or "-", cid, r["message"])
             if named and (r.get("level") or "-") in NAMING_LEVELS:      # the services an error line names
                 st.names.update({n: scale for n in set(named.findall(msg)) - {r.get("service")}})
-    rows = _rows(miners, stats, max(minutes(split - s), 1), max(minutes(e - split), 1))
+    # Per minute of logs on each side, not of window: logs that end a minute after the split are not a collapse.
+    rows = _rows(miners, stats, max(minutes(coverage.covered(ctx, "logs", s, split)), 1),
+                 max(minutes(coverage.covered(ctx, "logs", split, e)), 1))
     mark_stopped(rows)
     rows.sort(key=lambda r: (not r.new, not r.stopped, -(r.per_min_after - r.per_min_before)))
     new = [r for r in rows if r.new]
