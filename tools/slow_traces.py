@@ -25,6 +25,7 @@ class SlowTrace:
     own_ms: float = 0.0                      # its duration minus its children's
     spread: str | None = None                # where its own time is small: its children, the largest first
     usual_ms: float | None = None            # p50 of that service and operation before the split
+    peer: str | None = None                  # the end span is a client call to this service, with no span under it
 
 
 def slowest_traces(ctx: ToolContext, service: str, split: datetime, end: datetime) -> list[SlowTrace]:
@@ -56,7 +57,8 @@ def slowest_traces(ctx: ToolContext, service: str, split: datetime, end: datetim
         out.append(SlowTrace(tid, round(path[0].get("duration_ms") or 0, 1), _path(path), node["service"],
                              node.get("operation"), round(own, 1),
                              f"{len(below)} children: " + ", ".join(_path([c])[0] for c in below[:3])
-                             if below and own < CARRIES * (node.get("duration_ms") or 0) else None))
+                             if below and own < CARRIES * (node.get("duration_ms") or 0) else None,
+                             peer=node.get("peer_service") if node.get("kind") == "client" and not below else None))
     _usual(ctx, out, split)
     return out
 
@@ -66,7 +68,8 @@ def _path(spans: list[dict]) -> list[str]:
     out, last = [], None
     for s in spans:
         op = clip(str(s.get("operation") or "-"), 60)
-        out.append(f"{s['service'] + ' ' if s['service'] != last else ''}{op} {s.get('duration_ms') or 0:,.0f}")
+        to = f" → {s['peer_service']}" if s.get("kind") == "client" and s.get("peer_service") else ""
+        out.append(f"{s['service'] + ' ' if s['service'] != last else ''}{op}{to} {s.get('duration_ms') or 0:,.0f}")
         last = s["service"]
     return out
 
@@ -92,7 +95,9 @@ def render(ctx: ToolContext, service: str, split: datetime, end: datetime) -> st
                                 f"{rows[0].total_ms:,.0f} ms, {rows[0].own_ms:,.0f} ms of it in {rows[0].service}'s "
                                 f"own time ({rows[0].operation})", rows=[asdict(r) for r in rows])
     lines = [f"trace {r.trace_id} {r.total_ms:,.0f} ms: {' → '.join(r.path)}; "
-             + (f"own time {r.own_ms:,.0f} ms in {r.service} {r.operation or '-'}" if not r.spread else
+             + (f"own time {r.own_ms:,.0f} ms in {r.service} {r.operation or '-'}"
+                + (f", a call to {r.peer} with no span of {r.peer}'s under it: the wire, or {r.peer} before its "
+                   f"server span began" if r.peer else "") if not r.spread else
                 f"the time spread over {r.spread}")
              + (f" (usual {r.usual_ms:,.3g} ms)" if r.usual_ms is not None else "") for r in rows]
     return (f"\n[{ev.id}] slowest traces through {service} after {fmt_time(split)} (ms): the path down through the "
