@@ -5,7 +5,8 @@ of millions of rows. Each answers exactly what the plain query over the source t
   counts whose filters and groups are among those columns are summed from them; the partial minutes at the
   ends of an unaligned time range are counted from the source table (a time-ordered table reads only them).
 - The span-edge table (caller, callee and the filtered span's fields): what `span_edges` joins spans for
-  (answered here, beside `span_calls`: the calls each handler makes per request, before and after a split).
+  (answered here, beside `span_calls`: the calls each handler makes per request, before and after a split,
+  and the log statements its span wrote, where log lines carry their span id).
 - Each span's own time (its duration minus its children's): what `span_latency` joins spans for.
 - The row ids of the logs at warn and above (with the fields a filter reads): a sample of errors or warnings
   reads those, not the millions of info lines around them.
