@@ -49,6 +49,17 @@ def test_a_callers_edges_per_minute(storm):
     assert len(res.data[0].series) == 120 and "every 1 min from 10:00" in res.text
 
 
+def test_the_edges_that_stayed_put_share_one_evidence_id(storm):
+    """#13's leftover: only changed edges had ids, so "token's other callers are fine" had none of its own."""
+    ctx, res = run(storm, bucket_minutes=1)
+    changed = {r.evidence for r in res.data if r.calls_change or r.errors_rose_at}
+    steady = [r for r in res.data if not (r.calls_change or r.errors_rose_at)]
+    assert steady and len({r.evidence for r in steady}) == 1 and steady[0].evidence not in changed
+    item = ctx.ledger.get(steady[0].evidence)
+    assert "stayed at their baseline" in item.summary and f"{steady[0].caller}→{steady[0].callee}" in item.summary
+    assert steady[0].evidence in res.evidence_ids
+
+
 def test_no_calls_on_the_edge_is_a_finding_and_no_spans_is_no_data(storm, tmp_path):
     _, res = run(storm, caller="token")
     assert res.status is Status.EMPTY and res.evidence_ids and "no client spans on edges from token" in res.text

@@ -59,6 +59,17 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
                         "calls_changed_at": r.calls_changed_at.isoformat() if r.calls_changed_at else None,
                         "errors_rose_at": r.errors_rose_at.isoformat() if r.errors_rose_at else None},
             summary=_summary(r), rows=[{k: v for k, v in asdict(r).items() if k != "series"}]).id
+    steady = [r for r in rates if not r.evidence]
+    if changed and steady:      # one id for the edges that stayed put: "token's other callers are fine" is cited too
+        sid = ctx.ledger.add(
+            source="spans", tool="edge_rates", service=caller, start=f.start, end=f.end,
+            filters={"caller": caller, "callee": callee, "bucket_minutes": bucket}, attributes={"calls_change": None},
+            summary=f"{len(steady)} edges' call and error rates stayed at their baseline: "
+                    + ", ".join(f"{r.caller}→{r.callee}" for r in steady[:12]) + (" …" if len(steady) > 12 else ""),
+            rows=[{"caller": r.caller, "callee": r.callee, "calls_before": r.calls_before,
+                   "calls_at_page": r.calls_at_page, "errors_at_page": r.errors_at_page} for r in steady]).id
+        for r in steady:
+            r.evidence = sid
     head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
             f"{fmt_span(f.start, f.end)} (client spans); baseline before the split at {fmt_time(base_end)} ({why}), "
             f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}")
@@ -68,7 +79,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
     holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
     return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start),
                       data=rates,
-                      evidence_ids=[r.evidence for r in rates if r.evidence])
+                      evidence_ids=list(dict.fromkeys(r.evidence for r in rates if r.evidence)))
 
 
 def _together(rates: list[EdgeRate]) -> str:
