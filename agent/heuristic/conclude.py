@@ -116,20 +116,14 @@ def status(f: Facts, h: Hypothesis, best: Hypothesis | None) -> str:
     "weaker than the answer" is no reason when there is none, and it is where a person looks next."""
     if h is best:
         return "confirmed"
-    if h.score >= OPEN_AT or (best is None and not contradicted(f, h)):
+    if h.score >= OPEN_AT or (best is None and against(f, h) is None):
         return "open"
     return "ruled_out"
 
 
-def contradicted(f: Facts, h: Hypothesis) -> bool:
-    """Evidence against the hypothesis itself, not only a low score (why_not's reasons but the last): a change
-    the service's errors did not follow, a start after the page or the symptom, a place off the failing path."""
-    return ((h.kind in ("deploy_regression", "config_change") and h.strength < 0.5)
-            or bool(h.began and h.began > f.alert_at + PAGE_SLACK) or timing(f, h) <= 0.2
-            or place(f, h.service) <= 0.6)
-
-
-def why_not(f: Facts, h: Hypothesis, best: Hypothesis | None = None) -> str:
+def against(f: Facts, h: Hypothesis) -> str | None:
+    """What evidence says against the hypothesis itself, not only a low score (None: nothing): a change the
+    service's errors did not follow, a start after the page or the symptom, a place off the failing path."""
     if h.kind in ("deploy_regression", "config_change") and h.strength < 0.5:
         return f"{h.claim}, but {h.service}'s own errors did not rise after it"
     if h.began and h.began > f.alert_at + PAGE_SLACK:
@@ -141,6 +135,12 @@ def why_not(f: Facts, h: Hypothesis, best: Hypothesis | None = None) -> str:
                 f"{h.service}'s errors come from there")
     if place(f, h.service) <= 0.6:
         return f"{h.claim}, but {h.service} is not on the failing dependency chain ({' → '.join(f.chain)})"
+    return None
+
+
+def why_not(f: Facts, h: Hypothesis, best: Hypothesis | None = None) -> str:
+    if (reason := against(f, h)):
+        return reason
     if best is None:
         return f"{h.claim}; too weak alone to answer (score {h.score:.2f})"
     return f"{h.claim}; weaker than the confirmed cause (score {h.score:.2f})"
