@@ -40,6 +40,14 @@ LOG_STEP_ROWS = 300_000                           # log lines read for the steps
 _ids = itertools.count()
 
 
+def _handlers(cond: str) -> str:
+    """The CTEs both kinds of step are counted against: the parent spans `p` in `cond` (its one parameter the
+    split), and `asked`, each handler's requests before and after it."""
+    return f"""p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),
+            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
+                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL)"""
+
+
 def _ceil_minute(t: datetime) -> datetime:
     floor = t.replace(second=0, microsecond=0)
     return floor if floor == t else floor + timedelta(minutes=1)
@@ -189,9 +197,7 @@ class FastPaths:
         cond, params = self._where("spans", where, alias="s")
         one_in = self._log_step_sample()
         sql = f"""
-            WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s WHERE {cond}),
-            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
-                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL),
+            WITH {_handlers(cond)},
             made AS (SELECT p.service, p.operation, c.service AS child_service, c.operation AS child_operation,
                             c.peer_service AS child_peer, count(*) FILTER (WHERE NOT p.after) AS calls_before,
                             count(*) FILTER (WHERE p.after) AS calls_after
@@ -213,10 +219,7 @@ class FastPaths:
         Counted once per request (a loop's lines are one step), over the traces of the sample."""
         sample = f"hash(trace_id) % {one_in} = 0"
         return f"""
-            WITH p AS (SELECT trace_id, span_id, service, operation, time >= ? AS after FROM spans s
-                        WHERE {cond} AND {sample}),
-            asked AS (SELECT service, operation, count(*) FILTER (WHERE NOT after) AS requests_before,
-                             count(*) FILTER (WHERE after) AS requests_after FROM p GROUP BY ALL),
+            WITH {_handlers(f"{cond} AND {sample}")},
             l AS (SELECT trace_id, json_extract_string(attributes, '$.span_id') AS span_id,
                          regexp_extract(message, '{SOURCE_LOCATION_RE2}', 1) AS stmt,
                          max(CASE level WHEN 'fatal' THEN 3 WHEN 'error' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END) AS alarm,
