@@ -91,8 +91,12 @@ def within(ctx: ToolContext, source: str, start: datetime, end: datetime) -> lis
 def covered(ctx: ToolContext, source: str, start: datetime, end: datetime) -> timedelta:
     """How much of [start, end) the source has records for: the range less its holes (a per-minute rate is
     per minute of data, not of window)."""
-    gone = sum((min(b, end) - max(a, start) for a, b in within(ctx, source, start, end)), timedelta(0))
-    return max(end - start - gone, timedelta(0))
+    return max(end - start - missing(within(ctx, source, start, end), start, end), timedelta(0))
+
+
+def missing(hs: list[Hole], start: datetime, end: datetime) -> timedelta:
+    """How much of [start, end) the holes take up."""
+    return sum((max(timedelta(0), min(b, end) - max(a, start)) for a, b in hs), timedelta(0))
 
 
 def range_note(ctx: ToolContext, source: str, start: datetime, end: datetime) -> str:

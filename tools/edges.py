@@ -177,12 +177,7 @@ def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) ->
     for r in shown:
         # A point whose minutes (within the range) are mostly without spans is unknown, not a drop: a capture
         # that ends 4 s into a minute leaves that minute's count near zero.
-        points = " ".join("?" if _uncovered(t, step, start, holes) >= step / 2 else
+        points = " ".join("?" if coverage.missing(holes, max(t, start), t + step) >= step / 2 else
                           f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for t, c, e in r.series)
         out += f"\n{r.caller}→{r.callee}: {points}"
     return out
-
-
-def _uncovered(t: datetime, step: timedelta, start: datetime, holes: list) -> timedelta:
-    lo = max(t, start)
-    return sum((max(timedelta(0), min(t + step, b) - max(lo, a)) for a, b in holes), timedelta(0))
