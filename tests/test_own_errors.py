@@ -113,3 +113,25 @@ def test_with_no_answer_only_what_evidence_contradicts_is_ruled_out(monkeypatch)
     assert {(x["service"], x["kind"]): x["status"] for x in report["hypotheses"]} == {
         ("contacts", "network_delay"): "open", ("contacts", "deploy_regression"): "ruled_out",
         ("billing", "config_change"): "ruled_out"}
+
+
+def test_two_leads_from_different_evidence_at_one_service_answer_together(monkeypatch):
+    """Nezha TrainTicket 08:43 (a wrong return in contacts): contacts' own logs gained new errors (a lead) and
+    its callers' calls to it slowed on the wire (another lead, from spans); together, ahead of every other
+    service's, they answer where. A second lead below another service's, or of the same kind, does not."""
+    c = importlib.import_module("agent.heuristic.conclude")
+    from agent.heuristic.rules import Hypothesis
+
+    def report(*hs):
+        monkeypatch.setattr(c, "hypotheses", lambda _: [Hypothesis(s, k, v, at(5), ["E1"], f"{k} at {s}", lead=True)
+                                                        for s, k, v in hs])
+        return c.conclude(facts({"contacts": (2, WRONG_VALUE), "execute": (2, BACKGROUND)}))
+
+    r = report(("contacts", "application_error", 0.6), ("contacts", "network_delay", 0.4),
+               ("execute", "application_error", 0.3))
+    assert not r["inconclusive"] and r["root_cause"]["service"] == "contacts"
+    assert r["root_cause"]["kind"] == "application_error"
+    assert "Network_delay at contacts" in [link["claim"] for link in r["chain"]]
+    assert report(("contacts", "application_error", 0.6), ("execute", "application_error", 0.5),
+                  ("contacts", "network_delay", 0.4))["inconclusive"]
+    assert report(("contacts", "application_error", 0.6), ("contacts", "application_error", 0.5))["inconclusive"]

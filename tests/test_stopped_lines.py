@@ -4,7 +4,7 @@ leads otherwise."""
 from __future__ import annotations
 
 from agent.heuristic.conclude import CONCLUDE_AT, ranked
-from agent.heuristic.stopped_lines import stopped_lines
+from agent.heuristic.stopped_lines import new_lines, stopped_lines
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
 from tools.analysis import mark_stopped
@@ -68,3 +68,22 @@ def test_a_stop_beside_another_services_errors_still_answers_when_no_call_is_see
     assert f.end == "travel2" and not f.edge_errors
     best = ranked(f)[0]
     assert (best.service, best.kind) == ("travel", "application_error") and best.score >= CONCLUDE_AT
+
+
+BRANCH = "INFO b.s.BasicServiceImpl#418 [getRoutesByRouteIds][Get Route By Ids][Success]"
+
+
+def test_a_line_a_service_never_wrote_before_is_a_lead_when_it_clearly_outnumbers_other_new_lines():
+    """Nezha TrainTicket 09:21 (a wrong return in basic): basic begins writing a line it never wrote in the
+    baseline, well ahead of the new lines a shifting mix brings elsewhere: a lead, never the answer."""
+    f = with_lines({"basic": [(STEADY, 40, 40), (BRANCH, 0, 35)], "cancel": [("INFO cancel start", 0, 20)]})
+    [h] = new_lines(f)
+    assert (h.service, h.kind, h.lead) == ("basic", "application_error", True)
+    assert ranked(f)[0].score < CONCLUDE_AT
+
+
+def test_no_new_line_lead_when_other_services_wrote_nearly_as_many_new_lines_or_it_is_an_error():
+    assert new_lines(with_lines({"basic": [(BRANCH, 0, 35)], "cancel": [("INFO cancel start", 0, 30)]})) == []
+    assert new_lines(with_lines({"basic": [(BRANCH, 0, 35, "error")]})) == []
+    assert new_lines(with_lines({"basic": [(BRANCH, 0, 4)]})) == []                 # not steady
+    assert new_lines(with_lines({"basic": [(BRANCH, 0, 35)]}, logs_from=4)) == []   # nothing to be new against

@@ -54,7 +54,24 @@ def ranked(f: Facts) -> list[Hypothesis]:
         h.score = round(h.strength * timing(f, h) * place(f, h.service), 3)
         if h.lead:
             h.score = min(h.score, LEAD_CAP)
-    return sorted(hs, key=lambda h: -h.score)
+    return corroborated(sorted(hs, key=lambda h: -h.score))
+
+
+def corroborated(hs: list[Hypothesis]) -> list[Hypothesis]:
+    """Two leads from different evidence naming one service, ahead of every other service's, answer where the
+    fault is, which neither does alone: say its own logs gained new errors (logs) and its callers' calls to it
+    slowed on the wire (spans). Scored as independent views, 1 - (1-a)(1-b); the stronger one's kind stands,
+    the other joins its chain. (hs: ranked, best first.)"""
+    if not hs or not hs[0].lead:
+        return hs
+    top, rival = hs[0], next((h for h in hs if h.service != hs[0].service), None)
+    second = next((h for h in hs[1:] if h.service == top.service and h.kind != top.kind and h.score >= OPEN_AT
+                   and (rival is None or h.score > rival.score)), None)
+    if second is None:
+        return hs
+    top.score, top.lead = round(1 - (1 - top.score) * (1 - second.score), 3), False
+    top.mechanism.append((second.claim[0].upper() + second.claim[1:], second.evidence))
+    return hs
 
 
 def conclude(f: Facts) -> dict[str, Any]:

@@ -381,7 +381,8 @@ def _mins(td: timedelta) -> str:
 # Rules in modules of their own build on Hypothesis and the helpers above, so they are registered last.
 from agent.heuristic.mesh import mesh_delay  # noqa: E402
 from agent.heuristic.own_errors import errors_reaching_callers, own_new_errors  # noqa: E402
-from agent.heuristic.stopped_lines import stopped_calls, stopped_lines  # noqa: E402
+from agent.heuristic.stopped_lines import new_lines, stopped_calls, stopped_lines  # noqa: E402
 from agent.heuristic.wrong_results import wrong_results  # noqa: E402
 
-LATE_RULES += [mesh_delay, own_new_errors, errors_reaching_callers, stopped_lines, stopped_calls, wrong_results]
+LATE_RULES += [mesh_delay, own_new_errors, errors_reaching_callers, stopped_lines, stopped_calls, wrong_results,
+               new_lines]

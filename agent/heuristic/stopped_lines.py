@@ -6,11 +6,12 @@ after it. Two views of that:
 - a call the handler made per request stops (call_changes, from parent/child spans): counted per request of the
   same handler, so a change in traffic mix does not move it; the clearest such stop is the answer;
 - a log line the service wrote steadily stops (log_patterns, one row per log statement): operation mix moves
-  lines too, and the baseline is a minute or two, so it answers only when no other service's stop comes close."""
+  lines too, and the baseline is a minute or two, so it answers only when no other service's stop comes close.
+And the other side of a changed path, for a lead only: the line the service now writes and never wrote before."""
 from __future__ import annotations
 
 from agent.heuristic.facts import Facts
-from agent.heuristic.own_errors import BASELINE_MIN, log_cover, split_at
+from agent.heuristic.own_errors import BASELINE_MIN, NEW_ERRORS_LEAD, NEW_ERRORS_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
 from tools.analysis import line_pace, poisson_z
 from tools.results import CallChange
@@ -19,6 +20,7 @@ STRENGTH = 0.5
 LINES_STRENGTH = 0.55   # a stopped line, clearer than any other service's: the answer (a thinner view than calls)
 SHOWN = 2
 CALLS_STRENGTH = 0.6    # a handler's call that stopped, beyond chance: the code path broke before it
+NEW_LINE_STRENGTH = 0.25  # a new line: below the other leads (mix changes write new lines too)
 STOP_CLEAR = 1.5        # a stop (call or line) whose z is this many times any other service's answers; else leads
 
 
@@ -74,6 +76,30 @@ def stopped_calls(f: Facts) -> list[Hypothesis]:
                        f"({c.per_request_before:.2g} → {c.per_request_after:.2g} per request): it now fails or "
                        f"returns before it, with no error recorded", lead=not (i == 0 and clear))
             for i, c in enumerate(top)]
+
+
+def new_lines(f: Facts) -> list[Hypothesis]:
+    """application_error as a lead: the service writing, steadily, an info line it never wrote in the baseline (a
+    wrong value returned or an exception caught sends its code down a branch it did not take before), when that
+    line clearly outnumbers any other service's new line: a new mix of operations writes new lines everywhere."""
+    if log_cover(f)[0] < BASELINE_MIN:
+        return []
+    best: dict[str, tuple[int, str, str | None]] = {}
+    for a, m in f.results.get("log_patterns", []):
+        if a.get("level") or not a.get("service") or not m.data:
+            continue
+        for r in m.data:
+            if r.new and r.after >= NEW_ERRORS_MIN and not {"warn", "error", "fatal"} & set(r.levels.split(",")):
+                best[a["service"]] = max(best.get(a["service"], (0, "", None)),
+                                         (r.after, r.template, (m.evidence_ids or [None])[0]))
+    top = sorted(best.items(), key=lambda kv: -kv[1][0])
+    if not top or not top[0][1][2] or (len(top) > 1 and top[0][1][0] < NEW_ERRORS_LEAD * top[1][1][0]):
+        return []
+    s, (n, t, eid) = top[0]
+    return [Hypothesis(s, "application_error", NEW_LINE_STRENGTH, split_at(f), [eid],
+                       f"{s} began writing a line it never wrote in the baseline ({t[:100]}: {n} after the split), "
+                       f"more than any other service's new line: its code takes a path it did not take before",
+                       lead=True)]
 
 
 def _clear(zs: list[float]) -> bool:
