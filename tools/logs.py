@@ -15,6 +15,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 from tools import coverage
 from tools.analysis import mark_stopped
 from tools.backends.base import LEVELS
+from tools.domain import statements
 from tools.common import base_filter, clip, no_data, table, time_range
 from tools.results import LogCount, LogSearch, LogTemplate, Status
 from tools.toolset import ToolContext, ToolResult, fmt_span, fmt_time, minutes, tool
@@ -24,8 +25,7 @@ NAMING_LEVELS = ("warn", "error", "fatal")     # lines whose named services log_
 PATTERN_SAMPLE = 4000       # messages mined on each side of the split; counts are scaled to the totals
 # Where a log statement is in the code, as loggers print it: logback's `o.s.OrderServiceImpl#65`, Go's or
 # Python's `main.go:42` (not a stack frame's "(Foo.java:57)": that is where an exception was thrown).
-SOURCE_LOCATION = re.compile(r"(?<![\w.$(])(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*#\d+\b"
-                             r"|(?<![\w.(])[\w-]+\.(?:go|py|rb|js|ts|java|kt|cs|rs|php|c|cc|cpp):\d+\b")
+SOURCE_LOCATION = re.compile(statements.SOURCE_LOCATION, re.ASCII)
 VARIANT_PREFIX = 6          # leading tokens two templates without a location share to be one message's variants
 VARIANT_SHARE = 0.8         # … and at least this share of the shorter one's tokens
 
@@ -105,7 +105,7 @@ def log_patterns(ctx: ToolContext, service: str | None = None, split_at: datetim
         scale = total / len(rows) if rows else 0
         for r in rows:
             msg = str(r.get("message") or "")
-            loc = (m.group(0) if (m := SOURCE_LOCATION.search(msg)) else None)
+            loc = (m.group(1) if (m := SOURCE_LOCATION.search(msg)) else None)
             cid = (miners.get(loc) or miners.setdefault(loc, _miner())).add_log_message(msg)["cluster_id"]
             st = stats.setdefault(loc or cid, _Tally(example=r["message"]))
             st.count(side, scale, r.get("level") or "-", cid, r["message"])

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tools.domain.errors import TelemetryError
+from tools.domain.statements import SOURCE_LOCATION
 
 MINUTE_DIMS = {"logs": ("service", "level", "zone", "instance"), "spans": ("service", "kind", "peer_service", "status")}
 MATCH_FIELDS = {"logs": ("time", "service", "level")}
@@ -32,10 +33,6 @@ KEEP_MATCHES = 2                                  # text searches kept (a tool a
 ERRORS = {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'"}
 NOTABLE = {"logs": ("warn", "error", "fatal")}   # levels whose rows are listed apart, for samples of them
 NOTABLE_FIELDS = ("time", "service", "level", "trace_id")      # every logs field a filter without text reads
-# tools.logs.SOURCE_LOCATION (a Java Class#line or a file:line in the message) in DuckDB's RE2, which has no
-# look-behind: the location is group 1, after the start or a character that cannot precede it.
-SOURCE_LOCATION_RE2 = (r"(?:^|[^\w.$(])((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*#\d+"
-                       r"|[\w-]+\.(?:go|py|rb|js|ts|java|kt|cs|rs|php|c|cc|cpp):\d+)\b")
 LOG_STEP_ROWS = 300_000                           # log lines read for the steps of call_changes (a sample of traces)
 _ids = itertools.count()
 
@@ -221,7 +218,7 @@ class FastPaths:
         return f"""
             WITH {_handlers(f"{cond} AND {sample}")},
             l AS (SELECT trace_id, json_extract_string(attributes, '$.span_id') AS span_id,
-                         regexp_extract(message, '{SOURCE_LOCATION_RE2}', 1) AS stmt,
+                         regexp_extract(message, '{SOURCE_LOCATION}', 1) AS stmt,
                          max(CASE level WHEN 'fatal' THEN 3 WHEN 'error' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END) AS alarm,
                          any_value(message) AS example
                     FROM logs WHERE trace_id IS NOT NULL AND {sample} GROUP BY ALL),
