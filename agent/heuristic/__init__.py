@@ -49,11 +49,7 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
                        if m in desc.metrics]
                     + [("metric_changes", {"name": m, "limit": 60}) for m in edge_metric_names(desc.metrics)])
     f.chain = f.walk_chain()
-    onsets = f.onsets
-    # The symptom's onset; a rise of errors that was over well before the page is an earlier episode, not it.
-    live = [o.onset for o in onsets.values() if not o.ended_at]
-    f.t0 = ((f.failing_at(f.end) if not (f.end in onsets and onsets[f.end].ended_at) else None)
-            or (min(live) if live else f.alert_at))
+    f.t0 = f.symptom_onset()
     cands = f.candidates()
     # Only series that exist: a metric known for no particular service (some backends) may be anyone's.
     yield from _ask(f, [("query_metric", {"name": m, "service": s}) for s in cands for m in RESOURCE_METRICS

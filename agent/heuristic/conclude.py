@@ -19,6 +19,8 @@ def place(f: Facts, service: str) -> float:
     """How well a service's position fits a root cause: the chain's end best, its neighbours next."""
     if service == f.end:
         return 1.0
+    if (slowed := f.slowed_path()):
+        return 0.75 if service in slowed else 0.4   # a latency page: the slowed calls mark the path
     if service in f.failure_reached_callers:
         return 0.85     # on a failing path of its own: its callers logged its failures (spans without status)
     if (f.end in f.onsets or f.unreachable_by_all(f.end)) and (service in f.chain or service in f.callers(f.end)):

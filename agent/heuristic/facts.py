@@ -160,6 +160,37 @@ class Facts:
         return self.onset_of(service) or min(
             (t for c in self.callers(service) if (t := self.failing_since(c, service))), default=None)
 
+    def symptom_onset(self) -> datetime:
+        """When what was paged for began: the chain's end failing; else the earliest error onset on a path of
+        slowed calls from the paged service, when there is one (an onset off it is another incident's), or
+        anywhere; else the page. An episode that was over well before the page is an earlier one, not it."""
+        end, onsets = self.end, self.onsets
+        if not (end in onsets and onsets[end].ended_at) and (t := self.failing_at(end)):
+            return t
+        path = self.slowed_path()
+        return min((o.onset for s, o in onsets.items() if not o.ended_at and (not path or s in path)),
+                   default=self.alert_at)
+
+    def slowed_path(self) -> set[str]:
+        """On a latency page (nothing fails along the chain), the services on a path of slowed calls from the
+        paged one down (latency_by_service's caller → callee rows; a slowdown seen only after the page still marks
+        the dependency, timing() judges when): where its cause can be, as failing calls mark an error page's.
+        Empty when something fails or no call slowed."""
+        page = self.alert_service
+        if self.failing_at(self.end) or not page:
+            return set()
+        slowed: dict[str, set[str]] = {}
+        for r in self.latency:
+            if r.view in ("call", "wire") and r.peer_service:
+                slowed.setdefault(r.service, set()).add(r.peer_service)
+        seen, todo = set(), [page]
+        while todo:
+            for c in slowed.get(todo.pop(), ()):
+                if c not in seen:
+                    seen.add(c)
+                    todo.append(c)
+        return seen | {page} if seen else set()
+
     def onset_ids(self, service: str | None) -> list[str]:
         o = self.onsets.get(service or "")
         return [o.evidence] if o and o.evidence else []

@@ -155,7 +155,9 @@ def network_delay(f: Facts) -> list[Hypothesis]:
     calls_out = any(e.caller == svc for e in f.edges)
     if calls_out and not (any(r.service == svc for r in edges) and any(r.peer_service == svc for r in edges)):
         return []
-    began = min((r.at for r in edges if r.at), default=None)
+    # An outlier row (no baseline: vs other edges) has no change time; its `at` is only where its spans begin.
+    began = (min((r.at for r in edges if r.at and r.shape != "outlier"), default=None)
+             or min((r.at for r in edges if r.at), default=None))
     if not _before_page(f, began):
         return []
     # One slow edge, into a service that calls nobody: the time between the caller's span and the callee's may
