@@ -245,3 +245,18 @@ def test_log_patterns_rates_are_per_minute_of_logs_not_of_window(tmp_path):
                                    for i in range(9 * 6)])           # 6 a minute, until minute 9; none after
     [row] = TOOLS["log_patterns"](_ctx(d), {"service": "travel"}).data
     assert row.per_min_before == pytest.approx(6, rel=0.1) and row.per_min_after == pytest.approx(6, rel=0.2)
+
+
+def test_query_metric_from_a_start_after_the_baseline_has_no_baseline_of_zero(tmp_path):
+    """Nezha TrainTicket 10:04 (relay seat, eighth session): asked from 10:05, after the tools' split, query_metric
+    said "baseline 0 … shifted up at 10:05 (None%)"; no point before the split is no baseline, not a zero one."""
+    d = _incident(tmp_path / "inc", end=20, alert=16)
+    write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": "order", "name": "latency_p99_ms",
+                                       "value": 20.0 if m < 14 else 240.0} for m in range(20)])
+    ctx = _ctx(d)
+    late = TOOLS["query_metric"](ctx, {"name": "latency_p99_ms", "service": "order", "start": at(10)})
+    assert "no point before the baseline's end (08:08)" in late.text and "None%" not in late.text
+    row = late.data.overall
+    assert (row.baseline, row.shift, row.max) == (None, None, 240.0)
+    whole = TOOLS["query_metric"](ctx, {"name": "latency_p99_ms", "service": "order"})
+    assert whole.data.overall.shift == "up" and "(1100.0%)" in whole.text

@@ -22,10 +22,14 @@ def metric_summary(group: str, points: list[tuple[datetime, float]], base_end: d
                    name: str = "") -> MetricSummary:
     """Baseline vs. after, where the series left its baseline (up or down), and whether it stepped or ramped
     (a ramp's start, slope and, for a filling disk or memory, minutes until full)."""
+    vals = [v for _, v in points]
+    if not any(t < base_end for t, _ in points):     # a scrape gap is no data, not a baseline of 0
+        return MetricSummary(group, None, None, max(vals, default=None),
+                             max(points, key=lambda p: p[1])[0] if points else None, min(vals, default=None),
+                             vals[-1] if vals else None, None, None, None, None)
     up = detect_shift(points, base_end, min_delta=0.0, rel=1.25)
     down = detect_shift(points, base_end, min_delta=0.0, rel=1.25, direction=-1)
     shift, direction = (up, "up") if (up.onset and (not down.onset or up.onset <= down.onset)) else (down, "down")
-    vals = [v for _, v in points]
     top = max(vals) if vals else None
     # when it first came (and stayed) within 5% of its peak: "saturated from", "full from"
     near_at = next((t for i, (t, v) in enumerate(points) if top is not None and v >= 0.95 * top and t >= base_end
@@ -94,7 +98,7 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
     if pts:
         step = max(1, len(pts) // 12)
         shape = "shape: " + ", ".join(f"{fmt_time(t)}={v:.3g}" for t, v in pts[::step])
-    summary = _summary_line(name, service, overall)
+    summary = _summary_line(name, service, overall, b_end)
     ev = ctx.ledger.add(source="metrics", tool="query_metric", service=service, start=f.start, end=f.end,
                         filters={"name": name, "service": service, "by": by, "agg": agg},
                         attributes={"name": name, "shift": overall.shift}, summary=summary,
@@ -106,14 +110,21 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
             + (f"\n{shape}" if shape else ""))
     if len(rows) > SHOWN:       # the rest in brief: a model asked for every service needs every service's level
         text += f"\nthose {len(rows) - SHOWN}, baseline → last: " + "; ".join(
-            f"{r.group} {r.baseline:.3g} → {'?' if r.last is None else f'{r.last:.3g}'}"
+            f"{r.group} {_g(r.baseline)} → {_g(r.last)}"
             f"{' (' + r.shift + ')' if r.shift else ''}" for r in rows[SHOWN:])
     return ToolResult(text=text, evidence_ids=[ev.id], data=MetricResult(name, service, overall, rows))
 
 
-def _summary_line(name: str, service: str | None, m: MetricSummary) -> str:
+def _g(v: float | None) -> str:
+    return "?" if v is None else f"{v:.3g}"
+
+
+def _summary_line(name: str, service: str | None, m: MetricSummary, base_end: datetime) -> str:
     head = f"{name} of {service or 'all'}: "
     peak = f"max {m.max:.3g} at {fmt_time(m.max_at)}"
+    if m.baseline is None:
+        return (head + f"no point before the baseline's end ({fmt_time(base_end)}), so nothing to compare with: "
+                       f"ask from a start before it; {peak}")
     if m.shape == "ramp" and m.ramp_start:
         full = ("" if m.minutes_to_full is None else f", full (1.0) by {fmt_time(m.max_at)}" if m.minutes_to_full < 0.5
                 else f", full (1.0) in ~{m.minutes_to_full:.0f} min from its peak")

@@ -75,7 +75,7 @@ class ErrorOnset:                    # error_onsets
 @dataclass
 class MetricSummary:                 # query_metric, one series
     group: str
-    baseline: float
+    baseline: float | None           # None: no point before the baseline's end (no before/after)
     after: float | None
     max: float | None
     max_at: datetime | None
