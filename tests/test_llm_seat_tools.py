@@ -88,29 +88,45 @@ def test_metric_changes_gives_a_node_series_one_row_and_ranks_a_bucket_move_afte
 
 
 # ---- edge_rates: every edge dropping at once over missing spans is said once ----------------------------------
-def test_edge_rates_says_once_that_every_edge_changed_together_where_spans_end(tmp_path):
-    """TrainTicket: every edge's calls 'went down' (or up, over a baseline without spans) at the same minute,
-    each row with its own '(spans missing)'; the model read them one edge at a time."""
+EDGES = (("gateway", "travel"), ("travel", "basic"), ("basic", "station"), ("travel", "seat"), ("seat", "config"))
+
+
+def _calls(minutes: range, per_min) -> list[dict]:
+    spans = []
+    for m in minutes:
+        for caller, callee in EDGES:
+            n = per_min(m)
+            spans += [{"time": at(m + i / n), "trace_id": f"t{m}-{caller}-{i}", "span_id": f"s{m}-{caller}-{i}",
+                       "service": caller, "operation": f"GET /{callee}", "duration_ms": 5.0, "kind": "client",
+                       "peer_service": callee} for i in range(n)]
+    return spans
+
+
+def test_edge_rates_reads_minutes_without_spans_as_unknown_not_as_calls_that_stopped(tmp_path):
+    """TrainTicket: spans end before the window does; every edge's calls 'went down' there, and the relay seat
+    (eighth session) read 'at page 16.4' for an edge making 50 calls a minute: the mean took the minutes without
+    spans as zeros. Both come from the minutes that have spans now."""
     d = _incident(tmp_path / "gap", end=30, alert=24)
-    spans, k = [], 0
-    for m in range(20):                     # spans end at 08:20, ten minutes before the window's end
-        for caller, callee in (("gateway", "travel"), ("travel", "basic"), ("basic", "station"),
-                               ("travel", "seat"), ("seat", "config")):
-            for i in range(6):
-                k += 1
-                spans.append({"time": at(m + i / 6), "trace_id": f"t{k}", "span_id": f"s{k}", "service": caller,
-                              "operation": f"GET /{callee}", "duration_ms": 5.0, "kind": "client",
-                              "peer_service": callee})
+    spans = _calls(range(20), lambda m: 6)              # spans end at 08:20, ten minutes before the window's end
     write_jsonl(d / "spans.jsonl", spans)
     res = run(_ctx(d), "edge_rates", bucket_minutes=1)
-    assert "5 of 5 edges' calls went down together at 08:20" in res.text
-    assert all(r.together for r in res.data) and res.text.count("down 08:20 together") == 5
-    assert "(spans missing)" not in res.text
-    assert "'at page' = the mean per minute 2026-07-01 08:09–08:24Z" in res.text
+    assert "no edge's call or error rate left its baseline" in res.text and "spans missing 08:19:50" in res.text
+    assert {(r.calls_change, r.calls_at_page) for r in res.data} == {(None, 6.0)}
+    assert "'at page' = the mean per minute 2026-07-01 08:09–08:24Z (of its minutes with spans" in res.text
     # 'at page' is the mean over the minutes there are: a window that began 10 minutes before the page, not 15
     short = _incident(tmp_path / "short", end=12, alert=10)
     write_jsonl(short / "spans.jsonl", [r for r in spans if r["time"] < at(12)])
     assert "'at page' = the mean per minute 2026-07-01 08:00–08:10Z" in run(_ctx(short), "edge_rates").text
+
+
+def test_edge_rates_says_once_that_every_edge_changed_together(tmp_path):
+    """TrainTicket 10:12: 44 of 48 edges' calls 'went up' at one minute, each row on its own; the model read them
+    one edge at a time. One line says the stream as a whole changed, and the rows say 'together'."""
+    d = _incident(tmp_path / "surge", end=20, alert=16)
+    write_jsonl(d / "spans.jsonl", _calls(range(20), lambda m: 6 if m < 10 else 18))
+    res = run(_ctx(d), "edge_rates", bucket_minutes=1)
+    assert "5 of 5 edges' calls went up together at 08:10" in res.text
+    assert all(r.together for r in res.data) and res.text.count("up 08:10 together") == 5
 
 
 # ---- log_patterns: the services an exception names ------------------------------------------------------------

@@ -46,7 +46,10 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
                                   f"(edges known only from parent/child spans have no rate here; see service_map)",
                              filters={"caller": caller, "callee": callee}, data=[])
     (base_end, why), page = ctx.split(), alert_time(ctx.incident)
-    rates = sorted((_edge_rate(k, pts, base_end, page) for k, pts in edges.items()), key=_rank)
+    holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
+    step = timedelta(minutes=bucket)
+    known = lambda pts: [p for p in pts if not _unknown(holes, p[0], f.start, step)]  # noqa: E731
+    rates = sorted((_edge_rate(k, pts, known(pts), base_end, page) for k, pts in edges.items()), key=_rank)
     changed = [r for r in rates if r.calls_change or r.errors_rose_at]
     for r in changed:
         r.missing = _missing(ctx, r, f.start, base_end)
@@ -72,11 +75,11 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             r.evidence = sid
     head = (f"calls and errors per minute on {len(rates)} {what}, {bucket}-minute points, "
             f"{fmt_span(f.start, f.end)} (client spans); baseline before the split at {fmt_time(base_end)} ({why}), "
-            f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}")
+            f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}"
+            + (" (of its minutes with spans; the rates are too)" if holes else ""))
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
     head += coverage.range_note(ctx, "spans", f.start, f.end) + together
-    holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
     return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start),
                       data=rates,
                       evidence_ids=list(dict.fromkeys(r.evidence for r in rates if r.evidence)))
@@ -118,11 +121,18 @@ def _series(rows: list[dict], bucket: int, start: datetime, end: datetime) -> di
             for k, by_t in got.items()}
 
 
-def _edge_rate(key: tuple, pts: list[tuple], base_end: datetime, page: datetime) -> EdgeRate:
-    calls = change_point([(t, c) for t, c, _ in pts], base_end, floor_rel=CALLS_FLOOR_REL)
-    errors = change_point([(t, e) for t, _, e in pts], base_end,
+def _unknown(holes: list, t: datetime, start: datetime, step: timedelta) -> bool:
+    """A point whose minutes (within the range) are mostly without spans is unknown, not a drop: a capture that
+    ends 4 s into a minute leaves that minute's count near zero."""
+    return coverage.missing(holes, max(t, start), t + step) >= step / 2
+
+
+def _edge_rate(key: tuple, pts: list[tuple], known: list[tuple], base_end: datetime, page: datetime) -> EdgeRate:
+    """One edge's rates from its `known` points (those with spans); `pts`, every point, is its shown series."""
+    calls = change_point([(t, c) for t, c, _ in known], base_end, floor_rel=CALLS_FLOOR_REL)
+    errors = change_point([(t, e) for t, _, e in known], base_end,
                           floor_abs=max(ERRORS_FLOOR[0] * calls.baseline, ERRORS_FLOOR[1]))
-    now = [(c, e) for t, c, e in pts if page - AT_PAGE <= t < page]
+    now = [(c, e) for t, c, e in known if page - AT_PAGE <= t < page]
     return EdgeRate(
         caller=key[0], callee=key[1], calls_before=round(calls.baseline, 2),
         calls_at_page=round(sum(c for c, _ in now) / len(now), 2) if now else None,
@@ -175,9 +185,7 @@ def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) ->
             + ("; ? no spans" if holes else "") + "):")
     step = timedelta(minutes=bucket)
     for r in shown:
-        # A point whose minutes (within the range) are mostly without spans is unknown, not a drop: a capture
-        # that ends 4 s into a minute leaves that minute's count near zero.
-        points = " ".join("?" if coverage.missing(holes, max(t, start), t + step) >= step / 2 else
+        points = " ".join("?" if _unknown(holes, t, start, step) else
                           f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for t, c, e in r.series)
         out += f"\n{r.caller}→{r.callee}: {points}"
     return out
