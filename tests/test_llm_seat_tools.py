@@ -276,3 +276,17 @@ def test_query_metric_from_a_start_after_the_baseline_has_no_baseline_of_zero(tm
     assert (row.baseline, row.shift, row.max) == (None, None, 240.0)
     whole = TOOLS["query_metric"](ctx, {"name": "latency_p99_ms", "service": "order"})
     assert whole.data.overall.shift == "up" and "(1100.0%)" in whole.text
+
+
+def test_query_metric_compares_at_the_split_every_other_tool_uses(tmp_path):
+    """Relay seat, eighth session: one series had a baseline of 495 in metric_changes and 875 in query_metric,
+    which cut halfway to the page while the other tools cut a minute before the earliest error onset."""
+    d = _incident(tmp_path / "inc", end=20, alert=16)
+    write_jsonl(d / "logs.jsonl", [{"time": at(m + i / 10), "service": "order", "level": lvl,
+                                    "message": f"{lvl} line"} for m in range(20) for i in range(10)
+                                   for lvl in (["info"] + (["error"] if m >= 8 else []))])
+    write_jsonl(d / "metrics.jsonl", [{"time": at(m), "service": "order", "name": "latency_p99_ms",
+                                       "value": 10.0 if m < 7 else 50.0} for m in range(20)])
+    res = TOOLS["query_metric"](_ctx(d), {"name": "latency_p99_ms", "service": "order"})
+    assert "(split at 08:07 (a minute before the earliest error onset))" in res.text
+    assert res.data.overall.baseline == 10.0 and res.data.overall.shift == "up"

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Literal
 
-from tools.analysis import baseline_end, change_point, detect_shift
+from tools.analysis import change_point, detect_shift
 from tools.changes import FILLS_UP, change_floor
 from tools.common import base_filter, no_data, table, time_range
 from tools.results import MetricResult, MetricSummary, PeerZoneRow, Status, ZoneBreakdown, ZoneRow
@@ -87,7 +87,7 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
     groups: dict[str, list[tuple[datetime, float]]] = {}
     for r in series:
         groups.setdefault(str(r.get(by, "all")) if group else "all", []).append((r["bucket"], r["value"]))
-    b_end = baseline_end(ctx.incident)
+    b_end = ctx.baseline_end()      # the split every before/after tool uses (ToolContext.split)
     rows = [metric_summary(g, pts, b_end, name) for g, pts in groups.items()]
     rows.sort(key=lambda r: (r.shift_at is None, r.shift_at or f.start))
     whole = [(t, v) for pts in groups.values() for t, v in pts]
@@ -98,7 +98,7 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
     if pts:
         step = max(1, len(pts) // 12)
         shape = "shape: " + ", ".join(f"{fmt_time(t)}={v:.3g}" for t, v in pts[::step])
-    summary = _summary_line(name, service, overall, b_end)
+    summary = _summary_line(name, service, overall, b_end) + f" ({ctx.split_note()})"
     ev = ctx.ledger.add(source="metrics", tool="query_metric", service=service, start=f.start, end=f.end,
                         filters={"name": name, "service": service, "by": by, "agg": agg},
                         attributes={"name": name, "shift": overall.shift}, summary=summary,
