@@ -290,3 +290,32 @@ def test_query_metric_compares_at_the_split_every_other_tool_uses(tmp_path):
     res = TOOLS["query_metric"](_ctx(d), {"name": "latency_p99_ms", "service": "order"})
     assert "(split at 08:07 (a minute before the earliest error onset))" in res.text
     assert res.data.overall.baseline == 10.0 and res.data.overall.shift == "up"
+
+
+# ---- search_logs: a match's count per minute, with minutes that have no logs at all marked unknown ------------
+def test_search_logs_gives_a_matchs_count_per_minute_and_marks_minutes_without_logs_unknown(tmp_path):
+    """TrainTicket: a model wanted one template's count per minute to see when it began and stopped; search_logs
+    gave one total. Minutes 6–8 have no log lines at all (a hole): they are '?', not 0."""
+    d = _incident(tmp_path / "pm", end=12, alert=10)
+    logs = []
+    for m in [m for m in range(12) if m not in (6, 7, 8)]:
+        logs += [{"time": at(m + i / 10), "service": "order", "level": "info", "message": f"GET /order {i}"}
+                 for i in range(5)]
+        logs += [{"time": at(m + 0.05 + i / 20), "service": "order", "level": "error",
+                  "message": "No instances available for price"} for i in range({3: 2, 4: 4, 5: 1, 9: 3}.get(m, 0))]
+    write_jsonl(d / "logs.jsonl", sorted(logs, key=lambda r: r["time"]))
+    res = run(_ctx(d), "search_logs", text="no instances available")
+    line = res.text.splitlines()[1]
+    assert line == ("per minute ('?': no log lines at all that minute, missing not zero): 08:00–08:02 0 · 08:03 2 · "
+                    "08:04 4 · 08:05 1 · 08:06–08:08 ? · 08:09 3 · 08:10–08:11 0"), line
+    assert "per minute" not in run(_ctx(d), "search_logs", service="order").text      # no text: no match to count
+    assert "per minute" not in run(_ctx(d), "search_logs", text="nothing like it").text
+
+
+def test_search_logs_per_minute_stays_one_bounded_line(tmp_path):
+    d = _incident(tmp_path / "long", end=200, alert=190)
+    write_jsonl(d / "logs.jsonl", [{"time": at(m + 0.5), "service": "order", "level": "error",
+                                    "message": f"timeout {'x' * (m % 2)}"} for m in range(200) for _ in range(1 + m % 2)])
+    line = run(_ctx(d), "search_logs", text="timeout").text.splitlines()[1]
+    assert line.startswith("per minute: 08:00 1 · 08:01 2 · ") and "?" not in line
+    assert line.count(" · ") == 39 and line.endswith("… 160 more runs (narrow start/end)")

@@ -13,6 +13,6 @@ def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'tools' has no attribute {name!r}")
     # importing a tool module registers its tools, in this order (describe_incident first)
-    from tools import overview, events, logs, metrics, traces, changes, latency, edges, calls  # noqa: F401
+    from tools import overview, events, logs, metrics, traces, changes, latency, edges, calls, trace_view  # noqa: F401
     from tools import toolset
     return getattr(toolset, name)

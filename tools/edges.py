@@ -80,8 +80,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
     if not changed:
         head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
     head += coverage.range_note(ctx, "spans", f.start, f.end) + together
-    return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start),
-                      data=rates,
+    return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start), data=rates,
                       evidence_ids=list(dict.fromkeys(r.evidence for r in rates if r.evidence)))
 
 
