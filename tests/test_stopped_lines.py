@@ -16,14 +16,15 @@ STEADY = "INFO t.s.TravelServiceImpl#451 [queryInfo][query start]"
 
 def with_lines(lines: dict[str, list[tuple]], logs_from: int = 0):
     """gateway (paged) calls each service; per service, its templates (text, before, after[, level]) from
-    log_patterns of every level, split at minute 4."""
+    log_patterns of every level, split at minute 4, up to the page and over the whole window (the same rows)."""
     f = facts({}, logs_from=logs_from)
     f.add("service_map", {}, Message(role="tool", evidence_ids=["M"], data=[Edge("gateway", s, 100, 0) for s in lines]))
     for s, rows in lines.items():
         data = [LogTemplate(t, b, a, b / 4, a / 4, not b, (lv or ["info"])[0], t) for t, b, a, *lv in rows]
         mark_stopped(data)          # as log_patterns marks them
-        f.add("log_patterns", {"service": s, "split_at": at(4).isoformat(), "end": at(8).isoformat()},
-              Message(role="tool", evidence_ids=[f"L{s}"], data=data))
+        for end in ({"end": at(8).isoformat()}, {}):      # up to the page, and the whole window, as asked
+            f.add("log_patterns", {"service": s, "split_at": at(4).isoformat(), **end},
+                  Message(role="tool", evidence_ids=[f"L{s}"], data=data))
     f.chain = f.walk_chain()
     return f
 
@@ -87,3 +88,17 @@ def test_no_new_line_lead_when_other_services_wrote_nearly_as_many_new_lines_or_
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 35, "error")]})) == []
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 4)]})) == []                 # not steady
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 35)]}, logs_from=4)) == []   # nothing to be new against
+
+
+def test_a_new_line_counts_over_the_whole_window_and_a_stopped_line_only_up_to_the_page():
+    """Nezha TrainTicket 09:58: verification-code's new line came after the page (logs run on to the window's end).
+    A line that stops may resume in the recovery after the page, so stops are judged up to it; a new path's
+    line is new whenever it comes."""
+    f = with_lines({"basic": [(STEADY, 40, 40)]})
+    f.results["log_patterns"] = [(a, m) for a, m in f.results["log_patterns"] if a.get("end")]
+    f.add("log_patterns", {"service": "basic", "split_at": at(4).isoformat()},
+          Message(role="tool", evidence_ids=["W"], data=[LogTemplate(BRANCH, 0, 20, 0, 5, True, "info", BRANCH),
+                                                          LogTemplate(REACHED, 40, 0, 10, 0, False, "info", REACHED,
+                                                                      stopped=True)]))
+    assert [h.service for h in new_lines(f)] == ["basic"]
+    assert stopped_lines(f) == []

@@ -62,9 +62,10 @@ def investigate() -> Generator[list[ToolCall], list[Message], dict[str, Any]]:
         split = split_at(f).isoformat()
         # And every line of theirs: a steady line that stops is what a caught exception leaves (stopped_lines.py).
         # Lines up to the page only: a fault's capture window may run on into the recovery, where they resume.
+        # A new line is new whenever it comes: over the whole window (new_lines).
         page = f.alert_at.isoformat()
-        yield from _ask(f, [("log_patterns", {"service": s, "split_at": split, **more})
-                            for s in sorted(f.known) for more in ({"level": "error"}, {"end": page})])
+        yield from _ask(f, [("log_patterns", {"service": s, "split_at": split, **more}) for s in sorted(f.known)
+                            for more in ({"level": "error"}, {"end": page}, {})])
     return conclude(f)
 
 

@@ -30,7 +30,7 @@ def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
     warning or error line that stops is recovery, not a fault."""
     out: dict[str, tuple[float, int, str, str | None]] = {}
     for a, m in f.results.get("log_patterns", []):
-        if a.get("level") or not a.get("service") or not m.data:
+        if a.get("level") or not a.get("end") or not a.get("service") or not m.data:
             continue
         pace = line_pace(m.data)
         for r in m.data:
@@ -86,7 +86,7 @@ def new_lines(f: Facts) -> list[Hypothesis]:
         return []
     best: dict[str, tuple[int, str, str | None]] = {}
     for a, m in f.results.get("log_patterns", []):
-        if a.get("level") or not a.get("service") or not m.data:
+        if a.get("level") or a.get("end") or not a.get("service") or not m.data:
             continue
         for r in m.data:
             if r.new and r.after >= NEW_ERRORS_MIN and not {"warn", "error", "fatal"} & set(r.levels.split(",")):
