@@ -86,14 +86,13 @@ def test_a_source_that_records_every_few_minutes_has_no_empty_minutes(tmp_path):
     assert "WARNING: logs" not in run(_ctx(d), "describe_incident").text
 
 
-def test_a_drop_in_calls_where_spans_stop_is_said_to_be_missing_data(tmp_path):
+def test_minutes_where_spans_stop_are_missing_data_not_a_drop_in_calls(tmp_path):
     ctx = _ctx(_holed(tmp_path))
     res = run(ctx, "edge_rates", bucket_minutes=1)
     api = next(r for r in res.data if (r.caller, r.callee) == ("search", "geo-api"))
-    assert api.calls_change == "down"
-    assert "spans missing 10:50–10:53: not a drop in traffic" in ctx.ledger.get(api.evidence).summary
+    assert api.calls_change is None        # the minutes without spans are unknown, not zero calls (eighth session)
     assert "spans missing 10:50–10:53, 11:25–12:00" in res.text
-    assert "search→geo-api: " in res.text and " ? ? ?" in res.text     # empty minutes are not printed as 0
+    assert " ? ? ?" in res.text     # empty minutes are not printed as 0
 
 
 def test_service_map_and_latency_steps_beside_missing_spans_say_so(tmp_path):
