@@ -149,3 +149,16 @@ def test_rows_of_other_traces_from_a_backend_that_cannot_filter_by_trace_are_not
                         lambda source, where, **kw: plain(source, where.but(trace_ids=None), **kw))
     res = TOOLS["get_trace"](ctx, {"trace_id": "abc"})
     assert "create order 42" in res.text and "not mine" not in res.text and res.data.logs_read == 3
+
+
+def test_a_read_cut_before_the_trace_from_a_backend_that_cannot_filter_says_so(tmp_path, monkeypatch):
+    """Review, eighth session: Loki's first FETCH lines of the window held none of the trace's, and the view
+    said "no logs for this trace" with nothing about the cut."""
+    from tools import trace_view
+    ctx = _ctx(_snapshot(tmp_path / "t", _trace(), _logs()))
+    plain = ctx.telemetry.sample
+    monkeypatch.setattr(ctx.telemetry, "sample",
+                        lambda source, where, **kw: plain(source, where.but(trace_ids=None), **kw))
+    monkeypatch.setattr(trace_view, "FETCH", 1)       # the window's first line is another trace's
+    res = TOOLS["get_trace"](ctx, {"trace_id": "abc"})
+    assert res.data.capped and "more of this trace may lie past them" in res.text

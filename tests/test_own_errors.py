@@ -123,8 +123,8 @@ def test_two_leads_from_different_evidence_at_one_service_answer_together(monkey
     from agent.heuristic.rules import Hypothesis
 
     def report(*hs):
-        monkeypatch.setattr(c, "hypotheses", lambda _: [Hypothesis(s, k, v, at(5), ["E1"], f"{k} at {s}", lead=True)
-                                                        for s, k, v in hs])
+        monkeypatch.setattr(c, "hypotheses", lambda _: [Hypothesis(s, k, v, at(5), ["E1"], f"{k} at {s}",
+                                                                   lead=not rest) for s, k, v, *rest in hs])
         return c.conclude(facts({"contacts": (2, WRONG_VALUE), "execute": (2, BACKGROUND)}))
 
     r = report(("contacts", "application_error", 0.6), ("contacts", "network_delay", 0.4),
@@ -135,3 +135,6 @@ def test_two_leads_from_different_evidence_at_one_service_answer_together(monkey
     assert report(("contacts", "application_error", 0.6), ("execute", "application_error", 0.5),
                   ("contacts", "network_delay", 0.4))["inconclusive"]
     assert report(("contacts", "application_error", 0.6), ("contacts", "application_error", 0.5))["inconclusive"]
+    # A second that claims its kind outright (a wire delay both ways, not a lead) is a rival reading (review)
+    assert report(("contacts", "application_error", 0.6), ("contacts", "network_delay", 0.4, "claims"),
+                  ("execute", "application_error", 0.3))["inconclusive"]

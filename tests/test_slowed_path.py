@@ -7,7 +7,7 @@ from agent.heuristic.conclude import place, ranked
 from agent.heuristic.rules import network_delay
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
-from tools.results import Edge, ErrorOnset, LatencyChange
+from tools.results import Edge, EdgeErrors, ErrorOnset, LatencyChange
 
 
 def latency_page(onsets: dict[str, int] | None = None):
@@ -54,3 +54,17 @@ def test_a_slow_edge_with_no_baseline_does_not_date_the_network_delay():
     assert (h.service, h.began) == ("auth", at(6))
     best = ranked(f)[0]
     assert (best.service, best.kind) == ("auth", "network_delay") and best.score >= 0.4
+
+
+def test_no_slowed_path_from_a_tail_only_rise_and_failing_calls_do_not_extend_it():
+    """Review, eighth session: one tail-only row from the paged service made a path that cut off a stopped line's
+    service (placed 0.4, ruled out)."""
+    f = latency_page()
+    f.results["latency_by_service"][0][1].data[0].note = "tail only"
+    assert f.slowed_path() == set()
+    # Failing calls do not extend it: background errors fail calls everywhere (corpus network_delay-03 reached
+    # the concurrent incident through them)
+    f = latency_page()
+    f.add("trace_errors", {}, Message(role="tool", evidence_ids=["T"],
+                                      data=[EdgeErrors("ads", "db", "client", 2, at(6), "HTTP 503", "", "T")]))
+    assert f.slowed_path() == {"gateway", "ads", "auth"}

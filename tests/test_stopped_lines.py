@@ -3,7 +3,7 @@ service wrote steadily stops while its other lines go on. The answer when no oth
 leads otherwise."""
 from __future__ import annotations
 
-from agent.heuristic.conclude import CONCLUDE_AT, ranked
+from agent.heuristic.conclude import CONCLUDE_AT, conclude, ranked
 from agent.heuristic.stopped_lines import new_lines, stopped_lines
 from agent.models.base import Message
 from tests.test_own_errors import at, facts
@@ -80,13 +80,14 @@ def test_a_line_a_service_never_wrote_before_is_a_lead_when_it_clearly_outnumber
     f = with_lines({"basic": [(STEADY, 40, 40), (BRANCH, 0, 35)], "cancel": [("INFO cancel start", 0, 20)]})
     [h] = new_lines(f)
     assert (h.service, h.kind, h.lead) == ("basic", "application_error", True)
-    assert ranked(f)[0].score < CONCLUDE_AT
+    report = conclude(f)                # listed for a person to check, not the answer
+    assert report["inconclusive"] and ("basic", "open") in {(x["service"], x["status"]) for x in report["hypotheses"]}
 
 
 def test_no_new_line_lead_when_other_services_wrote_nearly_as_many_new_lines_or_it_is_an_error():
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 35)], "cancel": [("INFO cancel start", 0, 30)]})) == []
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 35, "error")]})) == []
-    assert new_lines(with_lines({"basic": [(BRANCH, 0, 4)]})) == []                 # not steady
+    assert new_lines(with_lines({"basic": [(BRANCH, 0, 4)]})) == []                 # under 5 lines: too few
     assert new_lines(with_lines({"basic": [(BRANCH, 0, 35)]}, logs_from=4)) == []   # nothing to be new against
 
 

@@ -72,11 +72,12 @@ def search_logs(ctx: ToolContext, service: str | None = None, text: str | None =
 
 def per_minute(ctx: ToolContext, f: Filter) -> str:
     """The matches per minute in one line, equal minutes in a row as one run ('10:13–10:20 0'); a minute with
-    no log lines at all is '?' (missing, not none: the search could not have matched there)."""
+    no log lines at all (of the services searched) is '?' (missing, not none: the search could not match there)."""
     n = {bucket_floor(r["bucket"]): r["n"] for r in ctx.telemetry.count("logs", f, bucket_s=60, limit=100_000)
          if r.get("bucket")}
-    any_logs = {bucket_floor(r["bucket"]) for r in ctx.telemetry.count(
-        "logs", Filter(start=f.start, end=f.end), bucket_s=60, limit=100_000) if r.get("bucket") and r["n"]}
+    any_logs = {bucket_floor(r["bucket"]) for r in ctx.telemetry.count(       # of the services searched
+        "logs", Filter(start=f.start, end=f.end, services=f.services), bucket_s=60, limit=100_000)
+        if r.get("bucket") and r["n"]}
     runs: list[list] = []                 # [first minute, last minute, cell]
     t = bucket_floor(f.start)
     while t < f.end:

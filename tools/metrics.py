@@ -98,7 +98,7 @@ def query_metric(ctx: ToolContext, name: str, service: str | None = None,
     if pts:
         step = max(1, len(pts) // 12)
         shape = "shape: " + ", ".join(f"{fmt_time(t)}={v:.3g}" for t, v in pts[::step])
-    summary = _summary_line(name, service, overall, b_end) + f" ({ctx.split_note()})"
+    summary = _summary_line(name, service, overall, b_end) + f"; {ctx.split_note()}"
     ev = ctx.ledger.add(source="metrics", tool="query_metric", service=service, start=f.start, end=f.end,
                         filters={"name": name, "service": service, "by": by, "agg": agg},
                         attributes={"name": name, "shift": overall.shift}, summary=summary,

@@ -59,8 +59,8 @@ def get_trace(ctx: ToolContext, trace_id: str) -> ToolResult:
                                "(absence of data is not absence of problems).", status=Status.NO_DATA)
     w = ctx.incident.window
     f = Filter(start=w.start, end=w.end, trace_ids=(tid,))
-    spans = _read(ctx, "spans", f, tid) if has["spans"] else []
-    logs = _read(ctx, "logs", f, tid) if has["logs"] else []
+    (spans, full_s), (logs, full_l) = (_read(ctx, src, f, tid) if has[src] else ([], False)
+                                       for src in ("spans", "logs"))
     shown = clip(tid, 80)
     if not spans and not logs:
         return nothing_found(ctx, source="spans" if has["spans"] else "logs", tool="get_trace", start=w.start,
@@ -69,7 +69,7 @@ def get_trace(ctx: ToolContext, trace_id: str) -> ToolResult:
                              text=f"no spans or logs for trace {shown} in this window {fmt_span(w.start, w.end)} "
                                   f"(take a trace id from trace_errors, search_logs or latency_by_service)")
     view = _view(tid, spans, logs)
-    view.capped = len(spans) >= FETCH or len(logs) >= FETCH
+    view.capped = full_s or full_l
     missing = _missing(has, spans, logs)
     ev = ctx.ledger.add(source="spans" if spans else "logs", tool="get_trace",
                         service=view.spans[0].service if view.spans else logs[0].get("service"),
@@ -89,10 +89,12 @@ def _checked(trace_id: str) -> str:
     return tid
 
 
-def _read(ctx: ToolContext, source: str, f: Filter, tid: str) -> list[dict]:
-    """The trace's rows of one source, oldest first; rows of other traces are dropped here too (a backend
-    that cannot filter by trace id must not pass its other rows off as this trace's)."""
-    return [r for r in ctx.telemetry.sample(source, f, limit=FETCH, order="time") if str(r.get("trace_id")) == tid]
+def _read(ctx: ToolContext, source: str, f: Filter, tid: str) -> tuple[list[dict], bool]:
+    """The trace's rows of one source, oldest first, and whether the read was cut at FETCH rows. Rows of other
+    traces are dropped here too: a backend that cannot filter by trace id (Loki) returns the window's first
+    rows, which must not pass for this trace's, and whose cut must be said (the trace's may lie past it)."""
+    rows = ctx.telemetry.sample(source, f, limit=FETCH, order="time")
+    return [r for r in rows if str(r.get("trace_id")) == tid], len(rows) >= FETCH
 
 
 def _missing(has: dict[str, bool], spans: list, logs: list) -> str:
@@ -156,7 +158,7 @@ def _summary(v: TraceView, shown: str, missing: str) -> str:
             f"{f' and {len(services) - 8} more' if len(services) > 8 else ''}"
             + (f"; longest span {longest.service} {longest.duration_ms:,.0f} ms" if longest else "")
             + (f"; {missing}" if missing else "")
-            + (f"; more than {FETCH} rows of one source: the rest not read" if v.capped else ""))
+            + (f"; a source's read stopped at {FETCH} rows: more of this trace may lie past them" if v.capped else ""))
 
 
 def _when(t: datetime | None) -> str:

@@ -67,8 +67,10 @@ def corroborated(hs: list[Hypothesis]) -> list[Hypothesis]:
     if not hs or not hs[0].lead:
         return hs
     top, rival = hs[0], next((h for h in hs if h.service != hs[0].service), None)
-    second = next((h for h in hs[1:] if h.service == top.service and h.kind != top.kind and h.score >= OPEN_AT
-                   and (rival is None or h.score > rival.score)), None)
+    # Both leads: a hypothesis that claims its kind outright (a wire delay both ways) is a rival explanation of
+    # the same service, not support for another kind there.
+    second = next((h for h in hs[1:] if h.service == top.service and h.kind != top.kind and h.lead
+                   and h.score >= OPEN_AT and (rival is None or h.score > rival.score)), None)
     if second is None:
         return hs
     top.score, top.lead = round(1 - (1 - top.score) * (1 - second.score), 3), False

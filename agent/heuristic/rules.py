@@ -168,7 +168,7 @@ def network_delay(f: Facts) -> list[Hypothesis]:
                        [r.evidence for r in edges[:4] if r.evidence],
                        f"calls to and from {svc} spend far longer on the wire ({worst.service}→{worst.peer_service} "
                        f"{worst.baseline_ms:.3g} → {worst.level_ms:.3g} ms) while {svc} itself is not slower: "
-                       f"network latency around {svc}")]
+                       f"network latency around {svc}", lead=lone)]
 
 
 def application_error(f: Facts, svc: str) -> list[Hypothesis]:
