@@ -113,6 +113,11 @@ def test_edge_rates_reads_minutes_without_spans_as_unknown_not_as_calls_that_sto
     assert "no edge's call or error rate left its baseline" in res.text and "spans missing 08:19:50" in res.text
     assert {(r.calls_change, r.calls_at_page) for r in res.data} == {(None, 6.0)}
     assert "'at page' = the mean per minute 2026-07-01 08:09–08:24Z (of its minutes with spans" in res.text
+    # spans that stop well before the page (an outage of the span pipeline, or of everything): unknown there
+    cut = _incident(tmp_path / "cut", end=30, alert=24)
+    write_jsonl(cut / "spans.jsonl", _calls(range(8), lambda m: 6))
+    out = run(_ctx(cut), "edge_rates", bucket_minutes=1)
+    assert "no spans in the minutes before the page: the rates there are unknown, not unchanged" in out.text
     # 'at page' is the mean over the minutes there are: a window that began 10 minutes before the page, not 15
     short = _incident(tmp_path / "short", end=12, alert=10)
     write_jsonl(short / "spans.jsonl", [r for r in spans if r["time"] < at(12)])

@@ -77,11 +77,16 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             f"{fmt_span(f.start, f.end)} (client spans); baseline before the split at {fmt_time(base_end)} ({why}), "
             f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}"
             + (" (of its minutes with spans; the rates are too)" if holes else ""))
-    if not changed:
-        head += f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
-    head += coverage.range_note(ctx, "spans", f.start, f.end) + together
+    head += ("" if changed else _unchanged(rates)) + coverage.range_note(ctx, "spans", f.start, f.end) + together
     return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start), data=rates,
                       evidence_ids=list(dict.fromkeys(r.evidence for r in rates if r.evidence)))
+
+
+def _unchanged(rates: list[EdgeRate]) -> str:
+    """No edge changed: said so, unless no minute before the page has spans (then nothing could be seen to)."""
+    if any(r.calls_at_page is not None for r in rates):
+        return f"; [{rates[0].evidence}] no edge's call or error rate left its baseline"
+    return f"; [{rates[0].evidence}] no spans in the minutes before the page: the rates there are unknown, not unchanged"
 
 
 def _together(rates: list[EdgeRate]) -> str:
