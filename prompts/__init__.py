@@ -13,7 +13,7 @@ from tools.domain.fold import Folded
 from tools.domain.taxonomy import CATEGORIES, TAXONOMY
 from tools.toolset import SHARED_PARAMETERS
 
-PROMPT_VERSION = "2026-12-03.1"   # part of the eval cache key: bump when a template changes meaning
+PROMPT_VERSION = "2026-12-03.2"   # part of the eval cache key: bump when a template changes meaning
 
 
 # Every tag the templates quote untrusted text in, opened or closed, in any case or spacing

@@ -138,7 +138,7 @@ def test_a_span_whose_parent_is_not_recorded_is_a_marked_root_and_a_cycle_cannot
 @pytest.mark.parametrize("name", ["get_trace"])
 def test_get_trace_is_offered_to_the_model_with_its_one_parameter(name):
     schema = TOOLS[name].schema
-    assert schema["required"] == ["trace_id"] and list(schema["properties"]) == ["trace_id"]
+    assert schema["required"] == ["trace_id"] and list(schema["properties"]) == ["trace_id", "service"]
 
 
 def test_rows_of_other_traces_from_a_backend_that_cannot_filter_by_trace_are_not_shown(tmp_path, monkeypatch):
@@ -162,3 +162,14 @@ def test_a_read_cut_before_the_trace_from_a_backend_that_cannot_filter_says_so(t
     monkeypatch.setattr(trace_view, "FETCH", 1)       # the window's first line is another trace's
     res = TOOLS["get_trace"](ctx, {"trace_id": "abc"})
     assert res.data.capped and "more of this trace may lie past them" in res.text
+
+
+def test_get_trace_narrowed_to_one_service_keeps_the_path_above_its_spans_and_its_own_logs(tmp_path):
+    """Relay seat, eighth session: in 130–200-span TrainTicket traces the tree was cut at ~30 spans, before the
+    price spans the model was after, with no way to ask for one service's part."""
+    ctx = _ctx(_snapshot(tmp_path / "t", _trace(), _logs()))
+    res = TOOLS["get_trace"](ctx, {"trace_id": "abc", "service": "price"})
+    assert [(s.span_id, s.depth) for s in res.data.spans] == [("s1", 0), ("s2", 1), ("s3", 2), ("s4", 3)]
+    assert [r["service"] for r in res.data.logs] == ["price"] and "only price (with the spans above its)" in res.text
+    assert "SELECT orders" not in res.text and "create order 42" not in res.text
+    assert res.data.spans[1].own_ms == 30.0           # own times are the whole tree's

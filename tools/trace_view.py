@@ -43,14 +43,16 @@ class TraceView:
     spans_read: int = 0
     logs_read: int = 0
     capped: bool = False         # a source held more rows for the trace than FETCH
+    service: str | None = None   # narrowed to this service's spans (with the path above them) and log lines
 
 
 @tool
-def get_trace(ctx: ToolContext, trace_id: str) -> ToolResult:
+def get_trace(ctx: ToolContext, trace_id: str, service: str | None = None) -> ToolResult:
     """One trace: its spans as a tree (start, duration and own ms per span) and its log lines in time order.
 
     Args:
         trace_id: from another tool's rows
+        service: only its spans (and the path above them) and its log lines
     """
     tid = _checked(trace_id)
     has = {s: ctx.telemetry.coverage(s).present for s in ("spans", "logs")}
@@ -68,7 +70,7 @@ def get_trace(ctx: ToolContext, trace_id: str) -> ToolResult:
                              summary=f"no spans or logs for trace {shown}",
                              text=f"no spans or logs for trace {shown} in this window {fmt_span(w.start, w.end)} "
                                   f"(take a trace id from trace_errors, search_logs or latency_by_service)")
-    view = _view(tid, spans, logs)
+    view = _only(_view(tid, spans, logs), service) if service else _view(tid, spans, logs)
     view.capped = full_s or full_l
     missing = _missing(has, spans, logs)
     ev = ctx.ledger.add(source="spans" if spans else "logs", tool="get_trace",
@@ -109,6 +111,21 @@ def _missing(has: dict[str, bool], spans: list, logs: list) -> str:
 def _view(tid: str, spans: list[dict], logs: list[dict]) -> TraceView:
     t0 = min((s["time"] for s in spans), default=None) or (logs[0]["time"] if logs else None)
     return TraceView(tid, t0, _tree(spans, t0) if spans else [], logs, len(spans), len(logs))
+
+
+def _only(v: TraceView, service: str) -> TraceView:
+    """The view narrowed to one service's spans, each with the path of spans above it (a 200-span trace's
+    tree does not fit a result; a model wanted the part of it in one service), and that service's log lines.
+    Own times stay those of the whole tree."""
+    keep, path = set(), []
+    for i, s in enumerate(v.spans):
+        path = path[:s.depth] + [i]
+        if s.service == service:
+            keep.update(path)
+    v.spans = [s for i, s in enumerate(v.spans) if i in keep]
+    v.logs = [r for r in v.logs if r.get("service") == service]
+    v.spans_read, v.logs_read, v.service = len(v.spans), len(v.logs), service
+    return v
 
 
 def _tree(spans: list[dict], t0: datetime) -> list[TraceSpan]:
@@ -153,7 +170,8 @@ def _summary(v: TraceView, shown: str, missing: str) -> str:
     services = sorted({s.service for s in v.spans} | {str(r.get("service")) for r in v.logs})
     errors = sum(1 for s in v.spans if s.status == "error")
     longest = max(v.spans, key=lambda s: s.duration_ms, default=None)
-    return (f"trace {shown} from {_when(v.start)}: {v.spans_read} spans"
+    return (f"trace {shown} from {_when(v.start)}" + (f", only {v.service} (with the spans above its)" if v.service
+                                                          else "") + f": {v.spans_read} spans"
             f"{f' ({errors} failing)' if errors else ''}, {v.logs_read} log lines, in {', '.join(services[:8])}"
             f"{f' and {len(services) - 8} more' if len(services) > 8 else ''}"
             + (f"; longest span {longest.service} {longest.duration_ms:,.0f} ms" if longest else "")
