@@ -122,6 +122,9 @@ def test_a_log_statement_the_handler_stopped_reaching_is_a_stopped_step(tmp_path
     assert c.per_request_before > 0.9 and 0.2 < c.per_request_after < 0.3 and c.z >= 4
     assert "[getAds][picked ads]" in c.call and "TraceID" not in c.call and "SpanID" not in c.call
     assert "a.s.AdServiceImpl#20" in res.text and "share of requests" in res.text
+    wrote = (round(c.per_request_before * c.requests_before), round(c.per_request_after * c.requests_after))
+    assert wrote[0] >= 0.9 * c.requests_before       # said as requests, not only as a share
+    assert f"stopped ({wrote[0]} of {c.requests_before} requests → {wrote[1]} of {c.requests_after})" in res.text
 
 
 def test_lines_without_span_ids_are_no_steps(tmp_path):

@@ -60,11 +60,21 @@ def call_changes(ctx: ToolContext, service: str | None = None, split_at: datetim
                  "per request = the share of requests that wrote it, stopped = under half that share, beyond chance")
         if (one_in := max(r.get("one_in") or 1 for r in raw)) > 1:
             head += f"; log statements counted over one trace in {one_in} (their requests too)"
-    shown = [{**asdict(c), "change": c.change + (" (error path)" if c.error_path else "")} for c in rows[:SHOWN]]
+    shown = [{**asdict(c), "change": _change_cell(c)} for c in rows[:SHOWN]]
     cols = ["evidence", "service", "operation", "change", "call", "per_request_before", "per_request_after",
             "requests_before", "requests_after"]
     return ToolResult(text=head + "\n" + table(shown, cols), data=rows[:SHOWN],
                       evidence_ids=[c.evidence for c in rows[:SHOWN]])
+
+
+def _change_cell(c: CallChange) -> str:
+    """The change, and for a log step the requests that wrote it on each side: a stop in nearly every request,
+    not only in the failing ones, is the handler's own path (the relay seat wrote one off as a knock-on)."""
+    cell = c.change + (" (error path)" if c.error_path else "")
+    if c.step == "log":
+        cell += (f" ({round(c.per_request_before * c.requests_before)} of {c.requests_before} requests → "
+                 f"{round(c.per_request_after * c.requests_after)} of {c.requests_after})")
+    return cell
 
 
 def _change(r: dict) -> CallChange | None:
