@@ -329,3 +329,18 @@ def test_search_logs_per_minute_stays_one_bounded_line(tmp_path):
     line = run(_ctx(d), "search_logs", text="timeout").text.splitlines()[1]
     assert line.startswith("per minute: 08:00 1 · 08:01 2 · ") and "?" not in line
     assert line.count(" · ") == 39 and line.endswith("… 160 more runs (narrow start/end)")
+
+
+def test_error_onsets_names_an_error_burst_inside_the_baseline(tmp_path):
+    """Relay seat, eighth session (TrainTicket 09:38): basic's burst of "No instances available" errors at 09:33
+    sat inside the baseline, so error_onsets said only "no service's errors rose"; the model found it by search."""
+    d = _incident(tmp_path / "b", end=20, alert=16)
+    logs = [{"time": at(m + i / 10), "service": "order", "level": "info", "message": "GET /order"}
+            for m in range(20) for i in range(10)]
+    logs += [{"time": at(3 + i / 20), "service": "basic", "level": "error",
+              "message": "No instances available for ts-train-service"} for i in range(15)]
+    logs += [{"time": at(m + 0.5), "service": "order", "level": "error", "message": "order not found"} for m in range(20)]
+    write_jsonl(d / "logs.jsonl", sorted(logs, key=lambda r: r["time"]))
+    text = run(_ctx(d), "error_onsets").text
+    assert "error bursts inside the baseline itself" in text and "basic 15 at 08:03 (usual 0/min)" in text
+    assert "order " not in text.split("baseline itself")[1]          # one error a minute, every minute: no burst

@@ -154,8 +154,10 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
         return nothing_found(ctx, source="incident", tool="error_onsets", service=service, start=inc.window.start,
                              end=inc.window.end, filters={"service": service}, data=[],
                              summary=f"no error onset in {service or 'any service'}",
-                             text=head + "\n" + (f"{service}'s errors did not rise above its baseline" if service
-                                                  else "no service's errors rose above its baseline"))
+                             text=head + _baseline_bursts(ctx, service) + "\n" + (
+                                 f"{service}'s errors did not rise above its baseline" if service
+                                 else "no service's errors rose above its baseline"))
+    head += _baseline_bursts(ctx, service)
     ended = any(o.ended_at for o in onsets)
     if ended:
         head += ("\nended: back at its baseline from then on, well before the page: an earlier episode, not the "
@@ -163,3 +165,31 @@ def error_onsets(ctx: ToolContext, service: str | None = None) -> ToolResult:
     text = head + "\n" + table(rows, ["evidence", "service", "onset", "signal", "baseline", "peak", "unit",
                                       "errors_since"] + (["ended"] if ended else [])) + "".join("\n" + n for n in notes)
     return ToolResult(text=text, evidence_ids=ids, data=onsets)
+
+
+BURST_MIN = 10           # error lines in one minute of the baseline …
+BURST_X = 5              # … and this many times the service's usual minute there: an episode inside the baseline
+
+
+def _baseline_bursts(ctx: ToolContext, service: str | None) -> str:
+    """Error bursts inside the baseline itself: onsets are measured against it, so an episode there is no
+    onset (the relay seat found basic's 29 "No instances available" errors at 09:33 only by searching)."""
+    if not ctx.telemetry.coverage("logs").present:
+        return ""
+    start, end = ctx.incident.window.start, ctx.baseline_end()
+    per: dict[str, dict] = {}
+    for r in ctx.telemetry.count("logs", base_filter(ctx, start, end, service, levels=("error", "fatal")),
+                                 by=("service",), bucket_s=60, limit=50_000):
+        if r.get("bucket") and r.get("service"):
+            per.setdefault(r["service"], {})[r["bucket"]] = r["n"]
+    minutes = max(1, round((end - start).total_seconds() / 60))
+    found = []
+    for svc, by_min in per.items():
+        counts = sorted(list(by_min.values()) + [0] * max(0, minutes - len(by_min)))
+        usual, (at, top) = counts[len(counts) // 2], max(by_min.items(), key=lambda kv: kv[1])
+        if top >= BURST_MIN and top >= BURST_X * max(usual, 1):
+            found.append((top, f"{svc} {top} at {fmt_time(at)} (usual {usual}/min)"))
+    if not found:
+        return ""
+    return ("\nerror bursts inside the baseline itself (no onset: onsets rise above the baseline; an episode "
+            "there may be an earlier one, or where this began): " + "; ".join(t for _, t in sorted(found)[::-1][:5]))
