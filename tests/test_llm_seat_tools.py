@@ -344,3 +344,17 @@ def test_error_onsets_names_an_error_burst_inside_the_baseline(tmp_path):
     text = run(_ctx(d), "error_onsets").text
     assert "error bursts inside the baseline itself" in text and "basic 15 at 08:03 (usual 0/min)" in text
     assert "order " not in text.split("baseline itself")[1]          # one error a minute, every minute: no burst
+
+
+def test_metric_changes_ranks_a_change_that_began_after_the_page_after_those_before_it(tmp_path):
+    """Relay seat, eighth session (TrainTicket 10:08): the top rows of metric_changes began at 10:09–10:10, after
+    the page; a change after the page cannot have caused it."""
+    d = _incident(tmp_path / "late", end=20, alert=14)
+    write_jsonl(d / "metrics.jsonl", [
+        {"time": at(m), "service": "admin", "name": "cpu_utilization", "value": 0.1 if m < 16 else 0.9}
+        for m in range(20)] + [
+        {"time": at(m), "service": "route", "name": "cpu_utilization", "value": 0.2 if m < 11 else 0.35}
+        for m in range(20)])
+    res = TOOLS["metric_changes"](_ctx(d), {"name": "cpu_utilization"})
+    assert [r.service for r in res.data] == ["route", "admin"] and abs(res.data[1].z) > abs(res.data[0].z)
+    assert "step (after the page)" in res.text and "'after the page' = began after 08:14" in res.text

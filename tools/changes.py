@@ -11,7 +11,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 
 from tools import nodes
-from tools.analysis import MIN_BASELINE, ChangePoint, change_point
+from tools.analysis import MIN_BASELINE, ChangePoint, alert_time, change_point
 from tools.common import base_filter, no_data, nothing_found, table
 from tools.results import MetricChange, Status
 from tools.toolset import ToolContext, ToolResult, fmt_time, tool
@@ -48,8 +48,11 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     base_end, why = ctx.split(split_at)
     names = [name] if name else sorted({r["name"] for r in ctx.telemetry.metric_names(f)})
     rows, short, total = _changed_series(ctx, f, names, base_end)
-    # A bucket move is no measured change: after every measured one. Ties (from 0): the bigger change.
-    rows.sort(key=lambda r: (r.bucketed, -abs(r.z), -abs(r.level - r.baseline)))
+    # A bucket move is no measured change: after every measured one. A change that began after the page cannot
+    # have caused it: after every one before it. Ties (from 0): the bigger change.
+    page = alert_time(ctx.incident)
+    late = lambda r: r.at is not None and r.at > page      # noqa: E731
+    rows.sort(key=lambda r: (r.bucketed, late(r), -abs(r.z), -abs(r.level - r.baseline)))
     shown = rows[:max(1, min(limit, 60))]
     scope = f"{name or 'any metric'} of {service or 'any service'}"
     too_short = (f"{short} of {total} series have under {MIN_BASELINE} points before the split at "
@@ -74,22 +77,32 @@ def metric_changes(ctx: ToolContext, name: str | None = None, service: str | Non
     head = (f"{len(rows)} changed series of {scope} (baseline before the split at {fmt_time(base_end)} ({why}); ranked by robust "
             f"z = change / baseline spread)" + (f"; {too_short}" if short else ""))
     cols = ["evidence", "service"] + (["peer_service"] if any(r.peer_service for r in shown) else [])
-    if any(_from_zero(r) for r in shown):
-        head += f"; z of a series from 0 (or ~0: under {NEAR_ZERO:.0%} of its new level) capped at {Z_FROM_ZERO:g}"
-    if any(r.same_in for r in shown):
-        head += "; '+N same' = the same series under N more services (one node's metric, per pod): one row"
-    if any(r.bucketed for r in shown):
-        head += (f"; 'bucket move' = a latency quantile flat at one histogram bucket before (few requests): z "
-                 f"capped at {Z_FROM_ZERO:g}, ranked after measured changes")
+    head += _legend(shown, late, page)
     for r in shown:
         r.node = nodes.shared_node(ctx, [r.service, *r.same_in]) if r.same_in else None
     shown = [{**asdict(r), "service": r.service + (f" +{len(r.same_in)} same" if r.same_in else "")
               + (f" (node {r.node})" if r.node else ""),
-              "rel_pct": "bucket move" if r.bucketed else _from_zero(r) or r.rel_pct} for r in shown]
+              "rel_pct": "bucket move" if r.bucketed else _from_zero(r) or r.rel_pct,
+              "shape": r.shape + (" (after the page)" if late(r) else "")} for r in shown]
     return ToolResult(text=head + "\n" + table(shown, cols + ["name", "shape", "at", "baseline",
                                                        "level", "peak", "z", "rel_pct", "slope_per_min",
                                                        "minutes_to_full"], limit=60),
                       evidence_ids=ids, data=rows)
+
+
+def _legend(shown: list[MetricChange], late, page: datetime) -> str:
+    """What the marks in the shown rows mean, for the marks that occur."""
+    out = ""
+    if any(_from_zero(r) for r in shown):
+        out += f"; z of a series from 0 (or ~0: under {NEAR_ZERO:.0%} of its new level) capped at {Z_FROM_ZERO:g}"
+    if any(r.same_in for r in shown):
+        out += "; '+N same' = the same series under N more services (one node's metric, per pod): one row"
+    if any(r.bucketed for r in shown):
+        out += (f"; 'bucket move' = a latency quantile flat at one histogram bucket before (few requests): z "
+                f"capped at {Z_FROM_ZERO:g}, ranked after measured changes")
+    if any(late(r) for r in shown):
+        out += f"; 'after the page' = began after {fmt_time(page)}: ranked after the changes before it"
+    return out
 
 
 def _changed_series(ctx: ToolContext, f, names: list[str], base_end: datetime) -> tuple[list[MetricChange], int, int]:
