@@ -5,6 +5,7 @@ began no later than their caller's; the candidates worth a closer look; how well
 cause's timing fit."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,13 +109,7 @@ class Facts:
 
     def downstream(self, service: str | None) -> set[str]:
         """Every service reachable from `service` through the call graph: where its symptom can come from."""
-        seen, todo = set(), [service]
-        while todo:
-            for c in self.callees(todo.pop()):
-                if c not in seen:
-                    seen.add(c)
-                    todo.append(c)
-        return seen
+        return _reach(service, self.callees)
 
     def metric(self, service: str, name: str) -> tuple[MetricSummary | None, str | None]:
         for a, m in self.results.get("query_metric", []):
@@ -190,12 +185,7 @@ class Facts:
         for r in self.latency:
             if r.view in ("call", "wire") and r.peer_service:
                 slowed.setdefault(r.service, set()).add(r.peer_service)
-        seen, todo = set(), [page]
-        while todo:
-            for c in slowed.get(todo.pop(), ()):
-                if c not in seen:
-                    seen.add(c)
-                    todo.append(c)
+        seen = _reach(page, lambda s: slowed.get(s, ()))
         return seen | {page} if seen else set()
 
     def onset_ids(self, service: str | None) -> list[str]:
@@ -360,3 +350,15 @@ class Facts:
             if r.service == caller and r.peer_service == callee and r.evidence:
                 return [r.evidence]
         return self.ids("service_map") if any(e.caller == caller and e.callee == callee for e in self.edges) else []
+
+
+def _reach(start: str | None, nexts: Callable[[str | None], Iterable[str]]) -> set[str]:
+    """Every service reachable from `start` by following `nexts` (callees, or slowed callees), not `start`
+    itself unless a cycle leads back to it."""
+    seen, todo = set(), [start]
+    while todo:
+        for c in nexts(todo.pop()):
+            if c not in seen:
+                seen.add(c)
+                todo.append(c)
+    return seen
