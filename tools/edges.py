@@ -47,9 +47,9 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
                              filters={"caller": caller, "callee": callee}, data=[])
     (base_end, why), page = ctx.split(), alert_time(ctx.incident)
     holes = [(max(a, f.start), min(b, f.end)) for a, b in coverage.within(ctx, "spans", f.start, f.end)]
-    step = timedelta(minutes=bucket)
-    known = lambda pts: [p for p in pts if not _unknown(holes, p[0], f.start, step)]  # noqa: E731
-    rates = sorted((_edge_rate(k, pts, known(pts), base_end, page) for k, pts in edges.items()), key=_rank)
+    unknown = _unknown(holes, [t for t, *_ in next(iter(edges.values()))], f.start, timedelta(minutes=bucket))
+    rates = sorted((_edge_rate(k, pts, [p for p in pts if p[0] not in unknown], base_end, page)
+                    for k, pts in edges.items()), key=_rank)
     changed = [r for r in rates if r.calls_change or r.errors_rose_at]
     for r in changed:
         r.missing = _missing(ctx, r, f.start, base_end)
@@ -78,7 +78,7 @@ def edge_rates(ctx: ToolContext, callee: str | None = None, caller: str | None =
             f"'at page' = the mean per minute {fmt_span(max(page - AT_PAGE, f.start), page)}"
             + (" (of its minutes with spans; the rates are too)" if holes else ""))
     head += ("" if changed else _unchanged(rates)) + coverage.range_note(ctx, "spans", f.start, f.end) + together
-    return ToolResult(text=head + "\n" + _render(rates, bucket, holes, f.start), data=rates,
+    return ToolResult(text=head + "\n" + _render(rates, bucket, unknown, bool(holes)), data=rates,
                       evidence_ids=list(dict.fromkeys(r.evidence for r in rates if r.evidence)))
 
 
@@ -125,10 +125,10 @@ def _series(rows: list[dict], bucket: int, start: datetime, end: datetime) -> di
             for k, by_t in got.items()}
 
 
-def _unknown(holes: list, t: datetime, start: datetime, step: timedelta) -> bool:
-    """A point whose minutes (within the range) are mostly without spans is unknown, not a drop: a capture that
-    ends 4 s into a minute leaves that minute's count near zero."""
-    return coverage.missing(holes, max(t, start), t + step) >= step / 2
+def _unknown(holes: list, times: list[datetime], start: datetime, step: timedelta) -> set[datetime]:
+    """The points (every edge has the same times) whose minutes within the range are mostly without spans:
+    unknown, not a drop (a capture that ends 4 s into a minute leaves that minute's count near zero)."""
+    return {t for t in times if coverage.missing(holes, max(t, start), t + step) >= step / 2}
 
 
 def _edge_rate(key: tuple, pts: list[tuple], known: list[tuple], base_end: datetime, page: datetime) -> EdgeRate:
@@ -174,7 +174,7 @@ def _summary(r: EdgeRate) -> str:
     return "; ".join(parts + ([r.missing] if r.missing else []))
 
 
-def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) -> str:
+def _render(rates: list[EdgeRate], bucket: int, unknown: set[datetime], holes: bool) -> str:
     rows = [{"evidence": r.evidence, "edge": f"{r.caller}→{r.callee}", "calls/min before": r.calls_before,
              "at page": r.calls_at_page,
              "calls changed": " ".join(x for x in (f"{r.calls_change} {fmt_time(r.calls_changed_at)}" if
@@ -187,9 +187,8 @@ def _render(rates: list[EdgeRate], bucket: int, holes: list, start: datetime) ->
     shown = [r for r in rates if r.calls_change or r.errors_rose_at][:SERIES_SHOWN] or rates[:2]
     out += (f"\nseries (calls/min every {bucket} min from {fmt_time(rates[0].series[0][0])}; [errors/min] where any"
             + ("; ? no spans" if holes else "") + "):")
-    step = timedelta(minutes=bucket)
     for r in shown:
-        points = " ".join("?" if _unknown(holes, t, start, step) else
+        points = " ".join("?" if t in unknown else
                           f"{c:.3g}" + (f"[{e:.3g}]" if e else "") for t, c, e in r.series)
         out += f"\n{r.caller}→{r.callee}: {points}"
     return out
