@@ -14,7 +14,7 @@ from agent.heuristic.facts import Facts
 from agent.heuristic.own_errors import BASELINE_MIN, NEW_ERRORS_LEAD, NEW_ERRORS_MIN, log_cover, split_at
 from agent.heuristic.rules import Hypothesis
 from tools.analysis import line_pace, poisson_z
-from tools.results import CallChange
+from tools.results import CallChange, LogTemplate
 
 STRENGTH = 0.5
 LINES_STRENGTH = 0.55   # a stopped line, clearer than any other service's: the answer (a thinner view than calls)
@@ -29,18 +29,29 @@ def stopped(f: Facts) -> dict[str, tuple[float, int, str, str | None]]:
     at the service's own pace) furthest below its expected count, as (z, expected, template, evidence). A
     warning or error line that stops is recovery, not a fault."""
     out: dict[str, tuple[float, int, str, str | None]] = {}
-    for a, m in f.results.get("log_patterns", []):
-        if a.get("level") or not a.get("end") or not a.get("service") or not m.data:
-            continue
-        pace = line_pace(m.data)
-        for r in m.data:
-            if not r.stopped or {"warn", "error", "fatal"} & set(r.levels.split(",")):
+    for svc, rows, eid in _every_line(f, to_page=True):
+        pace = line_pace(rows)
+        for r in rows:
+            if not r.stopped or _alarm(r):
                 continue
             expected = r.before * pace
             z = -poisson_z(r.after, expected / 2)      # past half, as call_changes measures
-            if z > out.get(a["service"], (0.0,))[0]:
-                out[a["service"]] = (round(z, 1), round(expected), r.template, (m.evidence_ids or [None])[0])
+            if z > out.get(svc, (0.0,))[0]:
+                out[svc] = (round(z, 1), round(expected), r.template, eid)
     return out
+
+
+def _every_line(f: Facts, to_page: bool):
+    """Per service, the log_patterns rows of all its lines (no level filter) the heuristic asked for, up to the
+    page (to_page) or over the whole window, with their evidence id."""
+    for a, m in f.results.get("log_patterns", []):
+        if not a.get("level") and bool(a.get("end")) == to_page and a.get("service") and m.data:
+            yield a["service"], m.data, (m.evidence_ids or [None])[0]
+
+
+def _alarm(r: LogTemplate) -> bool:
+    """A warning or error statement: its stop is recovery, and it is no new path of the code's normal work."""
+    return bool({"warn", "error", "fatal"} & set(r.levels.split(",")))
 
 
 def stopped_lines(f: Facts) -> list[Hypothesis]:
@@ -85,13 +96,10 @@ def new_lines(f: Facts) -> list[Hypothesis]:
     if log_cover(f)[0] < BASELINE_MIN:
         return []
     best: dict[str, tuple[int, str, str | None]] = {}
-    for a, m in f.results.get("log_patterns", []):
-        if a.get("level") or a.get("end") or not a.get("service") or not m.data:
-            continue
-        for r in m.data:
-            if r.new and r.after >= NEW_ERRORS_MIN and not {"warn", "error", "fatal"} & set(r.levels.split(",")):
-                best[a["service"]] = max(best.get(a["service"], (0, "", None)),
-                                         (r.after, r.template, (m.evidence_ids or [None])[0]))
+    for svc, rows, eid in _every_line(f, to_page=False):
+        for r in rows:
+            if r.new and r.after >= NEW_ERRORS_MIN and not _alarm(r):
+                best[svc] = max(best.get(svc, (0, "", None)), (r.after, r.template, eid))
     top = sorted(best.items(), key=lambda kv: -kv[1][0])
     if not top or not top[0][1][2] or (len(top) > 1 and top[0][1][0] < NEW_ERRORS_LEAD * top[1][1][0]):
         return []
