@@ -210,6 +210,21 @@ def test_the_node_of_each_service_is_told_where_log_records_name_it(tmp_path):
     assert res.data[0].node == "10.0.0.1" and "cart +1 same (node 10.0.0.1)" in res.text
 
 
+def test_logs_naming_no_node_are_not_sampled_per_service(tmp_path, monkeypatch):
+    """One spread over the window that names no node ends the look: a sample per service is a scan each (1.2 s
+    of describe_incident at 5M lines, benchmarks/run.py)."""
+    d = _incident(tmp_path / "nonodes", end=30, alert=24)
+    write_jsonl(d / "logs.jsonl", [{"time": at(m), "service": svc, "level": "info", "message": "ok"}
+                                   for m in range(30) for svc in ("cart", "seat", "pay")])
+    ctx = _ctx(d)
+    samples = []
+    real = ctx.telemetry.sample
+    monkeypatch.setattr(ctx.telemetry, "sample", lambda source, where, **kw: samples.append(where) or
+                        real(source, where, **kw))
+    assert "services by node" not in run(ctx, "describe_incident").text
+    assert [w.services for w in samples] == [None]       # the whole window, once
+
+
 # ---- query_metric by=service: the groups past the table are not dropped -----------------------------------------
 def test_query_metric_by_service_gives_every_service_past_the_table_in_brief(tmp_path):
     """TrainTicket has 46 services; by=service cut 16 of them, exactly the ones a model wanted."""
