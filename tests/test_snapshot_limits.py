@@ -207,10 +207,10 @@ def test_a_jsonl_file_is_read_without_limit_and_capped_as_a_limit_scan_caps_it(t
         monkeypatch.setattr(ScanWatch, "_measure", lambda self, *a: None)
     limits, raw = [], SnapshotTelemetry._raw_relation
 
-    def spy(self, f, source, limit):
+    def spy(self, f, source, limit, *buffer):
         if source == "logs":
             limits.append(limit)
-        return raw(self, f, source, limit)
+        return raw(self, f, source, limit, *buffer)
     monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
     t = SnapshotTelemetry(d)
     cov = t.coverage("logs")
@@ -355,3 +355,37 @@ def test_the_watch_inflates_with_isal_as_gzip_does_whole_or_broken(tmp_path, mon
     with_isal = read()
     monkeypatch.setattr(capsmod, "_gzip", lambda: (gzip, (OSError, EOFError, zlib.error)))
     assert read() == with_isal and with_isal[1].rows > 100
+
+
+def test_a_record_past_the_scan_buffer_is_read_and_one_past_the_record_cap_skipped_as_validate_skips_it(
+        tmp_path, monkeypatch):
+    """The first scan's small read buffer (fast, 85 MiB less at 5M lines) fails on a record over about twice
+    its size: the file is then read from a copy with the large buffer, where a record over MAX_RECORD_BYTES is
+    left out and counted, as validate counts it. Such a record used to make the whole file unreadable."""
+    from tools.backends import caps, snapshot, validate
+    monkeypatch.setattr(snapshot, "SCAN_OBJECT_BYTES", 1)           # DuckDB's least buffer: it fails past ~33 MiB
+    monkeypatch.setattr(caps, "MAX_RECORD_BYTES", 40 << 20)
+    monkeypatch.setattr(validate, "MAX_RECORD_BYTES", 40 << 20)
+    d = build(tmp_path / "inc")
+    before = SnapshotTelemetry(d).coverage("logs").rows
+    with open(d / "logs.jsonl", "a") as f:
+        for size, svc in ((36 << 20, "long"), (42 << 20, "huge"), (10, "short")):
+            f.write(json.dumps({"time": ts(100), "service": svc, "level": "error", "message": "x" * size}) + "\n")
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    assert cov.rows == before + 2 and cov.skipped_lines == 1
+    assert {r["service"] for r in t.count("logs", Filter(services=("long", "huge", "short")), by=("service",))} \
+        == {"long", "short"}
+    t.close()
+    rep = validate_snapshot(d)
+    assert rep.records["logs"] == cov.rows and any("record over 40 MB; skipped" in str(p) for p in rep.problems)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_the_copy_passes_lines_whole_and_a_line_over_the_record_cap_as_an_empty_record(chunk):
+    from tools.backends.caps import _RecordCap
+    text = b"a\n" + b"y" * 25 + b"\n\n" + b"z" * 20 + b"\nlast"
+    cap, out = _RecordCap(20), b""
+    for i in range(0, len(text), chunk):
+        out += cap.feed(text[i:i + chunk])
+    assert out + cap.rest() == b"a\n{}\n\n" + b"z" * 20 + b"\nlast"

@@ -2,19 +2,25 @@
 `snapshot validate`, so the two read the same records and report the same caps."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 
-from tools.domain.incident import FIELDS, REQUIRED
+from tools.domain.incident import FIELDS, REQUIRED, TIME_FIELDS
 
 from .caps import MAX_RECORD_BYTES, Caps
 
 JSON_FIELDS = {"attributes", "labels", "changes"}
+NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
+                  "desired_count": "INTEGER", "actual_count": "INTEGER"}
+LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
+LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
+                 "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
 
 
 def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps,
-                    limit: int | None) -> str:
+                    limit: int | None, object_bytes: int = MAX_RECORD_BYTES) -> str:
     """The file's first `limit` records (every record if None) with each field cut to its cap (a JSON object over it left out),
     plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept."""
     if f.suffix == ".parquet":
@@ -22,7 +28,7 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
     else:
         cols = ", ".join(f"'{c}': '{'JSON' if c in JSON_FIELDS else 'VARCHAR'}'" for c in FIELDS[source])
         rel = (f"read_json('{sql_path(f)}', format='newline_delimited', ignore_errors=true, "
-               f"maximum_object_size={MAX_RECORD_BYTES}, columns={{{cols}}})")
+               f"maximum_object_size={object_bytes}, columns={{{cols}}})")
     have = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
     cols, long = [], []
     for c in (c for c in FIELDS[source] if c in have):
@@ -46,6 +52,39 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
     within = limit is None or (f.suffix == ".parquet"
                                and con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0] <= limit)
     return f"(SELECT {', '.join(cols)} FROM {rel}{'' if within else f' LIMIT {int(limit)}'})"
+
+
+def typed_columns(have: dict[str, str], source: str) -> str:
+    """The typed select of the format's columns a file has (`have`: column → DuckDB type)."""
+    sel = []
+    for c in (c for c in FIELDS[source] if c in have):
+        if c in TIME_FIELDS:
+            sel.append(f"TRY_CAST({c} AS TIMESTAMPTZ) AS {c}")
+        elif c in JSON_FIELDS:
+            sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
+        elif c == "value":                 # NaN, inf and 1e308 (which overflows any average) are not readings
+            sel.append("CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
+        elif c in NUMERIC_FIELDS:
+            sel.append(f"TRY_CAST({c} AS {NUMERIC_FIELDS[c]}) AS {c}")
+        elif c in LOWER_FIELDS:            # "Failed", "ERROR", "CLIENT": the format's values, any case
+            sel.append(f"lower(CAST({c} AS VARCHAR)) AS {c}")
+        elif c == "level":
+            cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in LEVEL_ALIASES.items())
+            sel.append(f"CASE lower(CAST(level AS VARCHAR)) {cases} ELSE lower(CAST(level AS VARCHAR)) END AS level")
+        else:
+            sel.append(f"CAST({c} AS VARCHAR) AS {c}")
+    return ", ".join(sel)
+
+
+def create_table(con: duckdb.DuckDBPyConnection, table: str, have: Iterable[str], source: str | None = None,
+                 extra: str = "") -> None:
+    """(Re)create an empty table of the source's format columns. Those the file lacks are virtual columns that
+    read as NULL, not stored NULLs: two absent columns were ~50 MiB of a 5M-line load's peak."""
+    cols = []
+    for c in FIELDS[source or table]:
+        typ = "TIMESTAMPTZ" if c in TIME_FIELDS else "JSON" if c in JSON_FIELDS else NUMERIC_FIELDS.get(c, "VARCHAR")
+        cols.append(f"{c} {typ}" if c in have else f"{c} {typ} GENERATED ALWAYS AS (CAST(NULL AS {typ})) VIRTUAL")
+    con.execute(f"CREATE OR REPLACE TABLE {table} ({', '.join(cols)}{extra})")
 
 
 def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps) -> tuple[int, int, int]:

@@ -22,17 +22,12 @@ from tools.domain.incident import NOT_TELEMETRY, TIME_FIELDS, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc, checked_regex)
-from .caps import Caps, ScanWatch, gzip_broken, sanitized_copy
+from .caps import MAX_RECORD_BYTES, SCAN_OBJECT_BYTES, Caps, ScanWatch, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
-from .scan import JSON_FIELDS, capped_relation, like_escaped, record_counts
+from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, typed_columns
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
-NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
-                  "desired_count": "INTEGER", "actual_count": "INTEGER"}
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
-LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
-LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
-                 "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
 
 
 def source_files(path: Path, source: str) -> list[Path]:
@@ -76,46 +71,25 @@ class SnapshotTelemetry(FastPaths):
         self.con = duckdb.connect(":memory:", config={"threads": DUCKDB_THREADS} if DUCKDB_THREADS else {})
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET TimeZone='UTC'")
+        # Nothing here is ever persisted: an automatic checkpoint would only rewrite every table, once its writes
+        # pass the threshold (at 5M lines, the first table built after the load took 1.7 s and 480 MiB more).
+        self.con.execute("SET checkpoint_threshold = '1TB'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
         self._coverage: dict[str, Coverage] = {}
+        self._stored: dict[str, str] = {}      # the columns the file being loaded has (the others are virtual)
         self._fast_init()
         for source in SOURCES:
             self._coverage[source] = self._load(source)
         self._all_services: set[str] | None = None            # the whole snapshot's, on first use
 
     # ---- loading -------------------------------------------------------------------------
-    def _raw_relation(self, f: Path, source: str, limit: int | None) -> str:
-        return capped_relation(self.con, f, source, self.caps, limit)
-
-    def _normalise(self, raw: str, source: str) -> str:
-        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
-        sel = []
-        for c in FIELDS[source]:
-            if c not in have:
-                typ = "TIMESTAMPTZ" if c in ("time", "not_after", "not_before") else (
-                    "JSON" if c in JSON_FIELDS else NUMERIC_FIELDS.get(c, "VARCHAR"))
-                sel.append(f"CAST(NULL AS {typ}) AS {c}")
-            elif c in ("time", "not_after", "not_before"):
-                sel.append(f"TRY_CAST({c} AS TIMESTAMPTZ) AS {c}")
-            elif c in JSON_FIELDS:
-                sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
-            elif c == "value":                 # NaN, inf and 1e308 (which overflows any average) are not readings
-                sel.append("CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
-            elif c in NUMERIC_FIELDS:
-                sel.append(f"TRY_CAST({c} AS {NUMERIC_FIELDS[c]}) AS {c}")
-            elif c in LOWER_FIELDS:            # "Failed", "ERROR", "CLIENT": the format's values, any case
-                sel.append(f"lower(CAST({c} AS VARCHAR)) AS {c}")
-            elif c == "level":
-                cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in LEVEL_ALIASES.items())
-                sel.append(f"CASE lower(CAST(level AS VARCHAR)) {cases} ELSE lower(CAST(level AS VARCHAR)) END AS level")
-            else:
-                sel.append(f"CAST({c} AS VARCHAR) AS {c}")
-        return ", ".join(sel)
+    def _raw_relation(self, f: Path, source: str, limit: int | None, object_bytes: int = MAX_RECORD_BYTES) -> str:
+        return capped_relation(self.con, f, source, self.caps, limit, object_bytes)
 
     def _load(self, source: str) -> Coverage:
         files = source_files(self.path, source)      # at most one: two files for a source are refused
         if not files:
-            self.con.execute(f"CREATE TABLE {source} AS SELECT {self._empty_columns(source)} WHERE false")
+            create_table(self.con, source, FIELDS[source])
             return Coverage(present=False)
         f, t = files[0], TIME_OF[source]
         usable = _usable(source)
@@ -134,8 +108,12 @@ class SnapshotTelemetry(FastPaths):
             # Unusable records go in memory, not in another scan of the file; a file out of time order is
             # sorted here, so time filters skip whole row groups.
             if unsorted:
-                self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT * EXCLUDE (_cut, _unread) "
-                                 f"FROM {source} WHERE {usable} ORDER BY {t}")
+                stored = [c for c in FIELDS[source] if c in self._stored]
+                create_table(self.con, "_sorted", stored, source)
+                self.con.execute(f"INSERT INTO _sorted SELECT {', '.join(stored)} FROM {source} WHERE {usable} "
+                                 f"ORDER BY {t}")
+                self.con.execute(f"DROP TABLE {source}")
+                self.con.execute(f"ALTER TABLE _sorted RENAME TO {source}")
             else:
                 if rows < total:
                     self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
@@ -156,9 +134,10 @@ class SnapshotTelemetry(FastPaths):
             if not (over and over.bytes_over):
                 total, unread, cut = self._scan_first(f, source, over)
         except duckdb.Error as e:
-            if not (isinstance(e, duckdb.InterruptException) or f.name.endswith(".gz") and "GZIP" in str(e).upper()):
+            if not (isinstance(e, duckdb.InterruptException) or f.name.endswith(".gz") and "GZIP" in str(e).upper()
+                    or _too_long(e)):
                 raise
-            unread = True                  # stopped at the bytes cap, or a truncated gzip: the copy keeps what it can
+            unread = True     # stopped at the bytes cap, a truncated gzip or a huge record: the copy keeps what it can
         if over and over.result():         # waited for before any other query, which its interrupt could stop
             notes.append(caps.bytes_note(f.name))
         if over and (over.bytes_over or unread):
@@ -183,9 +162,9 @@ class SnapshotTelemetry(FastPaths):
         the records kept, and every error met, are the LIMIT scan's. The bytes cap's stop is the caller's."""
         if watch:
             try:
-                counts = self._scan(f, source, None)
-            except duckdb.Error:
-                if watch.bytes_over:
+                counts = self._scan(f, source, None, SCAN_OBJECT_BYTES)
+            except duckdb.Error as e:
+                if watch.bytes_over or _too_long(e):
                     raise
                 counts = None
             finally:
@@ -194,23 +173,19 @@ class SnapshotTelemetry(FastPaths):
                 return counts
         return self._scan(f, source, self.caps.records)
 
-    def _scan(self, src: Path, source: str, limit: int | None) -> tuple[int, int, int]:
+    def _scan(self, src: Path, source: str, limit: int | None,
+              object_bytes: int = MAX_RECORD_BYTES) -> tuple[int, int, int]:
         """(Re)create the source's table from one scan of `src`, of its first `limit` records (all if None):
         (records, records whose required fields all read as null, records with a field cut)."""
-        raw = self._raw_relation(src, source, limit)
+        raw = self._raw_relation(src, source, limit, object_bytes)
         unread = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
-        self.con.execute(f"CREATE OR REPLACE TABLE {source} AS SELECT {self._normalise(raw, source)}, _cut, "
+        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
+        create_table(self.con, source, have, extra=", _cut BOOLEAN, _unread BOOLEAN")
+        self._stored = have
+        self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}, _cut, "
                          f"({unread}) AS _unread FROM {raw}")
         return self.con.execute(f"SELECT count(*), count(*) FILTER (WHERE _unread), count(*) FILTER (WHERE _cut) "
                                 f"FROM {source}").fetchone()
-
-    def _empty_columns(self, source: str) -> str:
-        out = []
-        for c in FIELDS[source]:
-            typ = "TIMESTAMPTZ" if c in ("time", "not_after", "not_before") else (
-                "JSON" if c in JSON_FIELDS else NUMERIC_FIELDS.get(c, "VARCHAR"))
-            out.append(f"CAST(NULL AS {typ}) AS {c}")
-        return ", ".join(out)
 
     # ---- the Telemetry protocol ------------------------------------------------------------
     def coverage(self, source: Source) -> Coverage:
@@ -378,6 +353,11 @@ def _usable(source: str) -> str:
 def _error_condition(source: str) -> str:
     return {"logs": "level IN ('error', 'fatal')", "spans": "status = 'error'",
             "scaling": "status = 'failed'", "deployments": "status = 'failed'"}.get(source, "false")
+
+
+def _too_long(e: duckdb.Error) -> bool:
+    """DuckDB met a JSON record longer than its read buffer (about twice `maximum_object_size`)."""
+    return "maximum_object_size" in str(e)
 
 
 def _first_line(e: BaseException) -> str:

@@ -23,8 +23,8 @@ from tools.domain.incident import INFRA_KINDS, is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
 from .caps import MAX_RECORD_BYTES, Caps, CappedLines, open_decompressed
-from .scan import JSON_FIELDS, capped_relation, record_counts
-from .snapshot import LEVEL_ALIASES, source_files
+from .scan import JSON_FIELDS, LEVEL_ALIASES, capped_relation, record_counts
+from .snapshot import source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
 ENUMS = {("logs", "level"): set(LEVELS) | set(LEVEL_ALIASES), ("spans", "kind"): {"server", "client", "internal",
