@@ -110,7 +110,7 @@ class SnapshotTelemetry(FastPaths):
             if unsorted:
                 stored = [c for c in FIELDS[source] if c in self._stored]
                 create_table(self.con, "_sorted", stored, source)
-                self.con.execute(f"INSERT INTO _sorted SELECT {', '.join(stored)} FROM {source} WHERE {usable} "
+                self.con.execute(f"INSERT INTO _sorted BY NAME SELECT {', '.join(stored)} FROM {source} WHERE {usable} "
                                  f"ORDER BY {t}")
                 self.con.execute(f"DROP TABLE {source}")
                 self.con.execute(f"ALTER TABLE _sorted RENAME TO {source}")
@@ -118,7 +118,7 @@ class SnapshotTelemetry(FastPaths):
                 if rows < total:
                     self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
                 self.con.execute(f"ALTER TABLE {source} DROP COLUMN _cut")
-                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _unread")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN IF EXISTS _unread")
         except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
             raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
         return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=total - rows,
@@ -178,14 +178,16 @@ class SnapshotTelemetry(FastPaths):
         """(Re)create the source's table from one scan of `src`, of its first `limit` records (all if None):
         (records, records whose required fields all read as null, records with a field cut)."""
         raw = self._raw_relation(src, source, limit, object_bytes)
-        unread = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
+        flags = {"_cut": "_cut"}
+        if src.suffix != ".parquet":    # a malformed or non-UTF-8 JSON record reads as all-null: the caller repairs
+            flags["_unread"] = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
         have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
-        create_table(self.con, source, have, extra=", _cut BOOLEAN, _unread BOOLEAN")
+        create_table(self.con, source, have, extra="".join(f", {k} BOOLEAN" for k in flags))
         self._stored = have
-        self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}, _cut, "
-                         f"({unread}) AS _unread FROM {raw}")
-        return self.con.execute(f"SELECT count(*), count(*) FILTER (WHERE _unread), count(*) FILTER (WHERE _cut) "
-                                f"FROM {source}").fetchone()
+        self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}, "
+                         f"{', '.join(f'({v}) AS {k}' for k, v in flags.items())} FROM {raw}")
+        return self.con.execute(f"SELECT count(*), {'count(*) FILTER (WHERE _unread)' if '_unread' in flags else 0}, "
+                                f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
 
     # ---- the Telemetry protocol ------------------------------------------------------------
     def coverage(self, source: Source) -> Coverage:
