@@ -381,6 +381,27 @@ def test_a_record_past_the_scan_buffer_is_read_and_one_past_the_record_cap_skipp
     assert rep.records["logs"] == cov.rows and any("record over 40 MB; skipped" in str(p) for p in rep.problems)
 
 
+def test_the_record_cap_of_the_copy_counts_bytes_as_read_not_as_repaired(tmp_path, monkeypatch):
+    """Each bad byte becomes a 3-byte U+FFFD in the copy: a record under the cap as read, as validate measures
+    it, is kept even when its repair is over it (found by a review: the copy capped after decoding)."""
+    from tools.backends import caps, validate
+    monkeypatch.setattr(caps, "MAX_RECORD_BYTES", 1 << 20)
+    monkeypatch.setattr(validate, "MAX_RECORD_BYTES", 1 << 20)
+    d = build(tmp_path / "inc")
+    before = SnapshotTelemetry(d).coverage("logs").rows
+    with open(d / "logs.jsonl", "ab") as f:
+        f.write(b'{"time": "' + ts(100).encode() + b'", "service": "latin1", "level": "info", "message": "'
+                + b"\xe9" * (600 << 10) + b'"}\n')
+        f.write(json.dumps({"time": ts(101), "service": "huge", "level": "info", "message": "x" * (1200 << 10)})
+                .encode() + b"\n")
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    assert cov.rows == before + 1 and cov.skipped_lines == 1
+    assert t.count("logs", Filter(services=("latin1",)))[0]["n"] == 1
+    t.close()
+    assert validate_snapshot(d).records["logs"] == cov.rows
+
+
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
 def test_the_copy_passes_lines_whole_and_a_line_over_the_record_cap_as_an_empty_record(chunk):
     from tools.backends.caps import _RecordCap

@@ -8,8 +8,7 @@ from tools.domain.errors import QueryError
 from tools.toolset import ToolContext
 
 NODE_KEYS = ("node", "k8s.node.name", "node.name")    # record attributes that name the node
-PER_SERVICE = 20                                       # log records read per service (a spread sample)
-FIRST_LOOK = 200                                       # records of the whole window read before any per service
+PER_SERVICE = 20                                       # log records read per service (first, then a spread)
 
 
 def nodes_of(ctx: ToolContext) -> dict[str, set[str]]:
@@ -20,16 +19,15 @@ def nodes_of(ctx: ToolContext) -> dict[str, set[str]]:
     w = ctx.incident.window
     if ctx.telemetry.coverage("logs").present:
         try:
-            # A collector adds the node to all of a service's records or to none: when a spread of 200 over the
-            # whole window names none, hardly any record does, and a sample per service costs a scan each (1.2 s
-            # at 5M lines).
-            named = any(_node(r) for r in ctx.telemetry.sample("logs", Filter(start=w.start, end=w.end),
-                                                               limit=FIRST_LOOK, order="spread"))
-            for svc in sorted(ctx.telemetry.services(w)) if named else ():
-                for r in ctx.telemetry.sample("logs", Filter(start=w.start, end=w.end, services=(svc,)),
-                                              limit=PER_SERVICE, order="spread"):
-                    if (node := _node(r)):
-                        out.setdefault(svc, set()).add(node)
+            for svc in sorted(ctx.telemetry.services(w)):
+                f = Filter(start=w.start, end=w.end, services=(svc,))
+                # A collector adds the node to all of a service's records or to none: its first records say
+                # which, and only a service whose records name one is sampled over the window for the rest (a
+                # spread is a scan each: 1.2 s for 30 services at 5M lines; the first records, 0.1 s).
+                first = ctx.telemetry.sample("logs", f, limit=PER_SERVICE)
+                if any(_node(r) for r in first):
+                    spread = ctx.telemetry.sample("logs", f, limit=PER_SERVICE, order="spread")
+                    out[svc] = {n for r in first + spread if (n := _node(r))}
         except (TelemetryError, QueryError, NotImplementedError):
             out = {}
     ctx._memo["nodes"] = out

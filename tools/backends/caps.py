@@ -293,7 +293,8 @@ def gzip_broken(f: Path, max_bytes: int) -> bool:
 
 def sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool]:
     """Stream a JSONL file into a UTF-8-clean copy (invalid bytes → U+FFFD) of at most max_bytes of it,
-    ending with the last whole line before that cap, as `snapshot validate` reads it. A gzip stream cut
+    ending with the last whole line before that cap, a line over MAX_RECORD_BYTES made `{}`, as `snapshot
+    validate` reads it. A gzip stream cut
     short (a capture or copy interrupted) keeps every record before the break: (copy, torn)."""
     dst = tmpdir / (src.name.removesuffix(".gz"))
     with open_decompressed(src) as fin, open(dst, "wb") as fout:
@@ -306,20 +307,20 @@ def sanitized_copy(src: Path, tmpdir: Path, max_bytes: int) -> tuple[Path, bool]
                 if len(chunk) > left:
                     chunk, capped = chunk[:left], True
                 left -= len(chunk)
-                fout.write(lines.feed(decoder.decode(chunk).encode()))
+                fout.write(decoder.decode(lines.feed(chunk)).encode())     # whole lines: no character split
                 if capped:
                     break
         except (EOFError, gzip.BadGzipFile, zlib.error):
             torn = True      # cut short, or corrupt from here (a CRC error is found at the end): what came before is kept
         if not capped:                             # else the line the cap cut through is left out
-            fout.write(lines.feed(decoder.decode(b"", final=True).encode()) + lines.rest())
+            fout.write(decoder.decode(lines.rest(), final=True).encode())
     return dst, torn
 
 
 class _RecordCap:
-    """Text passed on whole lines at a time; a line over `limit` bytes comes out as `{}`, a record that reads as
-    unusable (so it is counted as skipped, where validate says "record over 64 MB; skipped"). At most `limit`
-    bytes of the line in progress are held."""
+    """A file's bytes passed on whole lines at a time; a line over `limit` bytes as read (before its bad bytes
+    are replaced, as validate measures it) comes out as `{}`, a record that reads as unusable, so it is counted
+    as skipped where validate says "record over 64 MB; skipped". At most `limit` bytes of a line are held."""
 
     def __init__(self, limit: int):
         self.limit, self.held, self.size, self.over = limit, [], 0, False
