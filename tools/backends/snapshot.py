@@ -24,7 +24,7 @@ from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Cove
                    TelemetryError, TimeWindow, as_utc, checked_regex)
 from .caps import MAX_RECORD_BYTES, SCAN_OBJECT_BYTES, Caps, ScanWatch, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
-from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, typed_columns
+from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, sql_path, typed_columns
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
@@ -57,6 +57,7 @@ class SnapshotConfig(BackendConfig):
         return SnapshotTelemetry(self.path)
 
 
+SNIFF_RECORDS = 20_480                 # a JSONL file's first records read for its fields (`_unseen`; DuckDB's own sample)
 DUCKDB_THREADS: int | None = None       # DuckDB's default (one per core) unless set: eval's workers share the cores
 
 
@@ -119,6 +120,7 @@ class SnapshotTelemetry(FastPaths):
                     self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
                 self.con.execute(f"ALTER TABLE {source} DROP COLUMN _cut")
                 self.con.execute(f"ALTER TABLE {source} DROP COLUMN IF EXISTS _unread")
+                self.con.execute(f"ALTER TABLE {source} DROP COLUMN IF EXISTS _unseen")
         except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
             raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
         return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=total - rows,
@@ -162,7 +164,7 @@ class SnapshotTelemetry(FastPaths):
         the records kept, and every error met, are the LIMIT scan's. The bytes cap's stop is the caller's."""
         if watch:
             try:
-                counts = self._scan(f, source, None, SCAN_OBJECT_BYTES)
+                counts = self._scan(f, source, None, SCAN_OBJECT_BYTES, self._unseen(f, source))
             except duckdb.Error as e:
                 if watch.bytes_over or _too_long(e):
                     raise
@@ -173,21 +175,40 @@ class SnapshotTelemetry(FastPaths):
                 return counts
         return self._scan(f, source, self.caps.records)
 
-    def _scan(self, src: Path, source: str, limit: int | None,
-              object_bytes: int = MAX_RECORD_BYTES) -> tuple[int, int, int]:
+    def _scan(self, src: Path, source: str, limit: int | None, object_bytes: int = MAX_RECORD_BYTES,
+              unseen: frozenset[str] = frozenset()) -> tuple[int, int, int]:
         """(Re)create the source's table from one scan of `src`, of its first `limit` records (all if None):
-        (records, records whose required fields all read as null, records with a field cut)."""
+        (records, records whose required fields all read as null, records with a field cut). `unseen` fields
+        are not stored (virtual NULL columns) unless a record has one after all: the scan is then redone."""
         raw = self._raw_relation(src, source, limit, object_bytes)
         flags = {"_cut": "_cut"}
         if src.suffix != ".parquet":    # a malformed or non-UTF-8 JSON record reads as all-null: the caller repairs
             flags["_unread"] = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
-        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
+        if unseen:
+            flags["_unseen"] = " OR ".join(f"{c} IS NOT NULL" for c in sorted(unseen))
+        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall() if r[0] not in unseen}
         create_table(self.con, source, have, extra="".join(f", {k} BOOLEAN" for k in flags))
         self._stored = have
         self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}, "
                          f"{', '.join(f'({v}) AS {k}' for k, v in flags.items())} FROM {raw}")
+        if unseen and self.con.execute(f"SELECT bool_or(_unseen) FROM {source}").fetchone()[0]:
+            return self._scan(src, source, limit, object_bytes)         # a field the first records lack came later
         return self.con.execute(f"SELECT count(*), {'count(*) FILTER (WHERE _unread)' if '_unread' in flags else 0}, "
                                 f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
+
+    def _unseen(self, f: Path, source: str) -> frozenset[str]:
+        """The optional fields none of a JSONL file's first records has. DuckDB must be told a JSONL file's
+        columns before it reads it, and a field no record has would be a stored column of NULLs (~24 MiB each
+        at 5M lines): `_scan` leaves these out, and checks the guess in the same scan."""
+        optional = {c for c in FIELDS[source] if c not in REQUIRED[source]}
+        try:
+            keys = {k for (k,) in self.con.execute(
+                f"SELECT DISTINCT unnest(json_keys(json)) FROM (SELECT json FROM read_ndjson_objects("
+                f"'{sql_path(f)}', ignore_errors=true, maximum_object_size={SCAN_OBJECT_BYTES}) LIMIT {SNIFF_RECORDS})"
+            ).fetchall()}
+        except duckdb.Error:
+            return frozenset()
+        return frozenset(optional - keys)
 
     # ---- the Telemetry protocol ------------------------------------------------------------
     def coverage(self, source: Source) -> Coverage:
