@@ -13,6 +13,7 @@ import codecs
 import functools
 import gzip
 import io
+import itertools
 import os
 import threading
 import zlib
@@ -94,6 +95,11 @@ def _chunks(f: Path) -> Iterator[bytes]:
                 yield chunk
     except errors:
         return
+
+
+def file_head(f: Path, size: int) -> bytes:
+    """About the first `size` bytes of a file (a .gz file's decompressed; what there is of a broken stream)."""
+    return b"".join(itertools.islice(_chunks(f), max(1, size >> 20)))
 
 
 @functools.cache

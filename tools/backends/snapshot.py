@@ -22,9 +22,9 @@ from tools.domain.incident import NOT_TELEMETRY, TIME_FIELDS, load_incident
 
 from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Coverage, Filter, Incident, Source,
                    TelemetryError, TimeWindow, as_utc, checked_regex)
-from .caps import MAX_RECORD_BYTES, SCAN_OBJECT_BYTES, Caps, ScanWatch, gzip_broken, sanitized_copy
+from .caps import MAX_RECORD_BYTES, SCAN_OBJECT_BYTES, Caps, ScanWatch, file_head, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
-from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, sql_path, typed_columns
+from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, typed_columns
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
@@ -57,7 +57,7 @@ class SnapshotConfig(BackendConfig):
         return SnapshotTelemetry(self.path)
 
 
-SNIFF_RECORDS = 20_480                 # a JSONL file's first records read for its fields (`_unseen`; DuckDB's own sample)
+SNIFF_BYTES = 4 << 20                  # of a JSONL file, read for the fields it has (`_unseen`)
 DUCKDB_THREADS: int | None = None       # DuckDB's default (one per core) unless set: eval's workers share the cores
 
 
@@ -197,18 +197,12 @@ class SnapshotTelemetry(FastPaths):
                                 f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
 
     def _unseen(self, f: Path, source: str) -> frozenset[str]:
-        """The optional fields none of a JSONL file's first records has. DuckDB must be told a JSONL file's
-        columns before it reads it, and a field no record has would be a stored column of NULLs (~24 MiB each
-        at 5M lines): `_scan` leaves these out, and checks the guess in the same scan."""
-        optional = {c for c in FIELDS[source] if c not in REQUIRED[source]}
-        try:
-            keys = {k for (k,) in self.con.execute(
-                f"SELECT DISTINCT unnest(json_keys(json)) FROM (SELECT json FROM read_ndjson_objects("
-                f"'{sql_path(f)}', ignore_errors=true, maximum_object_size={SCAN_OBJECT_BYTES}) LIMIT {SNIFF_RECORDS})"
-            ).fetchall()}
-        except duckdb.Error:
-            return frozenset()
-        return frozenset(optional - keys)
+        """The optional fields whose name is nowhere in the first 4 MiB of a JSONL file. DuckDB must be told a
+        JSONL file's columns before it reads it, and a field no record has would be a stored column of NULLs
+        (~24 MiB each at 5M lines): `_scan` leaves these out and checks the guess in the same scan. Read here in
+        bytes, not records: a prefix of blank lines or one endless line must not be read to find records."""
+        head = file_head(f, SNIFF_BYTES)
+        return frozenset(c for c in FIELDS[source] if c not in REQUIRED[source] and f'"{c}"'.encode() not in head)
 
     # ---- the Telemetry protocol ------------------------------------------------------------
     def coverage(self, source: Source) -> Coverage:
