@@ -77,7 +77,7 @@ class SnapshotTelemetry(FastPaths):
         self.con.execute("SET checkpoint_threshold = '1TB'")
         self._tmp = tempfile.TemporaryDirectory(prefix="fivewhys-")
         self._coverage: dict[str, Coverage] = {}
-        self._stored: dict[str, str] = {}      # the columns the file being loaded has (the others are virtual)
+        self._stored: dict[str, str] = {}      # the stored columns of the table being loaded (the others are virtual)
         self._fast_init()
         for source in SOURCES:
             self._coverage[source] = self._load(source)
@@ -115,12 +115,8 @@ class SnapshotTelemetry(FastPaths):
                                  f"ORDER BY {t}")
                 self.con.execute(f"DROP TABLE {source}")
                 self.con.execute(f"ALTER TABLE _sorted RENAME TO {source}")
-            else:
-                if rows < total:
-                    self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
-                self.con.execute(f"ALTER TABLE {source} DROP COLUMN _cut")
-                self.con.execute(f"ALTER TABLE {source} DROP COLUMN IF EXISTS _unread")
-                self.con.execute(f"ALTER TABLE {source} DROP COLUMN IF EXISTS _unseen")
+            elif rows < total:
+                self.con.execute(f"DELETE FROM {source} WHERE NOT ({usable})")
         except (duckdb.Error, OSError, EOFError, gzip.BadGzipFile) as e:
             raise SnapshotError(f"{f}: cannot be read ({_first_line(e)})") from None
         return Coverage(present=True, rows=rows, first=first, last=last, skipped_lines=total - rows,
@@ -193,8 +189,11 @@ class SnapshotTelemetry(FastPaths):
                          f"{', '.join(f'({v}) AS {k}' for k, v in flags.items())} FROM {raw}")
         if unseen and self.con.execute(f"SELECT bool_or(_unseen) FROM {source}").fetchone()[0]:
             return self._scan(src, source, limit, object_bytes)         # a field the first records lack came later
-        return self.con.execute(f"SELECT count(*), {'count(*) FILTER (WHERE _unread)' if '_unread' in flags else 0}, "
-                                f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
+        counts = self.con.execute(f"SELECT count(*), {'count(*) FILTER (WHERE _unread)' if '_unread' in flags else 0}, "
+                                  f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
+        for k in flags:                 # counted: the table keeps the format's columns only
+            self.con.execute(f"ALTER TABLE {source} DROP COLUMN {k}")
+        return counts
 
     def _unseen(self, f: Path, source: str) -> frozenset[str]:
         """The optional fields whose name is nowhere in the first 4 MiB of a JSONL file. DuckDB must be told a
