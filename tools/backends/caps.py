@@ -98,7 +98,8 @@ def _chunks(f: Path) -> Iterator[bytes]:
 
 
 def file_head(f: Path, size: int) -> bytes:
-    """About the first `size` bytes of a file (a .gz file's decompressed; what there is of a broken stream)."""
+    """The first `size` bytes of a file in whole MiB chunks (a .gz file's decompressed; what there is of a broken
+    stream)."""
     return b"".join(itertools.islice(_chunks(f), max(1, size >> 20)))
 
 
