@@ -207,10 +207,10 @@ def test_a_jsonl_file_is_read_without_limit_and_capped_as_a_limit_scan_caps_it(t
         monkeypatch.setattr(ScanWatch, "_measure", lambda self, *a: None)
     limits, raw = [], SnapshotTelemetry._raw_relation
 
-    def spy(self, f, source, limit, *buffer):
+    def spy(self, f, source, limit, *buffer, **flags):
         if source == "logs":
             limits.append(limit)
-        return raw(self, f, source, limit, *buffer)
+        return raw(self, f, source, limit, *buffer, **flags)
     monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
     t = SnapshotTelemetry(d)
     cov = t.coverage("logs")
@@ -410,3 +410,76 @@ def test_the_copy_passes_lines_whole_and_a_line_over_the_record_cap_as_an_empty_
     for i in range(0, len(text), chunk):
         out += cap.feed(text[i:i + chunk])
     assert out + cap.rest() == b"a\n{}\n\n" + b"z" * 20 + b"\nlast"
+
+
+
+def cut_records(case: str) -> list[dict]:
+    """Records beside caps of 20 characters a name and 100 of text. "at_cap": a name of exactly 20 characters and
+    one of 15 two-byte characters (30 bytes), neither cut. "object": an attributes object over the cap, left out.
+    "long": both, and three more cut: a name, a level (kept lowered) and a message over their caps. Always: a
+    record whose time is 150 characters, not a time and skipped, but not counted as cut (its text is not kept)."""
+    recs = [{"time": ts(100 + i), "service": "api", "level": "info", "message": f"line {i}"} for i in range(6)]
+    recs.append({"time": ts(106) + "x" * 130, "service": "api", "level": "info", "message": "not a time"})
+    if case in ("at_cap", "long"):
+        recs[0]["service"], recs[1]["instance"] = "a" * 20, "é" * 15
+    if case in ("object", "long"):
+        recs[5]["attributes"] = {"stack": "s" * 150}
+    if case == "long":
+        recs[2]["service"], recs[3]["level"], recs[4]["message"] = "b" * 25, "W" * 25, "m" * 150
+    return recs
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("case, cut, rescan", [("short", 0, False), ("object", 1, False), ("at_cap", 0, True),
+                                               ("long", 4, True)])
+def test_cut_fields_are_counted_exactly_from_the_tables_statistics_and_one_scan(tmp_path, monkeypatch, fmt, case,
+                                                                                 cut, rescan):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    src = tmp_path / "logs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in cut_records(case)))
+    objects = case in ("object", "long")
+    if fmt == "parquet":       # attributes (when any) as JSON text, as writers without a map type store them
+        duckdb.connect().execute(f"COPY (SELECT time, service, level, instance, message"
+                                 f"{', CAST(attributes AS VARCHAR) AS attributes' * objects} FROM read_json('{src}', "
+                                 f"columns={{time: 'VARCHAR', service: 'VARCHAR', level: 'VARCHAR', instance: "
+                                 f"'VARCHAR', message: 'VARCHAR', attributes: 'JSON'}})) "
+                                 f"TO '{d / 'logs.parquet'}' (FORMAT parquet)")
+    else:
+        src.rename(d / "logs.jsonl")
+    monkeypatch.setenv("FIVEWHYS_MAX_NAME_CHARS", "20")
+    monkeypatch.setenv("FIVEWHYS_MAX_FIELD_CHARS", "100")
+    flagged, raw = [], SnapshotTelemetry._raw_relation
+
+    def spy(self, f, source, limit, *buffer, flag_kept_text=True):
+        rel = raw(self, f, source, limit, *buffer, flag_kept_text=flag_kept_text)
+        if source == "logs":
+            flagged.append((flag_kept_text, "AS _cut" in rel))
+        return rel
+    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    t = SnapshotTelemetry(d)
+    cov = t.coverage("logs")
+    assert cov.rows == 6 and cov.skipped_lines == 1
+    kept = t.con.execute("SELECT service, level, instance, length(message), attributes IS NULL FROM logs "
+                         "ORDER BY time").fetchall()
+    t.close()
+    # The load's scan flags only what the table cannot show (JSON objects left out), and has no flag at all when
+    # the file has none. The file is read again, to count, only when a field kept as text reaches its cap in
+    # bytes: a cut one is there, and one exactly at the cap is not cut.
+    assert flagged == [(False, fmt == "jsonl" or objects)] + [(True, True)] * rescan
+    note = [f"logs.{fmt}: {cut} record(s) with fields over the length caps, cut (FIVEWHYS_MAX_NAME_CHARS=20 for "
+            f"names, FIVEWHYS_MAX_FIELD_CHARS=100 for text; a longer JSON object is left out)"] * bool(cut)
+    assert [c for c in cov.capped if "over the length caps" in c] == note
+    assert [str(p) for p in validate_snapshot(d).problems if "over the length caps" in str(p)] == \
+        [f"{d / f'logs.{fmt}'}: warning: {n}" for n in note]
+    if case == "long":
+        assert kept[0][0] == "a" * 20 and kept[1][2] == "é" * 15
+        assert kept[2][0] == "b" * 20 and kept[3][1] == "w" * 20 and kept[4][3] == 100 and kept[5][4]
+
+
+def test_a_columns_longest_value_is_read_from_either_form_of_duckdbs_statistics():
+    from tools.backends.scan import _longest
+    assert _longest({"max_string_length": 140_000, "has_unicode": True}) == 140_000             # DuckDB 2
+    assert _longest("[Min: x0, Max: x99][Has Unicode: false][Max String Length: 6][Has Null: false]") == 6   # 1.x
+    assert _longest("[Has Null: true]") is None and _longest({}) is None          # unknown: the caller counts

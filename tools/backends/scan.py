@@ -2,6 +2,7 @@
 `snapshot validate`, so the two read the same records and report the same caps."""
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,14 +16,22 @@ JSON_FIELDS = {"attributes", "labels", "changes"}
 NUMERIC_FIELDS = {"value": "DOUBLE", "duration_ms": "DOUBLE", "from_count": "INTEGER",
                   "desired_count": "INTEGER", "actual_count": "INTEGER"}
 LOWER_FIELDS = {"status", "kind", "action", "event", "purpose"}
+# Read as a time or a number: their text is never kept, so never cut (a megabyte of it is simply not a time).
+PARSED_FIELDS = TIME_FIELDS | set(NUMERIC_FIELDS)
+# Kept in the table as the text read (lower() and the level's aliases aside), so a cut shows in the table; a JSON
+# object over its cap is left out whole, which does not.
+KEPT_AS_TEXT = {c for cs in FIELDS.values() for c in cs} - PARSED_FIELDS - JSON_FIELDS
 LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
                  "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
 
 
 def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps,
-                    limit: int | None, object_bytes: int = MAX_RECORD_BYTES) -> str:
+                    limit: int | None, object_bytes: int = MAX_RECORD_BYTES, flag_kept_text: bool = True) -> str:
     """The file's first `limit` records (every record if None) with each field cut to its cap (a JSON object over it left out),
-    plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept."""
+    plus `_cut`, whether any field was: cut in the same scan, so a megabyte-long field is never kept. Without
+    `flag_kept_text`, `_cut` leaves out the fields kept as text, whose cuts the table's statistics show
+    (`text_cut_possible`), and is not there when no other field can be cut: the flag's column was 19% of a
+    5M-row Parquet load."""
     if f.suffix == ".parquet":
         rel = f"read_parquet('{sql_path(f)}')"
     else:
@@ -35,23 +44,45 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
         n, typ = caps.chars(c), have[c].upper()
         # strlen (bytes, known without reading the text) bounds length (characters) from above: only a
         # value over the cap in bytes is measured in characters, which keeps the scan as fast as a bare one.
-        if typ == "VARCHAR":
-            cols.append(f"CASE WHEN strlen({c}) > {n} THEN left({c}, {n}) ELSE {c} END AS {c}")
-            long.append(f"(strlen({c}) > {n} AND length({c}) > {n})")
+        if c in PARSED_FIELDS:
+            cols.append(c)
         elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
+            # an object cut would no longer be JSON: left out whole, also when a Parquet file holds it as text
             text = f"CAST({c} AS VARCHAR)"
             over = f"(strlen({text}) > {n} AND length({text}) > {n})"
             cols.append(f"CASE WHEN {over} THEN NULL ELSE {c} END AS {c}")
             long.append(over)
+        elif typ == "VARCHAR":
+            cols.append(f"CASE WHEN strlen({c}) > {n} THEN left({c}, {n}) ELSE {c} END AS {c}")
+            if flag_kept_text or c not in KEPT_AS_TEXT:
+                long.append(f"(strlen({c}) > {n} AND length({c}) > {n})")
         else:
             cols.append(c)
-    cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
+    if long or flag_kept_text:
+        cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
     # A LIMIT makes DuckDB read the file in order on one thread (2.7x the bare scan's wall time at 5M Parquet
     # rows on two cores): a Parquet file states its row count, so one within the cap is read without it (the
     # loader reads a JSONL file without it first, and counts: snapshot._scan_first).
     within = limit is None or (f.suffix == ".parquet"
                                and con.execute(f"SELECT count(*) FROM {rel}").fetchone()[0] <= limit)
     return f"(SELECT {', '.join(cols)} FROM {rel}{'' if within else f' LIMIT {int(limit)}'})"
+
+
+def text_cut_possible(con: duckdb.DuckDBPyConnection, table: str, have: dict[str, str], caps: Caps) -> bool:
+    """Whether a field kept as text may have been cut to its cap in `table` (loaded with `flag_kept_text` off).
+    A cut value is `cap` characters, so at least `cap` bytes (lower() maps one character to one), and DuckDB's
+    statistics hold each column's longest value in bytes, read without a scan; unknown statistics say maybe."""
+    cols = [c for c in FIELDS[table] if c in KEPT_AS_TEXT and have.get(c) == "VARCHAR"]
+    row = con.execute(f"SELECT {', '.join(f'stats({c})' for c in cols)} FROM {table} LIMIT 1").fetchone() if cols else None
+    return row is not None and any((n := _longest(s)) is None or n >= caps.chars(c) for c, s in zip(cols, row))
+
+
+def _longest(stats: object) -> int | None:
+    """A column's longest value in bytes from `stats()`: a struct since DuckDB 2.0, text before it."""
+    if isinstance(stats, dict):
+        return stats.get("max_string_length")
+    m = re.search(r"Max String Length: (\d+)", str(stats))
+    return int(m.group(1)) if m else None
 
 
 def typed_columns(have: dict[str, str], source: str) -> str:

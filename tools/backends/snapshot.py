@@ -24,7 +24,8 @@ from .base import (EVENT_SOURCES, FIELDS, REQUIRED, SOURCES, BackendConfig, Cove
                    TelemetryError, TimeWindow, as_utc, checked_regex)
 from .caps import MAX_RECORD_BYTES, SCAN_OBJECT_BYTES, Caps, ScanWatch, file_head, gzip_broken, sanitized_copy
 from .fastpaths import FastPaths
-from .scan import JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, typed_columns
+from .scan import (JSON_FIELDS, NUMERIC_FIELDS, capped_relation, create_table, like_escaped, text_cut_possible,
+                   typed_columns)
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 TIME_OF = {s: ("not_after" if s == "certificates" else "time") for s in SOURCES}
@@ -84,8 +85,9 @@ class SnapshotTelemetry(FastPaths):
         self._all_services: set[str] | None = None            # the whole snapshot's, on first use
 
     # ---- loading -------------------------------------------------------------------------
-    def _raw_relation(self, f: Path, source: str, limit: int | None, object_bytes: int = MAX_RECORD_BYTES) -> str:
-        return capped_relation(self.con, f, source, self.caps, limit, object_bytes)
+    def _raw_relation(self, f: Path, source: str, limit: int | None, object_bytes: int = MAX_RECORD_BYTES,
+                      flag_kept_text: bool = True) -> str:
+        return capped_relation(self.con, f, source, self.caps, limit, object_bytes, flag_kept_text)
 
     def _load(self, source: str) -> Coverage:
         files = source_files(self.path, source)      # at most one: two files for a source are refused
@@ -176,21 +178,24 @@ class SnapshotTelemetry(FastPaths):
         """(Re)create the source's table from one scan of `src`, of its first `limit` records (all if None):
         (records, records whose required fields all read as null, records with a field cut). `unseen` fields
         are not stored (virtual NULL columns) unless a record has one after all: the scan is then redone."""
-        raw = self._raw_relation(src, source, limit, object_bytes)
-        flags = {"_cut": "_cut"}
+        raw = self._raw_relation(src, source, limit, object_bytes, flag_kept_text=False)
+        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall() if r[0] not in unseen}
+        flags = {"_cut": "_cut"} if "_cut" in have else {}
         if src.suffix != ".parquet":    # a malformed or non-UTF-8 JSON record reads as all-null: the caller repairs
             flags["_unread"] = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
         if unseen:
             flags["_unseen"] = " OR ".join(f"{c} IS NOT NULL" for c in sorted(unseen))
-        have = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall() if r[0] not in unseen}
         create_table(self.con, source, have, extra="".join(f", {k} BOOLEAN" for k in flags))
         self._stored = have
-        self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}, "
-                         f"{', '.join(f'({v}) AS {k}' for k, v in flags.items())} FROM {raw}")
+        self.con.execute(f"INSERT INTO {source} BY NAME SELECT {typed_columns(have, source)}"
+                         f"{''.join(f', ({v}) AS {k}' for k, v in flags.items())} FROM {raw}")
         if unseen and self.con.execute(f"SELECT bool_or(_unseen) FROM {source}").fetchone()[0]:
             return self._scan(src, source, limit, object_bytes)         # a field the first records lack came later
-        counts = self.con.execute(f"SELECT count(*), {'count(*) FILTER (WHERE _unread)' if '_unread' in flags else 0}, "
-                                  f"count(*) FILTER (WHERE _cut) FROM {source}").fetchone()
+        counted = ", ".join(f"count(*) FILTER (WHERE {k})" if k in flags else "0" for k in ("_unread", "_cut"))
+        counts = self.con.execute(f"SELECT count(*), {counted} FROM {source}").fetchone()
+        if text_cut_possible(self.con, source, have, self.caps):     # rare: counted exactly, in one more scan
+            counts = *counts[:2], self.con.execute(f"SELECT count(*) FILTER (WHERE _cut) FROM "
+                                                   f"{self._raw_relation(src, source, limit, object_bytes)}").fetchone()[0]
         for k in flags:                 # counted: the table keeps the format's columns only
             self.con.execute(f"ALTER TABLE {source} DROP COLUMN {k}")
         return counts

@@ -23,7 +23,7 @@ from tools.domain.incident import INFRA_KINDS, is_snapshot_file, load_incident
 from tools.domain.incident_lines import incident_problems, line_of
 
 from .caps import MAX_RECORD_BYTES, Caps, CappedLines, open_decompressed
-from .scan import JSON_FIELDS, LEVEL_ALIASES, capped_relation, record_counts
+from .scan import JSON_FIELDS, LEVEL_ALIASES, PARSED_FIELDS, capped_relation, record_counts
 from .snapshot import source_files
 
 MAX_PER_PROBLEM = 5          # examples shown per (file, problem); the rest are counted
@@ -177,7 +177,7 @@ def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, 
     cut = False
     for k in FIELDS[source]:
         v = rec.get(k)
-        if v is None or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS or (
+        if v is None or k in PARSED_FIELDS or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS or (
                 k in JSON_FIELDS and not objects):
             continue
         text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
