@@ -483,3 +483,18 @@ def test_a_columns_longest_value_is_read_from_either_form_of_duckdbs_statistics(
     assert _longest({"max_string_length": 140_000, "has_unicode": True}) == 140_000             # DuckDB 2
     assert _longest("[Min: x0, Max: x99][Has Unicode: false][Max String Length: 6][Has Null: false]") == 6   # 1.x
     assert _longest("[Has Null: true]") is None and _longest({}) is None          # unknown: the caller counts
+
+
+def test_text_a_parquet_writer_stored_as_bytes_is_cut_to_its_cap_like_text(tmp_path):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    duckdb.connect().execute(f"COPY (SELECT '{ts(100)}' AS time, encode('api') AS service, 'info' AS level, "
+                             f"encode(repeat('m', 1000000)) AS message FROM range(3)) "
+                             f"TO '{d / 'logs.parquet'}' (FORMAT parquet)")       # BYTE_ARRAY without UTF8
+    t = SnapshotTelemetry(d)
+    kept, cov = t.con.execute("SELECT service, length(message) FROM logs").fetchall(), t.coverage("logs")
+    t.close()
+    assert kept == [("api", 65_536)] * 3
+    assert any("3 record(s) with fields over the length caps" in c for c in cov.capped)
+    assert any("3 record(s) with fields over the length caps" in str(p) for p in validate_snapshot(d).problems)

@@ -52,10 +52,11 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
             over = f"(strlen({text}) > {n} AND length({text}) > {n})"
             cols.append(f"CASE WHEN {over} THEN NULL ELSE {c} END AS {c}")
             long.append(over)
-        elif typ == "VARCHAR":
-            cols.append(f"CASE WHEN strlen({c}) > {n} THEN left({c}, {n}) ELSE {c} END AS {c}")
+        elif typ in ("VARCHAR", "BLOB"):   # BLOB: text from a writer that did not mark it UTF-8, kept as text
+            text = c if typ == "VARCHAR" else f"CAST({c} AS VARCHAR)"
+            cols.append(f"CASE WHEN strlen({text}) > {n} THEN left({text}, {n}) ELSE {text} END AS {c}")
             if flag_kept_text or c not in KEPT_AS_TEXT:
-                long.append(f"(strlen({c}) > {n} AND length({c}) > {n})")
+                long.append(f"(strlen({text}) > {n} AND length({text}) > {n})")
         else:
             cols.append(c)
     if long or flag_kept_text:
