@@ -72,7 +72,7 @@ LOAD = r"""
 import sys, time
 from tools.backends.snapshot import SnapshotTelemetry
 t = time.perf_counter()
-SnapshotTelemetry(sys.argv[1])
+telemetry = SnapshotTelemetry(sys.argv[1])     # kept until timed: freeing it is not loading (nor timed for BARE)
 print(time.perf_counter() - t)
 """
 
