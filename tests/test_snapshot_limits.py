@@ -278,7 +278,6 @@ def test_a_megabyte_service_name_is_cut_and_never_copied_into_reports_or_transcr
     assert len(res.stdout) < 200_000 and transcript.stat().st_size < 2_000_000
     assert any("FIVEWHYS_MAX_NAME_CHARS=256" in w for w in warnings_of(res))
     t = SnapshotTelemetry(d)
-    from tools.backends.base import Filter
     longest = max(len(s) for s in t.services(t.incident.window))
     t.close()
     assert longest == 256
