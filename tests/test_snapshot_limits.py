@@ -2,6 +2,7 @@
 validate read each the same way and say what they refused, in one line, never with a traceback."""
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -497,3 +498,95 @@ def test_text_a_parquet_writer_stored_as_bytes_is_cut_to_its_cap_like_text(tmp_p
     assert kept == [("api", 65_536)] * 3
     assert any("3 record(s) with fields over the length caps" in c for c in cov.capped)
     assert any("3 record(s) with fields over the length caps" in str(p) for p in validate_snapshot(d).problems)
+
+
+def loader_and_validate_cuts(d) -> tuple[list, list]:
+    """The loader's and validate's notes of cut records (validate's without its file prefix)."""
+    t = SnapshotTelemetry(d)
+    loader = [c for c in t.coverage("logs").capped if "over the length caps" in c]
+    t.close()
+    return loader, [str(p).split(": warning: ", 1)[1] for p in validate_snapshot(d).problems
+                    if "over the length caps" in str(p) and Path(p.file).name.startswith("logs.")]
+
+
+T = f"'{ts(100)}'"
+
+
+@pytest.mark.parametrize("columns, stored, cut", [
+    # a writer that never marks text UTF-8 (BYTE_ARRAY: DuckDB's BLOB): decoded, and cut on characters
+    (f"{T} AS time, 'api' AS service, 'info' AS level, encode(repeat('é', 60)) AS message", "é" * 60, 0),
+    (f"encode({T}) AS time, encode('api') AS service, encode('info') AS level, encode('hello') AS message", "hello", 0),
+    # bytes that are not UTF-8 are escaped (\xFF) and cut as that text
+    (f"{T} AS time, 'api' AS service, 'info' AS level, CAST(repeat('\\xFF', 30) AS BLOB) AS message", "\\xFF" * 25, 1),
+    # any other type is read as text and cut: a megabyte VARIANT is not kept whole
+    (f"{T} AS time, 'api' AS service, 'info' AS level, repeat('m', 1000000)::VARIANT AS message", "m" * 100, 1),
+], ids=["blob_utf8", "blob_every_column", "blob_not_utf8", "variant"])
+def test_parquet_text_of_any_type_is_read_as_text_and_cut_to_its_cap(tmp_path, monkeypatch, columns, stored, cut):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    try:
+        duckdb.connect().execute(f"COPY (SELECT {columns}) TO '{d / 'logs.parquet'}' (FORMAT parquet)")
+    except duckdb.Error as e:
+        pytest.skip(f"this DuckDB cannot write the type: {e}")
+    monkeypatch.setenv("FIVEWHYS_MAX_FIELD_CHARS", "100")
+    t = SnapshotTelemetry(d)
+    assert t.con.execute("SELECT service, message FROM logs").fetchall() == [("api", stored)]
+    t.close()
+    loader, validate = loader_and_validate_cuts(d)
+    assert len(loader) == cut and validate == loader
+
+
+def test_a_json_field_a_parquet_file_holds_as_text_is_read_as_json(tmp_path):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    duckdb.connect().execute(f"COPY (SELECT {T} AS time, 'api' AS service, 'info' AS level, 'm' AS message, "
+                             f"unnest(['{{\"pod\": \"api-1\"}}', 'not json']) AS attributes) "
+                             f"TO '{d / 'logs.parquet'}' (FORMAT parquet)")
+    t = SnapshotTelemetry(d)
+    got = t.con.execute("SELECT json_extract_string(attributes, '$.pod'), attributes IS NULL FROM logs").fetchall()
+    t.close()
+    assert got == [("api-1", False), (None, True)]          # an object; text that is not JSON is left out
+
+
+@pytest.mark.parametrize("record", [
+    {"level": "WARNING-EXTRA"},              # cut to "WARNING", which the level's aliases turn into "warn"
+    {"service": 1234567890123456789012345},  # a number where a name is due: cut as the text written
+    {"attributes": "a" * 7},                 # JSON text: measured with its quotes, by both
+], ids=["level_alias", "number", "json_string"])
+def test_the_loader_and_validate_count_the_same_cuts_with_small_caps(tmp_path, monkeypatch, record):
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").write_text("".join(json.dumps({"time": ts(100 + i), "service": "api", "level": "info",
+                                                      "message": "m", **(record if i == 1 else {})}) + "\n"
+                                          for i in range(3)))
+    monkeypatch.setenv("FIVEWHYS_MAX_NAME_CHARS", "7")
+    monkeypatch.setenv("FIVEWHYS_MAX_FIELD_CHARS", "8")
+    loader, validate = loader_and_validate_cuts(d)
+    assert len(loader) == 1 and "1 record(s)" in loader[0] and validate == loader
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_cut_past_the_records_cap_is_not_counted_nor_read_for(tmp_path, monkeypatch, fmt):
+    import duckdb
+    d = build(tmp_path / "inc")
+    (d / "logs.jsonl").unlink()
+    src = tmp_path / "logs.jsonl"
+    src.write_text("".join(json.dumps({"time": ts(100 + i), "service": "s" * (30 if i in (0, 4) else 3),
+                                       "level": "info", "message": "m"}) + "\n" for i in range(6)))
+    if fmt == "parquet":
+        duckdb.connect().execute(f"COPY (SELECT * FROM read_json('{src}')) TO '{d / 'logs.parquet'}' (FORMAT parquet)")
+    else:
+        src.rename(d / "logs.jsonl")
+    monkeypatch.setenv("FIVEWHYS_MAX_NAME_CHARS", "20")
+    monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "4")
+    reads, raw = [], SnapshotTelemetry._raw_relation
+
+    def spy(self, f, source, limit, *buffer, flag_kept_text=True):
+        if source == "logs":
+            reads.append((limit, flag_kept_text))
+        return raw(self, f, source, limit, *buffer, flag_kept_text=flag_kept_text)
+    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    loader, validate = loader_and_validate_cuts(d)
+    assert len(loader) == 1 and "1 record(s)" in loader[0] and validate == loader      # record 0, not record 4
+    assert (None, True) not in reads      # the first read (no LIMIT) went past the cap: only the LIMIT read counts

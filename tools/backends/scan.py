@@ -23,6 +23,9 @@ PARSED_FIELDS = TIME_FIELDS | set(NUMERIC_FIELDS)
 KEPT_AS_TEXT = {c for cs in FIELDS.values() for c in cs} - PARSED_FIELDS - JSON_FIELDS
 LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "fatal", "crit": "fatal",
                  "panic": "fatal", "emerg": "fatal", "alert": "fatal", "trace": "debug", "notice": "info"}
+# Parquet types whose values are short whatever they hold; any other type (VARIANT, UNION, …) is read as text
+SHORT_TYPES = re.compile(r"BOOLEAN|U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(.*\)|DATE|INTERVAL|UUID"
+                         r"|TIME( WITH TIME ZONE)?|TIMESTAMP(_NS|_MS|_S| WITH TIME ZONE)?")
 
 
 def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps,
@@ -42,23 +45,22 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
     cols, long = [], []
     for c in (c for c in FIELDS[source] if c in have):
         n, typ = caps.chars(c), have[c].upper()
+        text = as_text(c, typ)
         # strlen (bytes, known without reading the text) bounds length (characters) from above: only a
         # value over the cap in bytes is measured in characters, which keeps the scan as fast as a bare one.
-        if c in PARSED_FIELDS:
+        over = f"(strlen({text}) > {n} AND length({text}) > {n})"
+        if SHORT_TYPES.fullmatch(typ):
             cols.append(c)
+        elif c in PARSED_FIELDS:
+            cols.append(f"{text} AS {c}")
         elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
-            # an object cut would no longer be JSON: left out whole, also when a Parquet file holds it as text
-            text = f"CAST({c} AS VARCHAR)"
-            over = f"(strlen({text}) > {n} AND length({text}) > {n})"
-            cols.append(f"CASE WHEN {over} THEN NULL ELSE {c} END AS {c}")
+            # an object cut would no longer be JSON: left out whole
+            cols.append(f"CASE WHEN {over} THEN NULL ELSE {text if typ in ('VARCHAR', 'BLOB') else c} END AS {c}")
             long.append(over)
-        elif typ in ("VARCHAR", "BLOB"):   # BLOB: text from a writer that did not mark it UTF-8, kept as text
-            text = c if typ == "VARCHAR" else f"CAST({c} AS VARCHAR)"
-            cols.append(f"CASE WHEN strlen({text}) > {n} THEN left({text}, {n}) ELSE {text} END AS {c}")
-            if flag_kept_text or c not in KEPT_AS_TEXT:
-                long.append(f"(strlen({text}) > {n} AND length({text}) > {n})")
         else:
-            cols.append(c)
+            cols.append(f"CASE WHEN strlen({text}) > {n} THEN left({text}, {n}) ELSE {text} END AS {c}")
+            if flag_kept_text or not cut_shows(c, caps):
+                long.append(over)
     if long or flag_kept_text:
         cols.append(f"coalesce({' OR '.join(long) or 'false'}, false) AS _cut")
     # A LIMIT makes DuckDB read the file in order on one thread (2.7x the bare scan's wall time at 5M Parquet
@@ -69,12 +71,27 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
     return f"(SELECT {', '.join(cols)} FROM {rel}{'' if within else f' LIMIT {int(limit)}'})"
 
 
+def as_text(c: str, typ: str) -> str:
+    """Column `c` of DuckDB type `typ` as text. BLOB: text from a Parquet writer that did not mark it UTF-8,
+    decoded (its bytes escaped, as `\\xFF`, only when they are not UTF-8)."""
+    return c if typ == "VARCHAR" else f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))" if typ == "BLOB" \
+        else f"CAST({c} AS VARCHAR)"
+
+
+def cut_shows(c: str, caps: Caps) -> bool:
+    """Whether a cut of field `c` shows in the table's statistics (`text_cut_possible`): it is kept as the text read,
+    and a level cut to a cap shorter than the longest alias could become the (shorter) level it names."""
+    return c in KEPT_AS_TEXT and (c != "level" or caps.chars(c) > max(map(len, LEVEL_ALIASES)))
+
+
 def text_cut_possible(con: duckdb.DuckDBPyConnection, table: str, have: dict[str, str], caps: Caps) -> bool:
     """Whether a field kept as text may have been cut to its cap in `table` (loaded with `flag_kept_text` off).
     A cut value is `cap` characters, so at least `cap` bytes (lower() maps one character to one), and DuckDB's
     statistics hold each column's longest value in bytes, read without a scan; unknown statistics say maybe."""
-    cols = [c for c in FIELDS[table] if c in KEPT_AS_TEXT and have.get(c) == "VARCHAR"]
-    row = con.execute(f"SELECT {', '.join(f'stats({c})' for c in cols)} FROM {table} LIMIT 1").fetchone() if cols else None
+    cols = [c for c in FIELDS[table] if cut_shows(c, caps) and have.get(c) == "VARCHAR"]
+    if not cols:
+        return False
+    row = con.execute(f"SELECT {', '.join(f'stats({c})' for c in cols)} FROM {table} LIMIT 1").fetchone()
     return row is not None and any((n := _longest(s)) is None or n >= caps.chars(c) for c, s in zip(cols, row))
 
 
@@ -92,8 +109,9 @@ def typed_columns(have: dict[str, str], source: str) -> str:
     for c in (c for c in FIELDS[source] if c in have):
         if c in TIME_FIELDS:
             sel.append(f"TRY_CAST({c} AS TIMESTAMPTZ) AS {c}")
-        elif c in JSON_FIELDS:
-            sel.append(f"TRY_CAST(to_json({c}) AS JSON) AS {c}" if have[c] != "JSON" else c)
+        elif c in JSON_FIELDS:             # JSON text (a Parquet file's) is parsed; an invalid one is left out
+            sel.append(c if have[c] == "JSON" else f"TRY_CAST({c} AS JSON) AS {c}" if have[c] == "VARCHAR"
+                       else f"TRY_CAST(to_json({c}) AS JSON) AS {c}")
         elif c == "value":                 # NaN, inf and 1e308 (which overflows any average) are not readings
             sel.append("CASE WHEN abs(TRY_CAST(value AS DOUBLE)) < 1e100 THEN TRY_CAST(value AS DOUBLE) END AS value")
         elif c in NUMERIC_FIELDS:
@@ -124,12 +142,12 @@ def create_table(con: duckdb.DuckDBPyConnection, table: str, have: Iterable[str]
 
 
 def record_counts(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: Caps) -> tuple[int, int, int]:
-    """Records read up to one past the records cap (so reaching it shows), records whose required fields
-    are all null (malformed or non-UTF-8 JSON), records with a field cut."""
-    raw = capped_relation(con, f, source, caps, caps.records + 1)
+    """Records read up to one past the records cap (so reaching it shows); of those within the cap, records whose
+    required fields are all null (malformed or non-UTF-8 JSON) and records with a field cut."""
     nulls = " AND ".join(f"{c} IS NULL" for c in REQUIRED[source])
-    return con.execute(f"SELECT count(*), count(*) FILTER (WHERE {nulls}), count(*) FILTER (WHERE _cut) "
-                       f"FROM {raw}").fetchone()
+    total = con.execute(f"SELECT count(*) FROM {capped_relation(con, f, source, caps, caps.records + 1)}").fetchone()[0]
+    return total, *con.execute(f"SELECT count(*) FILTER (WHERE {nulls}), count(*) FILTER (WHERE _cut) "
+                               f"FROM {capped_relation(con, f, source, caps, caps.records)}").fetchone()
 
 
 def sql_path(p: Path) -> str:

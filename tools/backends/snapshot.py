@@ -193,9 +193,11 @@ class SnapshotTelemetry(FastPaths):
             return self._scan(src, source, limit, object_bytes)         # a field the first records lack came later
         counted = ", ".join(f"count(*) FILTER (WHERE {k})" if k in flags else "0" for k in ("_unread", "_cut"))
         counts = self.con.execute(f"SELECT count(*), {counted} FROM {source}").fetchone()
-        if text_cut_possible(self.con, source, have, self.caps):     # rare: counted exactly, in one more scan
-            counts = *counts[:2], self.con.execute(f"SELECT count(*) FILTER (WHERE _cut) FROM "
-                                                   f"{self._raw_relation(src, source, limit, object_bytes)}").fetchone()[0]
+        # Rare: counted exactly, in one more read (not after a first read past the records cap: one with LIMIT follows).
+        if (limit is not None or counts[0] <= self.caps.records) and text_cut_possible(self.con, source, have,
+                                                                                        self.caps):
+            again = self._raw_relation(src, source, limit, object_bytes)
+            counts = *counts[:2], self.con.execute(f"SELECT count(*) FILTER (WHERE _cut) FROM {again}").fetchone()[0]
         for k in flags:                 # counted: the table keeps the format's columns only
             self.con.execute(f"ALTER TABLE {source} DROP COLUMN {k}")
         return counts

@@ -177,10 +177,11 @@ def _cut_fields(rec: dict, source: str, f: Path, n: int, rep: ValidationReport, 
     cut = False
     for k in FIELDS[source]:
         v = rec.get(k)
-        if v is None or k in PARSED_FIELDS or isinstance(v, (bool, int, float)) and k not in JSON_FIELDS or (
-                k in JSON_FIELDS and not objects):
+        if v is None or k in PARSED_FIELDS or k in JSON_FIELDS and not objects:
             continue
-        text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+        # as the loader measures it: a JSON field as its JSON text (a string with its quotes), a number as written
+        text = v if isinstance(v, str) and k not in JSON_FIELDS else json.dumps(v, ensure_ascii=False,
+                                                                                  separators=(",", ":"))
         if len(text) > caps.chars(k):
             cut = True
             what = "left out" if k in JSON_FIELDS else f"cut to {caps.chars(k):,} characters"
