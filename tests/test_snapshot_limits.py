@@ -413,6 +413,20 @@ def test_the_copy_passes_lines_whole_and_a_line_over_the_record_cap_as_an_empty_
 
 
 
+def logs_reads(monkeypatch) -> list[tuple]:
+    """Each read of the logs file the loader makes, as it is made: (LIMIT, whether fields kept as text are flagged
+    in the scan, whether the scan has a `_cut` flag at all)."""
+    reads, raw = [], SnapshotTelemetry._raw_relation
+
+    def spy(self, f, source, limit, *buffer, flag_kept_text=True):
+        rel = raw(self, f, source, limit, *buffer, flag_kept_text=flag_kept_text)
+        if source == "logs":
+            reads.append((limit, flag_kept_text, "AS _cut" in rel))
+        return rel
+    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    return reads
+
+
 def cut_records(case: str) -> list[dict]:
     """Records beside caps of 20 characters a name and 100 of text. "at_cap": a name of exactly 20 characters and
     one of 15 two-byte characters (30 bytes), neither cut. "object": an attributes object over the cap, left out.
@@ -450,14 +464,7 @@ def test_cut_fields_are_counted_exactly_from_the_tables_statistics_and_one_scan(
         src.rename(d / "logs.jsonl")
     monkeypatch.setenv("FIVEWHYS_MAX_NAME_CHARS", "20")
     monkeypatch.setenv("FIVEWHYS_MAX_FIELD_CHARS", "100")
-    flagged, raw = [], SnapshotTelemetry._raw_relation
-
-    def spy(self, f, source, limit, *buffer, flag_kept_text=True):
-        rel = raw(self, f, source, limit, *buffer, flag_kept_text=flag_kept_text)
-        if source == "logs":
-            flagged.append((flag_kept_text, "AS _cut" in rel))
-        return rel
-    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    reads = logs_reads(monkeypatch)
     t = SnapshotTelemetry(d)
     cov = t.coverage("logs")
     assert cov.rows == 6 and cov.skipped_lines == 1
@@ -467,7 +474,7 @@ def test_cut_fields_are_counted_exactly_from_the_tables_statistics_and_one_scan(
     # The load's scan flags only what the table cannot show (JSON objects left out), and has no flag at all when
     # the file has none. The file is read again, to count, only when a field kept as text reaches its cap in
     # bytes: a cut one is there, and one exactly at the cap is not cut.
-    assert flagged == [(False, fmt == "jsonl" or objects)] + [(True, True)] * rescan
+    assert [(kept, flag) for _, kept, flag in reads] == [(False, fmt == "jsonl" or objects)] + [(True, True)] * rescan
     note = [f"logs.{fmt}: {cut} record(s) with fields over the length caps, cut (FIVEWHYS_MAX_NAME_CHARS=20 for "
             f"names, FIVEWHYS_MAX_FIELD_CHARS=100 for text; a longer JSON object is left out)"] * bool(cut)
     assert [c for c in cov.capped if "over the length caps" in c] == note
@@ -580,13 +587,7 @@ def test_a_cut_past_the_records_cap_is_not_counted_nor_read_for(tmp_path, monkey
         src.rename(d / "logs.jsonl")
     monkeypatch.setenv("FIVEWHYS_MAX_NAME_CHARS", "20")
     monkeypatch.setenv("FIVEWHYS_MAX_SOURCE_RECORDS", "4")
-    reads, raw = [], SnapshotTelemetry._raw_relation
-
-    def spy(self, f, source, limit, *buffer, flag_kept_text=True):
-        if source == "logs":
-            reads.append((limit, flag_kept_text))
-        return raw(self, f, source, limit, *buffer, flag_kept_text=flag_kept_text)
-    monkeypatch.setattr(SnapshotTelemetry, "_raw_relation", spy)
+    reads = logs_reads(monkeypatch)
     loader, validate = loader_and_validate_cuts(d)
     assert len(loader) == 1 and "1 record(s)" in loader[0] and validate == loader      # record 0, not record 4
-    assert (None, True) not in reads      # the first read (no LIMIT) went past the cap: only the LIMIT read counts
+    assert (None, True) not in [(limit, kept) for limit, kept, _ in reads]    # past the cap: the LIMIT read counts
