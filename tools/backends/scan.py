@@ -55,7 +55,7 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
             cols.append(f"{text} AS {c}")
         elif c in JSON_FIELDS or typ == "JSON" or typ.startswith(("STRUCT", "MAP")) or typ.endswith("]"):
             # an object cut would no longer be JSON: left out whole
-            cols.append(f"CASE WHEN {over} THEN NULL ELSE {text if typ in ('VARCHAR', 'BLOB') else c} END AS {c}")
+            cols.append(f"CASE WHEN {over} THEN NULL ELSE {text if typ == 'BLOB' else c} END AS {c}")
             long.append(over)
         else:
             cols.append(f"CASE WHEN strlen({text}) > {n} THEN left({text}, {n}) ELSE {text} END AS {c}")
@@ -74,8 +74,11 @@ def capped_relation(con: duckdb.DuckDBPyConnection, f: Path, source: str, caps: 
 def as_text(c: str, typ: str) -> str:
     """Column `c` of DuckDB type `typ` as text. BLOB: text from a Parquet writer that did not mark it UTF-8,
     decoded (its bytes escaped, as `\\xFF`, only when they are not UTF-8)."""
-    return c if typ == "VARCHAR" else f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))" if typ == "BLOB" \
-        else f"CAST({c} AS VARCHAR)"
+    if typ == "VARCHAR":
+        return c
+    if typ == "BLOB":
+        return f"coalesce(try(decode({c})), CAST({c} AS VARCHAR))"
+    return f"CAST({c} AS VARCHAR)"
 
 
 def cut_shows(c: str, caps: Caps) -> bool:
